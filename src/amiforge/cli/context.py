@@ -1,0 +1,21 @@
+"""The CLI's shared options, passed to every command as ``click`` context object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from amiforge.aws.session import AwsContext
+
+DEFAULT_STACK = "amiforge"
+
+
+@dataclass
+class CliContext:
+    endpoint_url: str | None = None
+    region: str | None = None
+    stack: str = DEFAULT_STACK
+    output: str = "text"
+    aws: AwsContext = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.aws = AwsContext(region=self.region, endpoint_url=self.endpoint_url)
