@@ -25,7 +25,7 @@ from botocore.exceptions import (
 from amiforge import __version__
 from amiforge.cli.context import DEFAULT_STACK, CliContext
 from amiforge.cli.render import Result, render
-from amiforge.errors import AmiforgeError
+from amiforge.errors import AmiforgeError, RecipeInvalid
 
 
 def fail(message: str, code: int) -> None:
@@ -41,6 +41,11 @@ def command_errors(fn: Callable[..., Result]) -> Callable[..., None]:
         ctx: CliContext = click.get_current_context().find_object(CliContext)
         try:
             result = fn(*args, **kwargs)
+        except RecipeInvalid as err:
+            # Every problem on its own line, so one run shows them all.
+            for problem in err.problems or [err]:
+                click.echo(f"amiforge: error: {problem}", err=True)
+            sys.exit(err.exit_code)
         except AmiforgeError as err:
             fail(str(err), err.exit_code)
         except NoCredentialsError:
@@ -81,9 +86,9 @@ def cli(ctx: click.Context, endpoint_url: str | None, region: str | None, stack:
 
 
 def _register() -> None:
-    from amiforge.cli import recipes_cmd
+    from amiforge.cli import local_cmd, recipes_cmd
 
-    for module in (recipes_cmd,):
+    for module in (recipes_cmd, local_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
 

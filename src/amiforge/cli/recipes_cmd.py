@@ -1,0 +1,37 @@
+"""Recipe commands that need no AWS: ``amiforge validate DIR``.
+
+Loading does all the checking (:func:`amiforge.core.recipes.load_recipes`); an invalid
+recipe raises RecipeInvalid, which :func:`amiforge.cli.main.command_errors` prints one
+problem per line before exiting 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from amiforge.cli.main import command_errors
+from amiforge.cli.render import Result
+from amiforge.core.recipes import load_recipes
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path), metavar="DIR")
+@command_errors
+def validate(path: Path) -> Result:
+    """Check the recipes in DIR (or one recipe file) without touching AWS."""
+    recipes = load_recipes(path)
+    data = [{"name": r.name, "base": r.base.label(), "platform": r.build.platform,
+             "hash": r.hash, "source": r.source} for r in recipes]
+    noun = "recipe" if len(recipes) == 1 else "recipes"
+    return Result(
+        data=data,
+        title=f"{len(recipes)} {noun} valid",
+        columns=("name", "platform", "base", "hash", "source"),
+        rows=[(r.name, r.build.platform, r.base.label(), r.short_hash, r.source)
+              for r in recipes],
+    )
+
+
+COMMANDS = [validate]

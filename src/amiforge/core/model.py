@@ -1,0 +1,212 @@
+"""The recipe model: frozen, plain data, no I/O.
+
+A :class:`Recipe` is what :mod:`amiforge.core.recipes` loads from a YAML file and its
+scripts, what ``amiforge publish`` uploads (as :meth:`Recipe.to_document`), and what the
+stack's Lambdas rebuild from that document (:meth:`Recipe.from_document`) without the
+files on disk. Its :attr:`Recipe.hash` is the same in all three places, which is what
+lets a build key say "this exact content on this exact base was already built".
+
+Every spec has a :meth:`to_document` giving its normalised form: all defaults filled in,
+JSON-safe. That form is both what is hashed and what is published.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
+
+from amiforge.core import hashing, userdata
+from amiforge.core.naming import DEFAULT_TEMPLATE
+from amiforge.errors import InvalidInput
+
+Platform = Literal["linux", "windows"]
+DOCUMENT_FORMAT = 1
+
+DEFAULT_INSTANCE_TYPES: dict[str, tuple[str, ...]] = {
+    "linux": ("t3.small",), "windows": ("t3.medium",)}
+# Windows builds spend 15+ minutes in updates and sysprep alone.
+DEFAULT_TIMEOUT_MINUTES: dict[str, int] = {"linux": 45, "windows": 90}
+
+
+@dataclass(frozen=True)
+class BaseSpec:
+    """Which image to build on: an SSM parameter, or a filter over owned images."""
+
+    ssm_parameter: str | None = None
+    owners: tuple[str, ...] = ()
+    name: str | None = None
+    architecture: str | None = None
+
+    @property
+    def is_ssm(self) -> bool:
+        return self.ssm_parameter is not None
+
+    def query_key(self) -> str:
+        """Same query, same key: the detector asks AWS once per distinct key."""
+        if self.ssm_parameter is not None:
+            return f"ssm:{self.ssm_parameter}"
+        # Owner order does not change what DescribeImages returns.
+        return "filter:" + hashing.canonical_json(
+            {"owners": sorted(self.owners), "name": self.name,
+             "architecture": self.architecture})
+
+    def describe_images_args(self) -> dict[str, Any]:
+        """Keyword arguments for EC2 DescribeImages (filter bases only)."""
+        if self.ssm_parameter is not None:
+            raise ValueError("an ssm_parameter base is resolved with SSM GetParameter, "
+                             "not DescribeImages")
+        filters: list[dict[str, Any]] = [{"Name": "name", "Values": [self.name]}]
+        if self.architecture:
+            filters.append({"Name": "architecture", "Values": [self.architecture]})
+        filters.append({"Name": "state", "Values": ["available"]})
+        return {"Owners": list(self.owners), "Filters": filters}
+
+    def label(self) -> str:
+        """Short human description, for tables and messages."""
+        if self.ssm_parameter is not None:
+            return f"ssm:{self.ssm_parameter}"
+        arch = f" ({self.architecture})" if self.architecture else ""
+        return f"{','.join(self.owners)}:{self.name}{arch}"
+
+    def to_document(self) -> dict[str, Any]:
+        if self.ssm_parameter is not None:
+            return {"ssm_parameter": self.ssm_parameter}
+        return {"filter": {"owners": list(self.owners), "name": self.name,
+                           "architecture": self.architecture}}
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """How the build instance is launched and how long it may take."""
+
+    platform: Platform = "linux"
+    user_data_file: str | None = None
+    instance_types: tuple[str, ...] = ("t3.small",)
+    subnet_id: str | None = None
+    security_group_ids: tuple[str, ...] = ()
+    timeout_minutes: int = 45
+    retries: int = 1
+    volume_size_gb: int | None = None
+    # Reserved (a later issue builds from CloudFormation, as SABS did): the file is
+    # loaded, hashed and published, but this version cannot build such a recipe yet.
+    cloudformation: str | None = None
+
+    def to_document(self, script: str) -> dict[str, Any]:
+        return {
+            "platform": self.platform,
+            "user_data": self.user_data_file,
+            # Inline scripts are part of the document; file scripts are hashed as files.
+            "script": script if self.user_data_file is None and self.cloudformation is None
+            else None,
+            "cloudformation": self.cloudformation,
+            "instance_types": list(self.instance_types),
+            "subnet_id": self.subnet_id,
+            "security_group_ids": list(self.security_group_ids),
+            "timeout_minutes": self.timeout_minutes,
+            "retries": self.retries,
+            "volume_size_gb": self.volume_size_gb,
+        }
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """What the image is called, tagged with, and where it goes."""
+
+    name: str = DEFAULT_TEMPLATE
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict, hash=False)
+    regions: tuple[str, ...] = ()
+    share_with: tuple[str, ...] = ()
+    kms_key_id: str | None = None
+    deprecate_after_days: int | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "tags": dict(self.tags),
+            "regions": list(self.regions),
+            "share_with": list(self.share_with),
+            "kms_key_id": self.kms_key_id,
+            "deprecate_after_days": self.deprecate_after_days,
+        }
+
+
+@dataclass(frozen=True)
+class RetentionSpec:
+    """How many images to keep, and for how long (the newest ``keep`` always stay)."""
+
+    keep: int = 5
+    max_age_days: int | None = 90
+
+    def to_document(self) -> dict[str, Any]:
+        return {"keep": self.keep, "max_age_days": self.max_age_days}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One validated recipe with the content of every file it references."""
+
+    name: str
+    description: str | None
+    base: BaseSpec
+    build: BuildSpec
+    image: ImageSpec
+    retention: RetentionSpec
+    script: str
+    files: dict[str, bytes] = field(default_factory=dict, hash=False)
+    source: str = "<document>"
+
+    def spec_document(self) -> dict[str, Any]:
+        """The normalised recipe (defaults applied), without files: what is hashed."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "base": self.base.to_document(),
+            "build": self.build.to_document(self.script),
+            "image": self.image.to_document(),
+            "retention": self.retention.to_document(),
+        }
+
+    @cached_property
+    def hash(self) -> str:
+        return hashing.recipe_hash(self.spec_document(), self.files)
+
+    @property
+    def short_hash(self) -> str:
+        return self.hash[:12]
+
+    def user_data(self) -> str:
+        """The wrapped script for RunInstances (text; the EC2 adapter base64-encodes it)."""
+        if self.build.cloudformation is not None:
+            raise InvalidInput(
+                f"{self.source}: build.cloudformation: recipe {self.name!r} builds from "
+                "CloudFormation, which this version of amiforge cannot run yet",
+                hint="use build.user_data or build.script")
+        return userdata.wrap(self.build.platform, self.script, recipe_name=self.name,
+                             recipe_hash=self.hash)
+
+    def to_document(self) -> dict[str, Any]:
+        """Everything needed to rebuild this recipe elsewhere; JSON-safe."""
+        return {
+            "format": DOCUMENT_FORMAT,
+            **self.spec_document(),
+            "files": {path: base64.b64encode(data).decode("ascii")
+                      for path, data in sorted(self.files.items())},
+            "source": self.source,
+            "hash": self.hash,
+        }
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> Recipe:
+        """Rebuild a Recipe from :meth:`to_document` output; raises RecipeInvalid if bad.
+
+        The document goes through the same validation as a recipe file, so a damaged or
+        hand-edited document is refused with the same messages.
+        """
+        # Imported here: parse builds Recipe objects, so it imports this module.
+        from amiforge.core.parse import recipe_from_document
+
+        return recipe_from_document(doc)

@@ -1,0 +1,313 @@
+"""Recipe documents -> :class:`~amiforge.core.model.Recipe`, with every problem reported.
+
+One parser serves two sources: recipe files on disk (:mod:`amiforge.core.recipes` reads
+the YAML and supplies referenced files from beside it) and published documents
+(:meth:`Recipe.from_document` supplies them from the document's ``files``). Both get
+identical checks and messages, so what ``amiforge validate`` accepts is exactly what the
+stack accepts.
+
+The field reference lives in docs/recipes.md; keep it in step with this module.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable
+from typing import Any, cast
+
+from amiforge.core import rules
+from amiforge.core.model import (
+    DEFAULT_INSTANCE_TYPES,
+    DEFAULT_TIMEOUT_MINUTES,
+    DOCUMENT_FORMAT,
+    BaseSpec,
+    BuildSpec,
+    ImageSpec,
+    Platform,
+    Recipe,
+    RetentionSpec,
+)
+from amiforge.core.naming import DEFAULT_TEMPLATE, name_template_problems
+from amiforge.core.schema import Fields, describe
+from amiforge.core.userdata import USER_DATA_LIMIT, user_data_size
+from amiforge.errors import Problem, RecipeInvalid
+
+TOP_KEYS = ("name", "description", "base", "build", "image", "retention")
+BASE_KEYS = ("ssm_parameter", "filter")
+FILTER_KEYS = ("owners", "name", "architecture")
+BUILD_KEYS = ("platform", "user_data", "script", "cloudformation", "instance_types",
+              "subnet_id", "security_group_ids", "timeout_minutes", "retries",
+              "volume_size_gb")
+SCRIPT_KEYS = ("user_data", "script", "cloudformation")
+IMAGE_KEYS = ("name", "description", "tags", "regions", "share_with", "kms_key_id",
+              "deprecate_after_days")
+RETENTION_KEYS = ("keep", "max_age_days")
+DOCUMENT_KEYS = (*TOP_KEYS, "format", "files", "source", "hash")
+
+# Reads a referenced file by the path written in the recipe; raises LookupError with a
+# message naming where it looked.
+FileReader = Callable[[str], bytes]
+
+_ABSOLUTE = re.compile(r"^(/|\\|[A-Za-z]:)")
+_BASE_EXAMPLE = (" (for example ssm_parameter: /aws/service/ami-amazon-linux-latest/"
+                 "al2023-ami-kernel-6.1-x86_64)")
+
+
+def parse_recipe(raw: Any, *, where: str, read_file: FileReader,
+                 problems: list[Problem]) -> Recipe | None:
+    """Validate one parsed recipe; append its problems; return it only if it has none."""
+    fields = Fields(where, problems)
+    before = len(problems)
+    if not isinstance(raw, dict):
+        got = "an empty file" if raw is None else describe(raw)
+        fields.add(None, f"the top level must be a mapping of recipe fields "
+                         f"({', '.join(TOP_KEYS)}), got {got}")
+        return None
+    fields.known_keys(raw, "", TOP_KEYS)
+    name = fields.string(raw, "name", required=True, rule=rules.check_recipe_name)
+    description = fields.string(raw, "description", max_len=rules.DESCRIPTION_MAX)
+    base = _base(fields, raw)
+    build, script, files = _build(fields, raw, read_file)
+    image = _image(fields, raw, name)
+    retention = _retention(fields, raw)
+    if len(problems) > before or name is None:
+        return None
+    recipe = Recipe(name=name, description=description, base=base, build=build, image=image,
+                    retention=retention, script=script, files=files, source=where)
+    _check_user_data(fields, recipe)
+    return recipe if len(problems) == before else None
+
+
+def _base(fields: Fields, raw: dict[str, Any]) -> BaseSpec:
+    base = fields.section(raw, "base", required=True, example=_BASE_EXAMPLE)
+    if not isinstance(raw.get("base"), dict):
+        return BaseSpec()  # missing or not a mapping: already reported
+    fields.known_keys(base, "base", BASE_KEYS)
+    given = [k for k in BASE_KEYS if base.get(k) is not None]
+    if len(given) > 1:
+        fields.add("base", "set only one of base.ssm_parameter and base.filter, not both")
+        return BaseSpec()
+    if not given:
+        fields.add("base", "set base.ssm_parameter (an SSM parameter holding the newest AMI "
+                   "id, like /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-"
+                   "x86_64) or base.filter (owners, name glob and architecture)")
+        return BaseSpec()
+    if "ssm_parameter" in given:
+        return BaseSpec(ssm_parameter=fields.string(base, "ssm_parameter", "base",
+                                                    rule=rules.check_ssm_parameter))
+    flt = fields.section(base, "filter", "base")
+    if not flt:
+        if base.get("filter") == {}:
+            fields.add("base.filter", "is empty; it needs at least owners and name")
+        return BaseSpec()
+    fields.known_keys(flt, "base.filter", FILTER_KEYS)
+    glob = fields.string(flt, "name", "base.filter", required=True)
+    owners = fields.string_list(flt, "owners", "base.filter", rule=rules.check_owner,
+                                accept_digits=12)
+    if flt.get("owners") is None or owners == () and flt.get("owners") == []:
+        fields.add("base.filter.owners",
+                   f"{_glob(glob)} has no owners: a glob over everyone's public "
+                   "images is how people got crypto-miners baked into their images; add "
+                   "owners: [amazon] or the 12-digit account id that publishes the base")
+    arch = fields.string(flt, "architecture", "base.filter",
+                         rule=_one_of("architecture", rules.ARCHITECTURES))
+    return BaseSpec(owners=owners or (), name=glob, architecture=arch)
+
+
+def _glob(glob: str | None) -> str:
+    return f"the name glob {glob!r}" if glob else "the filter"
+
+
+def _build(fields: Fields, raw: dict[str, Any], read_file: FileReader
+           ) -> tuple[BuildSpec, str, dict[str, bytes]]:
+    build = fields.section(raw, "build", required=True,
+                           example=" (at least build.user_data: scripts/NAME.sh)")
+    fields.known_keys(build, "build", BUILD_KEYS)
+    platform = cast(Platform, fields.string(build, "platform", "build", default="linux",
+                                            rule=_one_of("platform", rules.PLATFORMS)))
+    key, path, script, files = (_script(fields, build, read_file)
+                                if isinstance(raw.get("build"), dict) else (None, None, "", {}))
+    instance_types = fields.string_list(build, "instance_types", "build",
+                                        rule=rules.check_instance_type)
+    if instance_types == () and build.get("instance_types") == []:
+        fields.add("build.instance_types", "is empty; list at least one instance type, or "
+                   "leave it out for the default")
+    spec = BuildSpec(
+        platform=platform,
+        user_data_file=path if key == "user_data" else None,
+        cloudformation=path if key == "cloudformation" else None,
+        instance_types=instance_types or DEFAULT_INSTANCE_TYPES[platform],
+        subnet_id=fields.string(build, "subnet_id", "build", rule=rules.check_subnet_id),
+        security_group_ids=fields.string_list(build, "security_group_ids", "build",
+                                              rule=rules.check_security_group_id) or (),
+        timeout_minutes=_count(fields.integer(build, "timeout_minutes", "build", low=5,
+                                              high=720,
+                                              default=DEFAULT_TIMEOUT_MINUTES[platform])),
+        retries=_count(fields.integer(build, "retries", "build", low=0, high=5, default=1)),
+        volume_size_gb=fields.integer(build, "volume_size_gb", "build", low=8, high=16384,
+                                      default=None),
+    )
+    return spec, script, files
+
+
+def _count(value: int | None) -> int:
+    # integer() only returns None for a None default or null_means_none, neither used here.
+    assert value is not None
+    return value
+
+
+def _script(fields: Fields, build: dict[str, Any], read_file: FileReader
+            ) -> tuple[str | None, str | None, str, dict[str, bytes]]:
+    """Which script key is used, its file path, the script text, and the files read."""
+    given = [k for k in SCRIPT_KEYS if build.get(k) is not None]
+    if not given:
+        fields.add("build", "no script: set build.user_data to a script file beside the "
+                   "recipe (like scripts/web.sh) or build.script to the script text")
+        return None, None, "", {}
+    if len(given) > 1:
+        fields.add("build", f"set only one of {_or(SCRIPT_KEYS)}; found "
+                   + " and ".join("build." + k for k in given))
+        return None, None, "", {}
+    key = given[0]
+    if key == "script":
+        return key, None, fields.string(build, "script", "build") or "", {}
+    path = fields.string(build, key, "build")
+    if path is None:
+        return None, None, "", {}
+    if _ABSOLUTE.match(path):
+        fields.add(f"build.{key}", f"{path!r} is an absolute path; write it relative to the "
+                   "recipe file (like scripts/web.sh) so the recipe hashes the same anywhere")
+        return None, None, "", {}
+    try:
+        data = read_file(path)
+    except LookupError as err:
+        fields.add(f"build.{key}", str(err.args[0]))
+        return None, None, "", {}
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        fields.add(f"build.{key}", f"{path} is not UTF-8 text; save it as UTF-8")
+        return None, None, "", {}
+    if "\x00" in text:
+        fields.add(f"build.{key}", f"{path} contains NUL bytes; it must be a text file")
+        return None, None, "", {}
+    # Scripts run with LF endings (bash chokes on CR) and without a byte-order mark (a
+    # BOM in front of #! hides the shebang); the raw bytes are kept, and hashed, as read.
+    script = ("" if key == "cloudformation"
+              else text.removeprefix("\ufeff").replace("\r\n", "\n"))
+    return key, path, script, {path: data}
+
+
+def _image(fields: Fields, raw: dict[str, Any], recipe_name: str | None) -> ImageSpec:
+    image = fields.section(raw, "image")
+    fields.known_keys(image, "image", IMAGE_KEYS)
+    template = fields.string(image, "name", "image", default=DEFAULT_TEMPLATE)
+    for message in name_template_problems(template or DEFAULT_TEMPLATE, recipe=recipe_name):
+        fields.add("image.name", message)
+    tags = fields.string_map(image, "tags", "image")
+    for key, value in tags.items():
+        if message := rules.check_tag(key, value):
+            fields.add("image.tags", message)
+    if len(tags) > rules.USER_TAGS_MAX:
+        fields.add("image.tags", f"has {len(tags)} tags; at most {rules.USER_TAGS_MAX} "
+                   "(EC2 allows 50 per image and amiforge adds its own)")
+    share_with = fields.string_list(image, "share_with", "image",
+                                    rule=rules.check_account_id, accept_digits=12) or ()
+    kms_key_id = fields.string(image, "kms_key_id", "image", rule=rules.check_kms_key)
+    if share_with and image.get("kms_key_id") is None:
+        fields.add("image.share_with",
+                   "sharing an image needs a customer-managed KMS key: amiforge always "
+                   "encrypts volumes, and images encrypted with the AWS-managed default key "
+                   "cannot be shared; set image.kms_key_id to a key whose policy lets "
+                   f"{', '.join(share_with)} use it")
+    elif share_with and kms_key_id and rules.AWS_MANAGED_KMS.fullmatch(kms_key_id):
+        fields.add("image.kms_key_id",
+                   f"{kms_key_id!r} is an AWS-managed key, and images encrypted with it "
+                   "cannot be shared; use a customer-managed key (alias/NAME or key ARN)")
+    return ImageSpec(
+        name=template or DEFAULT_TEMPLATE,
+        description=fields.string(image, "description", "image",
+                                  max_len=rules.DESCRIPTION_MAX),
+        tags=tags,
+        regions=fields.string_list(image, "regions", "image", rule=rules.check_region) or (),
+        share_with=share_with,
+        kms_key_id=kms_key_id,
+        deprecate_after_days=fields.integer(image, "deprecate_after_days", "image",
+                                            low=1, high=3650, default=None),
+    )
+
+
+def _retention(fields: Fields, raw: dict[str, Any]) -> RetentionSpec:
+    retention = fields.section(raw, "retention")
+    fields.known_keys(retention, "retention", RETENTION_KEYS)
+    return RetentionSpec(
+        keep=_count(fields.integer(retention, "keep", "retention", low=1, default=5)),
+        max_age_days=fields.integer(retention, "max_age_days", "retention", low=1,
+                                    default=90, null_means_none=True),
+    )
+
+
+def _check_user_data(fields: Fields, recipe: Recipe) -> None:
+    """Checks that need the whole recipe: the wrapped user data must fit EC2's limit."""
+    if recipe.build.cloudformation is not None:
+        return
+    field = "build.user_data" if recipe.build.user_data_file else "build.script"
+    try:
+        size = user_data_size(recipe.user_data())
+    except ValueError as err:
+        fields.add(field, str(err))
+        return
+    if size > USER_DATA_LIMIT:
+        fields.add(field, f"the wrapped user data is {size} bytes, over EC2's limit of "
+                   f"{USER_DATA_LIMIT} bytes; move the bulk of the work into a script the "
+                   "build fetches from S3 (aws s3 cp s3://BUCKET/setup.sh - | bash) or into "
+                   "a package, and keep this script a short bootstrap")
+
+
+def _or(keys: tuple[str, ...]) -> str:
+    names = [f"build.{k}" for k in keys]
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _one_of(what: str, choices: tuple[str, ...]) -> Callable[[str], str | None]:
+    def rule(value: str) -> str | None:
+        if value in choices:
+            return None
+        return f"{value!r} is not a valid {what}: use {' or '.join(choices)}"
+    return rule
+
+
+def recipe_from_document(doc: Any) -> Recipe:
+    """A Recipe from :meth:`Recipe.to_document` output; RecipeInvalid if it is not one."""
+    where = doc.get("source") if isinstance(doc, dict) else None
+    where = where if isinstance(where, str) else "<document>"
+    problems: list[Problem] = []
+    files: dict[str, bytes] = {}
+    if isinstance(doc, dict):
+        fmt = doc.get("format", DOCUMENT_FORMAT)
+        if not isinstance(fmt, int) or fmt > DOCUMENT_FORMAT:
+            problems.append(Problem(where, "format", f"document format {fmt!r} is newer than "
+                                    f"this amiforge understands ({DOCUMENT_FORMAT}); upgrade"))
+        raw_files = doc.get("files") or {}
+        if not isinstance(raw_files, dict):
+            problems.append(Problem(where, "files", "must be a mapping of path: base64"))
+            raw_files = {}
+        for path, encoded in raw_files.items():
+            try:
+                files[str(path)] = base64.b64decode(str(encoded), validate=True)
+            except (binascii.Error, ValueError):
+                problems.append(Problem(where, f"files.{path}", "is not valid base64"))
+
+    def read_file(path: str) -> bytes:
+        if path not in files:
+            raise LookupError(f"file {path!r} is not in the document's files")
+        return files[path]
+
+    spec = ({k: v for k, v in doc.items() if k in TOP_KEYS or k not in DOCUMENT_KEYS}
+            if isinstance(doc, dict) else doc)
+    recipe = parse_recipe(spec, where=where, read_file=read_file, problems=problems)
+    if problems or recipe is None:
+        raise RecipeInvalid(problems)
+    return recipe

@@ -1,0 +1,138 @@
+"""Load recipes from disk: YAML files with their scripts beside them.
+
+The only I/O in the core: reading a recipe directory (every ``*.yaml``/``*.yml`` directly
+in it, sorted) or one file, parsing YAML strictly (duplicate keys are an error, not "last
+one wins"), and reading the files recipes reference, relative to the recipe file.
+Validation itself lives in :mod:`amiforge.core.parse`.
+
+Every problem in every file is collected before anything is raised, so one run of
+``amiforge validate`` lists them all; bad input of any shape ends as a
+:class:`~amiforge.errors.RecipeInvalid`, never as a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from amiforge.core.model import Recipe
+from amiforge.core.parse import FileReader, parse_recipe
+from amiforge.errors import Problem, RecipeInvalid
+
+RECIPE_SUFFIXES = (".yaml", ".yml")
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys (YAML would keep the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # unhashable key: let SafeLoader report it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark,
+                    note="YAML would silently keep only the last one; remove or rename one")
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_yaml(path: Path, problems: list[Problem]) -> tuple[bool, Any]:
+    """(ok, parsed document) for one file; on failure a Problem is recorded."""
+    where = str(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as err:
+        problems.append(Problem(where, None, f"cannot read: {err.strerror or err}"))
+        return False, None
+    except UnicodeDecodeError:
+        problems.append(Problem(where, None, "is not UTF-8 text; save it as UTF-8"))
+        return False, None
+    try:
+        return True, yaml.load(text, Loader=_StrictLoader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        note = f"; {err.note}" if err.note else ""
+        problems.append(Problem(where, None, f"is not valid YAML: {err.problem}{at}{note}"))
+    except yaml.YAMLError as err:
+        problems.append(Problem(where, None, f"is not valid YAML: {err}"))
+    return False, None
+
+
+def _file_reader(recipe_file: Path) -> FileReader:
+    def read(relative: str) -> bytes:
+        full = recipe_file.parent / relative
+        if full.is_dir():
+            raise LookupError(f"{full} is a directory; name the script file")
+        try:
+            return full.read_bytes()
+        except FileNotFoundError:
+            raise LookupError(f"file not found: looked for {full}") from None
+        except OSError as err:
+            raise LookupError(f"cannot read {full}: {err.strerror or err}") from None
+    return read
+
+
+def _recipe_files(path: Path, problems: list[Problem]) -> list[Path]:
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir()
+                       if p.suffix in RECIPE_SUFFIXES and p.is_file())
+        if not found:
+            problems.append(Problem(str(path), None,
+                                    "has no *.yaml or *.yml recipe files directly in it"))
+        return found
+    if path.is_file():
+        return [path]
+    problems.append(Problem(str(path), None, "no such file or directory"))
+    return []
+
+
+def _load(path: Path, problems: list[Problem]) -> tuple[str | None, Recipe | None]:
+    """(the name the file claims, if any; the recipe if valid)."""
+    ok, raw = _read_yaml(path, problems)
+    if not ok:
+        return None, None
+    claimed = raw.get("name") if isinstance(raw, dict) else None
+    recipe = parse_recipe(raw, where=str(path), read_file=_file_reader(path), problems=problems)
+    return (claimed if isinstance(claimed, str) else None), recipe
+
+
+def load_recipes(path: Path) -> list[Recipe]:
+    """Every recipe in a directory (or the one in a file); RecipeInvalid lists all problems."""
+    path = Path(path)
+    problems: list[Problem] = []
+    recipes: list[Recipe] = []
+    owner: dict[str, Path] = {}
+    for recipe_file in _recipe_files(path, problems):
+        name, recipe = _load(recipe_file, problems)
+        if name is not None and name in owner:
+            problems.append(Problem(
+                str(recipe_file), "name",
+                f"recipe name {name!r} is also used by {owner[name]}; every recipe needs its "
+                "own name (it keys the catalog and /amiforge/<recipe>/latest)"))
+            continue
+        if name is not None:
+            owner[name] = recipe_file
+        if recipe is not None:
+            recipes.append(recipe)
+    if problems:
+        raise RecipeInvalid(problems)
+    return recipes
+
+
+def load_recipe(path: Path) -> Recipe:
+    """The recipe in one file; RecipeInvalid if it has problems."""
+    path = Path(path)
+    if path.is_dir():
+        raise RecipeInvalid([Problem(str(path), None, "is a directory; name one recipe file "
+                                     "(or use load_recipes for a directory)")])
+    return load_recipes(path)[0]

@@ -1,0 +1,431 @@
+"""Lambda without Docker: functions run in isolated Python processes, warm like AWS's.
+
+moto calls ``LambdaFunction._invoke_lambda(event) -> (payload, errored, logs)`` for every
+invoke (API, Step Functions task, CloudFormation custom resource); shipped, it needs
+Docker. :func:`install` replaces it with :meth:`LambdaRuntime.invoke`:
+
+* the zip (cached per code hash) and its layers are extracted under a private work dir;
+* an *execution environment* is a ``python -I -S lambda_bootstrap.py`` process whose
+  ``sys.path`` holds only the zip, its layers, the standard library and a *runtime dir*
+  of symlinks to the packages AWS's Python runtime provides (:data:`RUNTIME_PACKAGES`):
+  a bundle that forgot a dependency fails here as it would on AWS;
+* its environment is the function's variables plus what Lambda sets, with
+  ``AWS_ENDPOINT_URL`` pointing back at the emulator and dummy credentials, and nothing
+  inherited from the host (no real credentials can leak in);
+* as on AWS, an environment serves one invocation at a time and is kept warm for the
+  next one of the same function and configuration (module-level clients are reused);
+  ``warm=False`` makes every invocation a cold start in a fresh process;
+* an invocation is cut at the function's ``Timeout`` (``Sandbox.Timedout``, as AWS) and
+  its environment is discarded, as is one whose handler failed to load;
+* an exception becomes ``{"errorType": <class name>, "errorMessage": ...}`` with
+  ``FunctionError`` set, which is what Step Functions Retry/Catch match;
+* stdout/stderr become the function's CloudWatch log stream (one stream per
+  environment, with START/END/REPORT lines).
+
+``InvocationType=Event`` returns 202 at once and runs the function on a thread, as AWS's
+asynchronous invoke does (moto runs it inline).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from datetime import UTC, datetime
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# What the AWS Lambda Python runtime provides besides the standard library.
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+_BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
+_LOG_TAIL_BYTES = 4096
+
+_active: LambdaRuntime | None = None
+_installed = False
+
+
+class _Environment:
+    """One execution environment: a bootstrap process serving invocations one by one."""
+
+    def __init__(self, key: tuple[Any, ...], proc: subprocess.Popen[bytes], stream: str) -> None:
+        self.key = key
+        self.proc = proc
+        self.stream = stream
+        self.used = time.monotonic()
+        self.cold = True
+        self._buffer = b""
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def send(self, envelope: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(envelope) + "\n").encode())
+        self.proc.stdin.flush()
+
+    def receive(self, timeout: float) -> dict[str, Any] | None:
+        """The invocation's outcome; None on timeout; EOFError if the process died."""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise EOFError("the execution environment exited")
+                self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return json.loads(line)
+
+    def kill(self) -> None:
+        _kill_group(self.proc)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+
+
+class LambdaRuntime:
+    """Runs functions for one local cloud; owns extracted code and warm environments."""
+
+    def __init__(self, endpoint: str, *, fault_rate: float = 0.0, warm: bool = True,
+                 max_idle: int = 32, idle_seconds: float = 900.0) -> None:
+        self.endpoint = endpoint
+        self.fault_rate = fault_rate
+        self.warm = warm
+        self.max_idle = max_idle
+        self.idle_seconds = idle_seconds
+        self.workdir = Path(tempfile.mkdtemp(prefix="amiforge-lambda-"))
+        self.runtime_dir = self.workdir / "runtime"
+        (self.workdir / "logs").mkdir()
+        self._lock = threading.Lock()
+        self._idle: list[_Environment] = []
+        self._busy: set[_Environment] = set()
+        self._closed = False
+        self._build_runtime_dir()
+
+    def _build_runtime_dir(self) -> None:
+        self.runtime_dir.mkdir()
+        for name in RUNTIME_PACKAGES:
+            module = import_module(name)
+            origin = Path(module.__file__ or "")
+            target = origin.parent if origin.name == "__init__.py" else origin
+            (self.runtime_dir / target.name).symlink_to(target)
+        shutil.copy(_BOOTSTRAP, self.runtime_dir / _BOOTSTRAP.name)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            environments = [*self._idle, *self._busy]
+            self._idle.clear()
+        for environment in environments:
+            environment.kill()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def discard_warm(self) -> None:
+        """End every idle environment (the next invocations are cold starts)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for environment in idle:
+            environment.kill()
+
+    # -- code ------------------------------------------------------------------------
+
+    def _extract(self, key: str, code: bytes) -> Path:
+        """Extract ``code`` once per ``key``; concurrent invokes share the directory."""
+        target = self.workdir / "code" / hashlib.sha256(key.encode()).hexdigest()[:24]
+        with self._lock:
+            if not target.is_dir():
+                partial = target.with_name(target.name + ".partial")
+                shutil.rmtree(partial, ignore_errors=True)
+                partial.mkdir(parents=True)
+                if code:
+                    with zipfile.ZipFile(io.BytesIO(code)) as archive:
+                        archive.extractall(partial)
+                partial.rename(target)
+        return target
+
+    def _task_dir(self, fn: Any) -> Path:
+        code = getattr(fn, "code_bytes", b"") or b""
+        key = f"code:{getattr(fn, 'code_sha_256', '')}:{hashlib.sha256(code).hexdigest()}"
+        return self._extract(key, code)
+
+    def _layer_dirs(self, fn: Any) -> list[str]:
+        from moto.awslambda.utils import get_backend
+
+        dirs: list[str] = []
+        for layer in getattr(fn, "layers", None) or []:
+            version = get_backend(fn.account_id, fn.region).layers_versions_by_arn(layer["Arn"])
+            if version is None:
+                continue
+            root = self._extract(f"layer:{layer['Arn']}", version.code_bytes or b"")
+            py = f"python{sys.version_info.major}.{sys.version_info.minor}"
+            dirs += [str(root / "python" / "lib" / py / "site-packages"), str(root / "python")]
+        return dirs
+
+    # -- environments ----------------------------------------------------------------
+
+    def _environment(self, fn: Any, task_dir: Path, stream: str) -> dict[str, str]:
+        env = {str(k): str(v) for k, v in (fn.environment_vars or {}).items()}
+        env.update({
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "LAMBDA_TASK_ROOT": str(task_dir),
+            "LAMBDA_RUNTIME_DIR": str(self.runtime_dir),
+            "_HANDLER": fn.handler or "",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time or 'python3.12'}",
+            "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": fn.logs_group_name,
+            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+            "AWS_REGION": fn.region,
+            "AWS_DEFAULT_REGION": fn.region,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_ENDPOINT_URL": self.endpoint,
+            # Never look for real credentials or the instance metadata service.
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AMIFORGE_FAULT_RATE": str(self.fault_rate),
+        })
+        return env
+
+    def _key(self, fn: Any, task_dir: Path, opt_dirs: list[str]) -> tuple[Any, ...]:
+        variables = json.dumps({k: str(v) for k, v in (fn.environment_vars or {}).items()},
+                               sort_keys=True)
+        return (fn.function_arn, str(task_dir), tuple(opt_dirs), fn.handler, variables,
+                str(fn.timeout), str(fn.memory_size), fn.region, self.fault_rate)
+
+    def _spawn(self, key: tuple[Any, ...], fn: Any, task_dir: Path,
+               opt_dirs: list[str]) -> _Environment:
+        stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(self.runtime_dir / _BOOTSTRAP.name),
+             str(task_dir), str(self.runtime_dir), *opt_dirs],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env=self._environment(fn, task_dir, stream), cwd=task_dir, bufsize=0,
+            start_new_session=True,  # so a timeout kills the handler's children too
+        )
+        return _Environment(key, proc, stream)
+
+    def _acquire(self, key: tuple[Any, ...], fn: Any, task_dir: Path,
+                 opt_dirs: list[str]) -> _Environment:
+        expired: list[_Environment] = []
+        chosen = None
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the local cloud's Lambda runtime is closed")
+            now = time.monotonic()
+            for environment in list(self._idle):
+                if now - environment.used > self.idle_seconds or not environment.alive():
+                    self._idle.remove(environment)
+                    expired.append(environment)
+                elif chosen is None and environment.key == key:
+                    self._idle.remove(environment)
+                    chosen = environment
+            if chosen is not None:
+                self._busy.add(chosen)
+        for environment in expired:
+            environment.kill()
+        if chosen is None:
+            chosen = self._spawn(key, fn, task_dir, opt_dirs)
+            with self._lock:
+                self._busy.add(chosen)
+        return chosen
+
+    def _release(self, environment: _Environment, keep: bool) -> None:
+        evicted: list[_Environment] = []
+        with self._lock:
+            self._busy.discard(environment)
+            if keep and self.warm and not self._closed and environment.alive():
+                environment.used = time.monotonic()
+                environment.cold = False
+                self._idle.append(environment)
+                while len(self._idle) > self.max_idle:
+                    evicted.append(self._idle.pop(0))  # the least recently used
+            else:
+                evicted.append(environment)
+        for stale in evicted:
+            stale.kill()
+
+    # -- invoke ----------------------------------------------------------------------
+
+    def invoke(self, fn: Any, event: Any) -> tuple[str, bool, str]:
+        """Run one invocation; returns moto's ``(payload, errored, log_tail)``."""
+        request_id = str(uuid.uuid4())
+        timeout = float(fn.timeout or 3)
+        task_dir = self._task_dir(fn)
+        opt_dirs = self._layer_dirs(fn)
+        started = time.time()
+        environment = self._acquire(self._key(fn, task_dir, opt_dirs), fn, task_dir, opt_dirs)
+        cold = environment.cold
+        log_path = self.workdir / "logs" / f"{request_id}.log"
+        envelope = {
+            "event": event,
+            "log_path": str(log_path),
+            "context": {
+                "function_name": fn.function_name,
+                "function_version": "$LATEST",
+                "invoked_function_arn": fn.function_arn,
+                "memory_limit_in_mb": fn.memory_size,
+                "aws_request_id": request_id,
+                "log_group_name": fn.logs_group_name,
+                "log_stream_name": environment.stream,
+                "deadline_ms": int((started + timeout) * 1000),
+            },
+        }
+        try:
+            environment.send(envelope)
+            outcome = environment.receive(max(0.0, started + timeout - time.time()))
+        except (OSError, EOFError, ValueError):
+            outcome = {"exited": True}
+        keep, note = False, ""
+        if outcome is None:
+            message = f"Task timed out after {timeout:.2f} seconds"
+            payload = json.dumps({"errorType": "Sandbox.Timedout",
+                                  "errorMessage": f"RequestId: {request_id} Error: {message}"})
+            errored = True
+            note = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%fZ} {request_id} {message}\n"
+        elif outcome.get("exited"):
+            environment.kill()
+            payload = json.dumps({
+                "errorType": "Runtime.ExitError",
+                "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
+                                f"exit status {environment.proc.returncode}"})
+            errored = True
+        else:
+            payload, errored = outcome["payload"], not outcome["ok"]
+            keep = not outcome.get("fatal")
+        self._release(environment, keep)
+        duration_ms = (time.time() - started) * 1000
+
+        start = " (cold start)" if cold else ""
+        logs = (f"START RequestId: {request_id} Version: $LATEST\n{_read_log(log_path)}{note}"
+                f"END RequestId: {request_id}\n"
+                f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+                f"Billed Duration: {int(duration_ms) + 1} ms\tMemory Size: {fn.memory_size} MB"
+                f"{start}\n")
+        _save_logs(fn, environment.stream, logs)
+        log.info("lambda %s %s in %.0f ms%s", fn.function_name,
+                 "FAILED" if errored else "ok", duration_ms, start)
+        tail = logs.encode()[-_LOG_TAIL_BYTES:].decode("utf-8", errors="replace")
+        return payload, errored, tail
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _read_log(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        path.unlink()
+    except OSError:
+        return ""
+    return text if not text or text.endswith("\n") else text + "\n"
+
+
+def _save_logs(fn: Any, stream: str, text: str) -> None:
+    try:
+        backend = fn.logs_backend
+        from moto.logs.exceptions import ResourceAlreadyExistsException
+
+        backend.ensure_log_group(fn.logs_group_name)
+        with contextlib.suppress(ResourceAlreadyExistsException):  # a warm environment's
+            backend.create_log_stream(fn.logs_group_name, stream)
+        stamp = int(time.time() * 1000)
+        events = [{"timestamp": stamp, "message": line} for line in text.splitlines() if line]
+        backend.put_log_events(fn.logs_group_name, stream, events)
+    except Exception:  # logs are a convenience; never fail an invoke over them
+        log.exception("could not store logs of %s", fn.function_name)
+
+
+# -- moto patches --------------------------------------------------------------------
+
+def _normalise_event(event: Any) -> Any:
+    # moto hands over json.loads(body), or the string "{}" for an empty body.
+    if isinstance(event, str | bytes):
+        try:
+            return json.loads(event)
+        except ValueError:
+            return event
+    return {} if event is None else event
+
+
+def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
+    runtime = _active
+    if runtime is None:
+        return json.dumps({"errorType": "ServiceException",
+                           "errorMessage": "the local cloud is not running"}), True, ""
+    return runtime.invoke(self, _normalise_event(event))
+
+
+def _invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> str | bytes:
+    event = json.loads(body) if body else {}
+    invocation_type = (request_headers or {}).get("x-amz-invocation-type") or \
+        (request_headers or {}).get("X-Amz-Invocation-Type") or "RequestResponse"
+    if invocation_type == "DryRun":
+        return ""
+    if invocation_type == "Event":
+        invoke_async(self, event)
+        return ""
+    payload, errored, tail = self._invoke_lambda(event=event)
+    if errored:
+        response_headers["x-amz-function-error"] = "Unhandled"
+    response_headers["x-amz-executed-version"] = "$LATEST"
+    response_headers["x-amz-log-result"] = base64.b64encode(tail.encode()).decode()
+    return payload.encode("utf-8")
+
+
+def invoke_async(fn: Any, event: Any) -> None:
+    """AWS's asynchronous invoke: run on a thread, log a failure, never raise."""
+
+    def run() -> None:
+        try:
+            payload, errored, _ = fn._invoke_lambda(event=event)
+            if errored:
+                log.warning("async invoke of %s failed: %s", fn.function_name, payload[:500])
+        except Exception:
+            log.exception("async invoke of %s crashed", fn.function_name)
+
+    threading.Thread(target=run, name=f"invoke-{fn.function_name}", daemon=True).start()
+
+
+def install(runtime: LambdaRuntime | None) -> None:
+    """Make ``runtime`` the one moto uses (``None``: invokes fail until the next install)."""
+    global _active, _installed
+    _active = runtime
+    if not _installed:
+        from moto.awslambda.models import LambdaFunction
+
+        LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
+        LambdaFunction.invoke = _invoke  # type: ignore[method-assign]
+        _installed = True

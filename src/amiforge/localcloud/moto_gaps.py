@@ -1,0 +1,94 @@
+"""Small fills for gaps in moto 5.2.5 that amiforge's production code meets.
+
+Each fill makes moto behave as AWS documents; none special-cases amiforge. Installed by
+:class:`~amiforge.localcloud.server.LocalCloud` for as long as it runs.
+
+* CloudFormation creates ``AWS::StepFunctions::StateMachine`` in moto's plain Step
+  Functions backend, but with ``execute_state_machine`` on, the API reads the executing
+  (parser) backend: a stack's state machine would not exist for StartExecution.
+* ``CreateImage`` with a ``snapshot`` TagSpecification raises NotImplementedError; AWS
+  tags the image's snapshots at creation.
+* ``CreateImage`` snapshots a fresh, unencrypted 15 GiB scratch volume; AWS snapshots the
+  instance's own root volume, so the snapshot keeps its encryption, KMS key and size.
+* DynamoDB conditional writes are atomic on AWS; moto checks the condition and writes
+  without a lock, so two concurrent requests can both pass it. Likewise two concurrent
+  StartExecution calls with one name can both succeed. Both are serialised here.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any
+
+_undo: list[Callable[[], None]] = []
+
+
+def _patch(owner: Any, name: str, value: Any) -> None:
+    original = getattr(owner, name)
+    setattr(owner, name, value)
+    _undo.append(lambda: setattr(owner, name, original))
+
+
+_WRITE_LOCK = threading.RLock()
+
+
+def _serialised(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _WRITE_LOCK:
+            return method(*args, **kwargs)
+
+    return locked
+
+
+def install() -> None:
+    if _undo:
+        return
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        _patch(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name)))
+    _patch(StepFunctionsParserBackend, "start_execution",
+           _serialised(StepFunctionsParserBackend.start_execution))
+    import moto.stepfunctions.models as sfn_models
+    from moto.ec2.models.amis import AmiBackend
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    _patch(sfn_models, "stepfunctions_backends", stepfunctions_parser_backends)
+
+    original_create_image = AmiBackend.create_image
+
+    def create_image(self: Any, instance_id: str, name: str, description: str,
+                     tag_specifications: list[dict[str, Any]]) -> Any:
+        snapshot_tags = [t for spec in tag_specifications
+                         if spec.get("ResourceType") == "snapshot" for t in spec.get("Tags", [])]
+        others = [s for s in tag_specifications if s.get("ResourceType") != "snapshot"]
+        ami = original_create_image(self, instance_id, name, description, others)
+        snapshot = getattr(ami, "ebs_snapshot", None)
+        if snapshot is not None:
+            for tag in snapshot_tags:
+                snapshot.add_tag(tag["Key"], tag["Value"])
+            root = _root_volume(self, self.get_instance(instance_id))
+            if root is not None:
+                snapshot.volume = root
+                snapshot.encrypted = bool(root.encrypted)
+                snapshot.kms_key_id = getattr(root, "kms_key_id", None)
+        return ami
+
+    _patch(AmiBackend, "create_image", create_image)
+
+
+def _root_volume(backend: Any, instance: Any) -> Any:
+    mapping = dict(instance.get_block_device_mapping)
+    device = mapping.get(instance.root_device_name) or next(iter(mapping.values()), None)
+    if device is None or not device.volume_id:
+        return None
+    return backend.get_volume(device.volume_id)
+
+
+def uninstall() -> None:
+    while _undo:
+        _undo.pop()()

@@ -1,0 +1,77 @@
+"""`amiforge validate`: exit codes, one stderr line per problem, JSON output, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from amiforge.cli.main import cli
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "recipes"
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_examples_are_valid() -> None:
+    result = invoke("validate", str(EXAMPLES))
+    assert result.exit_code == 0, result.output
+    assert "3 recipes valid" in result.stdout
+    assert "windows-iis" in result.stdout
+    assert result.stderr == ""
+
+
+def test_json_output() -> None:
+    result = invoke("--output", "json", "validate", str(EXAMPLES))
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert [row["name"] for row in data] == ["ecs-host", "web", "windows-iis"]
+    web = data[1]
+    assert set(web) == {"name", "base", "platform", "hash", "source"}
+    assert web["platform"] == "linux"
+    assert web["base"] == "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64"
+    assert len(web["hash"]) == 64
+    assert web["source"] == str(EXAMPLES / "web.yaml")
+
+
+def test_one_file(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text("name: r\nbase: {ssm_parameter: /p}\nbuild: {script: x}\n")
+    result = invoke("--output", "json", "validate", str(tmp_path / "r.yaml"))
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)[0]["name"] == "r"
+
+
+def test_every_problem_is_one_stderr_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(
+        "name: a\nbase: {filter: {name: 'al2023-*'}}\nbuild: {script: x, retries: 7}\n")
+    (tmp_path / "b.yaml").write_text("name: [\n")
+    result = invoke("validate", str(tmp_path))
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    assert result.stderr.splitlines() == [
+        f"amiforge: error: {a}: base.filter.owners: the name glob 'al2023-*' has no owners: a "
+        "glob over everyone's public images is how people got crypto-miners baked into their "
+        "images; add owners: [amazon] or the 12-digit account id that publishes the base",
+        f"amiforge: error: {a}: build.retries: is 7; use a whole number from 0 to 5",
+        f"amiforge: error: {b}: is not valid YAML: expected the node content, but found "
+        "'<stream end>' at line 2, column 1",
+    ]
+    assert "Traceback" not in result.output
+
+
+def test_missing_directory_exits_2(tmp_path: Path) -> None:
+    result = invoke("validate", str(tmp_path / "nope"))
+    assert result.exit_code == 2
+    assert result.stderr == f"amiforge: error: {tmp_path / 'nope'}: no such file or directory\n"
+
+
+def test_json_mode_errors_still_go_to_stderr(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("- not a mapping\n")
+    result = invoke("--output", "json", "validate", str(tmp_path))
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"amiforge: error: {tmp_path / 'a.yaml'}: the top level")
