@@ -1,0 +1,149 @@
+"""The catalog: one DynamoDB item per build, keyed (recipe, build_id).
+
+Table layout (see deploy/template.yaml):
+  PK ``recipe`` (S), SK ``build_id`` (S)
+  GSI ``available`` — PK ``available_recipe`` (S), SK ``created_at`` (S). Sparse: only
+  AVAILABLE builds carry ``available_recipe``, so "newest available image of a recipe"
+  is one Query with Limit=1, newest first, however long the history is.
+
+Status moves BUILDING -> AVAILABLE | FAILED, and AVAILABLE -> PRUNED. Every write that
+changes status is conditional, so a retried or duplicated step cannot move a record back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from amiforge.aws.dynamo import deserialize, serialize, value
+from amiforge.aws.errors import aws_call, error_code, translate
+
+BUILDING, AVAILABLE, FAILED, PRUNED = "BUILDING", "AVAILABLE", "FAILED", "PRUNED"
+LATEST_INDEX = "available"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Catalog:
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self.db = dynamodb
+        self.table = table
+
+    # -- reads ---------------------------------------------------------------------
+    def get(self, recipe: str, build_id: str) -> dict | None:
+        with aws_call("GetItem"):
+            item = self.db.get_item(
+                TableName=self.table, ConsistentRead=True,
+                Key={"recipe": value(recipe), "build_id": value(build_id)},
+            ).get("Item")
+        return deserialize(item) if item else None
+
+    def latest(self, recipe: str) -> dict | None:
+        """The newest AVAILABLE build of ``recipe``: one Query on the sparse index."""
+        with aws_call("Query"):
+            items = self.db.query(
+                TableName=self.table, IndexName=LATEST_INDEX,
+                KeyConditionExpression="available_recipe = :r",
+                ExpressionAttributeValues={":r": value(recipe)},
+                ScanIndexForward=False, Limit=1,
+            ).get("Items", [])
+        return deserialize(items[0]) if items else None
+
+    def history(self, recipe: str, limit: int | None = None) -> list[dict]:
+        """Every build of ``recipe``, newest first."""
+        items = list(self._query_recipe(recipe))
+        items.sort(key=lambda i: i.get("created_at", ""), reverse=True)
+        return items[:limit] if limit else items
+
+    def _query_recipe(self, recipe: str) -> Iterator[dict]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "recipe = :r",
+            "ExpressionAttributeValues": {":r": value(recipe)},
+        }
+        with aws_call("Query"):
+            while True:
+                page = self.db.query(**kwargs)
+                for item in page.get("Items", []):
+                    yield deserialize(item)
+                if "LastEvaluatedKey" not in page:
+                    return
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def all_builds(self) -> Iterator[dict]:
+        kwargs: dict[str, Any] = {"TableName": self.table}
+        with aws_call("Scan"):
+            while True:
+                page = self.db.scan(**kwargs)
+                for item in page.get("Items", []):
+                    yield deserialize(item)
+                if "LastEvaluatedKey" not in page:
+                    return
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def find_key(self, recipe: str, build_key: str) -> list[dict]:
+        """Builds of ``recipe`` with this build key (any status)."""
+        return [b for b in self._query_recipe(recipe) if b.get("build_key") == build_key]
+
+    # -- writes --------------------------------------------------------------------
+    def start(self, record: dict[str, Any]) -> bool:
+        """Create the BUILDING record; False if this build id is already recorded."""
+        item = {**record, "status": BUILDING, "created_at": record.get("created_at") or now_iso(),
+                "updated_at": now_iso()}
+        try:
+            self.db.put_item(
+                TableName=self.table, Item=serialize(item),
+                ConditionExpression="attribute_not_exists(build_id)",
+            )
+        except ClientError as err:
+            if error_code(err) == "ConditionalCheckFailedException":
+                return False
+            raise translate(err, "PutItem") from err
+        return True
+
+    def update(self, recipe: str, build_id: str, *, only_if_status: str | None = None,
+               remove: tuple[str, ...] = (), **fields: Any) -> bool:
+        """Set fields on a record; with ``only_if_status``, only while it has that status."""
+        fields = {k: v for k, v in fields.items() if v is not None}
+        fields["updated_at"] = now_iso()
+        names = {f"#{i}": k for i, k in enumerate(fields)}
+        values = {f":{i}": value(v) for i, v in enumerate(fields.values())}
+        expression = "SET " + ", ".join(f"#{i} = :{i}" for i in range(len(fields)))
+        if remove:
+            for j, key in enumerate(remove):
+                names[f"#r{j}"] = key
+            expression += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(remove)))
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": {"recipe": value(recipe), "build_id": value(build_id)},
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ConditionExpression": "attribute_exists(build_id)",
+        }
+        if only_if_status:
+            names["#status"] = "status"
+            values[":expected"] = value(only_if_status)
+            kwargs["ConditionExpression"] += " AND #status = :expected"
+        try:
+            self.db.update_item(**kwargs)
+        except ClientError as err:
+            if error_code(err) == "ConditionalCheckFailedException":
+                return False
+            raise translate(err, "UpdateItem") from err
+        return True
+
+    def mark_available(self, recipe: str, build_id: str, *, created_at: str,
+                       **fields: Any) -> bool:
+        return self.update(recipe, build_id, only_if_status=BUILDING, status=AVAILABLE,
+                           available_recipe=recipe, finished_at=now_iso(),
+                           remove=("task_token",), **fields)
+
+    def mark_failed(self, recipe: str, build_id: str, **fields: Any) -> bool:
+        return self.update(recipe, build_id, only_if_status=BUILDING, status=FAILED,
+                           finished_at=now_iso(), remove=("task_token",), **fields)

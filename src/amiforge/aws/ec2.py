@@ -1,0 +1,259 @@
+"""EC2 adapter: the only module that calls EC2. Thin: no decisions beyond AWS mechanics.
+
+Everything that creates a resource tags it at creation (TagSpecifications), so a crash
+between "create" and "record" still leaves something the sweeper can find by tag.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from amiforge.aws.errors import aws_call, error_code, is_transient, translate
+from amiforge.errors import OperationFailed
+
+# RunInstances errors that mean "this type, here, now" rather than "this request is bad":
+# the next instance type in the recipe's list is tried.
+CAPACITY_CODES = frozenset({
+    "InsufficientInstanceCapacity", "Unsupported", "InsufficientCapacity",
+    "InstanceLimitExceeded", "VcpuLimitExceeded", "UnsupportedOperation",
+})
+NOT_FOUND_AMI = frozenset({"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"})
+
+
+class NoCapacity(OperationFailed):
+    """No instance type in the recipe's list could be launched."""
+
+
+def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+
+
+def tags_of(resource: Mapping[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in resource.get("Tags", []) or []}
+
+
+def newest_image(ec2: Any, *, owners: Iterable[str], filters: list[dict[str, Any]]) -> dict | None:
+    """The newest available, non-deprecated image matching the query, or None."""
+    with aws_call("DescribeImages"):
+        paginator = ec2.get_paginator("describe_images")
+        images: list[dict] = []
+        for page in paginator.paginate(Owners=list(owners), Filters=filters):
+            images.extend(page.get("Images", []))
+    usable = [i for i in images if i.get("State", "available") == "available"
+              and not _deprecated(i)]
+    return max(usable, key=lambda i: i.get("CreationDate", ""), default=None)
+
+
+def _deprecated(image: Mapping[str, Any]) -> bool:
+    from datetime import UTC, datetime
+
+    when = image.get("DeprecationTime")
+    if not when:
+        return False
+    try:
+        return datetime.fromisoformat(str(when).replace("Z", "+00:00")) <= datetime.now(UTC)
+    except ValueError:
+        return False
+
+
+def describe_image(ec2: Any, image_id: str) -> dict | None:
+    """The image, or None if EC2 does not (yet, or any more) know it."""
+    try:
+        images = ec2.describe_images(ImageIds=[image_id]).get("Images", [])
+    except ClientError as err:
+        if error_code(err) in NOT_FOUND_AMI:
+            return None
+        raise translate(err, "DescribeImages") from err
+    return images[0] if images else None
+
+
+def images_tagged(ec2: Any, key: str, value: str) -> list[dict]:
+    with aws_call("DescribeImages"):
+        return ec2.describe_images(
+            Owners=["self"], Filters=[{"Name": f"tag:{key}", "Values": [value]}]
+        ).get("Images", [])
+
+
+def instances_tagged(ec2: Any, filters: Mapping[str, str], *,
+                     live_only: bool = True) -> list[dict]:
+    api_filters = [{"Name": f"tag:{k}", "Values": [v]} for k, v in filters.items()]
+    if live_only:
+        api_filters.append({"Name": "instance-state-name",
+                            "Values": ["pending", "running", "stopping", "stopped"]})
+    out: list[dict] = []
+    with aws_call("DescribeInstances"):
+        for page in ec2.get_paginator("describe_instances").paginate(Filters=api_filters):
+            for reservation in page.get("Reservations", []):
+                out.extend(reservation.get("Instances", []))
+    return out
+
+
+def describe_instance(ec2: Any, instance_id: str) -> dict | None:
+    try:
+        reservations = ec2.describe_instances(InstanceIds=[instance_id]).get("Reservations", [])
+    except ClientError as err:
+        if error_code(err) == "InvalidInstanceID.NotFound":
+            return None
+        raise translate(err, "DescribeInstances") from err
+    for reservation in reservations:
+        for instance in reservation.get("Instances", []):
+            return instance
+    return None
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    image_id: str
+    root_device_name: str
+    instance_types: tuple[str, ...]
+    user_data: str
+    tags: Mapping[str, str]
+    client_token: str
+    subnet_id: str | None = None
+    security_group_ids: tuple[str, ...] = ()
+    volume_size_gb: int | None = None
+    kms_key_id: str | None = None
+    instance_profile_arn: str | None = None
+
+
+def run_builder(ec2: Any, request: LaunchRequest) -> tuple[str, str, list[str]]:
+    """Launch one build instance, trying instance types in order on capacity errors.
+
+    Returns (instance_id, instance_type, capacity errors met on the way). The instance
+    has IMDSv2 required, encrypted EBS, no key pair, and stops (not terminates) when
+    the user data powers it off, so the stopped disk can become an image.
+    """
+    ebs: dict[str, Any] = {"Encrypted": True, "DeleteOnTermination": True, "VolumeType": "gp3"}
+    if request.volume_size_gb:
+        ebs["VolumeSize"] = request.volume_size_gb
+    if request.kms_key_id:
+        ebs["KmsKeyId"] = request.kms_key_id
+    base: dict[str, Any] = {
+        "ImageId": request.image_id,
+        "MinCount": 1,
+        "MaxCount": 1,
+        # Plain text: boto3 base64-encodes UserData for RunInstances itself (encoding it
+        # here too would hand cloud-init base64 text, and the builder would run nothing).
+        "UserData": request.user_data,
+        "InstanceInitiatedShutdownBehavior": "stop",
+        "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled",
+                            "HttpPutResponseHopLimit": 1},
+        "BlockDeviceMappings": [{"DeviceName": request.root_device_name, "Ebs": ebs}],
+        "TagSpecifications": [
+            {"ResourceType": "instance", "Tags": _tag_list(request.tags)},
+            {"ResourceType": "volume", "Tags": _tag_list(request.tags)},
+        ],
+    }
+    if request.subnet_id:
+        base["SubnetId"] = request.subnet_id
+    if request.security_group_ids:
+        base["SecurityGroupIds"] = list(request.security_group_ids)
+    if request.instance_profile_arn:
+        base["IamInstanceProfile"] = {"Arn": request.instance_profile_arn}
+    errors: list[str] = []
+    for index, instance_type in enumerate(request.instance_types):
+        try:
+            response = ec2.run_instances(
+                InstanceType=instance_type,
+                ClientToken=f"{request.client_token}-{index}"[:64],
+                **base,
+            )
+        except ClientError as err:
+            if error_code(err) in CAPACITY_CODES:
+                errors.append(f"{instance_type}: {error_code(err)}")
+                continue
+            if is_transient(err):
+                raise translate(err, "RunInstances") from err
+            raise translate(err, "RunInstances") from err
+        instance = response["Instances"][0]
+        return instance["InstanceId"], instance_type, errors
+    raise NoCapacity(
+        "no capacity for any instance type in build.instance_types: " + "; ".join(errors),
+        hint="add more instance types to build.instance_types or try another subnet/AZ",
+    )
+
+
+def console_output(ec2: Any, instance_id: str) -> str:
+    with aws_call("GetConsoleOutput"):
+        try:
+            response = ec2.get_console_output(InstanceId=instance_id, Latest=True)
+        except ClientError as err:
+            # Latest=True is Nitro-only; older types answer UnsupportedOperation.
+            if error_code(err) not in {"UnsupportedOperation", "InvalidParameterCombination"}:
+                raise
+            response = ec2.get_console_output(InstanceId=instance_id)
+    raw = response.get("Output") or ""
+    try:
+        return base64.b64decode(raw).decode("utf-8", errors="replace")
+    except (ValueError, TypeError):
+        return str(raw)
+
+
+def terminate(ec2: Any, instance_ids: Iterable[str]) -> list[str]:
+    ids = sorted(set(instance_ids))
+    if not ids:
+        return []
+    try:
+        ec2.terminate_instances(InstanceIds=ids)
+    except ClientError as err:
+        if error_code(err) != "InvalidInstanceID.NotFound":
+            raise translate(err, "TerminateInstances") from err
+        # Some are already gone: terminate the rest one by one.
+        for instance_id in ids:
+            try:
+                ec2.terminate_instances(InstanceIds=[instance_id])
+            except ClientError as inner:
+                if error_code(inner) != "InvalidInstanceID.NotFound":
+                    raise translate(inner, "TerminateInstances") from inner
+    return ids
+
+
+def create_image(ec2: Any, *, instance_id: str, name: str, description: str,
+                 tags: Mapping[str, str]) -> str:
+    with aws_call("CreateImage"):
+        response = ec2.create_image(
+            InstanceId=instance_id,
+            Name=name,
+            Description=description[:255],
+            NoReboot=True,  # the builder is already stopped
+            TagSpecifications=[
+                {"ResourceType": "image", "Tags": _tag_list(tags)},
+                {"ResourceType": "snapshot", "Tags": _tag_list(tags)},
+            ],
+        )
+    return response["ImageId"]
+
+
+def snapshot_ids(image: Mapping[str, Any]) -> list[str]:
+    return [m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", [])
+            if m.get("Ebs", {}).get("SnapshotId")]
+
+
+def deregister_with_snapshots(ec2: Any, image_id: str) -> list[str]:
+    """Deregister an image and delete the snapshots behind it. Idempotent.
+
+    The snapshot ids are read before deregistering: afterwards EC2 no longer says which
+    snapshots belonged to the image, which is how snapshots leak (and cost money).
+    """
+    image = describe_image(ec2, image_id)
+    if image is None:
+        return []
+    snapshots = snapshot_ids(image)
+    with aws_call("DeregisterImage"):
+        try:
+            ec2.deregister_image(ImageId=image_id)
+        except ClientError as err:
+            if error_code(err) not in NOT_FOUND_AMI:
+                raise
+    for snapshot_id in snapshots:
+        try:
+            ec2.delete_snapshot(SnapshotId=snapshot_id)
+        except ClientError as err:
+            if error_code(err) != "InvalidSnapshot.NotFound":
+                raise translate(err, "DeleteSnapshot") from err
+    return snapshots

@@ -1,0 +1,27 @@
+"""SNS notifications and SQS cleanup messages: both best left fire-and-forget-but-logged."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from amiforge.aws.errors import aws_call
+
+
+def notify(sns: Any, topic_arn: str | None, subject: str, message: dict) -> None:
+    if not topic_arn:
+        return
+    with aws_call("Publish"):
+        sns.publish(TopicArn=topic_arn, Subject=subject[:100],
+                    Message=json.dumps(message, sort_keys=True, default=str),
+                    MessageAttributes={
+                        "status": {"DataType": "String", "StringValue": str(message.get("status"))},
+                        "recipe": {"DataType": "String", "StringValue": str(message.get("recipe"))},
+                    })
+
+
+def send_cleanup(sqs: Any, queue_url: str | None, message: dict) -> None:
+    if not queue_url:
+        return
+    with aws_call("SendMessage"):
+        sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(message, sort_keys=True))

@@ -1,0 +1,133 @@
+"""The recipe store: published recipes in DynamoDB.
+
+Items, PK ``name`` (S), SK ``version`` (S):
+  ``current``       the version builds use now: document, hash, git_commit, published_at,
+                    and the claim of its newest build: last_build_key, last_build_id,
+                    last_base_ami, last_hash (see :meth:`claim`)
+  ``hash#<hash>``   every version ever published, so a build in flight keeps reading the
+                    exact recipe it started with even if a newer one is published meanwhile.
+Documents are :meth:`amiforge.core.model.Recipe.to_document` output, stored as JSON text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from amiforge.aws.catalog import now_iso
+from amiforge.aws.dynamo import deserialize, serialize, value
+from amiforge.aws.errors import aws_call, error_code, translate
+
+CURRENT = "current"
+
+
+class RecipeStore:
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self.db = dynamodb
+        self.table = table
+
+    def publish(self, name: str, recipe_hash: str, document: dict,
+                git_commit: str | None) -> bool:
+        """Store a version and make it current. Returns True if the current hash changed."""
+        previous = self.current(name)
+        body = json.dumps(document, sort_keys=True, separators=(",", ":"))
+        item = {"name": name, "hash": recipe_hash, "document": body,
+                "git_commit": git_commit, "published_at": now_iso()}
+        with aws_call("PutItem"):
+            self.db.put_item(TableName=self.table,
+                             Item=serialize({**item, "version": f"hash#{recipe_hash}"}))
+        # UpdateItem, not PutItem: the current item also carries the build claim.
+        fields = {k: v for k, v in item.items() if k != "name" and v is not None}
+        names = {f"#{i}": k for i, k in enumerate(fields)}
+        values = {f":{i}": value(v) for i, v in enumerate(fields.values())}
+        with aws_call("UpdateItem"):
+            self.db.update_item(
+                TableName=self.table,
+                Key={"name": value(name), "version": value(CURRENT)},
+                UpdateExpression="SET " + ", ".join(f"#{i} = :{i}" for i in range(len(fields))),
+                ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+        return previous is None or previous["hash"] != recipe_hash
+
+    def claim(self, name: str, build_key: str, *, build_id: str, base_ami: str,
+              recipe_hash: str) -> bool:
+        """Claim the right to build ``build_key``: True for exactly one caller.
+
+        A conditional write on the recipe's current item: concurrent detections (or a
+        detection and a publish) race here, and only the first wins.
+        """
+        try:
+            self.db.update_item(
+                TableName=self.table,
+                Key={"name": value(name), "version": value(CURRENT)},
+                UpdateExpression="SET last_build_key = :k, last_build_id = :b, "
+                                 "last_base_ami = :a, last_hash = :h",
+                ConditionExpression="attribute_exists(#n) AND "
+                                    "(attribute_not_exists(last_build_key) OR last_build_key <> :k)",
+                ExpressionAttributeNames={"#n": "name"},
+                ExpressionAttributeValues={":k": value(build_key), ":b": value(build_id),
+                                           ":a": value(base_ami), ":h": value(recipe_hash)})
+        except ClientError as err:
+            if error_code(err) == "ConditionalCheckFailedException":
+                return False
+            raise translate(err, "UpdateItem") from err
+        return True
+
+    def unclaim(self, name: str, build_key: str, previous: dict[str, Any] | None) -> None:
+        """Give a claim back (the execution could not be started): restore the previous one."""
+        previous = previous or {}
+        keys = ("last_build_key", "last_build_id", "last_base_ami", "last_hash")
+        kept = {k: previous[k] for k in keys if previous.get(k)}
+        expression = ("SET " + ", ".join(f"{k} = :{k}" for k in kept)) if kept else ""
+        dropped = [k for k in keys if k not in kept]
+        if dropped:
+            expression += " REMOVE " + ", ".join(dropped)
+        try:
+            self.db.update_item(
+                TableName=self.table,
+                Key={"name": value(name), "version": value(CURRENT)},
+                UpdateExpression=expression.strip(),
+                ConditionExpression="last_build_key = :claimed",
+                ExpressionAttributeValues={":claimed": value(build_key),
+                                           **{f":{k}": value(v) for k, v in kept.items()}})
+        except ClientError as err:
+            if error_code(err) != "ConditionalCheckFailedException":
+                raise translate(err, "UpdateItem") from err
+
+    def current(self, name: str) -> dict | None:
+        return self._get(name, CURRENT)
+
+    def version(self, name: str, recipe_hash: str) -> dict | None:
+        return self._get(name, f"hash#{recipe_hash}")
+
+    def _get(self, name: str, version: str) -> dict | None:
+        with aws_call("GetItem"):
+            item = self.db.get_item(
+                TableName=self.table, ConsistentRead=True,
+                Key={"name": value(name), "version": value(version)},
+            ).get("Item")
+        if not item:
+            return None
+        record = deserialize(item)
+        record["document"] = json.loads(record["document"])
+        return record
+
+    def all_current(self) -> Iterator[dict]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "FilterExpression": "#v = :c",
+            "ExpressionAttributeNames": {"#v": "version"},
+            "ExpressionAttributeValues": {":c": value(CURRENT)},
+        }
+        with aws_call("Scan"):
+            while True:
+                page = self.db.scan(**kwargs)
+                for item in page.get("Items", []):
+                    record = deserialize(item)
+                    record["document"] = json.loads(record["document"])
+                    yield record
+                if "LastEvaluatedKey" not in page:
+                    return
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -1,0 +1,48 @@
+"""SSM Parameter Store adapter: base-image parameters in, `/amiforge/<recipe>/latest` out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from amiforge.aws.errors import aws_call, error_code, translate
+
+PARAMETER_PREFIX = "/amiforge"
+BATCH = 10  # GetParameters takes at most 10 names per call
+
+
+def latest_parameter_name(recipe: str) -> str:
+    return f"{PARAMETER_PREFIX}/{recipe}/latest"
+
+
+def get_parameters(ssm: Any, names: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+    """Values of many parameters in batches of 10: ({name: value}, [invalid names])."""
+    wanted = sorted(set(names))
+    found: dict[str, str] = {}
+    invalid: list[str] = []
+    for start in range(0, len(wanted), BATCH):
+        with aws_call("GetParameters"):
+            response = ssm.get_parameters(Names=wanted[start:start + BATCH])
+        for parameter in response.get("Parameters", []):
+            found[parameter["Name"]] = parameter["Value"]
+        invalid.extend(response.get("InvalidParameters", []))
+    return found, invalid
+
+
+def put_latest(ssm: Any, recipe: str, image_id: str, *, description: str) -> str:
+    name = latest_parameter_name(recipe)
+    with aws_call("PutParameter"):
+        ssm.put_parameter(Name=name, Value=image_id, Type="String", DataType="aws:ec2:image",
+                          Overwrite=True, Description=description[:1024])
+    return name
+
+
+def get_value(ssm: Any, name: str) -> str | None:
+    try:
+        return ssm.get_parameter(Name=name)["Parameter"]["Value"]
+    except ClientError as err:
+        if error_code(err) == "ParameterNotFound":
+            return None
+        raise translate(err, "GetParameter") from err

@@ -1,0 +1,53 @@
+"""Step Functions adapter: start builds by name (the build id), resume waiting tasks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from amiforge.aws.errors import aws_call, error_code, translate
+
+# A token that has already been answered, or whose task timed out: nothing to resume.
+GONE_TOKEN_CODES = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
+
+
+def start_build(sfn: Any, state_machine_arn: str, build_id: str, payload: dict) -> str | None:
+    """Start an execution named ``build_id``; None if that name was already used.
+
+    The execution name is the idempotency key: Step Functions refuses a second execution
+    of the same name, so two triggers for one build can never both run.
+    """
+    try:
+        return sfn.start_execution(stateMachineArn=state_machine_arn, name=build_id,
+                                   input=json.dumps(payload, sort_keys=True))["executionArn"]
+    except ClientError as err:
+        if error_code(err) == "ExecutionAlreadyExists":
+            return None
+        raise translate(err, "StartExecution") from err
+
+
+def resume(sfn: Any, token: str, output: dict) -> bool:
+    """SendTaskSuccess; False if the task is no longer waiting (answered or timed out)."""
+    try:
+        sfn.send_task_success(taskToken=token, output=json.dumps(output))
+    except ClientError as err:
+        if error_code(err) in GONE_TOKEN_CODES:
+            return False
+        raise translate(err, "SendTaskSuccess") from err
+    return True
+
+
+def describe(sfn: Any, execution_arn: str) -> dict:
+    with aws_call("DescribeExecution"):
+        return sfn.describe_execution(executionArn=execution_arn)
+
+
+def history(sfn: Any, execution_arn: str) -> list[dict]:
+    events: list[dict] = []
+    with aws_call("GetExecutionHistory"):
+        for page in sfn.get_paginator("get_execution_history").paginate(
+                executionArn=execution_arn):
+            events.extend(page.get("events", []))
+    return events

@@ -1,0 +1,199 @@
+"""Commands that talk to a deployed stack: deploy, destroy, publish, build, status, history,
+latest. Each returns a Result; nothing here prints except progress (to stderr)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from amiforge.aws.catalog import AVAILABLE, FAILED
+from amiforge.cli.context import CliContext
+from amiforge.cli.main import command_errors
+from amiforge.cli.progress import build_progress, line_progress
+from amiforge.cli.render import Result
+from amiforge.core.recipes import load_recipes
+from amiforge.deploy import stack as stack_api
+from amiforge.ops.builds import start_build, wait_for_builds
+from amiforge.ops.connect import connect
+from amiforge.ops.plan import plan
+from amiforge.ops.publish import git_commit, publish
+from amiforge.steps.detect import detect
+from amiforge.steps.latest import latest_image
+
+pass_ctx = click.make_pass_decorator(CliContext)
+
+
+@click.command()
+@click.option("--parameter", "-p", "parameters", multiple=True, metavar="KEY=VALUE",
+              help="Stack parameter override (repeatable), e.g. -p LogRetentionDays=90.")
+@pass_ctx
+@command_errors
+def deploy(ctx: CliContext, parameters: tuple[str, ...]) -> Result:
+    """Package the Lambda bundle, create or update the stack, wait, print its outputs."""
+    overrides = {}
+    for item in parameters:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--parameter")
+        overrides[key] = value
+    outputs = stack_api.deploy(ctx.aws, ctx.stack, overrides, progress=line_progress())
+    return Result(data={"stack": ctx.stack, "outputs": outputs}, title=f"stack {ctx.stack}",
+                  columns=("output", "value"), rows=sorted(outputs.items()))
+
+
+@click.command()
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_ctx
+@command_errors
+def destroy(ctx: CliContext, yes: bool) -> Result:
+    """Delete the stack. The catalog and recipe tables are retained (they hold history)."""
+    if not yes:
+        click.confirm(f"Delete stack {ctx.stack}?", abort=True, err=True)
+    stack_api.destroy(ctx.aws, ctx.stack, progress=line_progress())
+    return Result(data={"stack": ctx.stack, "deleted": True},
+                  lines=[f"deleted stack {ctx.stack} (catalog and recipe tables retained)"])
+
+
+@click.command("publish")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--no-detect", is_flag=True,
+              help="Only upload; do not start the builds the new versions imply.")
+@pass_ctx
+@command_errors
+def publish_cmd(ctx: CliContext, directory: Path, no_detect: bool) -> Result:
+    """Validate the recipes in DIRECTORY, upload them with their hash and git commit, and
+    start the builds they imply (so a commit that reaches `publish` builds)."""
+    recipes = load_recipes(directory)
+    env = connect(ctx.aws, ctx.stack)
+    results = publish(env, recipes, git_commit(directory))
+    started: dict[str, str] = {}
+    if not no_detect:
+        report = detect({"recipes": [r.name for r in recipes], "trigger": "publish"}, env)
+        started = {d["recipe"]: d.get("build_key") or "" for d in report["decisions"]
+                   if d.get("outcome") == "started"}
+    for r in results:
+        r["build_started"] = started.get(r["recipe"])
+    return Result(data=results, title="published",
+                  columns=("recipe", "hash", "changed", "git commit", "build started"),
+                  rows=[(r["recipe"], r["hash"][:12], "yes" if r["changed"] else "no",
+                         (r["git_commit"] or "-")[:12], r["build_started"] or "-")
+                        for r in results])
+
+
+@click.command("plan")
+@click.argument("directory", type=click.Path(path_type=Path))
+@pass_ctx
+@command_errors
+def plan_cmd(ctx: CliContext, directory: Path) -> Result:
+    """Say which recipes in DIRECTORY would build and why. Changes nothing."""
+    decisions = plan(connect(ctx.aws, ctx.stack), load_recipes(directory))
+    return Result(data=[d.as_dict() for d in decisions], title="plan",
+                  columns=("recipe", "action", "reason", "detail"),
+                  rows=[(d.recipe, d.action, d.reason, d.detail) for d in decisions])
+
+
+@click.command("detect")
+@pass_ctx
+@command_errors
+def detect_cmd(ctx: CliContext) -> Result:
+    """Run detection now: start a build for every stale published recipe."""
+    report = detect({"trigger": "cli"}, connect(ctx.aws, ctx.stack))
+    return Result(data=report, title=f"detect: {report['started']} build(s) started",
+                  columns=("recipe", "action", "reason", "detail", "outcome"),
+                  rows=[(d["recipe"], d["action"], d["reason"], d.get("detail", ""),
+                         d.get("outcome", "-")) for d in report["decisions"]])
+
+
+def _build_rows(results: list[dict]) -> list[tuple]:
+    return [(r["recipe"], r["build_id"], r.get("status"), r.get("image_id") or "-",
+             r.get("reason") or "") for r in results]
+
+
+@click.command()
+@click.argument("recipes", nargs=-1, required=True)
+@click.option("--wait", is_flag=True, help="Follow the build(s) to the end, with progress.")
+@click.option("--timeout", default=7200, show_default=True, help="Seconds to wait at most.")
+@pass_ctx
+@command_errors
+def build(ctx: CliContext, recipes: tuple[str, ...], wait: bool, timeout: int) -> Result:
+    """Start a build of each published RECIPE now (exit 1 if a waited build failed)."""
+    env = connect(ctx.aws, ctx.stack)
+    started = [start_build(env, name) for name in recipes]
+    if not wait:
+        return Result(data=started, title="builds",
+                      columns=("recipe", "build id", "base ami", "started"),
+                      rows=[(b["recipe"], b["build_id"], b["base_ami"],
+                             "yes" if b["started"] else "no: already building")
+                            for b in started])
+    with build_progress(started) as on_update:
+        results = wait_for_builds(env, started, on_update=on_update, timeout=timeout)
+    failed = [r for r in results if r["status"] != AVAILABLE]
+    lines = []
+    for r in failed:
+        tail = (r.get("record") or {}).get("console_tail")
+        if tail:
+            lines += [f"--- console tail of {r['build_id']} ---", *tail.splitlines()[-20:]]
+    data = [{k: v for k, v in r.items() if k != "record"} for r in results]
+    return Result(data=data, title="builds", columns=("recipe", "build id", "status", "image",
+                                                      "reason"),
+                  rows=_build_rows(results), lines=lines, exit_code=1 if failed else 0)
+
+
+@click.command()
+@pass_ctx
+@command_errors
+def status(ctx: CliContext) -> Result:
+    """Every published recipe: its newest build and its newest available image."""
+    env = connect(ctx.aws, ctx.stack)
+    rows, data = [], []
+    for record in sorted(env.store.all_current(), key=lambda r: r["name"]):
+        name = record["name"]
+        last = (env.catalog.history(name, limit=1) or [{}])[0]
+        latest = env.catalog.latest(name) or {}
+        item = {"recipe": name, "hash": record["hash"], "last_build": last.get("build_id"),
+                "last_status": last.get("status"), "latest_image": latest.get("image_id"),
+                "reason": last.get("reason")}
+        data.append(item)
+        rows.append((name, record["hash"][:12], last.get("status") or "never built",
+                     latest.get("image_id") or "-", last.get("reason") or ""))
+    return Result(data=data, title=f"amiforge status ({ctx.stack})",
+                  columns=("recipe", "hash", "last build", "latest image", "reason"), rows=rows)
+
+
+@click.command()
+@click.argument("recipe")
+@click.option("--limit", default=20, show_default=True, help="Newest N builds.")
+@pass_ctx
+@command_errors
+def history(ctx: CliContext, recipe: str, limit: int) -> Result:
+    """Builds of RECIPE, newest first, with the console tail of each failure."""
+    env = connect(ctx.aws, ctx.stack)
+    builds = env.catalog.history(recipe, limit=limit)
+    lines = []
+    for b in builds:
+        if b.get("status") == FAILED and b.get("console_tail"):
+            lines += [f"--- console tail of {b['build_id']} ---",
+                      *b["console_tail"].splitlines()[-20:]]
+    for b in builds:
+        b.pop("task_token", None)
+    return Result(data=builds, title=f"history of {recipe}",
+                  columns=("build id", "status", "image", "base ami", "created", "reason"),
+                  rows=[(b["build_id"], b.get("status"), b.get("image_id") or "-",
+                         b.get("base_ami"), b.get("created_at"), b.get("reason") or "")
+                        for b in builds], lines=lines)
+
+
+@click.command()
+@click.argument("recipe")
+@click.option("--in-region", "region", default=None, help="Region of the copy (default: home).")
+@pass_ctx
+@command_errors
+def latest(ctx: CliContext, recipe: str, region: str | None) -> Result:
+    """The newest AVAILABLE image of RECIPE (one catalog Query)."""
+    image = latest_image(connect(ctx.aws, ctx.stack), recipe, region)
+    return Result(data=image, lines=[image["ImageId"]])
+
+
+COMMANDS = [deploy, destroy, publish_cmd, plan_cmd, detect_cmd, build, status, history,
+            latest]

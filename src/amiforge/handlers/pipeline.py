@@ -1,0 +1,28 @@
+"""Lambda entry points of the build pipeline: one function each, one line each.
+
+The template's ``Handler`` strings name these attributes, e.g.
+``amiforge.handlers.pipeline.launch``.
+"""
+
+from amiforge.handlers.runtime import lambda_handler
+from amiforge.steps import detect as _detect
+from amiforge.steps import finish as _finish
+from amiforge.steps import image as _image
+from amiforge.steps import launch as _launch
+from amiforge.steps import register as _register
+from amiforge.steps import resolve as _resolve
+from amiforge.steps import verify as _verify
+from amiforge.steps import wait_stop as _wait_stop
+
+resolve = lambda_handler(_resolve.resolve)                     # state Resolve
+launch = lambda_handler(_launch.launch)                        # state Launch
+await_stop = lambda_handler(_wait_stop.register_wait)          # state AwaitStop (token)
+instance_state = lambda_handler(_wait_stop.on_instance_state)  # EventBridge: EC2 stopped
+verify = lambda_handler(_verify.verify)                        # state Verify
+create_image = lambda_handler(_image.create_image)             # state CreateImage
+await_image = lambda_handler(_image.await_image)               # state AwaitImage
+register = lambda_handler(_register.register)                  # state Register
+finish = lambda_handler(_finish.finish)                        # state Finish
+record_failure = lambda_handler(_finish.record_failure)        # every failure path
+cleanup = lambda_handler(_finish.cleanup_messages)             # SQS cleanup queue
+detect = lambda_handler(_detect.detect)                        # schedule: new bases

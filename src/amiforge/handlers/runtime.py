@@ -1,0 +1,53 @@
+"""What every Lambda entry point shares: a structured logger and the step environment.
+
+A handler is ``handler = lambda_handler(step_function)``: it logs the event's identity,
+calls one step with the event and a :class:`StepEnv` built once per container (warm
+starts reuse clients), and lets domain errors propagate so that Step Functions' Retry
+and Catch match on their class name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from amiforge.errors import AmiforgeError
+from amiforge.steps.env import StepEnv
+
+logger = Logger(service="amiforge", level=os.environ.get("AMIFORGE_LOG_LEVEL", "INFO"))
+
+_env: StepEnv | None = None
+
+
+def step_env() -> StepEnv:
+    global _env
+    if _env is None:
+        _env = StepEnv.from_environ()
+    return _env
+
+
+def lambda_handler(step: Callable[[dict[str, Any], StepEnv], Any]) -> Callable[..., Any]:
+    @logger.inject_lambda_context(log_event=False)
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        build = event.get("build", event) if isinstance(event, dict) else {}
+        logger.append_keys(step=step.__name__, recipe=build.get("recipe"),
+                           build_id=build.get("build_id"))
+        try:
+            result = step(event, step_env())
+        except AmiforgeError as err:
+            logger.warning("step failed", extra={"error": type(err).__name__,
+                                                 "reason": str(err)})
+            raise
+        except Exception:
+            logger.exception("step crashed")
+            raise
+        # The result says what the step decided (resumed, relaunch, skipped...): log it,
+        # trimmed, so every build can be followed in CloudWatch.
+        logger.info("step done", extra={"result": json.dumps(result, default=str)[:2000]})
+        return result
+
+    return handler

@@ -1,0 +1,70 @@
+"""Detect: start one build for every published recipe whose build key changed.
+
+Cost: one Scan of the recipe store, one lookup per *distinct* base (SSM parameters in
+batches of ten, identical image filters asked once), one conditional write and one
+StartExecution per stale recipe. Nothing per up-to-date recipe: the AWS calls grow with
+the number of distinct bases, not the number of recipes.
+
+Exactly once: a stale recipe is first *claimed* by a conditional write of its new build
+key on the recipe item; only the winner starts the execution, named by the key (Step
+Functions refuses a second execution of that name as a second line of defence). If the
+start fails, the claim is given back so the next detection tries again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amiforge.aws import stepfunctions as sfn_api
+from amiforge.core.model import Recipe
+from amiforge.core.plan import BUILD, decide
+from amiforge.errors import RecipeInvalid
+from amiforge.steps.base import resolve_bases
+from amiforge.steps.env import StepEnv
+
+
+def detect(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+    """Input (all optional): {recipes: [names] to limit to, trigger: "schedule"|"publish"|...}."""
+    only = set(event.get("recipes") or [])
+    trigger = event.get("trigger", "schedule")
+    records = [r for r in env.store.all_current() if not only or r["name"] in only]
+    recipes: dict[str, Recipe] = {}
+    report: list[dict[str, Any]] = []
+    for record in records:
+        try:
+            recipes[record["name"]] = Recipe.from_document(record["document"])
+        except RecipeInvalid as err:
+            report.append({"recipe": record["name"], "action": "skip",
+                           "reason": "invalid recipe", "detail": str(err)})
+    resolved = resolve_bases(env, [r.base for r in recipes.values()])
+    for record in records:
+        recipe = recipes.get(record["name"])
+        if recipe is None:
+            continue
+        base = resolved[recipe.base.query_key()]
+        decision = decide(name=recipe.name, recipe_hash=recipe.hash, base_ami=base.image_id,
+                          last=record, base_problem=base.problem)
+        entry = decision.as_dict()
+        if decision.action == BUILD:
+            entry["outcome"] = _start(env, recipe, decision.build_key or "",
+                                      decision.base_ami or "", record, trigger)
+        report.append(entry)
+    started = [e for e in report if e.get("outcome") == "started"]
+    return {"trigger": trigger, "recipes": len(records), "started": len(started),
+            "decisions": report}
+
+
+def _start(env: StepEnv, recipe: Recipe, key: str, base_ami: str, record: dict[str, Any],
+           trigger: str) -> str:
+    if not env.store.claim(recipe.name, key, build_id=key, base_ami=base_ami,
+                           recipe_hash=recipe.hash):
+        return "claimed by another detection"
+    payload = {"recipe": recipe.name, "recipe_hash": recipe.hash, "base_ami": base_ami,
+               "trigger": trigger}
+    try:
+        arn = sfn_api.start_build(env.client("stepfunctions"), env.state_machine_arn or "",
+                                  key, payload)
+    except Exception:
+        env.store.unclaim(recipe.name, key, record)
+        raise
+    return "started" if arn else "already started"

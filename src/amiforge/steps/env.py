@@ -1,0 +1,64 @@
+"""What a pipeline step needs: clients and the stack's names, read once from the environment.
+
+The template sets these variables on every function. The CLI and tests build a StepEnv
+directly, which is how the same step code runs in Lambda, on a laptop, or in a test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from amiforge.aws.catalog import Catalog
+from amiforge.aws.recipe_store import RecipeStore
+from amiforge.aws.session import AwsContext
+
+
+@dataclass
+class StepEnv:
+    catalog_table: str
+    recipes_table: str
+    topic_arn: str | None = None
+    cleanup_queue_url: str | None = None
+    state_machine_arn: str | None = None
+    # Waits: on AWS a recipe's timeout minute is 60 s and images are polled every 15 s.
+    # The local cloud deploys the same stack with smaller numbers (the only difference).
+    seconds_per_minute: int = 60
+    poll_seconds: int = 15
+    image_timeout_minutes: int = 240
+    instance_profile_arn: str | None = None
+    aws: AwsContext = field(default_factory=AwsContext)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> StepEnv:
+        e = os.environ if environ is None else environ
+        return cls(
+            # Each function is given only the variables it needs.
+            catalog_table=e.get("AMIFORGE_CATALOG_TABLE", ""),
+            recipes_table=e.get("AMIFORGE_RECIPES_TABLE", ""),
+            topic_arn=e.get("AMIFORGE_TOPIC_ARN") or None,
+            cleanup_queue_url=e.get("AMIFORGE_CLEANUP_QUEUE_URL") or None,
+            state_machine_arn=e.get("AMIFORGE_STATE_MACHINE_ARN") or None,
+            seconds_per_minute=int(e.get("AMIFORGE_SECONDS_PER_MINUTE", "60")),
+            poll_seconds=int(e.get("AMIFORGE_POLL_SECONDS", "15")),
+            image_timeout_minutes=int(e.get("AMIFORGE_IMAGE_TIMEOUT_MINUTES", "240")),
+            instance_profile_arn=e.get("AMIFORGE_INSTANCE_PROFILE_ARN") or None,
+        )
+
+    @property
+    def region(self) -> str:
+        return self.aws.resolved_region
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        return self.aws.client(service, region)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return Catalog(self.client("dynamodb"), self.catalog_table)
+
+    @cached_property
+    def store(self) -> RecipeStore:
+        return RecipeStore(self.client("dynamodb"), self.recipes_table)

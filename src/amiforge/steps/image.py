@@ -1,0 +1,49 @@
+"""Steps CreateImage and AwaitImage."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from amiforge.aws import ec2 as ec2_api
+from amiforge.core.naming import render_image_name
+from amiforge.core.tags import BUILD_ID, image_tags
+from amiforge.errors import BuildFailed
+from amiforge.steps.env import StepEnv
+from amiforge.steps.state import common_tags, load_recipe
+
+
+def create_image(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+    build, launch = state["build"], state["launch"]
+    ec2 = env.client("ec2")
+    # Idempotent: a retried CreateImage finds the image the first call made.
+    existing = [i for i in ec2_api.images_tagged(ec2, BUILD_ID, build["build_id"])
+                if i.get("State") not in {"deregistered", "failed"}]
+    if existing:
+        return {"image_id": existing[0]["ImageId"], "name": existing[0]["Name"], "polls": 0}
+    recipe = load_recipe(env, build)
+    name = render_image_name(recipe.image.name, recipe=recipe.name, date=datetime.now(UTC),
+                             short_hash=recipe.short_hash, build_id=build["build_id"])
+    description = recipe.image.description or recipe.description or f"amiforge {recipe.name}"
+    image_id = ec2_api.create_image(
+        ec2, instance_id=launch["instance_id"], name=name, description=description,
+        tags=image_tags(common_tags(build), recipe.image.tags),
+    )
+    env.catalog.update(build["recipe"], build["build_id"], image_id=image_id, image_name=name)
+    return {"image_id": image_id, "name": name, "polls": 0}
+
+
+def await_image(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+    image = state["image"]
+    polls = int(image.get("polls", 0)) + 1
+    described = ec2_api.describe_image(env.client("ec2"), image["image_id"])
+    # Right after CreateImage EC2 may not know the id yet (eventual consistency): pending.
+    current = (described or {}).get("State", "pending")
+    if current in {"failed", "invalid", "deregistered", "error"}:
+        reason = (described or {}).get("StateReason", {}).get("Message", current)
+        raise BuildFailed(f"image {image['image_id']} is {current}: {reason}")
+    if current != "available" and polls >= int(state["timing"]["max_image_polls"]):
+        raise BuildFailed(f"image {image['image_id']} still {current} after {polls} polls",
+                          hint="raise ImageTimeoutMinutes on the stack if images are large")
+    return {**image, "state": current, "polls": polls,
+            "snapshot_ids": ec2_api.snapshot_ids(described or {})}

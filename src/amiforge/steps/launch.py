@@ -1,0 +1,42 @@
+"""Step Launch: start the build instance (idempotent per build and attempt)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amiforge.aws import ec2 as ec2_api
+from amiforge.core.tags import ATTEMPT, BUILD_ID, builder_tags
+from amiforge.steps.env import StepEnv
+from amiforge.steps.state import common_tags, load_recipe
+
+
+def launch(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+    build = state["build"]
+    attempt = int(state.get("launch", {}).get("attempt", 0)) + 1
+    ec2 = env.client("ec2")
+    # A retried Launch (Lambda timeout, throttled response lost) must not start a second
+    # instance: an instance already tagged for this build and attempt is reused.
+    existing = ec2_api.instances_tagged(ec2, {BUILD_ID: build["build_id"], ATTEMPT: str(attempt)})
+    if existing:
+        instance = existing[0]
+        return {"instance_id": instance["InstanceId"],
+                "instance_type": instance["InstanceType"], "attempt": attempt}
+    recipe = load_recipe(env, build)
+    request = ec2_api.LaunchRequest(
+        image_id=build["base_ami"],
+        root_device_name=build["root_device"],
+        instance_types=tuple(recipe.build.instance_types),
+        user_data=recipe.user_data(),
+        tags=builder_tags(common_tags(build), attempt=attempt),
+        client_token=f"{build['build_id']}-{attempt}",
+        subnet_id=recipe.build.subnet_id,
+        security_group_ids=tuple(recipe.build.security_group_ids),
+        volume_size_gb=max(recipe.build.volume_size_gb or 0, int(build.get("root_volume_gb", 8))),
+        kms_key_id=recipe.image.kms_key_id,
+        instance_profile_arn=env.instance_profile_arn,
+    )
+    instance_id, instance_type, capacity_errors = ec2_api.run_builder(ec2, request)
+    env.catalog.update(build["recipe"], build["build_id"], instance_id=instance_id,
+                       instance_type=instance_type, launches=attempt)
+    return {"instance_id": instance_id, "instance_type": instance_type, "attempt": attempt,
+            "capacity_errors": capacity_errors}

@@ -1,0 +1,68 @@
+"""Step Resolve: pin the recipe version and base image, and open the catalog record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amiforge.aws import ec2 as ec2_api
+from amiforge.core.hashing import build_key
+from amiforge.core.model import Recipe
+from amiforge.errors import NotFound
+from amiforge.steps.base import resolve_one
+from amiforge.steps.env import StepEnv
+
+
+def resolve(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+    """Input: {input: {recipe, trigger?, recipe_hash?, base_ami?}, build_id, execution_arn}.
+
+    ``input`` is the execution's input; the build id is the execution's name.
+    """
+    event = {**event.get("input", {}), "build_id": event["build_id"],
+             "execution_arn": event.get("execution_arn")}
+    name = event["recipe"]
+    record = (env.store.version(name, event["recipe_hash"]) if event.get("recipe_hash")
+              else env.store.current(name))
+    if record is None:
+        raise NotFound(f"recipe {name!r} is not published", hint="run `amiforge publish DIR`")
+    recipe = Recipe.from_document(record["document"])
+    base_ami = event.get("base_ami") or resolve_one(env, recipe.base)
+    image = ec2_api.describe_image(env.client("ec2"), base_ami)
+    if image is None:
+        raise NotFound(f"base image {base_ami} of recipe {name!r} does not exist")
+    build = {
+        "recipe": name,
+        "build_id": event["build_id"],
+        "recipe_hash": recipe.hash,
+        "build_key": build_key(name, recipe.hash, base_ami),
+        "base_ami": base_ami,
+        "base_name": image.get("Name"),
+        "root_device": image.get("RootDeviceName") or "/dev/xvda",
+        "root_volume_gb": _root_volume_gb(image, recipe.build.platform),
+        "platform": recipe.build.platform,
+        "git_commit": record.get("git_commit"),
+        "retries": recipe.build.retries,
+        "trigger": event.get("trigger", "manual"),
+    }
+    # A retried Resolve finds its own record already there: that is fine (idempotent).
+    env.catalog.start({**{k: v for k, v in build.items()
+                          if k not in {"root_device", "root_volume_gb"}},
+                       "execution_arn": event.get("execution_arn"), "launches": 0})
+    poll = max(1, env.poll_seconds)
+    return {
+        "build": build,
+        "timing": {
+            "timeout_seconds": recipe.build.timeout_minutes * env.seconds_per_minute,
+            "poll_seconds": poll,
+            "max_image_polls": max(1, env.image_timeout_minutes * env.seconds_per_minute // poll),
+        },
+    }
+
+
+def _root_volume_gb(image: dict[str, Any], platform: str) -> int:
+    """Size of the base image's root volume (the builder's disk can only be as big or bigger)."""
+    root = image.get("RootDeviceName")
+    for mapping in image.get("BlockDeviceMappings", []):
+        size = mapping.get("Ebs", {}).get("VolumeSize")
+        if size and (mapping.get("DeviceName") == root or root is None):
+            return int(size)
+    return 30 if platform == "windows" else 8

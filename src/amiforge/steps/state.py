@@ -1,0 +1,35 @@
+"""The execution state the build state machine passes between steps.
+
+Shape (JSON, grows as the build goes):
+  build:  {recipe, build_id, recipe_hash, build_key, base_ami, root_device, platform,
+           git_commit, retries, trigger}
+  timing: {timeout_seconds, poll_seconds, max_image_polls}
+  launch: {instance_id, instance_type, attempt}           after Launch
+  verdict:{outcome}                                        after Verify
+  image:  {image_id, name, state, polls}                   after CreateImage/AwaitImage
+  error:  {Error, Cause}                                   on the failure path
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amiforge.core.model import Recipe
+from amiforge.core.tags import build_tags
+from amiforge.errors import NotFound
+from amiforge.steps.env import StepEnv
+
+
+def load_recipe(env: StepEnv, build: dict[str, Any]) -> Recipe:
+    """The exact recipe version this build started with."""
+    record = env.store.version(build["recipe"], build["recipe_hash"])
+    if record is None:
+        raise NotFound(f"recipe {build['recipe']!r} version {build['recipe_hash'][:12]} "
+                       "is not in the recipe store", hint="run `amiforge publish`")
+    return Recipe.from_document(record["document"])
+
+
+def common_tags(build: dict[str, Any]) -> dict[str, str]:
+    return build_tags(recipe=build["recipe"], build_id=build["build_id"],
+                      recipe_hash=build["recipe_hash"], base_ami=build["base_ami"],
+                      git_commit=build.get("git_commit"))

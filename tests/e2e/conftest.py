@@ -1,0 +1,76 @@
+"""End-to-end fixtures: one deployed stack per test process, recipes written on the fly.
+
+Commands run through the real CLI entry point (click's ``cli`` group) in-process, so a
+journey costs milliseconds of CLI start-up while the stack's Lambdas still run from the
+bundle in the local cloud's runtime.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from amiforge.aws.session import AwsContext
+from amiforge.cli.main import cli
+from amiforge.deploy import stack as stack_api
+from amiforge.ops.connect import connect
+from amiforge.ops.demo import LOCAL_STACK_PARAMETERS
+from amiforge.steps.env import StepEnv
+
+STACK = "amiforge-e2e"
+
+
+@pytest.fixture(scope="session")
+def aws(local_cloud: Any) -> AwsContext:
+    return AwsContext(region=local_cloud.region, endpoint_url=local_cloud.endpoint)
+
+
+@pytest.fixture(scope="session")
+def stack(local_cloud: Any, aws: AwsContext) -> StepEnv:
+    stack_api.deploy(aws, STACK, LOCAL_STACK_PARAMETERS)
+    return connect(aws, STACK)
+
+
+@pytest.fixture()
+def amiforge(local_cloud: Any, stack: StepEnv) -> Callable[..., Result]:
+    """Run ``amiforge --endpoint-url ... --stack amiforge-e2e ARGS``; returns click's Result."""
+
+    def run(*args: str, output: str = "text") -> Result:
+        runner = CliRunner()
+        return runner.invoke(cli, ["--endpoint-url", local_cloud.endpoint, "--region",
+                                   local_cloud.region, "--stack", STACK, "--output", output,
+                                   *args], catch_exceptions=False)
+    return run
+
+
+@pytest.fixture()
+def recipe_dir(tmp_path: Path) -> Callable[..., Path]:
+    """Write a minimal Linux recipe NAME whose script is SCRIPT; returns its directory."""
+
+    def write(name: str, script: str = "echo hello\n", *, retries: int = 0,
+              timeout_minutes: int = 30, extra: str = "") -> Path:
+        directory = tmp_path / "recipes"
+        (directory / "scripts").mkdir(parents=True, exist_ok=True)
+        (directory / "scripts" / f"{name}.sh").write_text("#!/bin/bash\n" + script)
+        (directory / f"{name}.yaml").write_text(textwrap.dedent(f"""\
+            name: {name}
+            description: e2e recipe {name}
+            base:
+              ssm_parameter: /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64
+            build:
+              platform: linux
+              user_data: scripts/{name}.sh
+              instance_types: [t3.small, t3a.small]
+              timeout_minutes: {timeout_minutes}
+              retries: {retries}
+            image:
+              tags: {{team: e2e}}
+            """) + extra)
+        return directory
+
+    return write

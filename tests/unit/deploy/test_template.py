@@ -1,0 +1,98 @@
+"""The stack template: lint-clean, its state machine wired as designed, handlers real."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cfnlint.decode.cfn_yaml import loads
+
+from amiforge.deploy.stack import template_text
+
+TEMPLATE = Path(importlib.import_module("amiforge.deploy").__file__).parent / "template.yaml"
+
+
+@pytest.fixture(scope="module")
+def template() -> dict:
+    return loads(template_text())
+
+
+def asl(template: dict) -> dict:
+    sub = template["Resources"]["BuildStateMachine"]["Properties"]["DefinitionString"]["Fn::Sub"]
+    text = sub if isinstance(sub, str) else sub[0]
+    return json.loads(re.sub(r"\$\{([A-Za-z:.]+)\}", lambda m: f"arn-of-{m.group(1)}", text))
+
+
+def test_cfn_lint_reports_nothing() -> None:
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    result = subprocess.run([str(cfn_lint), str(TEMPLATE)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_exports_the_latest_ami_service_token(template: dict) -> None:
+    output = template["Outputs"]["LatestAmiServiceToken"]
+    assert output["Export"]["Name"] == {"Fn::Sub": "${AWS::StackName}-LatestAmiServiceToken"}
+
+
+def test_every_task_after_resolve_catches_into_record_failure(template: dict) -> None:
+    states = asl(template)["States"]
+    tasks = {n: s for n, s in states.items() if s["Type"] == "Task"}
+    assert set(tasks) >= {"Resolve", "Launch", "AwaitStop", "Verify", "CreateImage",
+                          "AwaitImage", "Register", "Finish", "RecordFailure"}
+    for name in ("Resolve", "Launch", "AwaitStop", "Verify", "CreateImage", "AwaitImage",
+                 "Register"):
+        catches = tasks[name]["Catch"]
+        assert catches[0]["ErrorEquals"] == ["States.ALL"]
+        assert catches[0]["Next"] == "RecordFailure", name
+        retried = {e for r in tasks[name]["Retry"] for e in r["ErrorEquals"]}
+        assert "TransientAwsError" in retried, name
+    # A registered image must never reach the failure path (which deregisters).
+    assert all(c["Next"] != "RecordFailure" for c in tasks["Finish"]["Catch"])
+
+
+def test_await_stop_waits_for_a_task_token_with_the_recipe_timeout(template: dict) -> None:
+    state = asl(template)["States"]["AwaitStop"]
+    assert state["Resource"].endswith(":states:::lambda:invoke.waitForTaskToken")
+    assert state["Parameters"]["Payload"]["token.$"] == "$$.Task.Token"
+    assert state["TimeoutSecondsPath"] == "$.timing.timeout_seconds"
+
+
+def test_verify_relaunches_through_launch(template: dict) -> None:
+    choice = asl(template)["States"]["Relaunch?"]
+    assert choice["Choices"][0] == {"Variable": "$.verdict.outcome", "StringEquals": "retry",
+                                    "Next": "Launch"}
+
+
+def test_every_function_handler_exists(template: dict) -> None:
+    functions = [r for r in template["Resources"].values()
+                 if r["Type"] == "AWS::Lambda::Function"]
+    assert len(functions) >= 12
+    for function in functions:
+        module, _, attribute = function["Properties"]["Handler"].rpartition(".")
+        assert callable(getattr(importlib.import_module(module), attribute)), module
+
+
+def test_every_function_has_its_own_role_and_log_group(template: dict) -> None:
+    resources = template["Resources"]
+    functions = {k: r for k, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
+    roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()]
+    assert len(set(roles)) == len(roles)
+    for name in functions:
+        group = resources[name.replace("Function", "LogGroup")]
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_data_is_encrypted_and_retained(template: dict) -> None:
+    resources = template["Resources"]
+    for table in ("CatalogTable", "RecipesTable"):
+        assert resources[table]["Properties"]["SSESpecification"] == {"SSEEnabled": True}
+        assert resources[table]["DeletionPolicy"] == "Retain"
+    for queue in ("CleanupQueue", "CleanupDeadLetterQueue"):
+        assert resources[queue]["Properties"]["SqsManagedSseEnabled"] is True
+    assert resources["CleanupQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 3
