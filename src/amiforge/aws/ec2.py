@@ -257,3 +257,39 @@ def deregister_with_snapshots(ec2: Any, image_id: str) -> list[str]:
             if error_code(err) != "InvalidSnapshot.NotFound":
                 raise translate(err, "DeleteSnapshot") from err
     return snapshots
+
+
+def copy_image(ec2: Any, *, source_image_id: str, source_region: str, name: str,
+               description: str, kms_key_id: str | None, tags: Mapping[str, str],
+               client_token: str) -> str:
+    """Copy an image into ``ec2``'s region: encrypted, tagged (image and snapshots) at creation.
+
+    ``client_token`` makes a retried copy return the first copy instead of a second one.
+    """
+    kwargs: dict[str, Any] = {
+        "SourceImageId": source_image_id, "SourceRegion": source_region, "Name": name,
+        "Description": description[:255], "Encrypted": True, "ClientToken": client_token[:64],
+        "TagSpecifications": [{"ResourceType": "image", "Tags": _tag_list(tags)},
+                              {"ResourceType": "snapshot", "Tags": _tag_list(tags)}],
+    }
+    if kms_key_id:
+        kwargs["KmsKeyId"] = kms_key_id
+    with aws_call("CopyImage"):
+        return ec2.copy_image(**kwargs)["ImageId"]
+
+
+def share_image(ec2: Any, image: Mapping[str, Any], accounts: Iterable[str]) -> list[str]:
+    """Let ``accounts`` launch the image: its launch permission and its snapshots' volumes."""
+    users = sorted(set(accounts))
+    if not users:
+        return []
+    with aws_call("ModifyImageAttribute"):
+        ec2.modify_image_attribute(ImageId=image["ImageId"], Attribute="launchPermission",
+                                   OperationType="add", UserIds=users)
+    snapshots = snapshot_ids(image)
+    for snapshot_id in snapshots:
+        with aws_call("ModifySnapshotAttribute"):
+            ec2.modify_snapshot_attribute(SnapshotId=snapshot_id,
+                                          Attribute="createVolumePermission",
+                                          OperationType="add", UserIds=users)
+    return snapshots

@@ -121,6 +121,12 @@ class ImageSpec:
     share_with: tuple[str, ...] = ()
     kms_key_id: str | None = None
     deprecate_after_days: int | None = None
+    # A key per copy region; regions without one use kms_key_id (an alias resolves in
+    # each region) or, with no key at all, the region's default EBS key.
+    region_kms_key_ids: dict[str, str] = field(default_factory=dict, hash=False)
+
+    def kms_key_for(self, region: str) -> str | None:
+        return self.region_kms_key_ids.get(region) or self.kms_key_id
 
     def to_document(self) -> dict[str, Any]:
         return {
@@ -131,6 +137,8 @@ class ImageSpec:
             "share_with": list(self.share_with),
             "kms_key_id": self.kms_key_id,
             "deprecate_after_days": self.deprecate_after_days,
+            # None when empty: recipes that do not use it keep the hash they always had.
+            "region_kms_key_ids": dict(self.region_kms_key_ids) or None,
         }
 
 

@@ -42,6 +42,7 @@ BUILD_KEYS = ("platform", "user_data", "script", "cloudformation", "instance_typ
               "volume_size_gb")
 SCRIPT_KEYS = ("user_data", "script", "cloudformation")
 IMAGE_KEYS = ("name", "description", "tags", "regions", "share_with", "kms_key_id",
+              "region_kms_key_ids",
               "deprecate_after_days")
 RETENTION_KEYS = ("keep", "max_age_days")
 DOCUMENT_KEYS = (*TOP_KEYS, "format", "files", "source", "hash")
@@ -226,16 +227,35 @@ def _image(fields: Fields, raw: dict[str, Any], recipe_name: str | None) -> Imag
         fields.add("image.kms_key_id",
                    f"{kms_key_id!r} is an AWS-managed key, and images encrypted with it "
                    "cannot be shared; use a customer-managed key (alias/NAME or key ARN)")
+    regions = fields.string_list(image, "regions", "image", rule=rules.check_region) or ()
+    region_keys = fields.string_map(image, "region_kms_key_ids", "image")
+    for region, key in sorted(region_keys.items()):
+        if region not in regions:
+            fields.add(f"image.region_kms_key_ids.{region}",
+                       f"{region!r} is not in image.regions; these keys encrypt the copies "
+                       "made to image.regions")
+        if message := rules.check_kms_key(key):
+            fields.add(f"image.region_kms_key_ids.{region}", message)
+    if kms_key_id and not kms_key_id.startswith("alias/"):
+        # A key ARN or id names a key in one region; an alias resolves in each region.
+        for region in regions:
+            if region not in region_keys:
+                fields.add("image.region_kms_key_ids",
+                           f"image.kms_key_id {kms_key_id!r} is a key of one region, so the "
+                           f"copy to {region} needs its own: set "
+                           f"image.region_kms_key_ids.{region} (or use an alias that exists "
+                           "in every region)")
     return ImageSpec(
         name=template or DEFAULT_TEMPLATE,
         description=fields.string(image, "description", "image",
                                   max_len=rules.DESCRIPTION_MAX),
         tags=tags,
-        regions=fields.string_list(image, "regions", "image", rule=rules.check_region) or (),
+        regions=regions,
         share_with=share_with,
         kms_key_id=kms_key_id,
         deprecate_after_days=fields.integer(image, "deprecate_after_days", "image",
                                             low=1, high=3650, default=None),
+        region_kms_key_ids=dict(region_keys),
     )
 
 

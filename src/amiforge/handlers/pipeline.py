@@ -6,6 +6,7 @@ The template's ``Handler`` strings name these attributes, e.g.
 
 from amiforge.handlers.runtime import lambda_handler
 from amiforge.steps import detect as _detect
+from amiforge.steps import distribute as _distribute
 from amiforge.steps import finish as _finish
 from amiforge.steps import image as _image
 from amiforge.steps import launch as _launch
@@ -21,6 +22,7 @@ instance_state = lambda_handler(_wait_stop.on_instance_state)  # EventBridge: EC
 verify = lambda_handler(_verify.verify)                        # state Verify
 create_image = lambda_handler(_image.create_image)             # state CreateImage
 await_image = lambda_handler(_image.await_image)               # state AwaitImage
+distribute = lambda_handler(_distribute.distribute)          # state Distribute
 register = lambda_handler(_register.register)                  # state Register
 finish = lambda_handler(_finish.finish)                        # state Finish
 record_failure = lambda_handler(_finish.record_failure)        # every failure path

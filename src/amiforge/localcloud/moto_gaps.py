@@ -10,6 +10,9 @@ Each fill makes moto behave as AWS documents; none special-cases amiforge. Insta
   tags the image's snapshots at creation.
 * ``CreateImage`` snapshots a fresh, unencrypted 15 GiB scratch volume; AWS snapshots the
   instance's own root volume, so the snapshot keeps its encryption, KMS key and size.
+* ``CopyImage`` ignores ``Encrypted``, ``KmsKeyId`` and ``TagSpecifications``; AWS encrypts
+  the copy's snapshots (with the key given, or the region's default EBS key) and tags the
+  new image and its snapshots. A copy of an encrypted image is always encrypted.
 * DynamoDB conditional writes are atomic on AWS; moto checks the condition and writes
   without a lock, so two concurrent requests can both pass it. Likewise two concurrent
   StartExecution calls with one name can both succeed. Both are serialised here.
@@ -79,6 +82,40 @@ def install() -> None:
         return ami
 
     _patch(AmiBackend, "create_image", create_image)
+
+    from moto.ec2.models import ec2_backends
+    from moto.ec2.responses.amis import AmisResponse
+
+    original_copy = AmiBackend.copy_image
+
+    def copy_image_response(self: Any) -> Any:
+        # Parameters read as the shipped handler does, plus the three AWS honours.
+        source_id = self._get_param("SourceImageId")
+        source_region = self._get_param("SourceRegion")
+        self.error_on_dryrun()
+        image = original_copy(self.ec2_backend, source_id, source_region,
+                              self._get_param("Name"), self._get_param("Description"))
+        source = ec2_backends[self.current_account][source_region].amis.get(source_id)
+        source_snapshot = getattr(source, "ebs_snapshot", None)
+        snapshot = getattr(image, "ebs_snapshot", None)
+        if snapshot is not None:
+            encrypted = (str(self._get_param("Encrypted", False)).lower() == "true"
+                         or bool(getattr(source_snapshot, "encrypted", False)))
+            snapshot.encrypted = encrypted
+            snapshot.kms_key_id = self._get_param("KmsKeyId") or (
+                "alias/aws/ebs" if encrypted else None)
+            if source_snapshot is not None:
+                snapshot.volume = source_snapshot.volume
+        for spec in self._get_param("TagSpecifications", []):
+            target = image if spec.get("ResourceType") == "image" else snapshot
+            for tag in spec.get("Tags", []):
+                if target is not None:
+                    target.add_tag(tag["Key"], tag["Value"])
+        from moto.core.responses import ActionResult
+
+        return ActionResult({"ImageId": image.id})
+
+    _patch(AmisResponse, "copy_image", copy_image_response)
 
 
 def _root_volume(backend: Any, instance: Any) -> Any:

@@ -10,34 +10,56 @@ still leaves nothing behind.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import messaging
-from amiforge.core.tags import BUILD_ID
+from amiforge.aws.catalog import AVAILABLE
+from amiforge.core.tags import BUILD_ID, RECIPE
 from amiforge.core.userdata import parse_console
 from amiforge.steps.env import StepEnv
 
 
-def cleanup_build(env: StepEnv, build_id: str, *, keep_image: str | None) -> dict[str, Any]:
-    """Terminate every builder of ``build_id``; deregister its images except ``keep_image``."""
+def cleanup_build(env: StepEnv, build_id: str, *, keep_image: str | None,
+                  regions: Iterable[str] = ()) -> dict[str, Any]:
+    """Terminate every builder of ``build_id``; deregister its images in the home region
+    and ``regions`` (with their snapshots), except ``keep_image`` and any image the
+    catalog lists for this build as AVAILABLE: a cleanup must never remove a good image."""
     ec2 = env.client("ec2")
     instances = [i["InstanceId"] for i in ec2_api.instances_tagged(ec2, {BUILD_ID: build_id})]
     terminated = ec2_api.terminate(ec2, instances)
     removed: dict[str, list[str]] = {}
-    for image in ec2_api.images_tagged(ec2, BUILD_ID, build_id):
-        if image["ImageId"] != keep_image:
-            removed[image["ImageId"]] = ec2_api.deregister_with_snapshots(ec2, image["ImageId"])
+    protected: set[str] | None = None
+    for region in dict.fromkeys([env.region, *regions]):
+        regional = env.client("ec2", region)
+        for image in ec2_api.images_tagged(regional, BUILD_ID, build_id):
+            if protected is None:
+                protected = _available_images(env, build_id, image)
+            if image["ImageId"] == keep_image or image["ImageId"] in protected:
+                continue
+            removed[image["ImageId"]] = ec2_api.deregister_with_snapshots(
+                regional, image["ImageId"])
     return {"terminated": terminated, "deregistered": removed}
+
+
+def _available_images(env: StepEnv, build_id: str, image: dict[str, Any]) -> set[str]:
+    recipe = ec2_api.tags_of(image).get(RECIPE)
+    record = env.catalog.get(recipe, build_id) if recipe and env.catalog_table else None
+    if record and record.get("status") == AVAILABLE:
+        return set((record.get("images") or {}).values()) | {record.get("image_id", "")}
+    return set()
 
 
 def finish(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     build = state["build"]
     image_id = state.get("image", {}).get("image_id")
-    done = cleanup_build(env, build["build_id"], keep_image=image_id)
+    done = cleanup_build(env, build["build_id"], keep_image=image_id,
+                         regions=build.get("regions", []))
     messaging.send_cleanup(env.client("sqs"), env.cleanup_queue_url,
                            {"recipe": build["recipe"], "build_id": build["build_id"],
-                            "status": "AVAILABLE", "keep_image": image_id})
+                            "status": "AVAILABLE", "keep_image": image_id,
+                            "regions": build.get("regions", [])})
     return {"status": "AVAILABLE", "image_id": image_id, **done}
 
 
@@ -70,7 +92,8 @@ def record_failure(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
             tail = parse_console(ec2_api.console_output(env.client("ec2"), instance_id)).tail
         except Exception:  # the console is a nicety; cleanup must go on regardless
             tail = None
-    done = cleanup_build(env, build["build_id"], keep_image=None)
+    done = cleanup_build(env, build["build_id"], keep_image=None,
+                         regions=build.get("regions", []))
     env.catalog.mark_failed(build["recipe"], build["build_id"], reason=reason,
                             console_tail=(tail or "")[-4000:] or None)
     summary = {"status": "FAILED", "recipe": build["recipe"], "build_id": build["build_id"],
@@ -79,7 +102,8 @@ def record_failure(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
                      f"amiforge: {build['recipe']} build failed", summary)
     messaging.send_cleanup(env.client("sqs"), env.cleanup_queue_url,
                            {"recipe": build["recipe"], "build_id": build["build_id"],
-                            "status": "FAILED", "keep_image": None})
+                            "status": "FAILED", "keep_image": None,
+                            "regions": build.get("regions", [])})
     return {**summary, **done}
 
 
@@ -89,7 +113,8 @@ def cleanup_messages(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     for message in event.get("Records", []):
         try:
             body = json.loads(message["body"])
-            cleanup_build(env, body["build_id"], keep_image=body.get("keep_image"))
+            cleanup_build(env, body["build_id"], keep_image=body.get("keep_image"),
+                          regions=body.get("regions", []))
         except Exception:
             failures.append({"itemIdentifier": message.get("messageId")})
     return {"batchItemFailures": failures}

@@ -41,6 +41,8 @@ def resolve(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         "platform": recipe.build.platform,
         "git_commit": record.get("git_commit"),
         "retries": recipe.build.retries,
+        "regions": list(recipe.image.regions),
+        "share_with": list(recipe.image.share_with),
         "trigger": event.get("trigger", "manual"),
     }
     # A retried Resolve finds its own record already there: that is fine (idempotent).

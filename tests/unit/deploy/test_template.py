@@ -46,7 +46,7 @@ def test_every_task_after_resolve_catches_into_record_failure(template: dict) ->
     assert set(tasks) >= {"Resolve", "Launch", "AwaitStop", "Verify", "CreateImage",
                           "AwaitImage", "Register", "Finish", "RecordFailure"}
     for name in ("Resolve", "Launch", "AwaitStop", "Verify", "CreateImage", "AwaitImage",
-                 "Register"):
+                 "Distribute", "Register"):
         catches = tasks[name]["Catch"]
         assert catches[0]["ErrorEquals"] == ["States.ALL"]
         assert catches[0]["Next"] == "RecordFailure", name
