@@ -91,3 +91,39 @@ def test_failure_path_removes_copies_in_every_region(aws: Any, stack: Any) -> No
         assert regional.describe_images(Owners=["self"], Filters=flt)["Images"] == []
         assert regional.describe_snapshots(OwnerIds=["self"], Filters=flt)["Snapshots"] == []
     assert stack.catalog.get("orphan", build_id)["status"] == "FAILED"
+
+
+def test_pruning_removes_an_image_and_its_snapshots_in_every_region(
+        amiforge: Any, aws: Any, recipe_dir: Any) -> None:
+    def publish_and_build(script: str) -> dict[str, str]:
+        directory = recipe_dir("spread-prune", script)
+        recipe = directory / "spread-prune.yaml"
+        recipe.write_text(recipe.read_text().replace(
+            "image:\n  tags: {team: e2e}\n",
+            "image:\n  tags: {team: e2e}\n  regions: [eu-west-1, ap-southeast-2]\n"
+            "retention: {keep: 1, max_age_days: null}\n"))
+        assert amiforge("publish", "--no-detect", str(directory)).exit_code == 0
+        result = amiforge("build", "--wait", "spread-prune", output="json")
+        assert result.exit_code == 0, result.output
+        (build,) = json.loads(result.stdout)
+        history = json.loads(amiforge("history", "spread-prune", output="json").stdout)
+        (record,) = [b for b in history if b["build_id"] == build["build_id"]]
+        return {**record["images"], "build_id": build["build_id"]}
+
+    old = publish_and_build("echo one\n")
+    new = publish_and_build("echo two\n")  # a changed script: a new recipe hash, a new image
+    result = amiforge("prune", "spread-prune", output="json")
+    assert result.exit_code == 0, result.output
+    actions = {d["image_id"]: d["action"] for d in json.loads(result.stdout)["decisions"]}
+    home = aws.resolved_region
+    assert actions == {old[home]: "prune", new[home]: "keep"}
+    flt = [{"Name": f"tag:{BUILD_ID}", "Values": [old["build_id"]]}]
+    for region in (home, *COPY_REGIONS):
+        ec2 = aws.client("ec2", region)
+        assert ec2.describe_images(Owners=["self"], Filters=flt)["Images"] == [], region
+        assert ec2.describe_snapshots(OwnerIds=["self"], Filters=flt)["Snapshots"] == [], region
+        (kept,) = ec2.describe_images(ImageIds=[new[region]])["Images"]
+        assert kept["State"] == "available"
+    history = json.loads(amiforge("history", "spread-prune", output="json").stdout)
+    assert {b["build_id"]: b["status"] for b in history} == {
+        old["build_id"]: "PRUNED", new["build_id"]: "AVAILABLE"}

@@ -5,6 +5,8 @@ Table layout (see deploy/template.yaml):
   GSI ``available`` — PK ``available_recipe`` (S), SK ``created_at`` (S). Sparse: only
   AVAILABLE builds carry ``available_recipe``, so "newest available image of a recipe"
   is one Query with Limit=1, newest first, however long the history is.
+  Two partitions hold bookkeeping, not builds: ``#waiting`` (builds waiting for their
+  builder to stop, aws/waits.py) and ``#limits`` (the launch budget, aws/pacing.py).
 
 Status moves BUILDING -> AVAILABLE | FAILED, and AVAILABLE -> PRUNED. Every write that
 changes status is conditional, so a retried or duplicated step cannot move a record back.
@@ -12,7 +14,8 @@ changes status is conditional, so a retried or duplicated step cannot move a rec
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from amiforge.aws.dynamo import deserialize, serialize, value
 from amiforge.aws.errors import aws_call, error_code, translate
+from amiforge.errors import TransientAwsError
 
 BUILDING, AVAILABLE, FAILED, PRUNED = "BUILDING", "AVAILABLE", "FAILED", "PRUNED"
 LATEST_INDEX = "available"
@@ -81,7 +85,10 @@ class Catalog:
             while True:
                 page = self.db.scan(**kwargs)
                 for item in page.get("Items", []):
-                    yield deserialize(item)
+                    # "#waiting" and "#limits" items are bookkeeping, not builds
+                    # (aws/waits.py, aws/pacing.py); no recipe name starts with "#".
+                    if not item.get("recipe", {}).get("S", "").startswith("#"):
+                        yield deserialize(item)
                 if "LastEvaluatedKey" not in page:
                     return
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -137,6 +144,35 @@ class Catalog:
                 return False
             raise translate(err, "UpdateItem") from err
         return True
+
+    def put_many(self, records: Iterable[dict[str, Any]]) -> int:
+        """Write records as they are, 25 per BatchWriteItem (imports, seeding); how many.
+
+        No conditions: this is for filling an empty catalog, never for a live build.
+        """
+        count = 0
+        batch: list[dict[str, Any]] = []
+        for record in records:
+            batch.append({"PutRequest": {"Item": serialize(record)}})
+            count += 1
+            if len(batch) == 25:
+                self._write_batch(batch)
+                batch = []
+        if batch:
+            self._write_batch(batch)
+        return count
+
+    def _write_batch(self, requests: list[dict[str, Any]]) -> None:
+        pending = {self.table: requests}
+        for attempt in range(8):
+            with aws_call("BatchWriteItem"):
+                pending = self.db.batch_write_item(RequestItems=pending).get(
+                    "UnprocessedItems") or {}
+            if not pending:
+                return
+            time.sleep(min(0.05 * 2 ** attempt, 2.0))  # throttled: back off, send the rest
+        raise TransientAwsError(f"BatchWriteItem: {len(pending[self.table])} items still "
+                                "unprocessed after 8 attempts")
 
     def mark_available(self, recipe: str, build_id: str, *, created_at: str,
                        **fields: Any) -> bool:

@@ -6,7 +6,6 @@ between "create" and "record" still leaves something the sweeper can find by tag
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -187,11 +186,9 @@ def console_output(ec2: Any, instance_id: str) -> str:
             if error_code(err) not in {"UnsupportedOperation", "InvalidParameterCombination"}:
                 raise
             response = ec2.get_console_output(InstanceId=instance_id)
-    raw = response.get("Output") or ""
-    try:
-        return base64.b64decode(raw).decode("utf-8", errors="replace")
-    except (ValueError, TypeError):
-        return str(raw)
+    # Already text: botocore base64-decodes GetConsoleOutput's Output itself
+    # (handlers.decode_console_output); decoding it again would turn it into noise.
+    return str(response.get("Output") or "")
 
 
 def terminate(ec2: Any, instance_ids: Iterable[str]) -> list[str]:
@@ -293,3 +290,8 @@ def share_image(ec2: Any, image: Mapping[str, Any], accounts: Iterable[str]) -> 
                                           Attribute="createVolumePermission",
                                           OperationType="add", UserIds=users)
     return snapshots
+
+
+def stop(ec2: Any, instance_id: str) -> None:
+    with aws_call("StopInstances"):
+        ec2.stop_instances(InstanceIds=[instance_id])

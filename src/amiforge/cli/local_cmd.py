@@ -40,24 +40,35 @@ def local() -> None:
 @click.option("--builder-seconds", type=float, default=2.0, show_default=True,
               help="How long a simulated build instance runs before it shuts down.")
 @click.option("--fault-rate", type=float, default=0.0, show_default=True,
-              help="Share of AWS calls made by functions that fail with throttling (0-1).")
+              help="Share of AWS calls made by functions that fail with throttling or a "
+                   "5xx (0-1).")
+@click.option("--event-drop-rate", type=float, default=0.0, show_default=True,
+              help="Share of EventBridge deliveries (state changes, schedules) lost (0-1).")
+@click.option("--crash-rate", type=float, default=0.0, show_default=True,
+              help="Share of function invocations killed after their first state-changing "
+                   "AWS call (0-1).")
 @click.pass_obj
 @command_errors
 def up(ctx: CliContext, port: int, time_scale: float, builder_seconds: float,
-       fault_rate: float) -> Result:
-    """Run the local cloud in the foreground until Ctrl-C."""
+       fault_rate: float, event_drop_rate: float, crash_rate: float) -> Result:
+    """Run the local cloud in the foreground until Ctrl-C.
+
+    The fault knobs make it an unreliable AWS (counters: GET /_amiforge/faults)."""
     if time_scale <= 0:
         raise InvalidInput(f"--time-scale must be positive, got {time_scale}")
     if builder_seconds < 0:
         raise InvalidInput(f"--builder-seconds must not be negative, got {builder_seconds}")
-    if not 0.0 <= fault_rate <= 1.0:
-        raise InvalidInput(f"--fault-rate must be between 0 and 1, got {fault_rate}")
+    for option, rate in (("--fault-rate", fault_rate), ("--event-drop-rate", event_drop_rate),
+                         ("--crash-rate", crash_rate)):
+        if not 0.0 <= rate <= 1.0:
+            raise InvalidInput(f"{option} must be between 0 and 1, got {rate}")
     from amiforge.localcloud import LocalCloud  # imports moto: only when needed
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)
     cloud = LocalCloud(port=port, region=ctx.region or "us-east-1", time_scale=time_scale,
-                       builder_seconds=builder_seconds, fault_rate=fault_rate)
+                       builder_seconds=builder_seconds, fault_rate=fault_rate,
+                       event_drop_rate=event_drop_rate, crash_rate=crash_rate)
     try:
         cloud.start()
     except OSError as err:

@@ -89,8 +89,8 @@ class BuildSpec:
     timeout_minutes: int = 45
     retries: int = 1
     volume_size_gb: int | None = None
-    # Reserved (a later issue builds from CloudFormation, as SABS did): the file is
-    # loaded, hashed and published, but this version cannot build such a recipe yet.
+    # A CloudFormation template that makes the build instance (SABS style), instead of
+    # wrapped user data; hashed and published with the recipe.
     cloudformation: str | None = None
 
     def to_document(self, script: str) -> dict[str, Any]:
@@ -186,13 +186,24 @@ class Recipe:
     def short_hash(self) -> str:
         return self.hash[:12]
 
+    @property
+    def builder(self) -> str:
+        """How the build instance is made: "user_data" (run_instances) or "cloudformation"."""
+        return "cloudformation" if self.build.cloudformation is not None else "user_data"
+
+    def cloudformation_template(self) -> str:
+        """The build template's text (``build.cloudformation``), for CreateStack."""
+        if self.build.cloudformation is None:
+            raise InvalidInput(f"{self.source}: recipe {self.name!r} has no build.cloudformation")
+        return self.files[self.build.cloudformation].decode("utf-8")
+
     def user_data(self) -> str:
-        """The wrapped script for RunInstances (text; the EC2 adapter base64-encodes it)."""
+        """The wrapped script for RunInstances (plain text; boto3 base64-encodes it)."""
         if self.build.cloudformation is not None:
             raise InvalidInput(
-                f"{self.source}: build.cloudformation: recipe {self.name!r} builds from "
-                "CloudFormation, which this version of amiforge cannot run yet",
-                hint="use build.user_data or build.script")
+                f"{self.source}: build.cloudformation: recipe {self.name!r} builds from a "
+                "CloudFormation template, which configures the instance itself: it has no "
+                "user data for amiforge to wrap")
         return userdata.wrap(self.build.platform, self.script, recipe_name=self.name,
                              recipe_hash=self.hash)
 

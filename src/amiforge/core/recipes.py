@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from amiforge.core.build_template import template_problems
 from amiforge.core.model import Recipe
 from amiforge.core.parse import FileReader, parse_recipe
 from amiforge.errors import Problem, RecipeInvalid
@@ -103,6 +104,12 @@ def _load(path: Path, problems: list[Problem]) -> tuple[str | None, Recipe | Non
         return None, None
     claimed = raw.get("name") if isinstance(raw, dict) else None
     recipe = parse_recipe(raw, where=str(path), read_file=_file_reader(path), problems=problems)
+    if recipe is not None and recipe.build.cloudformation is not None:
+        # Here, not in parse: the stack re-parses published documents without PyYAML.
+        template = recipe.build.cloudformation
+        messages = template_problems(template, recipe.cloudformation_template())
+        problems.extend(Problem(str(path), "build.cloudformation", m) for m in messages)
+        recipe = None if messages else recipe
     return (claimed if isinstance(claimed, str) else None), recipe
 
 

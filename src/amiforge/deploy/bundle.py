@@ -1,7 +1,7 @@
 """Build the Lambda bundle: one zip, byte-for-byte reproducible, pure Python.
 
 It holds amiforge's Lambda-side packages (errors, core, aws, steps, handlers) and the
-dependencies the Lambda Python runtime lacks (crhelper, aws-lambda-powertools and its
+dependencies the Lambda Python runtime lacks (aws-lambda-powertools and its
 typing_extensions). boto3 is provided by the runtime and is not bundled. The same zip is
 uploaded by `amiforge deploy` and run by the local cloud.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 import amiforge
 
 AMIFORGE_PARTS = ("__init__.py", "errors.py", "core", "aws", "steps", "handlers")
-THIRD_PARTY = ("crhelper", "aws_lambda_powertools", "typing_extensions")
+THIRD_PARTY = ("aws_lambda_powertools", "typing_extensions")
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 

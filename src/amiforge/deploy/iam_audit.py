@@ -47,10 +47,29 @@ EXPLAINED: dict[tuple[str, str], str] = {
         "on images and snapshots tagged amiforge:recipe",
     ("DistributeRole/distribute", "PERMISSIONS_MANAGEMENT_ACTIONS"):
         "kms:CreateGrant lets EC2 encrypt copies; allowed only via the EC2 service",
+    ("SweepRole/sweep", "RESOURCE_MISMATCH"):
+        "states:DescribeExecution also accepts express-execution ARNs; the build machine "
+        "is STANDARD, so only its own executions are granted",
+    ("BuildCleanerPolicy", "PERMISSIONS_MANAGEMENT_ACTIONS"):
+        "iam:PassRole of BuildStackRole only, to CloudFormation only: deleting a build "
+        "stack runs as the role it was created with",
+    ("BuildStackRole/build-stack", "RESOURCE_MISMATCH"):
+        "CloudFormation's role for build stacks: RunInstances split so only instances must "
+        "carry amiforge:role=builder; ssm:GetParameters names AWS's public parameters, "
+        "whose ARNs have no account (parliament expects one)",
+    ("CreateBuildStackRole/createBuildStack", "PERMISSIONS_MANAGEMENT_ACTIONS"):
+        "iam:PassRole of BuildStackRole only, to CloudFormation only",
+    ("CreateBuildStackRole/createBuildStack", "PRIVILEGE_ESCALATION"):
+        "CreateStack + PassRole is bounded: stacks only named amiforge-build-*, and the only "
+        "role passable is BuildStackRole, which can make EC2 builders and security groups",
 }
 # Actions AWS does not let a policy scope to a resource: "*" is the only correct value.
 UNSCOPABLE = frozenset({"ec2:describeinstances", "ec2:describeimages",
-                        "states:sendtasksuccess"})
+                        "states:sendtasksuccess", "ec2:describesnapshots",
+                        "ec2:describelaunchtemplates", "ec2:describelaunchtemplateversions",
+                        "autoscaling:describeautoscalinggroups",
+                        "autoscaling:describelaunchconfigurations", "ssm:describeparameters",
+                        "ec2:describesecuritygroups", "cloudformation:validatetemplate"})
 
 
 @dataclass(frozen=True)

@@ -128,7 +128,9 @@ def deploy(aws: AwsContext, stack: str, parameters: Mapping[str, str] | None = N
     if len(body.encode()) > TEMPLATE_BODY_LIMIT:
         template_key = f"templates/{bundle.sha256[:16]}.yaml"
         aws.client("s3").put_object(Bucket=bucket, Key=template_key, Body=body.encode())
-        template = {"TemplateURL": f"https://{bucket}.s3.amazonaws.com/{template_key}"}
+        # The regional URL form: CloudFormation reads it from the stack's own region.
+        template = {"TemplateURL": f"https://{bucket}.s3.{aws.resolved_region}.amazonaws.com/"
+                                   f"{template_key}"}
     cfn = aws.client("cloudformation")
     common = {"StackName": stack, **template, "Capabilities": ["CAPABILITY_IAM"],
               "Parameters": [{"ParameterKey": k, "ParameterValue": str(v)}

@@ -5,18 +5,24 @@ The template's ``Handler`` strings name these attributes, e.g.
 """
 
 from amiforge.handlers.runtime import lambda_handler
+from amiforge.steps import build_stack as _build_stack
 from amiforge.steps import detect as _detect
 from amiforge.steps import distribute as _distribute
 from amiforge.steps import finish as _finish
 from amiforge.steps import image as _image
 from amiforge.steps import launch as _launch
+from amiforge.steps import prune as _prune
 from amiforge.steps import register as _register
 from amiforge.steps import resolve as _resolve
+from amiforge.steps import sweep as _sweep
 from amiforge.steps import verify as _verify
 from amiforge.steps import wait_stop as _wait_stop
 
 resolve = lambda_handler(_resolve.resolve)                     # state Resolve
 launch = lambda_handler(_launch.launch)                        # state Launch
+create_build_stack = lambda_handler(_build_stack.create_build_stack)  # CFN builder
+await_build_stack = lambda_handler(_build_stack.await_build_stack)    # CFN builder
+stop_builder = lambda_handler(_build_stack.stop_builder)              # CFN builder
 await_stop = lambda_handler(_wait_stop.register_wait)          # state AwaitStop (token)
 instance_state = lambda_handler(_wait_stop.on_instance_state)  # EventBridge: EC2 stopped
 verify = lambda_handler(_verify.verify)                        # state Verify
@@ -28,3 +34,5 @@ finish = lambda_handler(_finish.finish)                        # state Finish
 record_failure = lambda_handler(_finish.record_failure)        # every failure path
 cleanup = lambda_handler(_finish.cleanup_messages)             # SQS cleanup queue
 detect = lambda_handler(_detect.detect)                        # schedule: new bases
+prune = lambda_handler(_prune.prune)                           # schedule: retention
+sweep = lambda_handler(_sweep.sweep)                           # schedule: leftovers

@@ -15,6 +15,9 @@ rule with a pattern that matches:
 :func:`put_event` is how the rest of the local cloud (schedules, the EC2 simulator)
 emits an AWS service event; it goes through moto's ``put_events`` so every rule of the
 bus sees it.
+
+:func:`set_drop_filter` lets the fault injector (:mod:`.faults`) lose a share of the
+deliveries, as a failed asynchronous invoke or a missed event would.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ log = logging.getLogger(__name__)
 
 _original_send_to_targets: Callable[..., None] | None = None
 _enabled = False
+# (rule, target, event) -> True to lose the delivery: the fault injector's hook.
+_drop: Callable[[Any, dict[str, Any], dict[str, Any]], bool] | None = None
 
 _MISSING = object()
 _PATH_TOKEN = re.compile(r"""\.([^.\[\]]+)|\[(\d+)\]|\[['"]([^'"]+)['"]\]""")
@@ -238,6 +243,10 @@ def deliver_to_target(rule: Any, target: dict[str, Any], event: dict[str, Any],
 def deliver(rule: Any, event: dict[str, Any], transform_input: bool = True) -> None:
     """Deliver ``event`` to every target of ``rule``; failures are logged, not raised."""
     for target in list(rule.targets):
+        if _drop is not None and _drop(rule, target, event):
+            log.info("rule %s -> %s: delivery dropped (fault injection)", rule.name,
+                     target.get("Arn"))
+            continue
         try:
             deliver_to_target(rule, target, event, transform_input)
         except Exception:
@@ -276,6 +285,13 @@ def put_event(account: str, region: str, source: str, detail_type: str,
     event_bus = events_backends[account][region].describe_event_bus(bus)
     for rule in list(event_bus.rules.values()):
         rule.send_to_targets(copy.deepcopy(event))
+
+
+def set_drop_filter(drop: Callable[[Any, dict[str, Any], dict[str, Any]], bool] | None
+                    ) -> None:
+    """Lose the deliveries for which ``drop(rule, target, event)`` is True (None: none)."""
+    global _drop
+    _drop = drop
 
 
 def install(enabled: bool) -> None:

@@ -20,7 +20,13 @@ Docker. :func:`install` replaces it with :meth:`LambdaRuntime.invoke`:
 * an exception becomes ``{"errorType": <class name>, "errorMessage": ...}`` with
   ``FunctionError`` set, which is what Step Functions Retry/Catch match;
 * stdout/stderr become the function's CloudWatch log stream (one stream per
-  environment, with START/END/REPORT lines).
+  environment, with START/END/REPORT lines);
+* each environment gets an ``AWS_SDK_UA_APP_ID`` marker (``lc-fn-<id>``) that botocore
+  puts in its User-Agent, so the fault injector (:mod:`.faults`) can tell which
+  environment made a call and kill it (:meth:`LambdaRuntime.crash`);
+* ``max_concurrency`` caps the environments of one function; further invocations wait
+  for one (AWS would throttle; waiting only adds latency, and a small machine does not
+  fork a process per build per step in a burst).
 
 ``InvocationType=Event`` returns 202 at once and runs the function on a thread, as AWS's
 asynchronous invoke does (moto runs it inline).
@@ -64,12 +70,16 @@ _installed = False
 class _Environment:
     """One execution environment: a bootstrap process serving invocations one by one."""
 
-    def __init__(self, key: tuple[Any, ...], proc: subprocess.Popen[bytes], stream: str) -> None:
+    def __init__(self, key: tuple[Any, ...], proc: subprocess.Popen[bytes], stream: str,
+                 marker: str = "", function_name: str = "") -> None:
         self.key = key
         self.proc = proc
         self.stream = stream
+        self.marker = marker            # its AWS_SDK_UA_APP_ID (see .faults)
+        self.function_name = function_name
         self.used = time.monotonic()
         self.cold = True
+        self.mutated = False            # made a state-changing AWS call this invocation
         self._buffer = b""
 
     def alive(self) -> bool:
@@ -111,13 +121,20 @@ class _Environment:
 class LambdaRuntime:
     """Runs functions for one local cloud; owns extracted code and warm environments."""
 
-    def __init__(self, endpoint: str, *, fault_rate: float = 0.0, warm: bool = True,
-                 max_idle: int = 32, idle_seconds: float = 900.0) -> None:
+    def __init__(self, endpoint: str, *, warm: bool = True,
+                 max_idle: int = 32, idle_seconds: float = 900.0,
+                 max_concurrency: int | None = None) -> None:
         self.endpoint = endpoint
-        self.fault_rate = fault_rate
         self.warm = warm
         self.max_idle = max_idle
         self.idle_seconds = idle_seconds
+        # At most this many environments per function at once (None: no limit); more
+        # invocations wait for one. Keeps a burst of builds from forking a process per
+        # build per step on a small machine (see set_max_concurrency).
+        self.max_concurrency = max_concurrency
+        self.concurrency_by_function: dict[str, int] = {}  # overrides, by function name
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._by_marker: dict[str, _Environment] = {}
         self.workdir = Path(tempfile.mkdtemp(prefix="amiforge-lambda-"))
         self.runtime_dir = self.workdir / "runtime"
         (self.workdir / "logs").mkdir()
@@ -151,6 +168,7 @@ class LambdaRuntime:
             idle, self._idle = self._idle, []
         for environment in idle:
             environment.kill()
+            self._forget(environment)
 
     # -- code ------------------------------------------------------------------------
 
@@ -188,7 +206,8 @@ class LambdaRuntime:
 
     # -- environments ----------------------------------------------------------------
 
-    def _environment(self, fn: Any, task_dir: Path, stream: str) -> dict[str, str]:
+    def _environment(self, fn: Any, task_dir: Path, stream: str,
+                     marker: str = "") -> dict[str, str]:
         env = {str(k): str(v) for k, v in (fn.environment_vars or {}).items()}
         env.update({
             "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -213,7 +232,9 @@ class LambdaRuntime:
             "AWS_EC2_METADATA_DISABLED": "true",
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AMIFORGE_FAULT_RATE": str(self.fault_rate),
+            # botocore puts it in the User-Agent (app/...): how the local cloud's fault
+            # injector tells which execution environment made a call.
+            "AWS_SDK_UA_APP_ID": marker,
         })
         return env
 
@@ -221,19 +242,23 @@ class LambdaRuntime:
         variables = json.dumps({k: str(v) for k, v in (fn.environment_vars or {}).items()},
                                sort_keys=True)
         return (fn.function_arn, str(task_dir), tuple(opt_dirs), fn.handler, variables,
-                str(fn.timeout), str(fn.memory_size), fn.region, self.fault_rate)
+                str(fn.timeout), str(fn.memory_size), fn.region)
 
     def _spawn(self, key: tuple[Any, ...], fn: Any, task_dir: Path,
                opt_dirs: list[str]) -> _Environment:
         stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+        marker = f"lc-fn-{uuid.uuid4().hex[:16]}"
         proc = subprocess.Popen(
             [sys.executable, "-I", "-S", str(self.runtime_dir / _BOOTSTRAP.name),
              str(task_dir), str(self.runtime_dir), *opt_dirs],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env=self._environment(fn, task_dir, stream), cwd=task_dir, bufsize=0,
+            env=self._environment(fn, task_dir, stream, marker), cwd=task_dir, bufsize=0,
             start_new_session=True,  # so a timeout kills the handler's children too
         )
-        return _Environment(key, proc, stream)
+        environment = _Environment(key, proc, stream, marker, fn.function_name)
+        with self._lock:
+            self._by_marker[marker] = environment
+        return environment
 
     def _acquire(self, key: tuple[Any, ...], fn: Any, task_dir: Path,
                  opt_dirs: list[str]) -> _Environment:
@@ -254,6 +279,7 @@ class LambdaRuntime:
                 self._busy.add(chosen)
         for environment in expired:
             environment.kill()
+            self._forget(environment)
         if chosen is None:
             chosen = self._spawn(key, fn, task_dir, opt_dirs)
             with self._lock:
@@ -274,11 +300,74 @@ class LambdaRuntime:
                 evicted.append(environment)
         for stale in evicted:
             stale.kill()
+            self._forget(stale)
+
+    # -- concurrency and fault hooks ---------------------------------------------------
+
+    def set_max_concurrency(self, limit: int | None,
+                            functions: dict[str, int] | None = None) -> None:
+        """Environments per function at once from now on (None: unlimited); ``functions``
+        overrides the limit for the functions it names."""
+        for value in [limit, *(functions or {}).values()]:
+            if value is not None and value < 1:
+                raise ValueError(f"max_concurrency must be at least 1, got {value}")
+        with self._lock:
+            self.max_concurrency = limit
+            self.concurrency_by_function = dict(functions or {})
+            self._slots = {}  # invocations holding an old slot release it into the old one
+
+    def _slot(self, fn: Any) -> threading.BoundedSemaphore | None:
+        with self._lock:
+            limit = self.concurrency_by_function.get(fn.function_name, self.max_concurrency)
+            if limit is None:
+                return None
+            slot = self._slots.get(fn.function_arn)
+            if slot is None:
+                slot = self._slots[fn.function_arn] = threading.BoundedSemaphore(limit)
+            return slot
+
+    def _forget(self, environment: _Environment) -> None:
+        with self._lock:
+            self._by_marker.pop(environment.marker, None)
+
+    def function_of(self, marker: str) -> str | None:
+        """The function whose environment carries ``marker``."""
+        with self._lock:
+            environment = self._by_marker.get(marker)
+        return environment.function_name if environment else None
+
+    def first_mutation(self, marker: str) -> str | None:
+        """The function's name if this is its invocation's first state-changing call."""
+        with self._lock:
+            environment = self._by_marker.get(marker)
+            if environment is None or environment.mutated:
+                return None
+            environment.mutated = True
+            return environment.function_name
+
+    def crash(self, marker: str) -> bool:
+        """Kill the environment's process (its invocation fails with Runtime.ExitError)."""
+        with self._lock:
+            environment = self._by_marker.get(marker)
+        if environment is None or not environment.alive():
+            return False
+        _kill_group(environment.proc)
+        return True
 
     # -- invoke ----------------------------------------------------------------------
 
     def invoke(self, fn: Any, event: Any) -> tuple[str, bool, str]:
         """Run one invocation; returns moto's ``(payload, errored, log_tail)``."""
+        slot = self._slot(fn)
+        if slot is not None:
+            slot.acquire()
+        try:
+            return self._invoke(fn, event)
+        finally:
+            if slot is not None:
+                slot.release()
+
+    def _invoke(self, fn: Any, event: Any) -> tuple[str, bool, str]:
         request_id = str(uuid.uuid4())
         timeout = float(fn.timeout or 3)
         task_dir = self._task_dir(fn)
@@ -286,6 +375,7 @@ class LambdaRuntime:
         started = time.time()
         environment = self._acquire(self._key(fn, task_dir, opt_dirs), fn, task_dir, opt_dirs)
         cold = environment.cold
+        environment.mutated = False
         log_path = self.workdir / "logs" / f"{request_id}.log"
         envelope = {
             "event": event,

@@ -13,6 +13,8 @@ Each fill makes moto behave as AWS documents; none special-cases amiforge. Insta
 * ``CopyImage`` ignores ``Encrypted``, ``KmsKeyId`` and ``TagSpecifications``; AWS encrypts
   the copy's snapshots (with the key given, or the region's default EBS key) and tags the
   new image and its snapshots. A copy of an encrypted image is always encrypted.
+* ``ValidateTemplate`` answers ``Parameters: []`` whatever the template declares; AWS
+  lists each declared parameter (key, default, description, NoEcho).
 * DynamoDB conditional writes are atomic on AWS; moto checks the condition and writes
   without a lock, so two concurrent requests can both pass it. Likewise two concurrent
   StartExecution calls with one name can both succeed. Both are serialised here.
@@ -116,6 +118,48 @@ def install() -> None:
         return ActionResult({"ImageId": image.id})
 
     _patch(AmisResponse, "copy_image", copy_image_response)
+
+    from moto.cloudformation.responses import CloudFormationResponse
+
+    original_validate = CloudFormationResponse.validate_template
+
+    def validate_template(self: Any) -> Any:
+        result = original_validate(self)
+        body = self._get_param("TemplateBody")
+        if self._get_param("TemplateURL"):
+            body = self._get_stack_from_s3_url(self._get_param("TemplateURL"))
+        declared = (_parse_template(body) or {}).get("Parameters") or {}
+        result.result["Parameters"] = [
+            {"ParameterKey": key, "DefaultValue": str(spec.get("Default", "")),
+             "NoEcho": bool(spec.get("NoEcho", False)),
+             "Description": spec.get("Description", "")}
+            for key, spec in declared.items() if isinstance(spec, dict)]
+        return result
+
+    _patch(CloudFormationResponse, "validate_template", validate_template)
+
+
+def _parse_template(body: str) -> dict[str, Any] | None:
+    """A template as data: JSON, or YAML with CloudFormation's short-form tags kept opaque."""
+    import json
+
+    import yaml
+    from moto.cloudformation.utils import yaml_tag_constructor
+
+    try:
+        return json.loads(body)
+    except ValueError:
+        pass
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", yaml_tag_constructor)
+    try:
+        parsed = yaml.load(body, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 def _root_volume(backend: Any, instance: Any) -> Any:

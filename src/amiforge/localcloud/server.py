@@ -11,9 +11,15 @@
   ticking scheduler (:mod:`.schedules`);
 * the build-instance simulator (:mod:`.ec2_sim`);
 * CloudFormation custom resources answering FAILED, Update and Delete (:mod:`.cfn_custom`);
-* small fills where moto departs from AWS in ways amiforge meets (:mod:`.moto_gaps`);
+* small fills where moto departs from AWS in ways amiforge meets (:mod:`.moto_gaps`), and
+  its consumers' stacks meet (:mod:`.cfn_gaps`: SSM parameter types, updates, instances),
+  SQS event source mappings as AWS runs them (:mod:`.sqs_gaps`), and StopExecution,
+  image deprecation and data-type parameter filters (:mod:`.lifecycle_gaps`);
 * a private route, ``POST /_amiforge/release-base`` (and ``GET /_amiforge/health``),
-  so ``amiforge local release-base`` can play a vendor from another process.
+  so ``amiforge local release-base`` can play a vendor from another process;
+* fault injection (:mod:`.faults`): throttling and 5xx on the functions' AWS calls,
+  lost EventBridge deliveries, functions killed mid-step; ``GET /_amiforge/faults``
+  reads its counters, ``POST`` sets its knobs.
 
 moto keeps its state in module globals, so there is one LocalCloud per process at a
 time; starting one wipes moto's state.
@@ -28,7 +34,18 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from amiforge.localcloud import cfn_custom, ec2_sim, events, images, lambda_runtime, moto_gaps
+from amiforge.localcloud import (
+    cfn_custom,
+    cfn_gaps,
+    ec2_sim,
+    events,
+    faults,
+    images,
+    lambda_runtime,
+    lifecycle_gaps,
+    moto_gaps,
+    sqs_gaps,
+)
 from amiforge.localcloud.schedules import Scheduler
 
 log = logging.getLogger(__name__)
@@ -149,6 +166,16 @@ class _PrivateRoutes:
             except (ValueError, TypeError, KeyError) as err:
                 return "400 Bad Request", {"error": str(err)}
             return "200 OK", {"image_id": image_id}
+        if route == "faults" and method == "GET":
+            return "200 OK", self.cloud.faults.stats()
+        if route == "faults" and method == "POST":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                knobs = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                self.cloud.faults.configure(**{k: knobs[k] for k in faults.KNOBS if k in knobs})
+            except (ValueError, TypeError) as err:
+                return "400 Bad Request", {"error": str(err)}
+            return "200 OK", self.cloud.faults.stats()
         return "404 Not Found", {"error": f"no route {method} {PRIVATE_PREFIX}{route}"}
 
 
@@ -157,17 +184,21 @@ class LocalCloud:
 
     def __init__(self, port: int = 0, region: str = "us-east-1", time_scale: float = 1.0,
                  builder_seconds: float = 2.0, fault_rate: float = 0.0, *,
-                 warm_lambdas: bool = True) -> None:
+                 warm_lambdas: bool = True, event_drop_rate: float = 0.0,
+                 crash_rate: float = 0.0, fault_seed: int | None = None,
+                 lambda_concurrency: int | None = None) -> None:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be positive, got {time_scale}")
         if builder_seconds < 0:
             raise ValueError(f"builder_seconds must not be negative, got {builder_seconds}")
-        if not 0.0 <= fault_rate <= 1.0:
-            raise ValueError(f"fault_rate must be between 0 and 1, got {fault_rate}")
         self.requested_port = port
         self.region = region
-        self.fault_rate = fault_rate
+        # Throttling/5xx on functions' calls, lost events, killed functions: .faults.
+        self.faults = faults.FaultInjector(lambda: self.runtime, fault_rate=fault_rate,
+                                           event_drop_rate=event_drop_rate,
+                                           crash_rate=crash_rate, seed=fault_seed)
         self.warm_lambdas = warm_lambdas
+        self.lambda_concurrency = lambda_concurrency
         self.account = DEFAULT_ACCOUNT
         self.port = 0
         self.simulator = ec2_sim.BuilderSimulator(self._emit_ec2_state,
@@ -194,6 +225,15 @@ class LocalCloud:
     @time_scale.setter
     def time_scale(self, scale: float) -> None:
         self.scheduler.set_time_scale(scale)
+
+    @property
+    def fault_rate(self) -> float:
+        """Share of functions' AWS calls answered with throttling or a 5xx (settable)."""
+        return self.faults.fault_rate
+
+    @fault_rate.setter
+    def fault_rate(self, rate: float) -> None:
+        self.faults.configure(fault_rate=rate)
 
     @property
     def builder_seconds(self) -> float:
@@ -234,19 +274,24 @@ class LocalCloud:
         from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        app = _PrivateRoutes(DomainDispatcherApplication(create_backend_app), self)
+        app = _PrivateRoutes(
+            self.faults.middleware(DomainDispatcherApplication(create_backend_app)), self)
         self._server = make_server("127.0.0.1", self.requested_port, app, threaded=True,
                                    request_handler=MotoRequestHandler)
         self.port = int(self._server.server_address[1])
         self._previous_moto_port = os.environ.get("MOTO_PORT")
         _configure_moto(self.port)
         moto_gaps.install()
+        sqs_gaps.install()
+        lifecycle_gaps.install()
+        cfn_gaps.install()
         cfn_custom.install()
         reset_moto()
-        self.runtime = lambda_runtime.LambdaRuntime(self.endpoint, fault_rate=self.fault_rate,
-                                                    warm=self.warm_lambdas)
+        self.runtime = lambda_runtime.LambdaRuntime(self.endpoint, warm=self.warm_lambdas,
+                                                    max_concurrency=self.lambda_concurrency)
         lambda_runtime.install(self.runtime)
         events.install(True)
+        events.set_drop_filter(self.faults.drop_delivery)
         ec2_sim.install(self.simulator)
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         name="amiforge-localcloud", daemon=True)
@@ -268,8 +313,12 @@ class LocalCloud:
         self._server = None
         lambda_runtime.install(None)
         events.install(False)
+        events.set_drop_filter(None)
         ec2_sim.install(None)
         moto_gaps.uninstall()
+        sqs_gaps.uninstall()
+        lifecycle_gaps.uninstall()
+        cfn_gaps.uninstall()
         if self.runtime is not None:
             self.runtime.close()
             self.runtime = None

@@ -5,10 +5,13 @@ batches of ten, identical image filters asked once), one conditional write and o
 StartExecution per stale recipe. Nothing per up-to-date recipe: the AWS calls grow with
 the number of distinct bases, not the number of recipes.
 
-Exactly once: a stale recipe is first *claimed* by a conditional write of its new build
-key on the recipe item; only the winner starts the execution, named by the key (Step
-Functions refuses a second execution of that name as a second line of defence). If the
-start fails, the claim is given back so the next detection tries again.
+Exactly once: the execution is named by the build key, and Step Functions runs one
+execution per name (a second start answers the first, or ExecutionAlreadyExists), so
+starting is idempotent and concurrent detections cannot both build. The new key is then *claimed* on the recipe item (a conditional write), which
+is what makes later detections see the recipe as up to date. Start first, claim second:
+a detection that dies in between (a Lambda timeout, a crash) leaves an execution and no
+claim, and the next detection's start finds the execution and claims it; the other order
+would leave a claim with no build, and the recipe would never be built.
 """
 
 from __future__ import annotations
@@ -47,24 +50,20 @@ def detect(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         entry = decision.as_dict()
         if decision.action == BUILD:
             entry["outcome"] = _start(env, recipe, decision.build_key or "",
-                                      decision.base_ami or "", record, trigger)
+                                      decision.base_ami or "", trigger)
         report.append(entry)
     started = [e for e in report if e.get("outcome") == "started"]
     return {"trigger": trigger, "recipes": len(records), "started": len(started),
             "decisions": report}
 
 
-def _start(env: StepEnv, recipe: Recipe, key: str, base_ami: str, record: dict[str, Any],
-           trigger: str) -> str:
-    if not env.store.claim(recipe.name, key, build_id=key, base_ami=base_ami,
-                           recipe_hash=recipe.hash):
-        return "claimed by another detection"
+def _start(env: StepEnv, recipe: Recipe, key: str, base_ami: str, trigger: str) -> str:
     payload = {"recipe": recipe.name, "recipe_hash": recipe.hash, "base_ami": base_ami,
                "trigger": trigger}
-    try:
-        arn = sfn_api.start_build(env.client("stepfunctions"), env.state_machine_arn or "",
-                                  key, payload)
-    except Exception:
-        env.store.unclaim(recipe.name, key, record)
-        raise
-    return "started" if arn else "already started"
+    arn = sfn_api.start_build(env.client("stepfunctions"), env.state_machine_arn or "",
+                              key, payload)
+    # StartExecution with a running execution's name and input answers that execution:
+    # the one detection whose claim wins reports the start.
+    claimed = env.store.claim(recipe.name, key, build_id=key, base_ami=base_ami,
+                              recipe_hash=recipe.hash)
+    return "started" if arn and claimed else "already started"

@@ -15,6 +15,7 @@ from typing import Any
 from amiforge.aws.catalog import Catalog
 from amiforge.aws.recipe_store import RecipeStore
 from amiforge.aws.session import AwsContext
+from amiforge.core.ratelimit import DEFAULT_LAUNCH_BURST, DEFAULT_LAUNCH_PER_SECOND
 
 
 @dataclass
@@ -30,6 +31,10 @@ class StepEnv:
     poll_seconds: int = 15
     image_timeout_minutes: int = 240
     instance_profile_arn: str | None = None
+    # amiforge's own RunInstances bucket (kept under EC2's 5 burst, 2/s: aws/pacing.py).
+    launch_burst: int = DEFAULT_LAUNCH_BURST
+    launch_per_second: float = DEFAULT_LAUNCH_PER_SECOND
+    build_stack_role_arn: str | None = None
     aws: AwsContext = field(default_factory=AwsContext)
 
     @classmethod
@@ -46,6 +51,10 @@ class StepEnv:
             poll_seconds=int(e.get("AMIFORGE_POLL_SECONDS", "15")),
             image_timeout_minutes=int(e.get("AMIFORGE_IMAGE_TIMEOUT_MINUTES", "240")),
             instance_profile_arn=e.get("AMIFORGE_INSTANCE_PROFILE_ARN") or None,
+            launch_burst=int(e.get("AMIFORGE_LAUNCH_BURST") or DEFAULT_LAUNCH_BURST),
+            launch_per_second=float(e.get("AMIFORGE_LAUNCHES_PER_SECOND")
+                                    or DEFAULT_LAUNCH_PER_SECOND),
+            build_stack_role_arn=e.get("AMIFORGE_BUILD_STACK_ROLE_ARN") or None,
         )
 
     @property

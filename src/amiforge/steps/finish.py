@@ -10,6 +10,7 @@ still leaves nothing behind.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,7 +19,10 @@ from amiforge.aws import messaging
 from amiforge.aws.catalog import AVAILABLE
 from amiforge.core.tags import BUILD_ID, RECIPE
 from amiforge.core.userdata import parse_console
+from amiforge.steps.build_stack import delete_build_stack
 from amiforge.steps.env import StepEnv
+
+_log = logging.getLogger(__name__)
 
 
 def cleanup_build(env: StepEnv, build_id: str, *, keep_image: str | None,
@@ -26,6 +30,8 @@ def cleanup_build(env: StepEnv, build_id: str, *, keep_image: str | None,
     """Terminate every builder of ``build_id``; deregister its images in the home region
     and ``regions`` (with their snapshots), except ``keep_image`` and any image the
     catalog lists for this build as AVAILABLE: a cleanup must never remove a good image."""
+    # A CloudFormation-built build has a stack: deleting it removes what it made.
+    stack_deleted = delete_build_stack(env, build_id)
     ec2 = env.client("ec2")
     instances = [i["InstanceId"] for i in ec2_api.instances_tagged(ec2, {BUILD_ID: build_id})]
     terminated = ec2_api.terminate(ec2, instances)
@@ -40,7 +46,7 @@ def cleanup_build(env: StepEnv, build_id: str, *, keep_image: str | None,
                 continue
             removed[image["ImageId"]] = ec2_api.deregister_with_snapshots(
                 regional, image["ImageId"])
-    return {"terminated": terminated, "deregistered": removed}
+    return {"terminated": terminated, "deregistered": removed, "stack_deleted": stack_deleted}
 
 
 def _available_images(env: StepEnv, build_id: str, image: dict[str, Any]) -> set[str]:
@@ -108,13 +114,25 @@ def record_failure(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
 
 
 def cleanup_messages(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
-    """SQS consumer: re-run cleanup for each finished build; report failures per message."""
+    """SQS consumer: re-run cleanup for each finished build; report failures per message.
+
+    A message that fails (unreadable, no build id, or a cleanup that raises) is named in
+    ``batchItemFailures``: SQS delivers it again, and after the queue's maxReceiveCount it
+    lands in the dead-letter queue, while the rest of the batch is deleted as done.
+    """
     failures = []
     for message in event.get("Records", []):
         try:
             body = json.loads(message["body"])
-            cleanup_build(env, body["build_id"], keep_image=body.get("keep_image"),
+            build_id = body.get("build_id") if isinstance(body, dict) else None
+            if not isinstance(build_id, str) or not build_id:
+                raise ValueError("a cleanup message needs a build_id")
+            cleanup_build(env, build_id, keep_image=body.get("keep_image"),
                           regions=body.get("regions", []))
-        except Exception:
+        except Exception as err:
+            _log.warning("cleanup message %s failed (receive %s): %s: %s",
+                         message.get("messageId"),
+                         message.get("attributes", {}).get("ApproximateReceiveCount"),
+                         type(err).__name__, err)
             failures.append({"itemIdentifier": message.get("messageId")})
     return {"batchItemFailures": failures}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from amiforge.aws import ec2 as ec2_api
+from amiforge.aws.pacing import Pacer
 from amiforge.core.tags import ATTEMPT, BUILD_ID, builder_tags
 from amiforge.steps.env import StepEnv
 from amiforge.steps.state import common_tags, load_recipe
@@ -22,6 +23,11 @@ def launch(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         return {"instance_id": instance["InstanceId"],
                 "instance_type": instance["InstanceType"], "attempt": attempt}
     recipe = load_recipe(env, build)
+    # Every RunInstances request (fallback types and SDK retries too) takes a slot of
+    # amiforge's launch budget first; an empty budget raises LaunchThrottled, retried.
+    pacer = Pacer(env.client("dynamodb"), env.catalog_table, burst=env.launch_burst,
+                  per_second=env.launch_per_second)
+    pacer.install(ec2)
     request = ec2_api.LaunchRequest(
         image_id=build["base_ami"],
         root_device_name=build["root_device"],
@@ -39,4 +45,4 @@ def launch(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     env.catalog.update(build["recipe"], build["build_id"], instance_id=instance_id,
                        instance_type=instance_type, launches=attempt)
     return {"instance_id": instance_id, "instance_type": instance_type, "attempt": attempt,
-            "capacity_errors": capacity_errors}
+            "capacity_errors": capacity_errors, "paced_seconds": round(pacer.waited, 3)}

@@ -39,6 +39,7 @@ def resolve(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         "root_device": image.get("RootDeviceName") or "/dev/xvda",
         "root_volume_gb": _root_volume_gb(image, recipe.build.platform),
         "platform": recipe.build.platform,
+        "builder": recipe.builder,
         "git_commit": record.get("git_commit"),
         "retries": recipe.build.retries,
         "regions": list(recipe.image.regions),

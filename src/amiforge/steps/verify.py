@@ -26,7 +26,12 @@ def verify(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     instance = ec2_api.describe_instance(ec2, launch["instance_id"])
     instance_state = (instance or {}).get("State", {}).get("Name", "terminated")
     verdict = parse_console(ec2_api.console_output(ec2, launch["instance_id"]))
-    if instance_state != "stopped":
+    attempt, retries = int(launch["attempt"]), int(build.get("retries", 0))
+    # Idempotent: a Verify re-run after it had already terminated a failed builder (it
+    # crashed or timed out after TerminateInstances) finds it shutting down: relaunch.
+    relaunching = (verdict.outcome == "failure" and attempt <= retries
+                   and instance_state in {"shutting-down", "terminated"})
+    if instance_state != "stopped" and not relaunching:
         reason = (f"builder {launch['instance_id']} is {instance_state}, not stopped: "
                   "an image needs the stopped disk (was InstanceInitiatedShutdownBehavior "
                   "changed, or the instance terminated?)")
@@ -37,7 +42,6 @@ def verify(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     if verdict.outcome == "missing":
         raise ConsoleNotReady(f"no AMIFORGE-RESULT marker in the console of "
                               f"{launch['instance_id']} yet")
-    attempt, retries = int(launch["attempt"]), int(build.get("retries", 0))
     reason = f"build script failed (exit {verdict.exit_code}) on attempt {attempt} of {retries + 1}"
     _record_attempt(env, build, verdict.tail, reason)
     if attempt <= retries:

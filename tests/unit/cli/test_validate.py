@@ -19,7 +19,7 @@ def invoke(*args: str) -> Result:
 def test_examples_are_valid() -> None:
     result = invoke("validate", str(EXAMPLES))
     assert result.exit_code == 0, result.output
-    assert "3 recipes valid" in result.stdout
+    assert "4 recipes valid" in result.stdout
     assert "windows-iis" in result.stdout
     assert result.stderr == ""
 
@@ -28,8 +28,8 @@ def test_json_output() -> None:
     result = invoke("--output", "json", "validate", str(EXAMPLES))
     assert result.exit_code == 0
     data = json.loads(result.stdout)
-    assert [row["name"] for row in data] == ["ecs-host", "web", "windows-iis"]
-    web = data[1]
+    assert [row["name"] for row in data] == ["ecs-host", "sabs-web", "web", "windows-iis"]
+    web = data[2]
     assert set(web) == {"name", "base", "platform", "hash", "source"}
     assert web["platform"] == "linux"
     assert web["base"] == "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64"

@@ -166,13 +166,15 @@ def test_spec_defaults() -> None:
     assert RetentionSpec() == RetentionSpec(keep=5, max_age_days=90)
 
 
-def test_cloudformation_recipe_cannot_make_user_data_yet() -> None:
+def test_cloudformation_recipe_has_a_template_and_no_user_data() -> None:
     recipe = Recipe(name="cfn", description=None, base=BaseSpec(ssm_parameter="/p"),
                     build=BuildSpec(cloudformation="stack.yaml"), image=ImageSpec(),
                     retention=RetentionSpec(), script="", files={"stack.yaml": b"{}"},
                     source="cfn.yaml")
+    assert recipe.builder == "cloudformation"
+    assert recipe.cloudformation_template() == "{}"
     with pytest.raises(InvalidInput) as info:
         recipe.user_data()
     assert str(info.value) == (
-        "cfn.yaml: build.cloudformation: recipe 'cfn' builds from CloudFormation, which this "
-        "version of amiforge cannot run yet (use build.user_data or build.script)")
+        "cfn.yaml: build.cloudformation: recipe 'cfn' builds from a CloudFormation template, "
+        "which configures the instance itself: it has no user data for amiforge to wrap")

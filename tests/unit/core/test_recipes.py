@@ -391,18 +391,22 @@ def test_inline_windows_script_cannot_close_the_powershell_block(recipe_dir: Rec
          "EC2Launch's user data block early; split the word, e.g. '</power' + 'shell>'")]
 
 
-def test_cloudformation_is_accepted_and_hashed_but_not_buildable_yet(
-        recipe_dir: RecipeDir) -> None:
-    recipe_dir.write("cfn/stack.yaml", "Resources: {}\n")
+CFN_TEMPLATE = ("Parameters: {BaseImageId: {Type: AWS::EC2::Image::Id}}\n"
+                "Resources: {B: {Type: AWS::EC2::Instance}}\n"
+                "Outputs: {InstanceId: {Value: !Ref B}}\n")
+
+
+def test_cloudformation_template_is_loaded_and_hashed(recipe_dir: RecipeDir) -> None:
+    recipe_dir.write("cfn/stack.yaml", CFN_TEMPLATE)
     recipe_dir.recipe(recipe_dir.valid(build={"cloudformation": "cfn/stack.yaml"}), script=None)
     [recipe] = recipe_dir.load()
     assert recipe.build.cloudformation == "cfn/stack.yaml"
-    assert recipe.files == {"cfn/stack.yaml": b"Resources: {}\n"}
+    assert recipe.files == {"cfn/stack.yaml": CFN_TEMPLATE.encode()}
     before = recipe.hash
-    recipe_dir.write("cfn/stack.yaml", "Resources: {A: 1}\n")
+    recipe_dir.write("cfn/stack.yaml", CFN_TEMPLATE + "# changed\n")
     assert recipe_dir.load()[0].hash != before
-    with pytest.raises(Exception, match="cannot run yet"):
-        recipe.user_data()
+    assert recipe.builder == "cloudformation"
+    assert recipe.cloudformation_template() == CFN_TEMPLATE
 
 
 # --- names -----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ def test_is_pure_python_and_leaves_out_cli_and_emulator() -> None:
     assert not [n for n in names if n.endswith((".so", ".pyd", ".dylib"))]
     assert not [n for n in names if n.startswith(("amiforge/cli/", "amiforge/localcloud/"))]
     assert "amiforge/handlers/pipeline.py" in names
-    assert "crhelper/__init__.py" in names
+    assert "aws_lambda_powertools/__init__.py" in names
 
 
 def test_handlers_import_with_only_the_bundle_and_the_lambda_runtime(tmp_path: Path) -> None:

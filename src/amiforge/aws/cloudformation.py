@@ -1,0 +1,59 @@
+"""CloudFormation adapter for build stacks (SABS-style builders)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from amiforge.aws.errors import aws_call, translate
+
+
+def describe(cfn: Any, name: str) -> dict | None:
+    try:
+        stacks = cfn.describe_stacks(StackName=name)["Stacks"]
+    except ClientError as err:
+        if "does not exist" in str(err):
+            return None
+        raise translate(err, "DescribeStacks") from err
+    return stacks[0] if stacks else None
+
+
+def create(cfn: Any, *, name: str, template: str, parameters: Mapping[str, str],
+           tags: Mapping[str, str], role_arn: str | None, client_token: str) -> str:
+    kwargs: dict[str, Any] = {
+        "StackName": name, "TemplateBody": template, "OnFailure": "ROLLBACK",
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v}
+                       for k, v in sorted(parameters.items())],
+        "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())],
+        "ClientRequestToken": client_token[:128],
+    }
+    if role_arn:
+        kwargs["RoleARN"] = role_arn
+    with aws_call("CreateStack"):
+        return cfn.create_stack(**kwargs)["StackId"]
+
+
+def declared_parameters(cfn: Any, template: str) -> set[str]:
+    with aws_call("ValidateTemplate"):
+        response = cfn.validate_template(TemplateBody=template)
+    return {p["ParameterKey"] for p in response.get("Parameters", [])}
+
+
+def failure_reasons(cfn: Any, name: str, limit: int = 10) -> list[str]:
+    with aws_call("DescribeStackEvents"):
+        events = cfn.describe_stack_events(StackName=name)["StackEvents"]
+    reasons = [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason') or e['ResourceStatus']}"
+               for e in events if e["ResourceStatus"].endswith("_FAILED")]
+    return reasons[:limit]
+
+
+def delete(cfn: Any, name: str) -> bool:
+    """Start deleting ``name``; False if there is no such stack (or it is gone)."""
+    stack = describe(cfn, name)
+    if stack is None or stack["StackStatus"] == "DELETE_COMPLETE":
+        return False
+    with aws_call("DeleteStack"):
+        cfn.delete_stack(StackName=stack["StackId"])
+    return True

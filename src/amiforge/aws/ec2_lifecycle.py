@@ -1,0 +1,86 @@
+"""EC2 calls for cleanup and retention: tag-filtered listings, deletion, deprecation.
+
+Thin, like :mod:`amiforge.aws.ec2` (which it builds on): AWS mechanics, no decisions.
+Every listing here is filtered by amiforge's tags on the server side, so the sweeper
+never pages through an account's untagged instances, images or snapshots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from amiforge.aws.errors import aws_call, error_code, translate
+from amiforge.core.tags import BUILD_ID, BUILDER, ROLE
+
+LIVE_STATES = ("pending", "running", "stopping", "stopped")
+# Everything but terminated: a shutting-down instance still holds its image.
+IN_USE_STATES = ("pending", "running", "shutting-down", "stopping", "stopped")
+_FILTER_VALUES = 200  # values per DescribeInstances filter
+
+
+def builders(ec2: Any) -> list[dict]:
+    """Live instances tagged ``amiforge:role=builder``."""
+    filters = [{"Name": f"tag:{ROLE}", "Values": [BUILDER]},
+               {"Name": "instance-state-name", "Values": list(LIVE_STATES)}]
+    out: list[dict] = []
+    with aws_call("DescribeInstances"):
+        for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
+            for reservation in page.get("Reservations", []):
+                out.extend(reservation.get("Instances", []))
+    return out
+
+
+def build_images(ec2: Any) -> list[dict]:
+    """Images this account owns that carry ``amiforge:build-id``."""
+    with aws_call("DescribeImages"):
+        return ec2.describe_images(
+            Owners=["self"], Filters=[{"Name": "tag-key", "Values": [BUILD_ID]}],
+            IncludeDeprecated=True,
+        ).get("Images", [])
+
+
+def build_snapshots(ec2: Any) -> list[dict]:
+    """Snapshots this account owns that carry ``amiforge:build-id``."""
+    out: list[dict] = []
+    with aws_call("DescribeSnapshots"):
+        for page in ec2.get_paginator("describe_snapshots").paginate(
+                OwnerIds=["self"], Filters=[{"Name": "tag-key", "Values": [BUILD_ID]}]):
+            out.extend(page.get("Snapshots", []))
+    return out
+
+
+def delete_snapshot(ec2: Any, snapshot_id: str) -> bool:
+    """Delete one snapshot; True if gone (or already gone), False if an image still uses it."""
+    try:
+        ec2.delete_snapshot(SnapshotId=snapshot_id)
+    except ClientError as err:
+        code = error_code(err)
+        if code == "InvalidSnapshot.NotFound":
+            return True
+        if code == "InvalidSnapshot.InUse":
+            return False
+        raise translate(err, "DeleteSnapshot") from err
+    return True
+
+
+def instances_using(ec2: Any, image_ids: Iterable[str]) -> list[dict]:
+    """Instances launched from any of ``image_ids``, in any state but terminated."""
+    ids = sorted(set(image_ids))
+    out: list[dict] = []
+    for start in range(0, len(ids), _FILTER_VALUES):
+        filters = [{"Name": "image-id", "Values": ids[start:start + _FILTER_VALUES]},
+                   {"Name": "instance-state-name", "Values": list(IN_USE_STATES)}]
+        with aws_call("DescribeInstances"):
+            for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
+                for reservation in page.get("Reservations", []):
+                    out.extend(reservation.get("Instances", []))
+    return out
+
+
+def enable_deprecation(ec2: Any, image_id: str, when: datetime) -> None:
+    with aws_call("EnableImageDeprecation"):
+        ec2.enable_image_deprecation(ImageId=image_id, DeprecateAt=when)

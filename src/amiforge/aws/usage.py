@@ -1,0 +1,186 @@
+"""Which images are in use, and where: the facts retention must never prune past.
+
+:func:`images_in_use` looks, in one region, for every way an image keeps being needed:
+
+* an instance launched from it, in any state but ``terminated`` (a stopped instance
+  starts again from its volumes, but its image is what a replacement or a rebuild uses);
+* a launch template whose default or latest version names it (``resolve:ssm:`` image
+  references are resolved through the parameter);
+* an Auto Scaling group whose launch template (plain, or in a mixed instances policy, or
+  an override's) or launch configuration names it;
+* any launch configuration that names it (one may be attached to a group later);
+* an SSM parameter whose value is it: amiforge's own (``/amiforge/...``) and every
+  parameter of data type ``aws:ec2:image``.
+
+The answer maps image id -> descriptions of its uses ("launch template lt-0abc (web)
+$Default", ...). Only the candidate image ids are reported. Every call is a describe;
+nothing is changed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from amiforge.aws import ec2_lifecycle
+from amiforge.aws.errors import aws_call, error_code, translate
+
+SSM_PREFIX = "resolve:ssm:"
+AMIFORGE_PATH = "/amiforge"
+_GET_PARAMETERS_BATCH = 10
+# A launch template version that is gone (deleted) answers one of these; it uses nothing.
+_LT_GONE = frozenset({"InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplateName.NotFound",
+                      "InvalidLaunchTemplateId.VersionNotFound",
+                      "InvalidLaunchTemplateName.NotFoundException"})
+
+Client = Callable[[str], Any]  # service name -> boto3 client of the region
+
+
+def images_in_use(client: Client, candidates: Iterable[str], *,
+                  label: str = "") -> dict[str, list[str]]:
+    """{image id: [where it is used]} for the ``candidates`` in use in one region.
+
+    ``client(service)`` returns that region's client; ``label`` (e.g. " in eu-west-1") is
+    appended to every description.
+    """
+    wanted = set(candidates)
+    if not wanted:
+        return {}
+    finder = _Finder(client, wanted, label)
+    finder.instances()
+    finder.parameters()
+    finder.launch_templates()
+    finder.auto_scaling()
+    return {image: sorted(set(where)) for image, where in finder.uses.items()}
+
+
+class _Finder:
+    def __init__(self, client: Client, wanted: set[str], label: str) -> None:
+        self.client = client
+        self.wanted = wanted
+        self.label = label
+        self.uses: dict[str, list[str]] = defaultdict(list)
+        self._versions: dict[tuple[str, str], str | None] = {}
+        self._parameters: dict[str, str | None] = {}
+
+    def _found(self, image: str | None, where: str) -> None:
+        if image and image in self.wanted:
+            self.uses[image].append(where + self.label)
+
+    # -- instances -------------------------------------------------------------------
+    def instances(self) -> None:
+        for instance in ec2_lifecycle.instances_using(self.client("ec2"), self.wanted):
+            state = instance.get("State", {}).get("Name", "?")
+            self._found(instance.get("ImageId"), f"instance {instance['InstanceId']} ({state})")
+
+    # -- SSM parameters --------------------------------------------------------------
+    def parameters(self) -> None:
+        ssm = self.client("ssm")
+        names = set(_parameter_names(ssm, [{"Key": "DataType", "Values": ["aws:ec2:image"]}]))
+        names |= set(_parameter_names(ssm, [{"Key": "Path", "Option": "Recursive",
+                                             "Values": [AMIFORGE_PATH]}]))
+        for name, value in self._resolve(sorted(names)).items():
+            self._found(value, f"SSM parameter {name}")
+
+    def _resolve(self, names: list[str]) -> dict[str, str | None]:
+        """Values of parameters (name, or name:version / name:label), cached."""
+        missing = [n for n in names if n not in self._parameters]
+        ssm = self.client("ssm") if missing else None
+        for start in range(0, len(missing), _GET_PARAMETERS_BATCH):
+            batch = missing[start:start + _GET_PARAMETERS_BATCH]
+            with aws_call("GetParameters"):
+                response = ssm.get_parameters(Names=batch)  # type: ignore[union-attr]
+            for parameter in response.get("Parameters", []):
+                selector = parameter.get("Selector") or ""
+                self._parameters[parameter["Name"] + selector] = parameter.get("Value")
+                self._parameters.setdefault(parameter["Name"], parameter.get("Value"))
+            for name in batch:
+                self._parameters.setdefault(name, None)
+        return {n: self._parameters.get(n) for n in names}
+
+    def _image_of(self, image: str | None) -> str | None:
+        """A launch template's ImageId: an AMI id, or ``resolve:ssm:NAME``."""
+        if image and image.startswith(SSM_PREFIX):
+            name = image[len(SSM_PREFIX):]
+            return self._resolve([name]).get(name)
+        return image
+
+    # -- launch templates ------------------------------------------------------------
+    def launch_templates(self) -> None:
+        ec2 = self.client("ec2")
+        with aws_call("DescribeLaunchTemplates"):
+            for page in ec2.get_paginator("describe_launch_templates").paginate():
+                for template in page.get("LaunchTemplates", []):
+                    for version in ("$Default", "$Latest"):
+                        image = self._template_image(template["LaunchTemplateId"], version)
+                        self._found(image, f"launch template {template['LaunchTemplateId']} "
+                                           f"({template.get('LaunchTemplateName', '')}) "
+                                           f"{version}")
+
+    def _template_image(self, template_id: str, version: str) -> str | None:
+        key = (template_id, version)
+        if key not in self._versions:
+            self._versions[key] = self._read_version(template_id, version)
+        return self._versions[key]
+
+    def _read_version(self, template: str, version: str) -> str | None:
+        by = "LaunchTemplateId" if template.startswith("lt-") else "LaunchTemplateName"
+        try:
+            versions = self.client("ec2").describe_launch_template_versions(
+                **{by: template}, Versions=[version]).get("LaunchTemplateVersions", [])
+        except ClientError as err:
+            if error_code(err) in _LT_GONE:
+                return None
+            raise translate(err, "DescribeLaunchTemplateVersions") from err
+        if not versions:
+            return None
+        return self._image_of(versions[0].get("LaunchTemplateData", {}).get("ImageId"))
+
+    def _spec_image(self, spec: dict[str, Any] | None) -> tuple[str | None, str]:
+        if not spec:
+            return None, ""
+        template = spec.get("LaunchTemplateId") or spec.get("LaunchTemplateName") or ""
+        version = str(spec.get("Version") or "$Default")
+        if not template:
+            return None, ""
+        return self._template_image(template, version), f"{template} {version}"
+
+    # -- Auto Scaling ----------------------------------------------------------------
+    def auto_scaling(self) -> None:
+        autoscaling = self.client("autoscaling")
+        configurations: dict[str, str | None] = {}
+        with aws_call("DescribeLaunchConfigurations"):
+            for page in autoscaling.get_paginator("describe_launch_configurations").paginate():
+                for config in page.get("LaunchConfigurations", []):
+                    name = config["LaunchConfigurationName"]
+                    configurations[name] = config.get("ImageId")
+                    self._found(config.get("ImageId"), f"launch configuration {name}")
+        with aws_call("DescribeAutoScalingGroups"):
+            for page in autoscaling.get_paginator("describe_auto_scaling_groups").paginate():
+                for group in page.get("AutoScalingGroups", []):
+                    self._group(group, configurations)
+
+    def _group(self, group: dict[str, Any], configurations: dict[str, str | None]) -> None:
+        name = f"Auto Scaling group {group['AutoScalingGroupName']}"
+        config = group.get("LaunchConfigurationName")
+        if config:
+            self._found(configurations.get(config), f"{name} (launch configuration {config})")
+        image, spec = self._spec_image(group.get("LaunchTemplate"))
+        self._found(image, f"{name} (launch template {spec})")
+        mixed = (group.get("MixedInstancesPolicy") or {}).get("LaunchTemplate") or {}
+        image, spec = self._spec_image(mixed.get("LaunchTemplateSpecification"))
+        self._found(image, f"{name} (mixed instances policy, launch template {spec})")
+        for override in mixed.get("Overrides") or []:
+            image, spec = self._spec_image(override.get("LaunchTemplateSpecification"))
+            self._found(image, f"{name} (mixed instances override, launch template {spec})")
+
+
+def _parameter_names(ssm: Any, filters: list[dict[str, Any]]) -> list[str]:
+    names: list[str] = []
+    with aws_call("DescribeParameters"):
+        for page in ssm.get_paginator("describe_parameters").paginate(ParameterFilters=filters):
+            names.extend(p["Name"] for p in page.get("Parameters", []))
+    return names

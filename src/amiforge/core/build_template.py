@@ -1,0 +1,60 @@
+"""Checks on a CloudFormation build template (``build.cloudformation``) before it is published.
+
+The build stack is created with the parameter ``BaseImageId`` and must output ``InstanceId``
+(see docs/recipes.md): a template without them would only fail once a build had started, so
+``validate`` says so instead. CloudFormation's short-form tags (``!Ref``, ``!Sub``...) are
+read as plain values: only the template's shape is checked here, cfn-lint checks the rest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+REQUIRED_PARAMETER = "BaseImageId"
+REQUIRED_OUTPUT = "InstanceId"
+
+
+class _TemplateLoader(yaml.SafeLoader):
+    """SafeLoader that accepts CloudFormation's ``!Tag`` short forms."""
+
+
+def _any_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+_TemplateLoader.add_multi_constructor("!", _any_tag)
+
+
+def template_problems(path: str, text: str) -> list[str]:
+    """What keeps ``text`` (the template at ``path``) from being a build template."""
+    try:
+        template = yaml.load(text, Loader=_TemplateLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        return [f"{path} is not a valid YAML or JSON template{line}: "
+                f"{getattr(err, 'problem', None) or err}"]
+    if not isinstance(template, dict):
+        return [f"{path} is not a CloudFormation template: expected a mapping with "
+                "Parameters, Resources and Outputs"]
+    problems = []
+    if not isinstance(template.get("Resources"), dict) or not template["Resources"]:
+        problems.append(f"{path} has no Resources; it must create the build instance")
+    parameters = template.get("Parameters")
+    if not isinstance(parameters, dict) or REQUIRED_PARAMETER not in parameters:
+        problems.append(f"{path} does not declare the parameter {REQUIRED_PARAMETER}: amiforge "
+                        "passes the base AMI it resolved in it; add Parameters: "
+                        f"{{{REQUIRED_PARAMETER}: {{Type: AWS::EC2::Image::Id}}}} and use it "
+                        "as the instance's ImageId")
+    outputs = template.get("Outputs")
+    if not isinstance(outputs, dict) or REQUIRED_OUTPUT not in outputs:
+        problems.append(f"{path} has no output {REQUIRED_OUTPUT}: amiforge images the instance "
+                        f"it names; add Outputs: {{{REQUIRED_OUTPUT}: {{Value: !Ref "
+                        "YourInstance}}")
+    return problems

@@ -1,0 +1,77 @@
+"""The fallback for lost stop events: resume every build whose builder already stopped.
+
+EventBridge delivers EC2's state-change events at least once *in the normal case*; an
+event can still be lost to us (the instance-state function throttled out of its async
+retries, a rule briefly disabled during a stack update). Without a fallback the build
+would sit in AwaitStop until the recipe's timeout and then fail a build that succeeded.
+
+So the instance-state function also runs on a schedule (stack parameter
+``StopCheckSchedule``, ``rate(1 minute)`` by default) and calls :func:`check_waiting`:
+
+1. one Query of the ``#waiting`` markers (:mod:`amiforge.aws.waits`): the builds in
+   AwaitStop now, each with its instance and task token;
+2. one DescribeInstances of amiforge's builders (by tag);
+3. for each marker whose instance is stopped (or terminated, or gone for longer than
+   :data:`MISSING_GRACE_SECONDS`): SendTaskSuccess with the state, then remove the
+   marker. A token already answered (the event did arrive) or timed out is just
+   removed. A builder still running is left alone.
+
+Cost when nothing waits: one Query returning nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from amiforge.aws import ec2 as ec2_api
+from amiforge.aws import stepfunctions as sfn_api
+from amiforge.aws.waits import Waiting, WaitingList
+from amiforge.core.tags import BUILDER, ROLE
+from amiforge.steps.env import StepEnv
+
+DONE_STATES = frozenset({"stopped", "terminated", "shutting-down"})
+# EC2 is eventually consistent: a builder launched a moment ago may not be described
+# yet. Only a marker older than this whose instance is unknown counts as "gone".
+MISSING_GRACE_SECONDS = 600
+
+
+def _age_seconds(since: str, now: datetime) -> float:
+    try:
+        started = datetime.strptime(since, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        return float("inf")
+    return (now - started).total_seconds()
+
+
+def check_waiting(env: StepEnv) -> dict[str, Any]:
+    waits = WaitingList(env.client("dynamodb"), env.catalog_table)
+    waiting = list(waits.all())
+    report: dict[str, Any] = {"check": "waiting", "waiting": len(waiting), "resumed": [],
+                              "cleared": 0, "running": 0}
+    if not waiting:
+        return report
+    ec2 = env.client("ec2")
+    states = {i["InstanceId"]: i.get("State", {}).get("Name", "")
+              for i in ec2_api.instances_tagged(ec2, {ROLE: BUILDER}, live_only=False)}
+    now = datetime.now(UTC)
+    for wait in waiting:
+        state = states.get(wait.instance_id)
+        if state is None and _age_seconds(wait.since, now) >= MISSING_GRACE_SECONDS:
+            state = "terminated"  # long gone: EC2 forgets terminated instances
+        if state not in DONE_STATES:
+            report["running"] += 1
+            continue
+        _resume(env, waits, wait, state or "terminated", report)
+    return report
+
+
+def _resume(env: StepEnv, waits: WaitingList, wait: Waiting, state: str,
+            report: dict[str, Any]) -> None:
+    resumed = sfn_api.resume(env.client("stepfunctions"), wait.token,
+                             {"state": state, "source": "schedule"})
+    if resumed:
+        report["resumed"].append(wait.build_id)
+    else:
+        report["cleared"] += 1  # the event won, or the task timed out: nothing waits
+    waits.remove(wait.build_id, wait.instance_id)

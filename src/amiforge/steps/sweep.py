@@ -1,0 +1,266 @@
+"""Sweep: find what builds left behind, by tag, and remove what belongs to no live build.
+
+The scheduled Sweep function and ``amiforge sweep [--dry-run]`` run :func:`sweep`:
+
+1. In the home region and every region a published recipe copies to, list (tag-filtered,
+   never an account-wide scan) live builder instances (``amiforge:role=builder``), and
+   images and snapshots carrying ``amiforge:build-id``. Group them by build.
+2. For each such build, and each BUILDING record of a published recipe (a build can die
+   before it creates anything), read its catalog record and, if it claims to be
+   BUILDING, its execution's status, and let :func:`amiforge.core.sweep.judge` decide.
+3. ``leave``: nothing is touched. ``clean``: builders are terminated, images deregistered
+   and snapshots deleted, except an AVAILABLE build's own image(s) and their snapshots.
+   ``fail``: the execution is stopped if it still runs, the record is marked FAILED with
+   the reason (a conditional write: if the build finished meanwhile, it is judged
+   again), the failure is notified, and everything is cleaned.
+
+The report lists every resource with its action and reason; a dry run lists the same and
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from amiforge.aws import ec2 as ec2_api
+from amiforge.aws import ec2_lifecycle, messaging
+from amiforge.aws.catalog import AVAILABLE
+from amiforge.aws.errors import aws_call
+from amiforge.core import sweep as rules
+from amiforge.core.model import DEFAULT_TIMEOUT_MINUTES, Recipe
+from amiforge.core.tags import BUILD_ID, RECIPE
+from amiforge.errors import AmiforgeError, AwsCallFailed, RecipeInvalid
+from amiforge.steps.env import StepEnv
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Leftovers:
+    """What one build has in the account, per region."""
+
+    recipe: str
+    build_id: str
+    instances: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
+    images: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
+    snapshots: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
+
+
+def sweep_regions(env: StepEnv, recipes: list[dict[str, Any]]) -> list[str]:
+    """The home region first, then every region a published recipe copies its image to."""
+    regions = [env.region]
+    for record in recipes:
+        regions.extend((record.get("document") or {}).get("image", {}).get("regions") or [])
+    return list(dict.fromkeys(regions))
+
+
+def find_leftovers(env: StepEnv, regions: list[str]) -> dict[tuple[str, str], Leftovers]:
+    found: dict[tuple[str, str], Leftovers] = {}
+
+    def slot(resource: dict[str, Any]) -> Leftovers | None:
+        tags = ec2_api.tags_of(resource)
+        recipe, build_id = tags.get(RECIPE), tags.get(BUILD_ID)
+        if not recipe or not build_id:
+            return None
+        return found.setdefault((recipe, build_id), Leftovers(recipe, build_id))
+
+    for region in regions:
+        ec2 = env.client("ec2", region)
+        for instance in ec2_lifecycle.builders(ec2):
+            if (left := slot(instance)) is not None:
+                left.instances[region].append(instance)
+        for image in ec2_lifecycle.build_images(ec2):
+            if (left := slot(image)) is not None:
+                left.images[region].append(image)
+        for snapshot in ec2_lifecycle.build_snapshots(ec2):
+            if (left := slot(snapshot)) is not None:
+                left.snapshots[region].append(snapshot)
+    return found
+
+
+def _execution_status(env: StepEnv, record: dict[str, Any]) -> str | None:
+    arn = record.get("execution_arn")
+    if not arn and env.state_machine_arn:
+        arn = env.state_machine_arn.replace(":stateMachine:", ":execution:") + \
+            f":{record['build_id']}"
+    if not arn:
+        return None
+    try:
+        with aws_call("DescribeExecution"):
+            return env.client("stepfunctions").describe_execution(executionArn=arn)["status"]
+    except AwsCallFailed as err:
+        if err.code == "ExecutionDoesNotExist":
+            return None
+        raise
+
+
+def _budget(env: StepEnv, record: dict[str, Any]) -> timedelta:
+    timeout, retries = max(DEFAULT_TIMEOUT_MINUTES.values()), 1
+    version = env.store.version(record["recipe"], record["recipe_hash"]) \
+        if record.get("recipe_hash") and env.recipes_table else None
+    if version is not None:
+        try:
+            recipe = Recipe.from_document(version["document"])
+            timeout, retries = recipe.build.timeout_minutes, recipe.build.retries
+        except RecipeInvalid:
+            pass
+    minutes = rules.budget_minutes(timeout_minutes=timeout, retries=retries,
+                                   image_timeout_minutes=env.image_timeout_minutes)
+    return timedelta(seconds=minutes * env.seconds_per_minute)
+
+
+def _judge(env: StepEnv, left: Leftovers, now: datetime) -> tuple[rules.Verdict, dict | None]:
+    record = env.catalog.get(left.recipe, left.build_id)
+    status, budget = None, timedelta(0)
+    if record is not None and record.get("status") == "BUILDING":
+        status, budget = _execution_status(env, record), _budget(env, record)
+    return rules.judge(record, status, now=now, budget=budget), record
+
+
+def _kept_images(record: dict[str, Any] | None) -> set[str]:
+    if not record or record.get("status") != AVAILABLE:
+        return set()
+    return {i for i in [record.get("image_id"), *(record.get("images") or {}).values()] if i}
+
+
+def _actions(left: Leftovers, verdict: rules.Verdict, record: dict[str, Any] | None,
+             home: str) -> list[dict[str, Any]]:
+    """Every resource of the build with what to do with it."""
+    base = {"recipe": left.recipe, "build_id": left.build_id}
+    out: list[dict[str, Any]] = []
+    if verdict.action == rules.LEAVE:
+        for region in sorted({*left.instances, *left.images, *left.snapshots}):
+            for kind, items, key in (("instance", left.instances, "InstanceId"),
+                                     ("image", left.images, "ImageId"),
+                                     ("snapshot", left.snapshots, "SnapshotId")):
+                out += [{**base, "region": region, "kind": kind, "resource": r[key],
+                         "action": "leave", "reason": verdict.reason}
+                        for r in items.get(region, [])]
+        return out
+    kept = _kept_images(record)
+    if verdict.action == rules.FAIL:
+        if verdict.stop:
+            out.append({**base, "region": "", "kind": "execution",
+                        "resource": (record or {}).get("execution_arn", ""),
+                        "action": "stop", "reason": verdict.reason})
+        out.append({**base, "region": "", "kind": "record", "resource": left.build_id,
+                    "action": "mark-failed", "reason": verdict.reason})
+    for region in sorted({*left.instances, *left.images, *left.snapshots}):
+        kept_snapshots: set[str] = set()
+        for instance in left.instances.get(region, []):
+            out.append({**base, "region": region, "kind": "instance",
+                        "resource": instance["InstanceId"], "action": "terminate",
+                        "reason": verdict.reason})
+        for image in left.images.get(region, []):
+            if image["ImageId"] in kept:
+                kept_snapshots.update(ec2_api.snapshot_ids(image))
+                continue
+            out.append({**base, "region": region, "kind": "image", "resource": image["ImageId"],
+                        "action": "deregister", "reason": verdict.reason})
+        if kept and region == home:
+            kept_snapshots.update((record or {}).get("snapshot_ids") or [])
+        for snapshot in left.snapshots.get(region, []):
+            if snapshot["SnapshotId"] in kept_snapshots:
+                continue
+            out.append({**base, "region": region, "kind": "snapshot",
+                        "resource": snapshot["SnapshotId"], "action": "delete",
+                        "reason": verdict.reason})
+    return out
+
+
+def sweep(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+    """Input (all optional): {dry_run: bool}. Returns the report.
+
+    Leave actions are reported only for resources (a live build with nothing created yet
+    is not listed)."""
+    dry_run = bool(event.get("dry_run"))
+    now = datetime.now(UTC)
+    recipes = list(env.store.all_current()) if env.recipes_table else []
+    regions = sweep_regions(env, recipes)
+    entries: list[dict[str, Any]] = []
+    leftovers = find_leftovers(env, regions)
+    # A build can die before it creates anything (stopped during Resolve or Launch): its
+    # BUILDING record is judged too, with nothing to clean.
+    for recipe in recipes:
+        for build in env.catalog.history(recipe["name"]):
+            if build.get("status") == "BUILDING":
+                leftovers.setdefault((recipe["name"], build["build_id"]),
+                                     Leftovers(recipe["name"], build["build_id"]))
+    for key in sorted(leftovers):
+        left = leftovers[key]
+        try:
+            verdict, record = _judge(env, left, now)
+            actions = _actions(left, verdict, record, env.region)
+            if not dry_run and verdict.action != rules.LEAVE:
+                verdict, record, actions = _carry_out(env, left, verdict, record, actions, now)
+        except AmiforgeError as err:
+            log.warning("sweeping build %s failed: %s", left.build_id, err)
+            actions = [{"recipe": left.recipe, "build_id": left.build_id, "region": "",
+                        "kind": "build", "resource": left.build_id, "action": "error",
+                        "reason": str(err), "outcome": "error"}]
+        for action in actions:
+            action.setdefault("outcome", "planned" if dry_run or action["action"] == "leave"
+                              else "done")
+        entries.extend(actions)
+    summary: dict[str, int] = defaultdict(int)
+    for entry in entries:
+        summary[entry["action"]] += 1
+    return {"dry_run": dry_run, "regions": regions, "actions": entries,
+            "summary": dict(sorted(summary.items())),
+            "errors": sum(1 for e in entries if e.get("outcome") == "error")}
+
+
+def _carry_out(env: StepEnv, left: Leftovers, verdict: rules.Verdict,
+               record: dict[str, Any] | None, actions: list[dict[str, Any]],
+               now: datetime) -> tuple[rules.Verdict, dict | None, list[dict[str, Any]]]:
+    if verdict.action == rules.FAIL:
+        if verdict.stop and (record or {}).get("execution_arn"):
+            _stop(env, record["execution_arn"], verdict.reason)  # type: ignore[index]
+        marked = env.catalog.mark_failed(left.recipe, left.build_id,
+                                         reason=f"swept: {verdict.reason}")
+        if not marked:
+            # The build finished meanwhile: judge it again from its new record.
+            verdict, record = _judge(env, left, now)
+            actions = _actions(left, verdict, record, env.region)
+            if verdict.action != rules.CLEAN:
+                return verdict, record, actions
+        else:
+            messaging.notify(env.client("sns"), env.topic_arn,
+                             f"amiforge: {left.recipe} build failed",
+                             {"status": "FAILED", "recipe": left.recipe,
+                              "build_id": left.build_id, "reason": f"swept: {verdict.reason}"})
+    for action in actions:
+        action["outcome"] = _do(env, action)
+    return verdict, record, actions
+
+
+def _stop(env: StepEnv, arn: str, reason: str) -> None:
+    try:
+        with aws_call("StopExecution"):
+            env.client("stepfunctions").stop_execution(
+                executionArn=arn, error="amiforge.Swept", cause=reason[:32000])
+    except AwsCallFailed as err:
+        if err.code != "ExecutionDoesNotExist":
+            raise
+
+
+def _do(env: StepEnv, action: dict[str, Any]) -> str:
+    kind, resource = action["kind"], action["resource"]
+    if kind in ("execution", "record"):
+        return "done"
+    ec2 = env.client("ec2", action["region"])
+    try:
+        if kind == "instance":
+            ec2_api.terminate(ec2, [resource])
+        elif kind == "image":
+            ec2_api.deregister_with_snapshots(ec2, resource)
+        elif kind == "snapshot" and not ec2_lifecycle.delete_snapshot(ec2, resource):
+            return "skipped: an image still uses it"
+    except AmiforgeError as err:
+        log.warning("sweep: %s %s: %s", kind, resource, err)
+        return "error"
+    return "done"
