@@ -14,6 +14,7 @@ import yaml
 
 REQUIRED_PARAMETER = "BaseImageId"
 REQUIRED_OUTPUT = "InstanceId"
+KMS_PARAMETER = "KmsKeyId"
 
 
 class _TemplateLoader(yaml.SafeLoader):
@@ -31,8 +32,13 @@ def _any_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
 _TemplateLoader.add_multi_constructor("!", _any_tag)
 
 
-def template_problems(path: str, text: str) -> list[str]:
-    """What keeps ``text`` (the template at ``path``) from being a build template."""
+def template_problems(path: str, text: str, *, kms_key: bool = False) -> list[str]:
+    """What keeps ``text`` (the template at ``path``) from being a build template.
+
+    With ``kms_key`` (the recipe sets ``image.kms_key_id`` and shares the image), the
+    template must declare ``KmsKeyId``: the build's volumes, hence the image, must be
+    encrypted with that customer-managed key for the accounts to launch it.
+    """
     try:
         template = yaml.load(text, Loader=_TemplateLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as err:
@@ -52,6 +58,11 @@ def template_problems(path: str, text: str) -> list[str]:
                         "passes the base AMI it resolved in it; add Parameters: "
                         f"{{{REQUIRED_PARAMETER}: {{Type: AWS::EC2::Image::Id}}}} and use it "
                         "as the instance's ImageId")
+    if kms_key and (not isinstance(parameters, dict) or KMS_PARAMETER not in parameters):
+        problems.append(f"{path} does not declare the parameter {KMS_PARAMETER}: the recipe "
+                        "shares its image, which needs the volumes encrypted with its "
+                        f"image.kms_key_id; declare {KMS_PARAMETER} (Type: String) and use it "
+                        "as the KmsKeyId of the instance's encrypted volumes")
     outputs = template.get("Outputs")
     if not isinstance(outputs, dict) or REQUIRED_OUTPUT not in outputs:
         problems.append(f"{path} has no output {REQUIRED_OUTPUT}: amiforge images the instance "

@@ -23,6 +23,12 @@ from amiforge.core.parse import FileReader, parse_recipe
 from amiforge.errors import Problem, RecipeInvalid
 
 RECIPE_SUFFIXES = (".yaml", ".yml")
+# Fields of a user-data build that a CloudFormation build template decides for itself.
+CFN_CHOOSES = ("instance_types", "subnet_id", "security_group_ids", "volume_size_gb", "retries")
+CFN_CHOOSES_MESSAGE = ("does not apply to a build.cloudformation recipe: the build template "
+                       "makes the instance and chooses its type, network and volumes, and a "
+                       "failed build stack is not relaunched; set it in the template, or "
+                       "remove it here")
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -105,11 +111,16 @@ def _load(path: Path, problems: list[Problem]) -> tuple[str | None, Recipe | Non
     claimed = raw.get("name") if isinstance(raw, dict) else None
     recipe = parse_recipe(raw, where=str(path), read_file=_file_reader(path), problems=problems)
     if recipe is not None and recipe.build.cloudformation is not None:
-        # Here, not in parse: the stack re-parses published documents without PyYAML.
+        # Here, on the file as written, not in parse: the published document carries every
+        # default, and the stack re-parses it without PyYAML.
         template = recipe.build.cloudformation
-        messages = template_problems(template, recipe.cloudformation_template())
-        problems.extend(Problem(str(path), "build.cloudformation", m) for m in messages)
-        recipe = None if messages else recipe
+        shared = bool(recipe.image.share_with and recipe.image.kms_key_id)
+        found = [Problem(str(path), f"build.{name}", CFN_CHOOSES_MESSAGE)
+                 for name in CFN_CHOOSES if name in raw["build"]]
+        found += [Problem(str(path), "build.cloudformation", message) for message in
+                  template_problems(template, recipe.cloudformation_template(), kms_key=shared)]
+        problems.extend(found)
+        recipe = None if found else recipe
     return (claimed if isinstance(claimed, str) else None), recipe
 
 

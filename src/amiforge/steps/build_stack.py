@@ -39,7 +39,7 @@ def create_build_stack(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         template = recipe.cloudformation_template()
         declared = cfn_api.declared_parameters(cfn, template)
         values = {"BaseImageId": build["base_ami"], "RecipeName": build["recipe"],
-                  "BuildId": build["build_id"]}
+                  "BuildId": build["build_id"], "KmsKeyId": recipe.image.kms_key_id}
         if "BaseImageId" not in declared:
             raise BuildFailed(f"{recipe.build.cloudformation}: the build template must declare "
                               "the parameter BaseImageId (the base AMI amiforge resolved)")
@@ -48,7 +48,8 @@ def create_build_stack(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         Pacer(env.client("dynamodb"), env.catalog_table, burst=env.launch_burst,
               per_second=env.launch_per_second).take()
         cfn_api.create(cfn, name=name, template=template,
-                       parameters={k: v for k, v in values.items() if k in declared},
+                       parameters={k: v for k, v in values.items()
+                                   if k in declared and v is not None},
                        tags={**common_tags(build), ROLE: BUILDER},
                        role_arn=env.build_stack_role_arn, client_token=f"create-{name}")
     return {"stack_name": name, "state": "creating", "polls": 0}

@@ -19,6 +19,7 @@ from amiforge.aws import messaging
 from amiforge.aws.catalog import AVAILABLE
 from amiforge.core.tags import BUILD_ID, RECIPE
 from amiforge.core.userdata import parse_console
+from amiforge.errors import AmiforgeError
 from amiforge.steps.build_stack import delete_build_stack
 from amiforge.steps.env import StepEnv
 
@@ -30,8 +31,6 @@ def cleanup_build(env: StepEnv, build_id: str, *, keep_image: str | None,
     """Terminate every builder of ``build_id``; deregister its images in the home region
     and ``regions`` (with their snapshots), except ``keep_image`` and any image the
     catalog lists for this build as AVAILABLE: a cleanup must never remove a good image."""
-    # A CloudFormation-built build has a stack: deleting it removes what it made.
-    stack_deleted = delete_build_stack(env, build_id)
     ec2 = env.client("ec2")
     instances = [i["InstanceId"] for i in ec2_api.instances_tagged(ec2, {BUILD_ID: build_id})]
     terminated = ec2_api.terminate(ec2, instances)
@@ -46,6 +45,14 @@ def cleanup_build(env: StepEnv, build_id: str, *, keep_image: str | None,
                 continue
             removed[image["ImageId"]] = ec2_api.deregister_with_snapshots(
                 regional, image["ImageId"])
+    # Last, and on its own: a CloudFormation-built build has a stack, and a failure to
+    # delete it (throttled, a missing permission) must not stop the EC2 cleanup above.
+    # The caller decides: finish reports it; the cleanup queue retries the message.
+    try:
+        stack_deleted: bool | str = delete_build_stack(env, build_id)
+    except AmiforgeError as err:
+        _log.error("could not delete the build stack of %s: %s", build_id, err)
+        stack_deleted = f"error: {err}"
     return {"terminated": terminated, "deregistered": removed, "stack_deleted": stack_deleted}
 
 
@@ -127,8 +134,10 @@ def cleanup_messages(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
             build_id = body.get("build_id") if isinstance(body, dict) else None
             if not isinstance(build_id, str) or not build_id:
                 raise ValueError("a cleanup message needs a build_id")
-            cleanup_build(env, build_id, keep_image=body.get("keep_image"),
-                          regions=body.get("regions", []))
+            done = cleanup_build(env, build_id, keep_image=body.get("keep_image"),
+                                 regions=body.get("regions", []))
+            if isinstance(done.get("stack_deleted"), str):  # retried by SQS, then the DLQ
+                raise RuntimeError(f"build stack of {build_id}: {done['stack_deleted']}")
         except Exception as err:
             _log.warning("cleanup message %s failed (receive %s): %s: %s",
                          message.get("messageId"),

@@ -56,3 +56,32 @@ def test_validate_reports_it_against_the_field(tmp_path: Path) -> None:
     with pytest.raises(RecipeInvalid) as caught:
         load_recipes(tmp_path)
     assert "build.cloudformation: templates/t.yaml has no output InstanceId" in str(caught.value)
+
+
+@pytest.mark.parametrize("field", ["instance_types: [t3.large]", "retries: 2",
+                                   "subnet_id: subnet-0123abcd", "volume_size_gb: 30",
+                                   "security_group_ids: [sg-0123abcd]"])
+def test_fields_the_template_decides_are_refused(tmp_path: Path, field: str) -> None:
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "t.yaml").write_text(GOOD)
+    (tmp_path / "r.yaml").write_text(
+        "name: r\nbase: {ssm_parameter: /p}\n"
+        f"build: {{cloudformation: templates/t.yaml, {field}}}\n")
+    with pytest.raises(RecipeInvalid) as caught:
+        load_recipes(tmp_path)
+    name = field.split(":")[0]
+    assert f"build.{name}: does not apply to a build.cloudformation recipe" in str(caught.value)
+
+
+def test_a_shared_image_needs_the_template_to_take_the_key(tmp_path: Path) -> None:
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "t.yaml").write_text(GOOD)
+    recipe = ("name: r\nbase: {ssm_parameter: /p}\nbuild: {cloudformation: templates/t.yaml}\n"
+              "image: {share_with: ['111122223333'], kms_key_id: alias/golden}\n")
+    (tmp_path / "r.yaml").write_text(recipe)
+    with pytest.raises(RecipeInvalid) as caught:
+        load_recipes(tmp_path)
+    assert "does not declare the parameter KmsKeyId" in str(caught.value)
+    (tmp_path / "templates" / "t.yaml").write_text(
+        GOOD.replace("Parameters:\n", "Parameters:\n  KmsKeyId: {Type: String}\n"))
+    assert load_recipes(tmp_path)[0].image.kms_key_id == "alias/golden"
