@@ -126,3 +126,29 @@ def test_failing_windows_script_is_failed_with_its_console_tail(
     assert "build script failed" in build["reason"]
     history = amiforge("history", "win-broken")
     assert "AMIFORGE-RESULT: failure" in history.stdout
+
+
+def test_the_sweeper_deletes_a_build_stack_left_behind(amiforge: Any, aws: Any,
+                                                       stack: Any) -> None:
+    """A finished build whose stack outlived it (its DeleteStack failed, or was never
+    reached) loses the stack at the next sweep; a stack of a build this stack's catalog
+    does not know (another amiforge stack's) is left alone."""
+    cfn = aws.client("cloudformation")
+    template = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
+    stack.catalog.start({"recipe": "leftover", "build_id": "left-1", "build_key": "left-1"})
+    stack.catalog.mark_failed("leftover", "left-1", reason="stack left behind")
+    for build_id in ("left-1", "foreign-1"):
+        cfn.create_stack(StackName=stack_name(build_id), TemplateBody=template,
+                         Tags=[{"Key": "amiforge:recipe", "Value": "leftover"},
+                               {"Key": "amiforge:build-id", "Value": build_id}])
+    dry = json.loads(amiforge("sweep", "--dry-run", output="json").stdout)
+    planned = {a["resource"]: a["action"] for a in dry["actions"] if a["kind"] == "stack"}
+    assert planned == {stack_name("left-1"): "delete", stack_name("foreign-1"): "leave"}
+    assert stack_status(aws, "left-1") == "CREATE_COMPLETE"  # a dry run changes nothing
+    result = amiforge("sweep", output="json")
+    assert result.exit_code == 0, result.output
+    done = {a["resource"]: a["outcome"] for a in json.loads(result.stdout)["actions"]
+            if a["kind"] == "stack"}
+    assert done == {stack_name("left-1"): "done", stack_name("foreign-1"): "planned"}
+    assert stack_status(aws, "left-1") in {"GONE", "DELETE_COMPLETE", "DELETE_IN_PROGRESS"}
+    assert stack_status(aws, "foreign-1") == "CREATE_COMPLETE"

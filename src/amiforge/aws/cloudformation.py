@@ -20,6 +20,27 @@ def describe(cfn: Any, name: str) -> dict | None:
     return stacks[0] if stacks else None
 
 
+LIVE_STATUSES = ("CREATE_IN_PROGRESS", "CREATE_FAILED", "CREATE_COMPLETE", "ROLLBACK_IN_PROGRESS",
+                 "ROLLBACK_FAILED", "ROLLBACK_COMPLETE", "DELETE_IN_PROGRESS", "DELETE_FAILED",
+                 "UPDATE_IN_PROGRESS", "UPDATE_COMPLETE", "UPDATE_FAILED",
+                 "UPDATE_ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_FAILED",
+                 "UPDATE_ROLLBACK_COMPLETE")
+
+
+def stacks_named(cfn: Any, prefix: str) -> list[dict]:
+    """Every stack not yet deleted whose name starts with ``prefix``, with its tags.
+
+    ListStacks finds them (it cannot be scoped to names); DescribeStacks, which the
+    caller's role may scope to the prefix, adds their tags.
+    """
+    found = []
+    with aws_call("ListStacks"):
+        for page in cfn.get_paginator("list_stacks").paginate(StackStatusFilter=list(LIVE_STATUSES)):
+            found += [s["StackName"] for s in page.get("StackSummaries", [])
+                      if s["StackName"].startswith(prefix)]
+    return [stack for name in sorted(set(found)) if (stack := describe(cfn, name)) is not None]
+
+
 def create(cfn: Any, *, name: str, template: str, parameters: Mapping[str, str],
            tags: Mapping[str, str], role_arn: str | None, client_token: str) -> str:
     kwargs: dict[str, Any] = {

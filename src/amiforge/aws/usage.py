@@ -15,6 +15,13 @@
 The answer maps image id -> descriptions of its uses ("launch template lt-0abc (web)
 $Default", ...). Only the candidate image ids are reported. Every call is a describe;
 nothing is changed.
+
+When a launch template names its image through an SSM parameter that cannot be read
+(AccessDenied on a public ``/aws/service/...`` parameter, or any other error), nobody
+can tell which image that template launches, so the region's answer is unknown:
+:func:`images_in_use` raises :class:`UsageUnknown`, and retention keeps every candidate
+of that region. A parameter that does not exist (GetParameters' ``InvalidParameters``)
+names no image and uses nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from botocore.exceptions import ClientError
 
 from amiforge.aws import ec2_lifecycle
 from amiforge.aws.errors import aws_call, error_code, translate
+from amiforge.errors import AmiforgeError
 
 SSM_PREFIX = "resolve:ssm:"
 AMIFORGE_PATH = "/amiforge"
@@ -39,12 +47,21 @@ _LT_GONE = frozenset({"InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplate
 Client = Callable[[str], Any]  # service name -> boto3 client of the region
 
 
+class UsageUnknown(Exception):
+    """Which candidates a region uses cannot be known; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def images_in_use(client: Client, candidates: Iterable[str], *,
                   label: str = "") -> dict[str, list[str]]:
     """{image id: [where it is used]} for the ``candidates`` in use in one region.
 
     ``client(service)`` returns that region's client; ``label`` (e.g. " in eu-west-1") is
-    appended to every description.
+    appended to every description. Raises :class:`UsageUnknown` when a launch template's
+    ``resolve:ssm:`` parameter cannot be read: any candidate of the region may be in use.
     """
     wanted = set(candidates)
     if not wanted:
@@ -101,11 +118,15 @@ class _Finder:
                 self._parameters.setdefault(name, None)
         return {n: self._parameters.get(n) for n in names}
 
-    def _image_of(self, image: str | None) -> str | None:
+    def _image_of(self, image: str | None, template: str) -> str | None:
         """A launch template's ImageId: an AMI id, or ``resolve:ssm:NAME``."""
         if image and image.startswith(SSM_PREFIX):
             name = image[len(SSM_PREFIX):]
-            return self._resolve([name]).get(name)
+            try:
+                return self._resolve([name]).get(name)
+            except AmiforgeError as err:  # AccessDenied, throttled, invalid name, ...
+                raise UsageUnknown(f"could not read SSM parameter {name} used by launch "
+                                   f"template {template}{self.label}: {err}") from err
         return image
 
     # -- launch templates ------------------------------------------------------------
@@ -137,7 +158,8 @@ class _Finder:
             raise translate(err, "DescribeLaunchTemplateVersions") from err
         if not versions:
             return None
-        return self._image_of(versions[0].get("LaunchTemplateData", {}).get("ImageId"))
+        return self._image_of(versions[0].get("LaunchTemplateData", {}).get("ImageId"),
+                              template)
 
     def _spec_image(self, spec: dict[str, Any] | None) -> tuple[str | None, str]:
         if not spec:

@@ -124,7 +124,7 @@ def build(ctx: CliContext, recipes: tuple[str, ...], wait: bool, timeout: int) -
         return Result(data=started, title="builds",
                       columns=("recipe", "build id", "base ami", "started"),
                       rows=[(b["recipe"], b["build_id"], b["base_ami"],
-                             "yes" if b["started"] else "no: already building")
+                             "yes" if b["started"] else f"no: {b['outcome']}")
                             for b in started])
     with build_progress(started) as on_update:
         results = wait_for_builds(env, started, on_update=on_update, timeout=timeout)

@@ -11,19 +11,21 @@ Functions execution, and the time. The answers:
   images and snapshots go, except an AVAILABLE build's own image and its snapshots
   (retention decides about those).
 * ``fail``: the record says BUILDING but the build is dead: its execution is no longer
-  RUNNING (stopped, crashed, deleted), or it has outlived its time budget (the recipe's
-  timeout per launch, the image wait, and a margin). The record is marked FAILED with
+  RUNNING (stopped, crashed, deleted), or it has outlived its time budget (every wait
+  the state machine may make, see :func:`budget_minutes`). The record is marked FAILED with
   the reason, then everything is cleaned. ``stop`` is set when the execution must be
   stopped first (it still claims to run).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from amiforge.core.model import Recipe
 from amiforge.core.retention import parse_time
 
 LEAVE, CLEAN, FAIL = "leave", "clean", "fail"
@@ -32,6 +34,20 @@ OVER_STATUSES = frozenset({"AVAILABLE", "FAILED", "PRUNED"})
 # Minutes (of the stack's "timeout minute") added to a build's budget before the sweeper
 # calls it dead: Lambda retries, Step Functions backoff and queueing all take time.
 MARGIN_MINUTES = 30
+# The state machine's Retry on LaunchThrottled (Launch and CreateBuildStack, template.yaml):
+# IntervalSeconds 2, BackoffRate 1.5, MaxDelaySeconds 30, MaxAttempts 99.
+LAUNCH_THROTTLE_RETRY = (2.0, 1.5, 30.0, 99)
+
+
+def backoff_ceiling_seconds(interval: float, rate: float, max_delay: float,
+                            attempts: int) -> float:
+    """The longest a Step Functions Retry can wait in all: the sum of its ``attempts``
+    delays, each ``interval * rate**n`` capped at ``max_delay`` (full jitter only
+    shortens them)."""
+    return sum(min(interval * rate ** n, max_delay) for n in range(attempts))
+
+
+LAUNCH_THROTTLE_SECONDS = backoff_ceiling_seconds(*LAUNCH_THROTTLE_RETRY)  # about 47 min
 
 
 @dataclass(frozen=True)
@@ -42,10 +58,46 @@ class Verdict:
 
 
 def budget_minutes(*, timeout_minutes: int, retries: int, image_timeout_minutes: int,
+                   copies: bool = True, build_stack: bool = True,
+                   seconds_per_minute: int = 60,
                    margin_minutes: int = MARGIN_MINUTES) -> int:
-    """The longest a build can legitimately take: every launch may wait its full timeout,
-    then the image may stay pending for ``image_timeout_minutes``."""
-    return (retries + 1) * timeout_minutes + image_timeout_minutes + margin_minutes
+    """The longest a build can legitimately take, in the stack's timeout minutes::
+
+        (retries + 1) * (timeout_minutes + throttle)    every launch: LaunchThrottled
+                                                        backoff, then AwaitStop's timeout
+      + timeout_minutes          if build_stack         AwaitBuildStack (build.cloudformation)
+      + image_timeout_minutes                           AwaitImage
+      + image_timeout_minutes    if copies              Distribute's copy wait (image.regions)
+      + margin_minutes                                  Lambda retries, queueing
+
+    ``throttle`` is the LaunchThrottled Retry's backoff ceiling
+    (:data:`LAUNCH_THROTTLE_SECONDS`, real seconds) in minutes of ``seconds_per_minute``
+    seconds, rounded up. A CloudFormation build launches once, so counting ``retries + 1``
+    launches for it only errs long. ``copies`` and ``build_stack`` default to True: a
+    caller that does not know the recipe gets the longest budget, since a live build must
+    never be swept (a dead one whose execution still runs is only swept later).
+    """
+    throttle = math.ceil(LAUNCH_THROTTLE_SECONDS / max(1, seconds_per_minute))
+    return ((retries + 1) * (timeout_minutes + throttle)
+            + (timeout_minutes if build_stack else 0)
+            + image_timeout_minutes
+            + (image_timeout_minutes if copies else 0)
+            + margin_minutes)
+
+
+def recipe_budget_minutes(recipe: Recipe, *, image_timeout_minutes: int,
+                          seconds_per_minute: int = 60,
+                          margin_minutes: int = MARGIN_MINUTES) -> int:
+    """:func:`budget_minutes` for ``recipe``: its timeout and retries, a copy wait only if
+    it copies its image (``image.regions``), a build-stack wait only if it builds from
+    ``build.cloudformation``."""
+    return budget_minutes(timeout_minutes=recipe.build.timeout_minutes,
+                          retries=recipe.build.retries,
+                          image_timeout_minutes=image_timeout_minutes,
+                          copies=bool(recipe.image.regions),
+                          build_stack=recipe.builder == "cloudformation",
+                          seconds_per_minute=seconds_per_minute,
+                          margin_minutes=margin_minutes)
 
 
 def judge(record: Mapping[str, Any] | None, execution_status: str | None, *, now: datetime,
@@ -68,7 +120,7 @@ def judge(record: Mapping[str, Any] | None, execution_status: str | None, *, now
     started = record.get("created_at")
     if started and now - parse_time(started) > budget:
         hours = budget.total_seconds() / 3600
-        return Verdict(FAIL, f"the build ran longer than its budget ({hours:.1f} h: the "
-                             "recipe's timeout per launch, the image wait and a margin)",
+        return Verdict(FAIL, f"the build ran longer than its budget ({hours:.1f} h: every "
+                             "launch's backoff and timeout, the image and copy waits, a margin)",
                        stop=True)
     return Verdict(LEAVE, "build in progress")

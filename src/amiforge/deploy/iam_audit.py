@@ -50,6 +50,9 @@ EXPLAINED: dict[tuple[str, str], str] = {
     ("SweepRole/sweep", "RESOURCE_MISMATCH"):
         "states:DescribeExecution also accepts express-execution ARNs; the build machine "
         "is STANDARD, so only its own executions are granted",
+    ("SweepRole/sweep", "PERMISSIONS_MANAGEMENT_ACTIONS"):
+        "iam:PassRole of BuildStackRole only, to CloudFormation only: the sweeper deletes "
+        "leftover build stacks, which runs as the role they were created with",
     ("BuildCleanerPolicy", "PERMISSIONS_MANAGEMENT_ACTIONS"):
         "iam:PassRole of BuildStackRole only, to CloudFormation only: deleting a build "
         "stack runs as the role it was created with",
@@ -69,7 +72,10 @@ UNSCOPABLE = frozenset({"ec2:describeinstances", "ec2:describeimages",
                         "ec2:describelaunchtemplates", "ec2:describelaunchtemplateversions",
                         "autoscaling:describeautoscalinggroups",
                         "autoscaling:describelaunchconfigurations", "ssm:describeparameters",
-                        "ec2:describesecuritygroups", "cloudformation:validatetemplate"})
+                        "ec2:describesecuritygroups", "cloudformation:validatetemplate",
+                        # ListStacks has no resource type in the service authorization
+                        # reference; the sweeper filters the names to amiforge-build-*.
+                        "cloudformation:liststacks"})
 
 
 @dataclass(frozen=True)

@@ -13,18 +13,29 @@ from amiforge.core.hashing import build_key
 from amiforge.core.model import Recipe
 from amiforge.errors import NotFound
 from amiforge.steps.base import resolve_one
+from amiforge.steps.detect import start_and_claim
 from amiforge.steps.env import StepEnv
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
+STARTED, ALREADY_RUNNING, ALREADY_BUILT = "started", "already running", "already built"
+
+
 def start_build(env: StepEnv, name: str, *, trigger: str = "manual") -> dict[str, Any]:
     """Start a build of the published recipe ``name`` on its current base image.
 
-    The execution is named by the build key (recipe hash + base AMI). If that key is
-    already building, nothing starts and the running build is returned (``started`` False),
-    so ``build --wait`` follows it. A key whose build has finished gets a timestamped name:
-    a manual build runs again on purpose.
+    The first build of a build key (recipe hash + base AMI) is named by the key and
+    started as detection starts one (:func:`~amiforge.steps.detect.start_and_claim`):
+    start first, claim second, so a failed StartExecution leaves no claim without a build.
+    If that execution exists already (detection, a publish or another ``amiforge build``
+    started it), nothing starts: a running one is followed (``outcome`` "already
+    running", so ``build --wait`` follows it), a succeeded one is "already built". A key
+    whose build has finished (in the catalog, or an execution that ended without an image)
+    gets a timestamped name: a manual build runs again on purpose.
+
+    Returns {recipe, build_id, build_key, base_ami, execution_arn, started, outcome}:
+    ``started`` is True only if this call started the execution.
     """
     record = env.store.current(name)
     if record is None:
@@ -32,27 +43,35 @@ def start_build(env: StepEnv, name: str, *, trigger: str = "manual") -> dict[str
     recipe = Recipe.from_document(record["document"])
     base_ami = resolve_one(env, recipe.base)
     key = build_key(name, recipe.hash, base_ami)
+
+    def report(build_id: str, outcome: str) -> dict[str, Any]:
+        return {"recipe": name, "build_id": build_id, "build_key": key, "base_ami": base_ami,
+                "execution_arn": execution_arn_for(env, build_id),
+                "started": outcome == STARTED, "outcome": outcome}
+
     earlier = env.catalog.find_key(name, key)
     running = [b for b in earlier if b.get("status") == BUILDING]
-    if not running and not earlier and record.get("last_build_key") == key:
-        # Claimed (by detection or a publish) a moment ago: its record is not written yet.
-        running = [{"build_id": record.get("last_build_id") or key}]
     if running:
         # Already building this version on this base: follow that build, start nothing.
-        build_id = running[0]["build_id"]
-        return {"recipe": name, "build_id": build_id, "build_key": key, "base_ami": base_ami,
-                "execution_arn": execution_arn_for(env, build_id), "started": False}
-    # The first build of a key claims it (so detection will not start it again) and is
-    # named by it; a deliberate rebuild of a finished key gets a timestamped name.
-    claimed = not earlier and env.store.claim(name, key, build_id=key, base_ami=base_ami,
-                                              recipe_hash=recipe.hash)
-    build_id = key if claimed else f"{key}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        return report(running[0]["build_id"], ALREADY_RUNNING)
+    if not earlier:
+        if start_and_claim(env, recipe, key, base_ami, trigger):
+            return report(key, STARTED)
+        # The key's execution exists (its record may not be written yet): say what it is.
+        status = sfn_api.describe(env.client("stepfunctions"),
+                                  execution_arn_for(env, key))["status"]
+        if status == "RUNNING":
+            return report(key, ALREADY_RUNNING)
+        if status == "SUCCEEDED":
+            return report(key, ALREADY_BUILT)
+        # It ended without an image: build again, like any finished key.
+    build_id = f"{key}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     payload = {"recipe": name, "recipe_hash": recipe.hash, "base_ami": base_ami,
                "trigger": trigger}
     arn = sfn_api.start_build(env.client("stepfunctions"), env.state_machine_arn or "",
                               build_id, payload)
-    return {"recipe": name, "build_id": build_id, "build_key": key, "base_ami": base_ami,
-            "execution_arn": arn, "started": arn is not None}
+    # None: another rebuild took this name in the same second; follow it.
+    return report(build_id, STARTED if arn else ALREADY_RUNNING)
 
 
 def execution_arn_for(env: StepEnv, build_id: str) -> str:

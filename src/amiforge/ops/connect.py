@@ -1,19 +1,55 @@
-"""Find a deployed stack and build the StepEnv that points at its tables and machine."""
+"""Find a deployed stack and build the StepEnv that points at its tables and machine.
+
+The stack's functions read their StepEnv from environment variables that the template
+fills from the stack's outputs and parameters. The CLI side reads the same values from
+DescribeStacks (one call: it returns both) and builds the StepEnv with the same
+:meth:`StepEnv.from_environ`, so ``amiforge sweep`` judges a build with the timeouts the
+scheduled sweeper uses, not with defaults.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from amiforge.aws.session import AwsContext
-from amiforge.deploy.stack import stack_outputs
+from amiforge.deploy.stack import describe_stack
+from amiforge.errors import NotFound
 from amiforge.steps.env import StepEnv
+
+# Stack output -> the variable the template sets from the same resource.
+REQUIRED_OUTPUTS = {
+    "CatalogTableName": "AMIFORGE_CATALOG_TABLE",
+    "RecipesTableName": "AMIFORGE_RECIPES_TABLE",
+    "StateMachineArn": "AMIFORGE_STATE_MACHINE_ARN",
+}
+OPTIONAL_OUTPUTS = {
+    "NotificationsTopicArn": "AMIFORGE_TOPIC_ARN",
+    "CleanupQueueUrl": "AMIFORGE_CLEANUP_QUEUE_URL",
+}
+# Stack parameter -> the variable the template sets from it (`!Ref Parameter`).
+PARAMETERS = {
+    "SecondsPerMinute": "AMIFORGE_SECONDS_PER_MINUTE",
+    "PollSeconds": "AMIFORGE_POLL_SECONDS",
+    "ImageTimeoutMinutes": "AMIFORGE_IMAGE_TIMEOUT_MINUTES",
+    "LaunchBurst": "AMIFORGE_LAUNCH_BURST",
+    "LaunchesPerSecond": "AMIFORGE_LAUNCHES_PER_SECOND",
+    "BuilderInstanceProfileArn": "AMIFORGE_INSTANCE_PROFILE_ARN",
+}
 
 
 def connect(aws: AwsContext, stack: str) -> StepEnv:
-    outputs = stack_outputs(aws, stack)
-    return StepEnv(
-        catalog_table=outputs["CatalogTableName"],
-        recipes_table=outputs["RecipesTableName"],
-        topic_arn=outputs.get("NotificationsTopicArn"),
-        cleanup_queue_url=outputs.get("CleanupQueueUrl"),
-        state_machine_arn=outputs["StateMachineArn"],
-        aws=aws,
-    )
+    described = describe_stack(aws, stack)
+    if described is None or described["StackStatus"] == "DELETE_COMPLETE":
+        raise NotFound(f"stack {stack!r} not found in {aws.resolved_region}",
+                       hint="run `amiforge deploy` first, or pass --stack/--region")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    parameters = {p["ParameterKey"]: p.get("ParameterValue", "")
+                  for p in described.get("Parameters", [])}
+    environ = {variable: outputs[key] for key, variable in REQUIRED_OUTPUTS.items()}
+    environ.update({variable: outputs[key] for key, variable in OPTIONAL_OUTPUTS.items()
+                    if outputs.get(key)})
+    # A parameter the stack does not report (an older template) keeps StepEnv's default,
+    # which is the template's default too.
+    environ.update({variable: parameters[key] for key, variable in PARAMETERS.items()
+                    if parameters.get(key)})
+    return replace(StepEnv.from_environ(environ), aws=aws)

@@ -25,8 +25,11 @@ FAILED_STATES = ("FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_IN_PROGRESS", "DELETE_
                  "DELETE_IN_PROGRESS")
 
 
+STACK_PREFIX = "amiforge-build-"
+
+
 def stack_name(build_id: str) -> str:
-    return f"amiforge-build-{build_id}"[:128]
+    return f"{STACK_PREFIX}{build_id}"[:128]
 
 
 def create_build_stack(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:

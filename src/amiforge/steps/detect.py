@@ -49,21 +49,29 @@ def detect(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
                           last=record, base_problem=base.problem)
         entry = decision.as_dict()
         if decision.action == BUILD:
-            entry["outcome"] = _start(env, recipe, decision.build_key or "",
-                                      decision.base_ami or "", trigger)
+            ours = start_and_claim(env, recipe, decision.build_key or "",
+                                   decision.base_ami or "", trigger)
+            entry["outcome"] = "started" if ours else "already started"
         report.append(entry)
     started = [e for e in report if e.get("outcome") == "started"]
     return {"trigger": trigger, "recipes": len(records), "started": len(started),
             "decisions": report}
 
 
-def _start(env: StepEnv, recipe: Recipe, key: str, base_ami: str, trigger: str) -> str:
+def start_and_claim(env: StepEnv, recipe: Recipe, key: str, base_ami: str,
+                    trigger: str) -> bool:
+    """Start the build of ``key`` (the execution is named by it), then claim the key on the
+    recipe item; True if this call started the build. Start first, claim second (see the
+    module docstring). Also ``amiforge build``'s first build of a key (ops/builds.py).
+
+    StartExecution with a running execution's name and input answers that execution, and
+    with another input (another trigger) or a finished one it starts nothing: of several
+    callers, the one whose claim wins started the build.
+    """
     payload = {"recipe": recipe.name, "recipe_hash": recipe.hash, "base_ami": base_ami,
                "trigger": trigger}
     arn = sfn_api.start_build(env.client("stepfunctions"), env.state_machine_arn or "",
                               key, payload)
-    # StartExecution with a running execution's name and input answers that execution:
-    # the one detection whose claim wins reports the start.
     claimed = env.store.claim(recipe.name, key, build_id=key, base_ami=base_ami,
                               recipe_hash=recipe.hash)
-    return "started" if arn and claimed else "already started"
+    return bool(arn and claimed)

@@ -3,13 +3,17 @@
 
 1. Read every published recipe (its current retention settings) and its catalog history.
 2. Find which of the AVAILABLE images are in use, in every region they live in
-   (:mod:`amiforge.aws.usage`).
+   (:mod:`amiforge.aws.usage`). Where that cannot be known (a launch template names its
+   image through an SSM parameter amiforge may not read), no image of that region is
+   pruned: a build that would have been is kept, the reason saying why.
 3. Plan with the pure :func:`amiforge.core.retention.plan_recipe`.
 4. Unless it is a dry run, carry the plan out: a pruned build's image is deregistered in
    every region of its ``images`` map, with its snapshots, and its record becomes PRUNED
    (leaving the ``available`` index); a deprecated one gets EC2's deprecation time in
    every region and the time on its record. A failure is reported per image and the
-   rest goes on; the record is only marked PRUNED once every copy is gone.
+   rest goes on; the record is only marked PRUNED once every copy is gone. Snapshots an
+   interrupted earlier run left behind (image deregistered, snapshots not yet deleted)
+   are found by their ``amiforge:build-id`` tag in every region and deleted too.
 
 The report lists every decision (recipe, image, action, reason) with its outcome, so a
 dry run prints exactly what a real run then does.
@@ -18,16 +22,19 @@ dry run prints exactly what a real run then does.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import ec2_lifecycle
 from amiforge.aws.catalog import AVAILABLE, PRUNED, now_iso
-from amiforge.aws.usage import images_in_use
+from amiforge.aws.errors import aws_call
+from amiforge.aws.usage import UsageUnknown, images_in_use
 from amiforge.core.model import Recipe
-from amiforge.core.retention import DEPRECATE, PRUNE, Decision, RetentionPolicy, parse_time
+from amiforge.core.retention import DEPRECATE, KEEP, PRUNE, Decision, RetentionPolicy, parse_time
 from amiforge.core.retention import plan_recipe as plan_one
+from amiforge.core.tags import BUILD_ID
 from amiforge.errors import AmiforgeError, RecipeInvalid
 from amiforge.steps.env import StepEnv
 
@@ -51,15 +58,28 @@ def plan(env: StepEnv, recipes: list[str] | None = None, *,
     for name in sorted(only - set(policies) - {s["recipe"] for s in skipped}):
         skipped.append({"recipe": name, "reason": "not published"})
     histories = {name: env.catalog.history(name) for name in sorted(policies)}
-    in_use = _in_use(env, [b for builds in histories.values() for b in builds
-                           if b.get("status") == AVAILABLE])
-    decisions = [d for name in sorted(policies)
+    in_use, unknown = _in_use(env, [b for builds in histories.values() for b in builds
+                                    if b.get("status") == AVAILABLE])
+    decisions = [_unless_unknown(env, d, unknown) for name in sorted(policies)
                  for d in plan_one(name, histories[name], policies[name], now=now,
                                    in_use=in_use)]
     return decisions, skipped
 
 
-def _in_use(env: StepEnv, builds: list[dict[str, Any]]) -> dict[str, list[str]]:
+def _unless_unknown(env: StepEnv, decision: Decision, unknown: dict[str, str]) -> Decision:
+    """A prune becomes a keep when usage in one of the build's regions is unknown."""
+    if decision.action != PRUNE:
+        return decision
+    reasons = [unknown[region] for region in sorted(_regions(env, decision))
+               if region in unknown]
+    if not reasons:
+        return decision
+    return replace(decision, action=KEEP, reason="; ".join(reasons) + "; kept")
+
+
+def _in_use(env: StepEnv, builds: list[dict[str, Any]]
+            ) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """({image id: [uses]}, {region: why its usage is unknown})."""
     by_region: dict[str, set[str]] = {}
     for build in builds:
         images = build.get("images") or {env.region: build.get("image_id")}
@@ -67,11 +87,17 @@ def _in_use(env: StepEnv, builds: list[dict[str, Any]]) -> dict[str, list[str]]:
             if image_id:
                 by_region.setdefault(region, set()).add(image_id)
     found: dict[str, list[str]] = {}
+    unknown: dict[str, str] = {}
     for region, ids in sorted(by_region.items()):
         label = "" if region == env.region else f" in {region}"
-        found.update(images_in_use(lambda service, r=region: env.client(service, r), ids,
-                                   label=label))
-    return found
+        try:
+            found.update(images_in_use(lambda service, r=region: env.client(service, r), ids,
+                                       label=label))
+        except UsageUnknown as err:
+            log.warning("image usage in %s is unknown, nothing there is pruned: %s",
+                        region, err.reason)
+            unknown[region] = err.reason
+    return found, unknown
 
 
 def prune(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
@@ -106,6 +132,9 @@ def _prune(env: StepEnv, decision: Decision) -> str:
     for region, image_id in sorted(_regions(env, decision).items()):
         ec2 = env.client("ec2", region)
         ec2_api.deregister_with_snapshots(ec2, image_id)
+        # Snapshots of this build an interrupted earlier run left behind in the region:
+        # it deregistered the image, so EC2 no longer says which snapshots were behind it.
+        _delete_left_snapshots(ec2, decision.build_id)
     # Snapshots the catalog knows of (home region) that outlived their image, e.g. after
     # an earlier prune was interrupted between deregistering and deleting.
     record = env.catalog.get(decision.recipe, decision.build_id) or {}
@@ -115,6 +144,24 @@ def _prune(env: StepEnv, decision: Decision) -> str:
                                 status=PRUNED, pruned_at=now_iso(),
                                 prune_reason=decision.reason, remove=("available_recipe",))
     return "pruned" if marked else "pruned (record was no longer AVAILABLE)"
+
+
+def _delete_left_snapshots(ec2: Any, build_id: str) -> None:
+    """Delete this account's snapshots tagged with ``build_id`` that no registered image
+    uses (one that does, e.g. an image the catalog does not know of, is left alone)."""
+    with aws_call("DescribeImages"):
+        images = ec2.describe_images(
+            Owners=["self"], Filters=[{"Name": f"tag:{BUILD_ID}", "Values": [build_id]}],
+            IncludeDeprecated=True).get("Images", [])
+    used = {snapshot for image in images if image.get("State") != "deregistered"
+            for snapshot in ec2_api.snapshot_ids(image)}
+    snapshots: list[str] = []
+    with aws_call("DescribeSnapshots"):
+        for page in ec2.get_paginator("describe_snapshots").paginate(
+                OwnerIds=["self"], Filters=[{"Name": f"tag:{BUILD_ID}", "Values": [build_id]}]):
+            snapshots.extend(s["SnapshotId"] for s in page.get("Snapshots", []))
+    for snapshot_id in sorted(set(snapshots) - used):
+        ec2_lifecycle.delete_snapshot(ec2, snapshot_id)  # False (still in use): left alone
 
 
 def _deprecate(env: StepEnv, decision: Decision) -> str:

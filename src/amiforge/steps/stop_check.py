@@ -16,11 +16,16 @@ So the instance-state function also runs on a schedule (stack parameter
    marker. A token already answered (the event did arrive) or timed out is just
    removed. A builder still running is left alone.
 
+A marker whose resume fails unexpectedly is logged with its build id and counted in the
+report's ``errors``; the other markers are still served (the failed one stays, and the
+next check tries it again).
+
 Cost when nothing waits: one Query returning nothing.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +40,8 @@ DONE_STATES = frozenset({"stopped", "terminated", "shutting-down"})
 # yet. Only a marker older than this whose instance is unknown counts as "gone".
 MISSING_GRACE_SECONDS = 600
 
+log = logging.getLogger(__name__)
+
 
 def _age_seconds(since: str, now: datetime) -> float:
     try:
@@ -48,7 +55,7 @@ def check_waiting(env: StepEnv) -> dict[str, Any]:
     waits = WaitingList(env.client("dynamodb"), env.catalog_table)
     waiting = list(waits.all())
     report: dict[str, Any] = {"check": "waiting", "waiting": len(waiting), "resumed": [],
-                              "cleared": 0, "running": 0}
+                              "cleared": 0, "running": 0, "errors": 0}
     if not waiting:
         return report
     ec2 = env.client("ec2")
@@ -62,7 +69,12 @@ def check_waiting(env: StepEnv) -> dict[str, Any]:
         if state not in DONE_STATES:
             report["running"] += 1
             continue
-        _resume(env, waits, wait, state or "terminated", report)
+        try:
+            _resume(env, waits, wait, state or "terminated", report)
+        except Exception:  # one marker's failure must not starve the others
+            log.exception("stop check: resuming build %s (instance %s) failed",
+                          wait.build_id, wait.instance_id)
+            report["errors"] += 1
     return report
 
 

@@ -4,12 +4,15 @@ The scheduled Sweep function and ``amiforge sweep [--dry-run]`` run :func:`sweep
 
 1. In the home region and every region a published recipe copies to, list (tag-filtered,
    never an account-wide scan) live builder instances (``amiforge:role=builder``), and
-   images and snapshots carrying ``amiforge:build-id``. Group them by build.
+   images and snapshots carrying ``amiforge:build-id``, and the home region's build stacks
+   (``amiforge-build-*``, whose DeleteStack can fail or never be reached). Group them by
+   build.
 2. For each such build, and each BUILDING record of a published recipe (a build can die
    before it creates anything), read its catalog record and, if it claims to be
    BUILDING, its execution's status, and let :func:`amiforge.core.sweep.judge` decide.
 3. ``leave``: nothing is touched. ``clean``: builders are terminated, images deregistered
-   and snapshots deleted, except an AVAILABLE build's own image(s) and their snapshots.
+   snapshots and build stacks deleted, except an AVAILABLE build's own image(s) and
+   their snapshots.
    ``fail``: the execution is stopped if it still runs, the record is marked FAILED with
    the reason (a conditional write: if the build finished meanwhile, it is judged
    again), the failure is notified, and everything is cleaned.
@@ -20,12 +23,14 @@ changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from amiforge.aws import cloudformation as cfn_api
 from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import ec2_lifecycle, messaging
 from amiforge.aws.catalog import AVAILABLE
@@ -34,6 +39,7 @@ from amiforge.core import sweep as rules
 from amiforge.core.model import DEFAULT_TIMEOUT_MINUTES, Recipe
 from amiforge.core.tags import BUILD_ID, RECIPE
 from amiforge.errors import AmiforgeError, AwsCallFailed, RecipeInvalid
+from amiforge.steps.build_stack import STACK_PREFIX as BUILD_STACK_PREFIX
 from amiforge.steps.env import StepEnv
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,7 @@ class Leftovers:
     instances: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
     images: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
     snapshots: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
+    stacks: list[dict] = field(default_factory=list)  # build stacks, in the home region
 
 
 def sweep_regions(env: StepEnv, recipes: list[dict[str, Any]]) -> list[str]:
@@ -68,6 +75,12 @@ def find_leftovers(env: StepEnv, regions: list[str]) -> dict[tuple[str, str], Le
             return None
         return found.setdefault((recipe, build_id), Leftovers(recipe, build_id))
 
+    # CloudFormation builders' stacks (a DeleteStack can fail, or never be reached).
+    for stack in cfn_api.stacks_named(env.client("cloudformation"), BUILD_STACK_PREFIX):
+        if stack["StackStatus"] == "DELETE_IN_PROGRESS":
+            continue
+        if (left := slot(stack)) is not None:
+            left.stacks.append(stack)
     for region in regions:
         ec2 = env.client("ec2", region)
         for instance in ec2_lifecycle.builders(ec2):
@@ -99,17 +112,22 @@ def _execution_status(env: StepEnv, record: dict[str, Any]) -> str | None:
 
 
 def _budget(env: StepEnv, record: dict[str, Any]) -> timedelta:
-    timeout, retries = max(DEFAULT_TIMEOUT_MINUTES.values()), 1
+    """How long the record's build may legitimately run: its recipe's budget if the
+    version it was built from can be read, else the longest one."""
     version = env.store.version(record["recipe"], record["recipe_hash"]) \
         if record.get("recipe_hash") and env.recipes_table else None
+    recipe = None
     if version is not None:
-        try:
+        with contextlib.suppress(RecipeInvalid):  # an unreadable version: the longest budget
             recipe = Recipe.from_document(version["document"])
-            timeout, retries = recipe.build.timeout_minutes, recipe.build.retries
-        except RecipeInvalid:
-            pass
-    minutes = rules.budget_minutes(timeout_minutes=timeout, retries=retries,
-                                   image_timeout_minutes=env.image_timeout_minutes)
+    if recipe is not None:
+        minutes = rules.recipe_budget_minutes(recipe,
+                                              image_timeout_minutes=env.image_timeout_minutes,
+                                              seconds_per_minute=env.seconds_per_minute)
+    else:
+        minutes = rules.budget_minutes(timeout_minutes=max(DEFAULT_TIMEOUT_MINUTES.values()),
+                                       retries=1, image_timeout_minutes=env.image_timeout_minutes,
+                                       seconds_per_minute=env.seconds_per_minute)
     return timedelta(seconds=minutes * env.seconds_per_minute)
 
 
@@ -132,7 +150,11 @@ def _actions(left: Leftovers, verdict: rules.Verdict, record: dict[str, Any] | N
     """Every resource of the build with what to do with it."""
     base = {"recipe": left.recipe, "build_id": left.build_id}
     out: list[dict[str, Any]] = []
+    stacks = [{**base, "region": home, "kind": "stack", "resource": stack["StackName"],
+               "action": "leave" if verdict.action == rules.LEAVE else "delete",
+               "reason": verdict.reason} for stack in left.stacks]
     if verdict.action == rules.LEAVE:
+        out += stacks
         for region in sorted({*left.instances, *left.images, *left.snapshots}):
             for kind, items, key in (("instance", left.instances, "InstanceId"),
                                      ("image", left.images, "ImageId"),
@@ -169,7 +191,7 @@ def _actions(left: Leftovers, verdict: rules.Verdict, record: dict[str, Any] | N
             out.append({**base, "region": region, "kind": "snapshot",
                         "resource": snapshot["SnapshotId"], "action": "delete",
                         "reason": verdict.reason})
-    return out
+    return out + stacks
 
 
 def sweep(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
@@ -254,7 +276,9 @@ def _do(env: StepEnv, action: dict[str, Any]) -> str:
         return "done"
     ec2 = env.client("ec2", action["region"])
     try:
-        if kind == "instance":
+        if kind == "stack":
+            cfn_api.delete(env.client("cloudformation", action["region"]), resource)
+        elif kind == "instance":
             ec2_api.terminate(ec2, [resource])
         elif kind == "image":
             ec2_api.deregister_with_snapshots(ec2, resource)

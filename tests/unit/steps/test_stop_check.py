@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from botocore.exceptions import ClientError
 
 from amiforge.aws.session import AwsContext
@@ -47,11 +48,14 @@ class FakeEc2:
 
 
 class FakeSfn:
-    def __init__(self, gone: set[str]) -> None:
+    def __init__(self, gone: set[str], broken: dict[str, Exception] | None = None) -> None:
         self.gone = gone
+        self.broken = broken or {}
         self.resumed: list[tuple[str, str]] = []
 
     def send_task_success(self, *, taskToken: str, output: str) -> None:  # noqa: N803
+        if taskToken in self.broken:
+            raise self.broken[taskToken]
         if taskToken in self.gone:
             raise ClientError({"Error": {"Code": "TaskTimedOut", "Message": "gone"}},
                               "SendTaskSuccess")
@@ -77,7 +81,7 @@ def test_nothing_waiting_costs_one_query() -> None:
     ec2 = FakeEc2({})
     report = check_waiting(make_env(FakeDynamo(), ec2, FakeSfn(set())))
     assert report == {"check": "waiting", "waiting": 0, "resumed": [], "cleared": 0,
-                      "running": 0}
+                      "running": 0, "errors": 0}
     assert ec2.calls == 0
 
 
@@ -97,3 +101,24 @@ def test_stopped_builders_are_resumed_running_ones_left_alone() -> None:
     assert ('t5', '{"state": "terminated", "source": "schedule"}') in sfn.resumed
     assert sorted(dynamo.items) == ["b-running#i-2", "b-young#i-4"]
     assert ec2.calls == 1  # one DescribeInstances for every waiting build
+
+
+def test_one_failing_marker_does_not_stop_the_others(caplog: pytest.LogCaptureFixture) -> None:
+    dynamo = FakeDynamo()
+    wait_on(dynamo, "b-1", "i-1", "t1")
+    wait_on(dynamo, "b-broken", "i-2", "t2")
+    wait_on(dynamo, "b-3", "i-3", "t3")
+    wait_on(dynamo, "b-odd", "i-4", "t4")
+    ec2 = FakeEc2({"i-1": "stopped", "i-2": "stopped", "i-3": "terminated", "i-4": "stopped"})
+    sfn = FakeSfn(gone=set(), broken={
+        "t2": ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}},
+                          "SendTaskSuccess"),
+        "t4": RuntimeError("something unexpected")})
+    with caplog.at_level("ERROR", logger="amiforge.steps.stop_check"):
+        report = check_waiting(make_env(dynamo, ec2, sfn))
+    assert sorted(report["resumed"]) == ["b-1", "b-3"]
+    assert report["errors"] == 2 and report["cleared"] == 0 and report["waiting"] == 4
+    # The failed markers stay, so the next check tries them again.
+    assert sorted(dynamo.items) == ["b-broken#i-2", "b-odd#i-4"]
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "b-broken" in logged and "b-odd" in logged
