@@ -1,7 +1,7 @@
 """Benchmark: one detection over N recipes on K distinct bases, against the naive loop.
 
 Prints one JSON object. For each N (10, 100, 1000) with K = 10 bases, on the local cloud:
-  * amiforge's detection when nothing changed (steady state: one Scan + K lookups),
+  * amiforge's detection when nothing changed (steady state: one Query + K lookups),
   * the same when one base released a new image (N/K builds started),
   * lambda_build_ami's way: one DescribeImages / GetParameter per recipe,
 counting every AWS call made (botocore before-call events) and the wall time, all in one
@@ -100,14 +100,19 @@ def main() -> None:
             name="bench", roleArn=role["Role"]["Arn"],
             definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}))
         for n in SIZES:
-            # A fresh table per size keeps the Scan to this size's recipes.
+            # A fresh table per size keeps the Query to this size's recipes.
             table = f"bench-recipes-{n}"
             db.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
                             AttributeDefinitions=[{"AttributeName": "name", "AttributeType": "S"},
                                                   {"AttributeName": "version",
                                                    "AttributeType": "S"}],
                             KeySchema=[{"AttributeName": "name", "KeyType": "HASH"},
-                                       {"AttributeName": "version", "KeyType": "RANGE"}])
+                                       {"AttributeName": "version", "KeyType": "RANGE"}],
+                            GlobalSecondaryIndexes=[{  # as template.yaml's RecipesTable
+                                "IndexName": "current",
+                                "KeySchema": [{"AttributeName": "version", "KeyType": "HASH"},
+                                              {"AttributeName": "name", "KeyType": "RANGE"}],
+                                "Projection": {"ProjectionType": "ALL"}}])
             env = StepEnv(catalog_table="", recipes_table=table,
                           state_machine_arn=machine["stateMachineArn"], aws=aws)
             recipes = setup(env, cloud, n, str(n))

@@ -7,12 +7,17 @@ Items, PK ``name`` (S), SK ``version`` (S):
   ``hash#<hash>``   every version ever published, so a build in flight keeps reading the
                     exact recipe it started with even if a newer one is published meanwhile.
 Documents are :meth:`amiforge.core.model.Recipe.to_document` output, stored as JSON text.
+
+The global secondary index ``current`` (partition key ``version``) lists the current items
+with one Query on its ``current`` partition: a Scan would read, and bill, every version
+ever published. The index is eventually consistent, so a caller that must see a recipe
+it has just published reads it by name (:meth:`current`, a consistent GetItem).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -22,6 +27,7 @@ from amiforge.aws.dynamo import deserialize, serialize, value
 from amiforge.aws.errors import aws_call, error_code, translate
 
 CURRENT = "current"
+CURRENT_INDEX = "current"  # the GSI over ``version``: its "current" partition
 
 
 class RecipeStore:
@@ -75,27 +81,6 @@ class RecipeStore:
             raise translate(err, "UpdateItem") from err
         return True
 
-    def unclaim(self, name: str, build_key: str, previous: dict[str, Any] | None) -> None:
-        """Give a claim back (the execution could not be started): restore the previous one."""
-        previous = previous or {}
-        keys = ("last_build_key", "last_build_id", "last_base_ami", "last_hash")
-        kept = {k: previous[k] for k in keys if previous.get(k)}
-        expression = ("SET " + ", ".join(f"{k} = :{k}" for k in kept)) if kept else ""
-        dropped = [k for k in keys if k not in kept]
-        if dropped:
-            expression += " REMOVE " + ", ".join(dropped)
-        try:
-            self.db.update_item(
-                TableName=self.table,
-                Key={"name": value(name), "version": value(CURRENT)},
-                UpdateExpression=expression.strip(),
-                ConditionExpression="last_build_key = :claimed",
-                ExpressionAttributeValues={":claimed": value(build_key),
-                                           **{f":{k}": value(v) for k, v in kept.items()}})
-        except ClientError as err:
-            if error_code(err) != "ConditionalCheckFailedException":
-                raise translate(err, "UpdateItem") from err
-
     def current(self, name: str) -> dict | None:
         return self._get(name, CURRENT)
 
@@ -115,15 +100,17 @@ class RecipeStore:
         return record
 
     def all_current(self) -> Iterator[dict]:
+        """Every recipe's current item: a Query of the ``current`` index, page by page."""
         kwargs: dict[str, Any] = {
             "TableName": self.table,
-            "FilterExpression": "#v = :c",
+            "IndexName": CURRENT_INDEX,
+            "KeyConditionExpression": "#v = :c",
             "ExpressionAttributeNames": {"#v": "version"},
             "ExpressionAttributeValues": {":c": value(CURRENT)},
         }
-        with aws_call("Scan"):
+        with aws_call("Query"):
             while True:
-                page = self.db.scan(**kwargs)
+                page = self.db.query(**kwargs)
                 for item in page.get("Items", []):
                     record = deserialize(item)
                     record["document"] = json.loads(record["document"])
@@ -131,3 +118,7 @@ class RecipeStore:
                 if "LastEvaluatedKey" not in page:
                     return
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def named(self, names: Iterable[str]) -> list[dict]:
+        """The current items of ``names`` that exist, read consistently (just published)."""
+        return [record for name in sorted(set(names)) if (record := self.current(name))]

@@ -148,10 +148,11 @@ CALLS: dict[str, set[str]] = {
     # latest_ami_resource -> catalog.latest (Query on the sparse index). The answer is an
     # HTTP PUT to a pre-signed URL: no IAM.
     "LatestAmiFunction": {"dynamodb:Query on CatalogTable/index/available"},
-    # steps.detect.detect: store.all_current (Scan), resolve_bases, start_build,
-    # store.claim (UpdateItem).
+    # steps.detect.detect: store.all_current (Query on the current index) or, for named
+    # recipes, store.named (GetItem), resolve_bases, start_build, store.claim (UpdateItem).
     "DetectFunction": {
-        "dynamodb:Scan on RecipesTable", "ssm:GetParameters", "ec2:DescribeImages",
+        "dynamodb:Query on RecipesTable/index/current", "dynamodb:GetItem on RecipesTable",
+        "ssm:GetParameters", "ec2:DescribeImages",
         "states:StartExecution", "dynamodb:UpdateItem on RecipesTable",
     },
     # steps.prune.prune: store.all_current, catalog.history (Query), usage.images_in_use
@@ -160,7 +161,7 @@ CALLS: dict[str, set[str]] = {
     # catalog.get, delete_snapshot, catalog.update, enable_deprecation; _prune's
     # _delete_left_snapshots lists the build's images and snapshots by tag per region.
     "PruneFunction": {
-        "dynamodb:Scan on RecipesTable", "dynamodb:Query on CatalogTable",
+        "dynamodb:Query on RecipesTable/index/current", "dynamodb:Query on CatalogTable",
         "dynamodb:GetItem on CatalogTable", "dynamodb:UpdateItem on CatalogTable",
         "ec2:DescribeInstances", "ssm:DescribeParameters", "ssm:GetParameters",
         "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions",
@@ -175,7 +176,7 @@ CALLS: dict[str, set[str]] = {
     "SweepFunction": {
         "cloudformation:ListStacks", "cloudformation:DescribeStacks",
         "cloudformation:DeleteStack",
-        "dynamodb:Scan on RecipesTable", "dynamodb:GetItem on RecipesTable",
+        "dynamodb:Query on RecipesTable/index/current", "dynamodb:GetItem on RecipesTable",
         "ec2:DescribeInstances", "ec2:DescribeImages", "ec2:DescribeSnapshots",
         "dynamodb:Query on CatalogTable", "dynamodb:GetItem on CatalogTable",
         "states:DescribeExecution", "states:StopExecution",
