@@ -67,17 +67,24 @@ def publish_cmd(ctx: CliContext, directory: Path, no_detect: bool) -> Result:
     recipes = load_recipes(directory)
     env = connect(ctx.aws, ctx.stack)
     results = publish(env, recipes, git_commit(directory))
-    started: dict[str, str] = {}
+    building: dict[str, dict] = {}
     if not no_detect:
         report = detect({"recipes": [r.name for r in recipes], "trigger": "publish"}, env)
-        started = {d["recipe"]: d.get("build_key") or "" for d in report["decisions"]
-                   if d.get("outcome") == "started"}
+        # "already started": a detection running at the same moment (the schedule) started
+        # the very build this publish implies; it is reported the same way.
+        building = {d["recipe"]: d for d in report["decisions"]
+                    if d.get("outcome") in ("started", "already started")}
     for r in results:
-        r["build_started"] = started.get(r["recipe"])
+        decision = building.get(r["recipe"], {})
+        r["build_started"] = decision.get("build_key")
+        r["build_outcome"] = decision.get("outcome")
     return Result(data=results, title="published",
                   columns=("recipe", "hash", "changed", "git commit", "build started"),
                   rows=[(r["recipe"], r["hash"][:12], "yes" if r["changed"] else "no",
-                         (r["git_commit"] or "-")[:12], r["build_started"] or "-")
+                         (r["git_commit"] or "-")[:12],
+                         (r["build_started"] or "-") + (" (by a concurrent detection)"
+                                                        if r["build_outcome"] == "already started"
+                                                        else ""))
                         for r in results])
 
 
