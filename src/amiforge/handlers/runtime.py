@@ -3,7 +3,8 @@
 A handler is ``handler = lambda_handler(step_function)``: it logs the event's identity,
 calls one step with the event and a :class:`StepEnv` built once per container (warm
 starts reuse clients), and lets domain errors propagate so that Step Functions' Retry
-and Catch match on their class name.
+and Catch match on their class name. Transport failures that outlived botocore's retries
+are raised as :class:`~amiforge.errors.TransientAwsError`, which the state machine retries.
 """
 
 from __future__ import annotations
@@ -14,11 +15,17 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from botocore.exceptions import HTTPClientError
+from botocore.parsers import ResponseParserError
 
-from amiforge.errors import AmiforgeError
+from amiforge.errors import AmiforgeError, TransientAwsError
 from amiforge.steps.env import StepEnv
 
 logger = Logger(service="amiforge", level=os.environ.get("AMIFORGE_LOG_LEVEL", "INFO"))
+
+# Failures of the transport, not answers from AWS: worth another try.
+TRANSPORT_ERRORS = (HTTPClientError, BotocoreConnectionError, ResponseParserError)
 
 _env: StepEnv | None = None
 
@@ -42,6 +49,13 @@ def lambda_handler(step: Callable[[dict[str, Any], StepEnv], Any]) -> Callable[.
             logger.warning("step failed", extra={"error": type(err).__name__,
                                                  "reason": str(err)})
             raise
+        except TRANSPORT_ERRORS as err:
+            # botocore's own retries are spent (a dropped connection, a timeout, an
+            # unparsable 5xx page): the state machine backs off and re-runs the step,
+            # which is idempotent.
+            logger.warning("step failed", extra={"error": type(err).__name__,
+                                                 "reason": str(err)})
+            raise TransientAwsError(f"{type(err).__name__}: {err}") from err
         except Exception:
             logger.exception("step crashed")
             raise

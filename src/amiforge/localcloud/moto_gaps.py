@@ -15,6 +15,9 @@ Each fill makes moto behave as AWS documents; none special-cases amiforge. Insta
   new image and its snapshots. A copy of an encrypted image is always encrypted.
 * ``ValidateTemplate`` answers ``Parameters: []`` whatever the template declares; AWS
   lists each declared parameter (key, default, description, NoEcho).
+* A network interface's ``association`` reads ``public_ip`` twice; an instance stopping
+  in another thread (the builder simulator) clears it in between, and DescribeInstances
+  answers a 500. It is read once here.
 * DynamoDB conditional writes are atomic on AWS; moto checks the condition and writes
   without a lock, so two concurrent requests can both pass it. Likewise two concurrent
   StartExecution calls with one name can both succeed. Both are serialised here.
@@ -137,6 +140,25 @@ def install() -> None:
         return result
 
     _patch(CloudFormationResponse, "validate_template", validate_template)
+
+    from moto.ec2.models.elastic_network_interfaces import NetworkInterface
+    from moto.ec2.utils import generate_dns_from_ip
+
+    def association(self: Any) -> dict[str, Any]:
+        public_ip = self.public_ip  # once: a stop in another thread may clear it
+        if not public_ip:
+            return {}
+        eips = self.ec2_backend.address_by_ip([public_ip], fail_if_not_found=False)
+        eip = eips[0] if eips else None
+        found: dict[str, Any] = {}
+        if eip:
+            found["allocationId"] = eip.allocation_id or None
+            found["associationId"] = eip.association_id or None
+        return {**found, "natEnabled": True, "publicIp": public_ip,
+                "publicDnsName": generate_dns_from_ip(public_ip),
+                "ipOwnerId": self.ec2_backend.account_id}
+
+    _patch(NetworkInterface, "association", property(association))
 
 
 def _parse_template(body: str) -> dict[str, Any] | None:
