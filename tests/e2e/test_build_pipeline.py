@@ -12,6 +12,7 @@ import pytest
 
 from amiforge.core.tags import BUILD_ID
 from amiforge.deploy.bundle import build_bundle
+from amiforge.localcloud.testing import images_of_build, snapshots_of_build
 from amiforge.steps.latest import latest_image
 
 pytestmark = pytest.mark.e2e
@@ -31,14 +32,11 @@ def builders(aws: Any, build_id: str) -> list[dict]:
 
 
 def images_of(aws: Any, build_id: str) -> list[dict]:
-    return aws.client("ec2").describe_images(
-        Owners=["self"], Filters=[{"Name": f"tag:{BUILD_ID}", "Values": [build_id]}])["Images"]
+    return images_of_build(aws.client("ec2"), build_id)
 
 
 def snapshots_of(aws: Any, build_id: str) -> list[dict]:
-    return aws.client("ec2").describe_snapshots(
-        OwnerIds=["self"], Filters=[{"Name": f"tag:{BUILD_ID}", "Values": [build_id]}]
-    )["Snapshots"]
+    return snapshots_of_build(aws.client("ec2"), build_id)
 
 
 def build_and_wait(amiforge: Any, *recipes: str) -> tuple[int, list[dict]]:

@@ -13,7 +13,7 @@ import pytest
 
 from amiforge.core.tags import BUILD_ID, BUILDER, RECIPE, ROLE
 from amiforge.deploy.stack import stack_outputs
-from amiforge.localcloud.testing import wait_for
+from amiforge.localcloud.testing import images_of_build, snapshots_of_build, wait_for
 from amiforge.ops.builds import current_state
 
 pytestmark = pytest.mark.e2e
@@ -38,14 +38,11 @@ def live(instances: list[dict]) -> list[str]:
 
 
 def images_of(aws: Any, build_id: str) -> list[dict]:
-    return aws.client("ec2").describe_images(
-        Owners=["self"], Filters=[{"Name": f"tag:{BUILD_ID}", "Values": [build_id]}])["Images"]
+    return images_of_build(aws.client("ec2"), build_id)
 
 
 def snapshots_of(aws: Any, build_id: str) -> list[dict]:
-    return aws.client("ec2").describe_snapshots(
-        OwnerIds=["self"], Filters=[{"Name": f"tag:{BUILD_ID}", "Values": [build_id]}]
-    )["Snapshots"]
+    return snapshots_of_build(aws.client("ec2"), build_id)
 
 
 def start_hanging_build(amiforge: Any, recipe_dir: Any, stack: Any, name: str) -> dict:

@@ -11,16 +11,7 @@ from botocore.parsers import ResponseParserError
 
 from amiforge.errors import AwsCallFailed, TransientAwsError
 from amiforge.handlers import runtime
-
-
-class Context:
-    function_name = "amiforge-test"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:amiforge-test"
-    aws_request_id = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+from amiforge.localcloud.testing import LambdaContext
 
 
 @pytest.fixture(autouse=True)
@@ -41,13 +32,13 @@ def failing(error: Exception) -> Any:
 ])
 def test_transport_failures_are_retried_by_the_state_machine(error: Exception) -> None:
     with pytest.raises(TransientAwsError) as caught:
-        failing(error)({"build": {"recipe": "web"}}, Context())
+        failing(error)({"build": {"recipe": "web"}}, LambdaContext())
     assert type(error).__name__ in str(caught.value)
     assert caught.value.__cause__ is error
 
 
 def test_domain_errors_and_bugs_keep_their_type() -> None:
     with pytest.raises(AwsCallFailed):
-        failing(AwsCallFailed("RunInstances", "InvalidAMIID.Malformed", "bad id"))({}, Context())
+        failing(AwsCallFailed("RunInstances", "InvalidAMIID.Malformed", "bad id"))({}, LambdaContext())
     with pytest.raises(KeyError):
-        failing(KeyError("build"))({}, Context())
+        failing(KeyError("build"))({}, LambdaContext())

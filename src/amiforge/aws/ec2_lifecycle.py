@@ -34,21 +34,26 @@ def builders(ec2: Any) -> list[dict]:
     return out
 
 
-def build_images(ec2: Any) -> list[dict]:
-    """Images this account owns that carry ``amiforge:build-id``."""
+def _build_filter(build_id: str | None) -> list[dict[str, Any]]:
+    if build_id is None:
+        return [{"Name": "tag-key", "Values": [BUILD_ID]}]
+    return [{"Name": f"tag:{BUILD_ID}", "Values": [build_id]}]
+
+
+def build_images(ec2: Any, build_id: str | None = None) -> list[dict]:
+    """Images this account owns that carry ``amiforge:build-id`` (= ``build_id`` if given),
+    deprecated ones included."""
     with aws_call("DescribeImages"):
-        return ec2.describe_images(
-            Owners=["self"], Filters=[{"Name": "tag-key", "Values": [BUILD_ID]}],
-            IncludeDeprecated=True,
-        ).get("Images", [])
+        return ec2.describe_images(Owners=["self"], Filters=_build_filter(build_id),
+                                   IncludeDeprecated=True).get("Images", [])
 
 
-def build_snapshots(ec2: Any) -> list[dict]:
-    """Snapshots this account owns that carry ``amiforge:build-id``."""
+def build_snapshots(ec2: Any, build_id: str | None = None) -> list[dict]:
+    """Snapshots this account owns that carry ``amiforge:build-id`` (= ``build_id`` if given)."""
     out: list[dict] = []
     with aws_call("DescribeSnapshots"):
         for page in ec2.get_paginator("describe_snapshots").paginate(
-                OwnerIds=["self"], Filters=[{"Name": "tag-key", "Values": [BUILD_ID]}]):
+                OwnerIds=["self"], Filters=_build_filter(build_id)):
             out.extend(page.get("Snapshots", []))
     return out
 

@@ -80,3 +80,31 @@ def receive_all(sqs: Any, queue_url: str, count: int, timeout: float = 15.0) -> 
 
     wait_for(got_enough, timeout, what=f"{count} messages on {queue_url}")
     return bodies
+
+
+class LambdaContext:
+    """The parts of Lambda's context object a handler reads, for calling one directly."""
+
+    memory_limit_in_mb = 256
+    aws_request_id = "local-test"
+
+    def __init__(self, function_name: str = "amiforge-test", seconds_left: float = 30.0) -> None:
+        self.function_name = function_name
+        self.invoked_function_arn = (
+            f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}")
+        self._millis = int(seconds_left * 1000)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._millis
+
+
+def images_of_build(ec2: Any, build_id: str) -> list[dict]:
+    """Images tagged ``amiforge:build-id`` = ``build_id``, asked of EC2 directly."""
+    return ec2.describe_images(Owners=["self"], Filters=[
+        {"Name": "tag:amiforge:build-id", "Values": [build_id]}])["Images"]
+
+
+def snapshots_of_build(ec2: Any, build_id: str) -> list[dict]:
+    """Snapshots tagged ``amiforge:build-id`` = ``build_id``, asked of EC2 directly."""
+    return ec2.describe_snapshots(OwnerIds=["self"], Filters=[
+        {"Name": "tag:amiforge:build-id", "Values": [build_id]}])["Snapshots"]

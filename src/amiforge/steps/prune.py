@@ -29,12 +29,10 @@ from typing import Any
 from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import ec2_lifecycle
 from amiforge.aws.catalog import AVAILABLE, PRUNED, now_iso
-from amiforge.aws.errors import aws_call
 from amiforge.aws.usage import UsageUnknown, images_in_use
 from amiforge.core.model import Recipe
 from amiforge.core.retention import DEPRECATE, KEEP, PRUNE, Decision, RetentionPolicy, parse_time
 from amiforge.core.retention import plan_recipe as plan_one
-from amiforge.core.tags import BUILD_ID
 from amiforge.errors import AmiforgeError, RecipeInvalid
 from amiforge.steps.env import StepEnv
 
@@ -149,18 +147,10 @@ def _prune(env: StepEnv, decision: Decision) -> str:
 def _delete_left_snapshots(ec2: Any, build_id: str) -> None:
     """Delete this account's snapshots tagged with ``build_id`` that no registered image
     uses (one that does, e.g. an image the catalog does not know of, is left alone)."""
-    with aws_call("DescribeImages"):
-        images = ec2.describe_images(
-            Owners=["self"], Filters=[{"Name": f"tag:{BUILD_ID}", "Values": [build_id]}],
-            IncludeDeprecated=True).get("Images", [])
-    used = {snapshot for image in images if image.get("State") != "deregistered"
-            for snapshot in ec2_api.snapshot_ids(image)}
-    snapshots: list[str] = []
-    with aws_call("DescribeSnapshots"):
-        for page in ec2.get_paginator("describe_snapshots").paginate(
-                OwnerIds=["self"], Filters=[{"Name": f"tag:{BUILD_ID}", "Values": [build_id]}]):
-            snapshots.extend(s["SnapshotId"] for s in page.get("Snapshots", []))
-    for snapshot_id in sorted(set(snapshots) - used):
+    used = {snapshot for image in ec2_lifecycle.build_images(ec2, build_id)
+            if image.get("State") != "deregistered" for snapshot in ec2_api.snapshot_ids(image)}
+    snapshots = {s["SnapshotId"] for s in ec2_lifecycle.build_snapshots(ec2, build_id)}
+    for snapshot_id in sorted(snapshots - used):
         ec2_lifecycle.delete_snapshot(ec2, snapshot_id)  # False (still in use): left alone
 
 

@@ -21,6 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from amiforge.localcloud.testing import LambdaContext
+
 TABLE = "amiforge-fuzz-catalog"
 
 
@@ -86,16 +88,6 @@ def handler(local_cloud: Any) -> Iterator[Any]:
         db.delete_table(TableName=TABLE)
 
 
-class _Context:
-    function_name = "amiforge-latest-ami"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:amiforge-latest-ami"
-    aws_request_id = "fuzz"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 12_000
-
-
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
     | st.text(max_size=30),
@@ -129,7 +121,7 @@ def test_every_event_with_a_response_url_is_answered_once(event: dict[str, Any],
                                                           receiver: str) -> None:
     path = f"/answer/{uuid.uuid4().hex}"
     event = {**event, "ResponseURL": receiver + path}
-    returned = handler(event, _Context())
+    returned = handler(event, LambdaContext("amiforge-latest-ami", 12.0))
     answers = _Receiver.answers.pop(path, [])
     assert len(answers) == 1, f"{len(answers)} answers for {event!r}"
     assert len(answers[0]) <= 4096
