@@ -97,6 +97,10 @@ class _Counters:
     deliveries: Counter[str] = field(default_factory=Counter)      # event source
     drops: Counter[str] = field(default_factory=Counter)           # event source
     run_instances: list[RunInstancesCall] = field(default_factory=list)
+    # "function|calls", "function|faults", "function|sdk_retries": the same counts per
+    # function, so a test can read its own function's figures while other functions
+    # (a deployed stack's schedules) share the cloud.
+    by_function: Counter[str] = field(default_factory=Counter)
 
 
 def _check_rate(name: str, value: float) -> float:
@@ -184,6 +188,11 @@ class FaultInjector:
             kinds: Counter[str] = Counter()
             for key, count in c.faults.items():
                 kinds[key.split(":", 1)[0]] += count
+            per_function: dict[str, dict[str, int]] = {}
+            for key, count in c.by_function.items():
+                function, metric = key.rsplit("|", 1)
+                per_function.setdefault(
+                    function, {"calls": 0, "faults": 0, "sdk_retries": 0})[metric] = count
             return {
                 "knobs": self.knobs(),
                 "function_calls": sum(c.function_calls.values()),
@@ -196,6 +205,7 @@ class FaultInjector:
                            "dropped": sum(c.drops.values()),
                            "dropped_by_source": dict(sorted(c.drops.items()))},
                 "run_instances": len(c.run_instances),
+                "by_function": dict(sorted(per_function.items())),
             }
 
     def run_instances(self, function_prefix: str = "") -> list[RunInstancesCall]:
@@ -251,13 +261,16 @@ class FaultInjector:
         key = f"{call.service}:{call.operation}"
         with self._lock:
             self._counters.function_calls[key] += 1
+            self._counters.by_function[f"{function}|calls"] += 1
             if call.attempt > 1:
                 self._counters.sdk_retries[key] += 1
+                self._counters.by_function[f"{function}|sdk_retries"] += 1
         if self._roll(self.fault_rate):
             server_error = self._roll(self.server_error_share)
             kind = "server_error" if server_error else "throttling"
             with self._lock:
                 self._counters.faults[f"{kind}:{call.operation}"] += 1
+                self._counters.by_function[f"{function}|faults"] += 1
                 if call.operation == "RunInstances":
                     self._counters.run_instances.append(
                         RunInstancesCall(time.time(), function, "faulted"))

@@ -115,11 +115,13 @@ def test_standard_retries_ride_out_a_fault_rate(faults: Any, caller: str) -> Non
     _, outcomes = invoke(caller, {"services": ["ec2", "dynamodb"], "attempts": 8,
                                   "repeat": 20})
     assert [code for _, code, _ in outcomes] == ["ok"] * 40
-    stats = faults.stats()
-    assert stats["faults"]["total"] >= 5  # 30% of 40+ calls
+    # This function's own figures: a stack deployed earlier in this worker may run its
+    # schedules' functions meanwhile, and their calls are counted (and faulted) too.
+    mine = faults.stats()["by_function"][caller]
+    assert mine["faults"] >= 5  # 30% of 40+ calls
     # Every injected fault was answered by one more attempt from botocore: nothing lost.
-    assert stats["sdk_retries"] == stats["faults"]["total"]
-    assert stats["function_calls"] == 40 + stats["faults"]["total"]
+    assert mine["sdk_retries"] == mine["faults"]
+    assert mine["calls"] == 40 + mine["faults"]
 
 
 def test_a_crash_kills_the_function_after_its_side_effect(faults: Any, caller: str) -> None:
