@@ -8,11 +8,16 @@ which is how Lambdas running in the local cloud reach it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ProfileNotFound
+
+from amiforge.errors import InvalidInput
 
 # botocore's standard retry mode: exponential backoff with jitter, retries throttling
 # (RequestLimitExceeded, ThrottlingException) and 5xx. 8 attempts rides out EC2's
@@ -25,19 +30,64 @@ RETRY_CONFIG = Config(
 )
 
 
+# us-east-1, eu-west-1, ap-southeast-2, us-gov-west-1, cn-north-1, us-isob-east-1
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+
+
+def check_endpoint_url(url: str) -> None:
+    """Refuse an endpoint botocore would reject with a traceback (``127.0.0.1:4566``) or
+    try for seconds before failing (``htp://x``)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(
+            f"--endpoint-url {url!r} is not an http(s) URL: write it with its scheme, like "
+            "http://127.0.0.1:4566 (or unset AWS_ENDPOINT_URL to use AWS itself)")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise InvalidInput(f"--endpoint-url {url!r} has a port that is not a number: "
+                           "write it like http://127.0.0.1:4566") from None
+
+
+def check_region(region: str) -> None:
+    if not _REGION.fullmatch(region):
+        raise InvalidInput(f"region {region!r} is not an AWS region name: pass --region "
+                           "(or set AWS_REGION) to a name like eu-west-1")
+
+
 @dataclass
 class AwsContext:
-    """Where to talk to AWS: region, optional endpoint, and a cache of clients."""
+    """Where to talk to AWS: region, optional endpoint and profile, and a cache of clients.
+
+    The endpoint, region and profile are checked when the first client is made, so a
+    command that needs no AWS (``validate``) never fails on them.
+    """
 
     region: str | None = None
     endpoint_url: str | None = None
     session: boto3.session.Session | None = None
+    profile: str | None = None
     _clients: dict[tuple[str, str | None], Any] = field(default_factory=dict, repr=False)
+
+    def _session(self) -> boto3.session.Session:
+        if self.session is None:
+            try:
+                self.session = boto3.session.Session(profile_name=self.profile)
+            except ProfileNotFound:
+                raise InvalidInput(f"AWS profile {self.profile!r} is not configured: check "
+                                   "--profile / AWS_PROFILE against `aws configure "
+                                   "list-profiles`") from None
+        return self.session
 
     def client(self, service: str, region: str | None = None) -> Any:
         key = (service, region or self.region)
         if key not in self._clients:
-            session = self.session or boto3.session.Session()
+            if self.endpoint_url:
+                check_endpoint_url(self.endpoint_url)
+            session = self._session()
+            wanted = region or self.region or session.region_name
+            if wanted:
+                check_region(wanted)
             self._clients[key] = session.client(
                 service,
                 region_name=region or self.region,
@@ -48,5 +98,5 @@ class AwsContext:
 
     @property
     def resolved_region(self) -> str:
-        session = self.session or boto3.session.Session()
+        session = self._session()
         return self.region or session.region_name or "us-east-1"

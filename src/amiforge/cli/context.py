@@ -15,7 +15,9 @@ class CliContext:
     region: str | None = None
     stack: str = DEFAULT_STACK
     output: str = "text"
+    profile: str | None = None
     aws: AwsContext = field(init=False)
 
     def __post_init__(self) -> None:
-        self.aws = AwsContext(region=self.region, endpoint_url=self.endpoint_url)
+        self.aws = AwsContext(region=self.region, endpoint_url=self.endpoint_url,
+                              profile=self.profile)

@@ -81,7 +81,7 @@ def publish_cmd(ctx: CliContext, directory: Path, no_detect: bool) -> Result:
     return Result(data=results, title="published",
                   columns=("recipe", "hash", "changed", "git commit", "build started"),
                   rows=[(r["recipe"], r["hash"][:12], "yes" if r["changed"] else "no",
-                         (r["git_commit"] or "-")[:12],
+                         r["git_commit"] or "-",
                          (r["build_started"] or "-") + (" (by a concurrent detection)"
                                                         if r["build_outcome"] == "already started"
                                                         else ""))

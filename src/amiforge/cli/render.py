@@ -1,4 +1,8 @@
-"""Commands return a :class:`Result`; this module alone prints it, as text or JSON."""
+"""Commands return a :class:`Result`; this module alone prints it, as text or JSON.
+
+In a terminal, tables fit the window (long cells fold). Into a pipe or a CI log, they
+print at full width and are never wrapped or cut, so ``grep`` sees whole ids.
+"""
 
 from __future__ import annotations
 
@@ -39,16 +43,30 @@ def to_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, default=_default)
 
 
+# Wide enough for any row: rich pads a table only to what its cells need.
+PIPE_WIDTH = 100_000
+
+
+def console_for_stdout() -> Console:
+    """A terminal's console, or one that never wraps when stdout is a pipe or file."""
+    console = Console(soft_wrap=True)
+    if not console.is_terminal:
+        console = Console(soft_wrap=True, width=PIPE_WIDTH, no_color=True,
+                          highlight=False)
+    return console
+
+
 def render(result: Result, output: str, console: Console | None = None) -> None:
-    console = console or Console(soft_wrap=True)
+    console = console or console_for_stdout()
     if output == "json":
         # Plain print: JSON must never be wrapped or styled.
         print(to_json(result.data))
         return
     if result.columns:
         table = Table(title=result.title, show_lines=False)
+        wrap = console.is_terminal
         for column in result.columns:
-            table.add_column(column, overflow="fold")
+            table.add_column(column, overflow="fold" if wrap else "ignore", no_wrap=not wrap)
         for row in result.rows:
             table.add_row(*("" if cell is None else str(cell) for cell in row))
         console.print(table)

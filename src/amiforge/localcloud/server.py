@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import threading
 from datetime import datetime
 from typing import Any
@@ -274,6 +275,7 @@ class LocalCloud:
         from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        _check_port_free(self.requested_port)
         app = _PrivateRoutes(
             self.faults.middleware(DomainDispatcherApplication(create_backend_app)), self)
         self._server = make_server("127.0.0.1", self.requested_port, app, threaded=True,
@@ -360,3 +362,13 @@ class LocalCloud:
         events.put_event(account, region, "aws.ec2", ec2_sim.DETAIL_TYPE,
                          {"instance-id": instance_id, "state": state},
                          [ec2_sim.instance_arn(account, region, instance_id)])
+
+
+def _check_port_free(port: int) -> None:
+    """Raise OSError (EADDRINUSE) for a port another program holds: werkzeug's
+    ``make_server`` would print its own advice and ``sys.exit`` instead."""
+    if not port:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug binds
+        probe.bind(("127.0.0.1", port))

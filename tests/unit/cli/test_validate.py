@@ -74,4 +74,6 @@ def test_json_mode_errors_still_go_to_stderr(tmp_path: Path) -> None:
     result = invoke("--output", "json", "validate", str(tmp_path))
     assert result.exit_code == 2
     assert result.stdout == ""
-    assert result.stderr.startswith(f"amiforge: error: {tmp_path / 'a.yaml'}: the top level")
+    error = json.loads(result.stderr)  # one JSON object, the problems listed
+    assert error["exit_code"] == 2
+    assert error["problems"][0].startswith(f"{tmp_path / 'a.yaml'}: the top level")
