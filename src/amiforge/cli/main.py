@@ -164,8 +164,8 @@ class GlobalOptionsGroup(click.Group):
               help="AWS region. Default: $AWS_REGION, then $AWS_DEFAULT_REGION.")
 @click.option("--profile", envvar="AWS_PROFILE", default=None,
               help="Named AWS profile. Default: $AWS_PROFILE.")
-@click.option("--stack", default=DEFAULT_STACK, show_default=True,
-              help="Name of the amiforge CloudFormation stack.")
+@click.option("--stack", envvar="AMIFORGE_STACK", default=DEFAULT_STACK, show_default=True,
+              help="Name of the amiforge CloudFormation stack. Default: $AMIFORGE_STACK.")
 @click.option("--output", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Output format.")
 @click.pass_context
