@@ -2,7 +2,9 @@
 
 Loading does all the checking (:func:`amiforge.core.recipes.load_recipes`); an invalid
 recipe raises RecipeInvalid, which :func:`amiforge.cli.main.command_errors` prints one
-problem per line before exiting 2.
+problem per line before exiting 2. The scripts are then linted (:mod:`amiforge.ops.lint`):
+errors exit 2 the same way; warnings go to stderr and leave the exit code alone, unless
+``--strict``.
 """
 
 from __future__ import annotations
@@ -14,14 +16,22 @@ import click
 from amiforge.cli.main import command_errors
 from amiforge.cli.render import Result
 from amiforge.core.recipes import load_recipes
+from amiforge.errors import RecipeInvalid
+from amiforge.ops.lint import lint_recipes
 
 
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path), metavar="DIR")
+@click.option("--strict", is_flag=True, help="Treat warnings (e.g. IMDSv1 calls) as errors.")
 @command_errors
-def validate(path: Path) -> Result:
+def validate(path: Path, strict: bool) -> Result:
     """Check the recipes in DIR (or one recipe file) without touching AWS."""
     recipes = load_recipes(path)
+    report = lint_recipes(recipes, strict=strict)
+    if report.errors:
+        raise RecipeInvalid(report.errors)
+    for warning in report.warnings:
+        click.echo(f"amiforge: warning: {warning}", err=True)
     data = [{"name": r.name, "base": r.base.label(), "platform": r.build.platform,
              "hash": r.hash, "source": r.source} for r in recipes]
     noun = "recipe" if len(recipes) == 1 else "recipes"
