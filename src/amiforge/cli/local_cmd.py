@@ -47,10 +47,14 @@ def local() -> None:
 @click.option("--crash-rate", type=float, default=0.0, show_default=True,
               help="Share of function invocations killed after their first state-changing "
                    "AWS call (0-1).")
+@click.option("--lambda-idle-seconds", type=click.FloatRange(min=0), default=120.0,
+              show_default=True,
+              help="End a function's execution environment after this long unused.")
 @click.pass_obj
 @command_errors
 def up(ctx: CliContext, port: int, time_scale: float, builder_seconds: float,
-       fault_rate: float, event_drop_rate: float, crash_rate: float) -> Result:
+       fault_rate: float, event_drop_rate: float, crash_rate: float,
+       lambda_idle_seconds: float) -> Result:
     """Run the local cloud in the foreground until Ctrl-C.
 
     The fault knobs make it an unreliable AWS (counters: GET /_amiforge/faults)."""
@@ -68,7 +72,8 @@ def up(ctx: CliContext, port: int, time_scale: float, builder_seconds: float,
     logging.getLogger("botocore").setLevel(logging.WARNING)
     cloud = LocalCloud(port=port, region=ctx.region or "us-east-1", time_scale=time_scale,
                        builder_seconds=builder_seconds, fault_rate=fault_rate,
-                       event_drop_rate=event_drop_rate, crash_rate=crash_rate)
+                       event_drop_rate=event_drop_rate, crash_rate=crash_rate,
+                       lambda_idle_seconds=lambda_idle_seconds)
     try:
         cloud.start()
     except OSError as err:

@@ -27,6 +27,10 @@ resource, and moves to a newer image by a stack update. moto departs from AWS th
   resource's schema lists them) replaces the instance as AWS does: a new instance, tagged
   like the old, then the old one terminated. Other changes apply ``MetadataOptions`` and
   ``Tags`` in place; the rest of an in-place update is not modelled.
+* **Exports in use.** moto deletes a stack whose export another stack imports
+  (``Fn::ImportValue``), and the importer is left pointing at nothing. AWS refuses: the
+  stack ends ``DELETE_FAILED`` with "Export X cannot be deleted as it is in use by Y",
+  and keeps its resources and exports.
 
 Nothing here knows about amiforge. Installed by :class:`~amiforge.localcloud.LocalCloud`
 for as long as it runs; :func:`uninstall` puts moto back as it was.
@@ -403,6 +407,64 @@ def _instance_update(cls: Any, original_resource: Any, new_resource_name: str,
     return replacement
 
 
+# -- exports in use --------------------------------------------------------------------------
+
+def _imports_of(stack: Any) -> set[str]:
+    """Export names ``stack``'s template imports, resolved with its own parameters."""
+    from moto.cloudformation.parsing import clean_json
+
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "Fn::ImportValue" in node:
+                try:
+                    name = clean_json(node["Fn::ImportValue"], stack.resource_map)
+                except Exception:  # unresolvable here: the import is not ours to judge
+                    name = None
+                if isinstance(name, str):
+                    found.add(name)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(getattr(stack, "template_dict", {}) or {})
+    return found
+
+
+def _importers(backend: Any, stack: Any) -> dict[str, list[str]]:
+    """{export name: [stacks importing it]} for ``stack``'s exports."""
+    exported = {export.name for export in stack.exports}
+    users: dict[str, list[str]] = {}
+    for other in list(backend.stacks.values()):
+        if other is stack or other.status.startswith("DELETE_COMPLETE"):
+            continue
+        for name in _imports_of(other) & exported:
+            users.setdefault(name, []).append(other.name)
+    return users
+
+
+def _wrap_delete_stack(original: Callable[..., None]) -> Callable[..., None]:
+    def delete_stack(self: Any, name_or_stack_id: str) -> None:
+        targets = [s for s in self.stacks.values()
+                   if name_or_stack_id in (s.stack_id, s.name)]
+        for stack in targets:
+            users = _importers(self, stack)
+            if users:
+                name, importers = sorted(users.items())[0]
+                stack._add_stack_event("DELETE_IN_PROGRESS", resource_status_reason="User Initiated")
+                reason = (f"Export {name} cannot be deleted as it is in use by "
+                          f"{', '.join(sorted(importers))}")
+                stack._add_stack_event("DELETE_FAILED", resource_status_reason=reason)
+                stack.status = "DELETE_FAILED"
+                stack.status_reason = reason
+                return
+        original(self, name_or_stack_id)
+    return delete_stack
+
+
 # -- install ---------------------------------------------------------------------------------
 
 def install() -> None:
@@ -431,6 +493,8 @@ def install() -> None:
     _patch(Instance, "create_from_cloudformation_json",
            _wrap_instance_create(Instance.__dict__["create_from_cloudformation_json"].__func__))
     _patch(Instance, "update_from_cloudformation_json", classmethod(_instance_update))
+    _patch(CloudFormationBackend, "delete_stack",
+           _wrap_delete_stack(CloudFormationBackend.delete_stack))
 
 
 def uninstall() -> None:

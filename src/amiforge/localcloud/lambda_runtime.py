@@ -24,6 +24,9 @@ Docker. :func:`install` replaces it with :meth:`LambdaRuntime.invoke`:
 * each environment gets an ``AWS_SDK_UA_APP_ID`` marker (``lc-fn-<id>``) that botocore
   puts in its User-Agent, so the fault injector (:mod:`.faults`) can tell which
   environment made a call and kill it (:meth:`LambdaRuntime.crash`);
+* an environment idle for ``idle_seconds`` is reaped by a background thread (AWS reclaims
+  idle environments too), and at most ``max_idle`` are kept, so a local cloud that runs
+  builds for hours holds a bounded number of processes;
 * ``max_concurrency`` caps the environments of one function; further invocations wait
   for one (AWS would throttle; waiting only adds latency, and a small machine does not
   fork a process per build per step in a burst).
@@ -62,6 +65,9 @@ log = logging.getLogger(__name__)
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 _BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
 _LOG_TAIL_BYTES = 4096
+# How long an unused execution environment is kept warm. AWS keeps one for minutes; a
+# local cloud on a laptop keeps it shorter, since each is a Python process with boto3.
+DEFAULT_IDLE_SECONDS = 120.0
 
 _active: LambdaRuntime | None = None
 _installed = False
@@ -122,7 +128,7 @@ class LambdaRuntime:
     """Runs functions for one local cloud; owns extracted code and warm environments."""
 
     def __init__(self, endpoint: str, *, warm: bool = True,
-                 max_idle: int = 32, idle_seconds: float = 900.0,
+                 max_idle: int = 32, idle_seconds: float = DEFAULT_IDLE_SECONDS,
                  max_concurrency: int | None = None) -> None:
         self.endpoint = endpoint
         self.warm = warm
@@ -143,6 +149,32 @@ class LambdaRuntime:
         self._busy: set[_Environment] = set()
         self._closed = False
         self._build_runtime_dir()
+        self._stop_reaper = threading.Event()
+        self._reaper = threading.Thread(target=self._reap_forever, daemon=True,
+                                        name="amiforge-lambda-reaper")
+        self._reaper.start()
+
+    def _reap_forever(self) -> None:
+        while not self._stop_reaper.wait(min(max(self.idle_seconds / 4, 0.5), 15.0)):
+            self.reap_idle()
+
+    def reap_idle(self) -> int:
+        """End every environment idle for longer than ``idle_seconds`` (or dead); returns
+        how many were ended."""
+        now = time.monotonic()
+        with self._lock:
+            expired = [e for e in self._idle
+                       if now - e.used > self.idle_seconds or not e.alive()]
+            self._idle = [e for e in self._idle if e not in expired]
+        for environment in expired:
+            environment.kill()
+            self._forget(environment)
+        return len(expired)
+
+    def stats(self) -> dict[str, int]:
+        """Environments now: idle (warm, waiting) and busy (serving an invocation)."""
+        with self._lock:
+            return {"idle": len(self._idle), "busy": len(self._busy)}
 
     def _build_runtime_dir(self) -> None:
         self.runtime_dir.mkdir()
@@ -154,6 +186,7 @@ class LambdaRuntime:
         shutil.copy(_BOOTSTRAP, self.runtime_dir / _BOOTSTRAP.name)
 
     def close(self) -> None:
+        self._stop_reaper.set()
         with self._lock:
             self._closed = True
             environments = [*self._idle, *self._busy]

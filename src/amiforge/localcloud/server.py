@@ -187,7 +187,8 @@ class LocalCloud:
                  builder_seconds: float = 2.0, fault_rate: float = 0.0, *,
                  warm_lambdas: bool = True, event_drop_rate: float = 0.0,
                  crash_rate: float = 0.0, fault_seed: int | None = None,
-                 lambda_concurrency: int | None = None) -> None:
+                 lambda_concurrency: int | None = None,
+                 lambda_idle_seconds: float = lambda_runtime.DEFAULT_IDLE_SECONDS) -> None:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be positive, got {time_scale}")
         if builder_seconds < 0:
@@ -200,6 +201,10 @@ class LocalCloud:
                                            crash_rate=crash_rate, seed=fault_seed)
         self.warm_lambdas = warm_lambdas
         self.lambda_concurrency = lambda_concurrency
+        if lambda_idle_seconds < 0:
+            raise ValueError(f"lambda_idle_seconds must not be negative, got "
+                             f"{lambda_idle_seconds}")
+        self.lambda_idle_seconds = lambda_idle_seconds
         self.account = DEFAULT_ACCOUNT
         self.port = 0
         self.simulator = ec2_sim.BuilderSimulator(self._emit_ec2_state,
@@ -290,7 +295,8 @@ class LocalCloud:
         cfn_custom.install()
         reset_moto()
         self.runtime = lambda_runtime.LambdaRuntime(self.endpoint, warm=self.warm_lambdas,
-                                                    max_concurrency=self.lambda_concurrency)
+                                                    max_concurrency=self.lambda_concurrency,
+                                                    idle_seconds=self.lambda_idle_seconds)
         lambda_runtime.install(self.runtime)
         events.install(True)
         events.set_drop_filter(self.faults.drop_delivery)

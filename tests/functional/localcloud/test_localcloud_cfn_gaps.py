@@ -244,6 +244,35 @@ def test_dependency_order_follows_refs_getatts_subs_and_depends_on() -> None:
     assert cfn_gaps.references(resources["Role"]) == set()
 
 
+def test_a_stack_whose_export_is_imported_cannot_be_deleted(clients: dict) -> None:
+    cfn = clients["cloudformation"]
+    exporter = unique("exporter")
+    export = f"{exporter}-topic"
+    importer = unique("importer")
+    cfn.create_stack(StackName=exporter, TemplateBody=json.dumps({
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"Arn": {"Value": {"Ref": "Topic"}, "Export": {"Name": export}}}}))
+    settle(cfn, exporter)
+    cfn.create_stack(StackName=importer, TemplateBody=json.dumps({
+        "Parameters": {"Exporter": {"Type": "String", "Default": exporter}},
+        "Resources": {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {"Tags": [
+            {"Key": "topic",
+             "Value": {"Fn::ImportValue": {"Fn::Sub": "${Exporter}-topic"}}}]}}}}))
+    settle(cfn, importer)
+
+    cfn.delete_stack(StackName=exporter)
+    stack = settle(cfn, exporter)
+    assert stack["StackStatus"] == "DELETE_FAILED"
+    reasons = [e.get("ResourceStatusReason", "") for e in
+               cfn.describe_stack_events(StackName=exporter)["StackEvents"]]
+    assert f"Export {export} cannot be deleted as it is in use by {importer}" in reasons
+    assert export in {e["Name"] for e in cfn.list_exports()["Exports"]}
+
+    cfn.delete_stack(StackName=importer)  # once nothing imports it, it goes
+    cfn.delete_stack(StackName=exporter)
+    assert export not in {e["Name"] for e in cfn.list_exports()["Exports"]}
+
+
 def test_uninstall_puts_moto_back(local_cloud: Any) -> None:
     from moto.cloudformation.models import Stack
     from moto.ec2.models.instances import Instance
@@ -253,6 +282,9 @@ def test_uninstall_puts_moto_back(local_cloud: Any) -> None:
     try:
         assert Stack.__dict__["parameter_list"] is not patched
         assert "update_from_cloudformation_json" not in Instance.__dict__
+        from moto.cloudformation.models import CloudFormationBackend
+        assert CloudFormationBackend.delete_stack.__name__ == "delete_stack"
+        assert CloudFormationBackend.delete_stack.__qualname__.startswith("CloudFormationBackend")
     finally:
         cfn_gaps.install()
     assert "update_from_cloudformation_json" in Instance.__dict__

@@ -226,3 +226,26 @@ def test_environment_stays_warm_until_a_timeout_resets_it(lam: Any, iam: Any) ->
     assert response["FunctionError"] == "Unhandled"
     assert after_timeout["invocations"] == 1
     assert after_timeout["pid"] != first["pid"]
+
+
+def test_idle_environments_are_reaped(lam: Any, iam: Any, local_cloud: Any) -> None:
+    name = unique("reaped")
+    create_function(lam, iam, name, """
+        import os
+        def handler(event, context):
+            return {"pid": os.getpid()}
+        """)
+    _, first = invoke(lam, name, {})
+    runtime = local_cloud.runtime
+    assert runtime.stats()["idle"] >= 1  # kept warm for the next invocation
+    before = runtime.idle_seconds
+    runtime.idle_seconds = 0.0  # every idle environment is now past its time
+    try:
+        assert runtime.reap_idle() >= 1
+    finally:
+        runtime.idle_seconds = before
+    assert runtime.stats()["idle"] == 0
+    wait_for(lambda: not Path(f"/proc/{first['pid']}").exists(), timeout=10,
+             what="the reaped environment's process to end")
+    _, second = invoke(lam, name, {})  # a cold start in a new environment
+    assert second["pid"] != first["pid"]
