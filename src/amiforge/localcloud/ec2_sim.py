@@ -17,7 +17,9 @@ What the build does is read from its user data, decoded (base64, gzip, MIME mult
   whole would not parse); a syntax error fails the build with bash's message in the
   console and ``AMIFORGE-RESULT: failure exit=2``;
 * a line ``# amiforge-sim: fail`` fails it (exit 1); ``hang`` keeps it running forever;
-  ``flaky`` fails the first launch of that recipe (tag ``amiforge:recipe``) only;
+  ``flaky`` fails the first launch of each build (tag ``amiforge:build-id``; without
+  one, of the recipe, tag ``amiforge:recipe``), so every build of a flaky recipe needs
+  its retry, however often the recipe was built before;
 * otherwise it succeeds: ``AMIFORGE-RESULT: success``.
 
 The console (:meth:`BuilderSimulator.console`) gets boot lines when the instance runs and
@@ -49,6 +51,7 @@ log = logging.getLogger(__name__)
 
 ROLE_TAG = "amiforge:role"
 RECIPE_TAG = "amiforge:recipe"
+BUILD_ID_TAG = "amiforge:build-id"
 DETAIL_TYPE = "EC2 Instance State-change Notification"
 SCRIPT_PATH = "/var/lib/cloud/instance/scripts/part-001"
 WRAPPED_SCRIPT_PATH = "/var/lib/amiforge/build-script"  # where amiforge's wrapper puts it
@@ -159,7 +162,7 @@ def runnable(user_data: str) -> bool:
             or "<powershell>" in user_data.lower())
 
 
-def plan_outcome(user_data: str, *, windows: bool, first_launch_of_recipe: bool) -> Outcome:
+def plan_outcome(user_data: str, *, windows: bool, first_launch: bool) -> Outcome:
     if not runnable(user_data):
         shown = user_data[:40].encode()
         return Outcome("hang", started=[
@@ -174,7 +177,7 @@ def plan_outcome(user_data: str, *, windows: bool, first_launch_of_recipe: bool)
     kind = directive.group(1) if directive else "success"
     lines = len(user_data.splitlines())
     ran = f"amiforge-sim: ran the user data ({lines} lines)"
-    if kind == "fail" or (kind == "flaky" and first_launch_of_recipe):
+    if kind == "fail" or (kind == "flaky" and first_launch):
         why = "fail" if kind == "fail" else "flaky, first launch"
         return Outcome("fail", 1, [ran, f"amiforge-sim: script exited with status 1 ({why})"])
     if kind == "hang":
@@ -263,14 +266,16 @@ class BuilderSimulator:
         user_data = decode_user_data(instance)
         # As the brief of the simulator says: Windows user data is the kind with <powershell>.
         windows = "<powershell>" in user_data.lower()
-        recipe = tags.get(RECIPE_TAG) or "sha:" + hashlib.sha256(user_data.encode()).hexdigest()
+        # What "first launch" counts: the build (its attempts share the tag), else the recipe.
+        recipe = (tags.get(BUILD_ID_TAG) or tags.get(RECIPE_TAG)
+                  or "sha:" + hashlib.sha256(user_data.encode()).hexdigest())
         with self._lock:
             if instance.id in self._known:
                 return
             self._known.add(instance.id)
             first = recipe not in self._recipes_launched
             self._recipes_launched.add(recipe)
-        outcome = plan_outcome(user_data, windows=windows, first_launch_of_recipe=first)
+        outcome = plan_outcome(user_data, windows=windows, first_launch=first)
         build = _Build(account, region, instance, outcome, windows, time.monotonic())
         with self._lock:
             self._builds[instance.id] = build

@@ -27,6 +27,7 @@ time; starting one wipes moto's state.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -173,6 +174,14 @@ class _PrivateRoutes:
             try:
                 length = int(environ.get("CONTENT_LENGTH") or 0)
                 knobs = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                if not isinstance(knobs, dict):
+                    raise ValueError("send a JSON object of knobs, like {\"fault_rate\": 0.1}")
+                unknown = sorted(set(knobs) - set(faults.KNOBS))
+                if unknown:  # a typo must not be accepted and silently ignored
+                    close = difflib.get_close_matches(unknown[0], faults.KNOBS, n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    raise ValueError(f"unknown fault knob {unknown[0]!r}{hint} (knobs: "
+                                     f"{', '.join(faults.KNOBS)})")
                 self.cloud.faults.configure(**{k: knobs[k] for k in faults.KNOBS if k in knobs})
             except (ValueError, TypeError) as err:
                 return "400 Bad Request", {"error": str(err)}
@@ -280,6 +289,10 @@ class LocalCloud:
         from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        # moto's ASL interpreter logs every failed Task state at ERROR, with the repr of its
+        # internal objects, even when a Catch handles it (every failed build, by design).
+        # The execution history records the failure; the function's log says why.
+        logging.getLogger(_MOTO_ASL_ERRORS).setLevel(logging.CRITICAL)
         _check_port_free(self.requested_port)
         app = _PrivateRoutes(
             self.faults.middleware(DomainDispatcherApplication(create_backend_app)), self)
@@ -368,6 +381,9 @@ class LocalCloud:
         events.put_event(account, region, "aws.ec2", ec2_sim.DETAIL_TYPE,
                          {"instance-id": instance_id, "state": state},
                          [ec2_sim.instance_arn(account, region, instance_id)])
+
+
+_MOTO_ASL_ERRORS = "moto.stepfunctions.parser.asl.component.eval_component"
 
 
 def _check_port_free(port: int) -> None:

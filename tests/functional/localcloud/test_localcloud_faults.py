@@ -169,3 +169,18 @@ def test_knobs_are_checked_and_readable_over_http(faults: Any, local_cloud: Any)
     with urllib.request.urlopen(request) as response:
         assert json.load(response)["knobs"]["event_drop_rate"] == 0.25
     wait_for(lambda: faults.event_drop_rate == 0.25, what="the knob to be set")
+
+
+def test_a_knob_typo_is_refused_not_ignored(faults: Any, local_cloud: Any) -> None:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{local_cloud.endpoint}/_amiforge/faults",
+                                     data=json.dumps({"faultrate": 0.5}).encode(),
+                                     method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request)
+    assert refused.value.code == 400
+    assert "unknown fault knob 'faultrate'; did you mean 'fault_rate'?" in json.load(
+        refused.value)["error"]
+    assert faults.fault_rate == 0.0
