@@ -446,23 +446,33 @@ def _importers(backend: Any, stack: Any) -> dict[str, list[str]]:
     return users
 
 
-def _wrap_delete_stack(original: Callable[..., None]) -> Callable[..., None]:
-    def delete_stack(self: Any, name_or_stack_id: str) -> None:
-        targets = [s for s in self.stacks.values()
-                   if name_or_stack_id in (s.stack_id, s.name)]
-        for stack in targets:
-            users = _importers(self, stack)
+def _wrap_delete_stack(original: Callable[..., Any]) -> Callable[..., Any]:
+    """DeleteStack at the request (CloudFormationResponse): the backend's delete_stack is
+    cfn_custom's to wrap, and a stack whose export is imported must not get that far."""
+    def delete_stack(self: Any) -> Any:
+        backend = self.cloudformation_backend
+        name_or_stack_id = self._get_param("StackName")
+        for stack in [s for s in backend.stacks.values()
+                      if name_or_stack_id in (s.stack_id, s.name)]:
+            users = _importers(backend, stack)
             if users:
                 name, importers = sorted(users.items())[0]
-                stack._add_stack_event("DELETE_IN_PROGRESS", resource_status_reason="User Initiated")
                 reason = (f"Export {name} cannot be deleted as it is in use by "
                           f"{', '.join(sorted(importers))}")
+                stack._add_stack_event("DELETE_IN_PROGRESS",
+                                       resource_status_reason="User Initiated")
                 stack._add_stack_event("DELETE_FAILED", resource_status_reason=reason)
                 stack.status = "DELETE_FAILED"
                 stack.status_reason = reason
-                return
-        original(self, name_or_stack_id)
+                return _empty_result()
+        return original(self)
     return delete_stack
+
+
+def _empty_result() -> Any:
+    from moto.core.responses import EmptyResult
+
+    return EmptyResult()
 
 
 # -- install ---------------------------------------------------------------------------------
@@ -493,8 +503,8 @@ def install() -> None:
     _patch(Instance, "create_from_cloudformation_json",
            _wrap_instance_create(Instance.__dict__["create_from_cloudformation_json"].__func__))
     _patch(Instance, "update_from_cloudformation_json", classmethod(_instance_update))
-    _patch(CloudFormationBackend, "delete_stack",
-           _wrap_delete_stack(CloudFormationBackend.delete_stack))
+    _patch(CloudFormationResponse, "delete_stack",
+           _wrap_delete_stack(CloudFormationResponse.delete_stack))
 
 
 def uninstall() -> None:

@@ -116,9 +116,16 @@ def _redirect(path: str | None) -> None:
 
 def main() -> int:
     task_dir, runtime_dir, *opt_dirs = sys.argv[1:]
-    # Lambda's order: code, layers, standard library, runtime packages. sys.path[0] is
-    # this file's directory (the runtime dir) and is dropped; site-packages never appear.
+    # sys.path[0] is this file's directory (the runtime dir) and is dropped;
+    # site-packages never appear (-I -S).
     stdlib = [p for p in sys.path[1:] if p]
+    return serve(task_dir, runtime_dir, opt_dirs, stdlib)
+
+
+def serve(task_dir: str, runtime_dir: str, opt_dirs: list[str], stdlib: list[str]) -> int:
+    """The invocation loop on stdin/stdout. Also entered by a process forked from the
+    pre-initialised parent (:mod:`lambda_zygote`), with the same path and directory."""
+    # Lambda's order: code, layers, standard library, runtime packages.
     sys.path[:] = [task_dir, *opt_dirs, *stdlib, runtime_dir]
     os.chdir(task_dir)
     results = os.fdopen(os.dup(1), "w", encoding="utf-8")

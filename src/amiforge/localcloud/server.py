@@ -197,7 +197,8 @@ class LocalCloud:
                  warm_lambdas: bool = True, event_drop_rate: float = 0.0,
                  crash_rate: float = 0.0, fault_seed: int | None = None,
                  lambda_concurrency: int | None = None,
-                 lambda_idle_seconds: float = lambda_runtime.DEFAULT_IDLE_SECONDS) -> None:
+                 lambda_idle_seconds: float = lambda_runtime.DEFAULT_IDLE_SECONDS,
+                 lambda_fork_server: bool = True) -> None:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be positive, got {time_scale}")
         if builder_seconds < 0:
@@ -214,6 +215,7 @@ class LocalCloud:
             raise ValueError(f"lambda_idle_seconds must not be negative, got "
                              f"{lambda_idle_seconds}")
         self.lambda_idle_seconds = lambda_idle_seconds
+        self.lambda_fork_server = lambda_fork_server
         self.account = DEFAULT_ACCOUNT
         self.port = 0
         self.simulator = ec2_sim.BuilderSimulator(self._emit_ec2_state,
@@ -309,7 +311,8 @@ class LocalCloud:
         reset_moto()
         self.runtime = lambda_runtime.LambdaRuntime(self.endpoint, warm=self.warm_lambdas,
                                                     max_concurrency=self.lambda_concurrency,
-                                                    idle_seconds=self.lambda_idle_seconds)
+                                                    idle_seconds=self.lambda_idle_seconds,
+                                                    fork_server=self.lambda_fork_server)
         lambda_runtime.install(self.runtime)
         events.install(True)
         events.set_drop_filter(self.faults.drop_delivery)

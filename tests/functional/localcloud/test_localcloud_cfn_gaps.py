@@ -282,9 +282,9 @@ def test_uninstall_puts_moto_back(local_cloud: Any) -> None:
     try:
         assert Stack.__dict__["parameter_list"] is not patched
         assert "update_from_cloudformation_json" not in Instance.__dict__
-        from moto.cloudformation.models import CloudFormationBackend
-        assert CloudFormationBackend.delete_stack.__name__ == "delete_stack"
-        assert CloudFormationBackend.delete_stack.__qualname__.startswith("CloudFormationBackend")
+        from moto.cloudformation.responses import CloudFormationResponse
+        assert CloudFormationResponse.delete_stack.__qualname__.startswith(
+            "CloudFormationResponse")
     finally:
         cfn_gaps.install()
     assert "update_from_cloudformation_json" in Instance.__dict__

@@ -20,9 +20,10 @@ from amiforge.localcloud.testing import create_function, receive_all, wait_for
 RECORD = """
     import json, os, uuid
     def handler(event, context):
-        path = os.path.join(os.environ["OUT_DIR"], uuid.uuid4().hex + ".json")
-        with open(path, "w") as out:
+        path = os.path.join(os.environ["OUT_DIR"], uuid.uuid4().hex)
+        with open(path + ".tmp", "w") as out:  # whole, then visible: the test polls
             json.dump(event, out)
+        os.replace(path + ".tmp", path + ".json")
     """
 
 EVENT = {
