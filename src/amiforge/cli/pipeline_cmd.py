@@ -168,6 +168,20 @@ def status(ctx: CliContext) -> Result:
                   columns=("recipe", "hash", "last build", "latest image", "reason"), rows=rows)
 
 
+def attempt_lines(build: dict) -> list[str]:
+    """One line per launch of a build that needed more than one, or whose only launch
+    failed: "attempt N (instance): outcome: reason", then the last lines of its console."""
+    attempts = build.get("attempts") or []
+    if not attempts or (len(attempts) == 1 and attempts[0].get("outcome") == "succeeded"):
+        return []
+    lines = [f"--- attempts of {build['build_id']} ---"]
+    for a in attempts:
+        lines.append(f"attempt {a.get('attempt')} ({a.get('instance_id') or '-'}): "
+                     f"{a.get('outcome')}: {a.get('reason')}")
+        lines += [f"    {line}" for line in (a.get("console_tail") or "").splitlines()[-5:]]
+    return lines
+
+
 @click.command()
 @click.argument("recipe")
 @click.option("--limit", default=20, show_default=True, help="Newest N builds.")
@@ -179,6 +193,7 @@ def history(ctx: CliContext, recipe: str, limit: int) -> Result:
     builds = env.catalog.history(recipe, limit=limit)
     lines = []
     for b in builds:
+        lines += attempt_lines(b)
         if b.get("status") == FAILED and b.get("console_tail"):
             lines += [f"--- console tail of {b['build_id']} ---",
                       *b["console_tail"].splitlines()[-20:]]
