@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from amiforge.core.statuses import MEANINGS
 from amiforge.core.tags import BUILD_ID
 from amiforge.localcloud.testing import images_of_build, snapshots_of_build, wait_for
 from amiforge.ops import builds as builds_ops
@@ -72,8 +73,12 @@ def test_a_wait_that_times_out_says_the_build_goes_on_and_cancel_removes_it(
     assert again.exit_code == 2
     assert f"build {build_id} is already CANCELLED: nothing to cancel" in one_line(again.stderr)
     assert stack.catalog.get("hangs", build_id)["updated_at"] == record["updated_at"]
-    shown = amiforge("history", "hangs", output="json")
-    assert json.loads(shown.stdout)[0]["status"] == "CANCELLED"
+    (shown,) = json.loads(amiforge("history", "hangs", output="json").stdout)
+    assert (shown["status"], shown["status_meaning"]) == ("CANCELLED", MEANINGS["CANCELLED"])
+    rows = json.loads(amiforge("status", output="json").stdout)
+    (row,) = [r for r in rows if r["recipe"] == "hangs"]
+    assert (row["last_status"], row["last_status_meaning"]) == (
+        "CANCELLED", MEANINGS["CANCELLED"])
 
 
 def test_ctrl_c_during_a_wait_says_the_build_goes_on(

@@ -13,6 +13,7 @@ from amiforge.cli.main import command_errors
 from amiforge.cli.progress import build_progress, line_progress
 from amiforge.cli.render import Result
 from amiforge.core.recipes import load_recipes
+from amiforge.core.statuses import MEANINGS as STATUS_MEANINGS
 from amiforge.deploy import stack as stack_api
 from amiforge.ops.builds import start_build, wait_for_builds
 from amiforge.ops.connect import connect
@@ -160,7 +161,8 @@ def status(ctx: CliContext) -> Result:
         latest = env.catalog.latest(name) or {}
         item = {"recipe": name, "hash": record["hash"], "last_build": last.get("build_id"),
                 "last_status": last.get("status"), "latest_image": latest.get("image_id"),
-                "reason": last.get("reason")}
+                "reason": last.get("reason"),
+                "last_status_meaning": STATUS_MEANINGS.get(last.get("status") or "")}
         data.append(item)
         rows.append((name, record["hash"][:12], last.get("status") or "never built",
                      latest.get("image_id") or "-", last.get("reason") or ""))
@@ -199,6 +201,7 @@ def history(ctx: CliContext, recipe: str, limit: int) -> Result:
                       *b["console_tail"].splitlines()[-20:]]
     for b in builds:
         b.pop("task_token", None)
+        b["status_meaning"] = STATUS_MEANINGS.get(b.get("status") or "")
     return Result(data=builds, title=f"history of {recipe}",
                   columns=("build id", "status", "image", "base ami", "created", "reason"),
                   rows=[(b["build_id"], b.get("status"), b.get("image_id") or "-",

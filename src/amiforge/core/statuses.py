@@ -1,5 +1,6 @@
-"""Every status a build record can have, and what it means: one legend for the docs,
-``amiforge status``/``history --output json`` (``statuses``) and the sweeper.
+"""Every status a build record can have, and what it means: one legend for the docs
+(docs/architecture.md, held to it by a test), ``amiforge status``/``history --output
+json`` (each row's ``last_status_meaning``/``status_meaning``) and the sweeper.
 
 The catalog (aws/catalog.py) writes these; a status is over when nothing more will happen
 to the build on its own (:data:`OVER`), which is when the sweeper may clean up after it.
@@ -18,7 +19,3 @@ MEANINGS: dict[str, str] = {
 }
 OVER = frozenset({"AVAILABLE", "FAILED", "CANCELLED", "PRUNED"})
 
-
-def legend() -> list[dict[str, str]]:
-    """The statuses in order, as JSON-safe rows: [{status, meaning}]."""
-    return [{"status": status, "meaning": meaning} for status, meaning in MEANINGS.items()]
