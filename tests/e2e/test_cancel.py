@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from amiforge.aws.waits import WaitingList
 from amiforge.core.statuses import MEANINGS
 from amiforge.core.tags import BUILD_ID
 from amiforge.localcloud.testing import images_of_build, snapshots_of_build, wait_for
@@ -53,6 +54,9 @@ def test_a_wait_that_times_out_says_the_build_goes_on_and_cancel_removes_it(
     assert f"`amiforge cancel {build_id}`" in line
     assert stack.catalog.get("hangs", build_id)["status"] == "BUILDING"
     launched = wait_for(lambda: builders(aws, build_id), timeout=60)
+    waits = WaitingList(stack.client("dynamodb"), stack.catalog_table)
+    wait_for(lambda: [w for w in waits.all() if w.build_id == build_id], timeout=60,
+             what="the build waiting for its builder to stop")
 
     cancelled = amiforge("cancel", "hangs", "--reason", "not needed", output="json")
     assert cancelled.exit_code == 0, cancelled.output
@@ -68,6 +72,7 @@ def test_a_wait_that_times_out_says_the_build_goes_on_and_cancel_removes_it(
     assert all(i["State"]["Name"] == "terminated" for i in builders(aws, build_id))
     assert images_of_build(aws.client("ec2"), build_id) == []
     assert snapshots_of_build(aws.client("ec2"), build_id) == []
+    assert [w for w in waits.all() if w.build_id == build_id] == []
 
     again = amiforge("cancel", build_id)
     assert again.exit_code == 2

@@ -6,7 +6,8 @@ The order matters:
    (:data:`LIVE`). From then on a step still in flight cannot make the build AVAILABLE
    (Register's write is conditional on BUILDING) nor FAILED, and a build that finished a
    moment ago keeps its result: nothing else is touched, and the caller is told.
-2. **StopExecution**: the state machine takes no further step.
+2. **StopExecution**: the state machine takes no further step; the build's ``#waiting``
+   marker (if it was waiting for its builder to stop) goes with it.
 3. **Cleanup**, the very one a failed build gets (:func:`steps.finish.cleanup_build`):
    every builder terminated, every image of the build deregistered with its snapshots
    (home region and every copy region), its build stack deleted.
@@ -26,6 +27,7 @@ from typing import Any
 from amiforge.aws import messaging
 from amiforge.aws import stepfunctions as sfn_api
 from amiforge.aws.catalog import BUILDING, CANCELLED
+from amiforge.aws.waits import WaitingList
 from amiforge.errors import InvalidInput, NotFound
 from amiforge.ops.builds import execution_arn_for
 from amiforge.steps.env import StepEnv
@@ -85,6 +87,10 @@ def _cancel_one(env: StepEnv, record: dict[str, Any], reason: str) -> dict[str, 
     arn = record.get("execution_arn") or execution_arn_for(env, build_id)
     stopped = sfn_api.stop(env.client("stepfunctions"), arn, error="amiforge.Cancelled",
                            cause=reason)
+    if record.get("instance_id"):
+        # Its builder no longer stops for anyone: the stop check need not look for it.
+        WaitingList(env.client("dynamodb"), env.catalog_table).remove(
+            build_id, record["instance_id"])
     regions = list(record.get("regions") or [])
     done = cleanup_build(env, build_id, keep_image=None, regions=regions)
     summary = {"status": CANCELLED, "recipe": recipe, "build_id": build_id, "reason": reason}
