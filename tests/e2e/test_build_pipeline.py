@@ -128,6 +128,22 @@ def test_hanging_builder_with_one_retry_is_launched_twice_and_history_shows_both
         record["attempts"]
 
 
+def test_a_builder_that_never_reaches_running_counts_against_retries(
+        amiforge: Any, aws: Any, recipe_dir: Any, stack: Any) -> None:
+    directory = recipe_dir("crashes", "# amiforge-sim: crash\necho never runs\n", retries=1)
+    assert amiforge("publish", str(directory)).exit_code == 0
+    code, (build,) = build_and_wait(amiforge, "crashes")
+    assert code == 1
+    assert build["status"] == "FAILED"
+    assert "is terminated, not stopped" in build["reason"]
+    assert "attempt 2 of 2" in build["reason"]
+    assert len(builders(aws, build["build_id"])) == 2
+    record = stack.catalog.get("crashes", build["build_id"])
+    assert [(a["attempt"], a["outcome"]) for a in record["attempts"]] == [
+        (1, "failed"), (2, "failed")]
+    assert images_of(aws, build["build_id"]) == []
+
+
 def test_flaky_build_with_one_retry_is_available_after_two_launches(
         amiforge: Any, aws: Any, recipe_dir: Any, stack: Any) -> None:
     directory = recipe_dir("flaky", "# amiforge-sim: flaky\necho ok\n", retries=1)

@@ -18,6 +18,8 @@ What the build does is read from its user data, decoded (base64, gzip, MIME mult
   console and ``AMIFORGE-RESULT: failure exit=2``;
 * a line ``# amiforge-sim: fail`` fails it (exit 1); ``hang`` keeps it running forever;
   ``flaky`` fails the first launch of that recipe (tag ``amiforge:recipe``) only;
+  ``crash`` never reaches running: ``pending`` -> ``shutting-down`` -> ``terminated``
+  with the state reason ``Server.InternalError`` (AWS's "internal error on launch");
 * otherwise it succeeds: ``AMIFORGE-RESULT: success``.
 
 The console (:meth:`BuilderSimulator.console`) gets boot lines when the instance runs and
@@ -52,7 +54,8 @@ RECIPE_TAG = "amiforge:recipe"
 DETAIL_TYPE = "EC2 Instance State-change Notification"
 SCRIPT_PATH = "/var/lib/cloud/instance/scripts/part-001"
 WRAPPED_SCRIPT_PATH = "/var/lib/amiforge/build-script"  # where amiforge's wrapper puts it
-_DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*amiforge-sim:[ \t]*(fail|hang|flaky)\b", re.MULTILINE)
+_DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*amiforge-sim:[ \t]*(fail|hang|flaky|crash)\b",
+                        re.MULTILINE)
 _CLOUD_INIT_STARTS = ("#!", "#cloud-config", "#include", "#cloud-boothook", "#part-handler",
                       "#upstart-job", "## template: jinja")
 _STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48,
@@ -65,7 +68,7 @@ Emit = Callable[[str, str, str, str], None]  # account, region, instance id, sta
 class Outcome:
     """What the simulated user script does."""
 
-    kind: str                     # success | fail | hang
+    kind: str                     # success | fail | hang | crash
     exit_code: int = 0
     output: list[str] = field(default_factory=list)   # written when the script ends
     started: list[str] = field(default_factory=list)  # written when the instance boots
@@ -177,6 +180,8 @@ def plan_outcome(user_data: str, *, windows: bool, first_launch_of_recipe: bool)
     if kind == "fail" or (kind == "flaky" and first_launch_of_recipe):
         why = "fail" if kind == "fail" else "flaky, first launch"
         return Outcome("fail", 1, [ran, f"amiforge-sim: script exited with status 1 ({why})"])
+    if kind == "crash":
+        return Outcome("crash")
     if kind == "hang":
         return Outcome("hang", started=[
             "amiforge-sim: running the user data; it hangs (never shuts down)"])
@@ -321,7 +326,15 @@ class BuilderSimulator:
                 self._forget(build)
                 continue
             age = now - build.launched
-            if build.phase == "pending" and age >= self.running_after:
+            if build.phase == "pending" and age >= self.running_after \
+                    and build.outcome.kind == "crash":
+                self._transition(build, "shutting-down")
+                instance.terminate()
+                _internal_error(instance)
+                self._emit(build, "terminated")
+                build.phase = "done"
+                self._forget(build)
+            elif build.phase == "pending" and age >= self.running_after:
                 self._transition(build, "running")
                 self._boot_console(build)
                 build.phase = "running"
@@ -398,6 +411,14 @@ class BuilderSimulator:
                              f"running {SCRIPT_PATH} [{outcome.exit_code}]")
             lines.append(f"{_stamp(7.0)} reboot: Power down")
         self._write(build, lines)
+
+
+def _internal_error(instance: Any) -> None:
+    from moto.ec2.models.instances import StateReason
+
+    instance._reason = "Server.InternalError: Internal error on launch"
+    instance.state_reason = StateReason("Server.InternalError: Internal error on launch",
+                                        "Server.InternalError")
 
 
 def _instance_initiated(instance: Any) -> None:
