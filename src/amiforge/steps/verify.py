@@ -11,7 +11,8 @@ A launch (an *attempt*) fails in four ways, and each counts against ``retries`` 
 
 The last two are errors the state machine catches into the AttemptFailed state, which
 calls this same function with the caught error as ``failed_attempt`` (one function: the
-judgement and its permissions are Verify's). Every failed attempt is handled the same
+judgement and its permissions are Verify's). For a missing marker it first reads the
+console once more: a marker that arrived after the last retry still counts. Every failed attempt is handled the same
 way: its builder is terminated, the attempt is appended to the record's ``attempts``
 (number, instance, reason, console tail excerpt), and the verdict is ``retry`` (the
 Relaunch? choice goes back to Launch with attempt + 1) or, with no attempt left,
@@ -67,6 +68,12 @@ def attempt_failed(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     AwaitStop (States.Timeout) or Verify (ConsoleNotReady after its retries)."""
     build, launch, error = state["build"], state["launch"], state["failed_attempt"] or {}
     instance_id = launch.get("instance_id", "?")
+    if error.get("Error") == "ConsoleNotReady":
+        # One last look: a marker that arrived after Verify's last retry still counts.
+        try:
+            return verify({"build": build, "launch": launch}, env)
+        except ConsoleNotReady:
+            pass
     if error.get("Error") == "States.Timeout":
         reason = (f"timed out: builder {instance_id} did not stop within "
                   "build.timeout_minutes")

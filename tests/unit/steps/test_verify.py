@@ -118,14 +118,15 @@ def test_a_missing_marker_on_a_stopped_builder_is_first_retried_as_transient() -
     assert env.fake_catalog.attempts == []
 
 
-@pytest.mark.parametrize(("error", "said"), [
-    ("States.Timeout", "timed out: builder i-00000000000000001 did not stop within "
-                       "build.timeout_minutes"),
-    ("ConsoleNotReady", "no AMIFORGE-RESULT marker: builder i-00000000000000001 stopped"),
+@pytest.mark.parametrize(("error", "instance_state", "said"), [
+    ("States.Timeout", "running", "timed out: builder i-00000000000000001 did not stop "
+                                  "within build.timeout_minutes"),
+    ("ConsoleNotReady", "stopped", "no AMIFORGE-RESULT marker: builder i-00000000000000001 "
+                                   "stopped"),
 ])
-def test_a_timeout_or_a_marker_that_never_came_counts_against_retries(error: str,
-                                                                      said: str) -> None:
-    env = Env(FakeEc2("running", "started the user data\n"))
+def test_a_timeout_or_a_marker_that_never_came_counts_against_retries(
+        error: str, instance_state: str, said: str) -> None:
+    env = Env(FakeEc2(instance_state, "started the user data\n"))
     caught = {"Error": error, "Cause": '{"errorMessage": "no marker yet"}'}
     verdict = verify(state(1, failed_attempt=caught), env)
     assert verdict["outcome"] == "retry"
@@ -134,6 +135,14 @@ def test_a_timeout_or_a_marker_that_never_came_counts_against_retries(error: str
     assert env.fake_catalog.attempts[0]["console_tail"] == "started the user data"
     with pytest.raises(BuildFailed, match=r"attempt 2 of 2$"):
         verify(state(2, failed_attempt=caught), env)
+
+
+def test_a_marker_that_arrives_after_verifys_last_retry_still_counts() -> None:
+    env = Env(FakeEc2("stopped", "late\nAMIFORGE-RESULT: success\n"))
+    caught = {"Error": "ConsoleNotReady", "Cause": ""}
+    assert verify(state(1, failed_attempt=caught), env) == {"outcome": "success"}
+    assert env.ec2.terminated == []
+    assert env.fake_catalog.attempts[0]["outcome"] == "succeeded"
 
 
 def test_a_cloudformation_build_launches_once() -> None:
