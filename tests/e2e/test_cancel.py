@@ -115,6 +115,32 @@ def test_ctrl_c_during_a_wait_says_the_build_goes_on(
     assert stack.catalog.get("interrupted", build_id)["status"] == "CANCELLED"
 
 
+def test_a_build_cancelled_right_after_publish_is_cancelled_and_leaves_nothing(
+        amiforge: Any, aws: Any, recipe_dir: Any, stack: Any) -> None:
+    # The build may not have its record yet (Resolve runs a moment later): it is found by
+    # the recipe's claimed execution and cancelled all the same.
+    published = amiforge("publish", str(recipe_dir("early", HANG, timeout_minutes=600)),
+                         output="json")
+    (started,) = json.loads(published.stdout)
+    cancelled = amiforge("cancel", "early", output="json")
+    assert cancelled.exit_code == 0, cancelled.output
+    (done,) = json.loads(cancelled.stdout)
+    assert (done["build_id"], done["status"]) == (started["build_started"], "CANCELLED")
+    record = stack.catalog.get("early", done["build_id"])
+    assert record["status"] == "CANCELLED"
+    execution = stack.client("stepfunctions").describe_execution(
+        executionArn=done["execution_arn"])
+    assert execution["status"] == "ABORTED"
+    # A Launch already in flight when the execution stopped may still start a builder
+    # after the cancel's cleanup: the cleanup queue's second look or, last, the sweeper
+    # (CANCELLED is over) removes it.
+    assert amiforge("sweep").exit_code == 0
+    assert all(i["State"]["Name"] in ("shutting-down", "terminated")
+               for i in builders(aws, done["build_id"]))
+    assert images_of_build(aws.client("ec2"), done["build_id"]) == []
+    assert snapshots_of_build(aws.client("ec2"), done["build_id"]) == []
+
+
 def test_a_finished_build_is_not_cancelled_and_keeps_its_image(
         amiforge: Any, aws: Any, recipe_dir: Any, stack: Any) -> None:
     assert amiforge("publish", str(recipe_dir("finished"))).exit_code == 0

@@ -28,29 +28,41 @@ from amiforge.aws import messaging
 from amiforge.aws import stepfunctions as sfn_api
 from amiforge.aws.catalog import BUILDING, CANCELLED
 from amiforge.aws.waits import WaitingList
-from amiforge.errors import InvalidInput, NotFound
+from amiforge.errors import AwsCallFailed, InvalidInput, NotFound
 from amiforge.ops.builds import execution_arn_for
 from amiforge.steps.env import StepEnv
 from amiforge.steps.finish import cleanup_build
 
 # Statuses of a build that is still going (STARTING: started, Resolve not yet run).
-LIVE = (BUILDING, "STARTING")
+STARTING = "STARTING"
+LIVE = (BUILDING, STARTING)
 DEFAULT_REASON = "cancelled with `amiforge cancel`"
 # A build id is its build key, "<recipe>-<20 hex>", maybe with a rebuild's suffix.
 _BUILD_ID = re.compile(r"^(?P<recipe>[a-z0-9][a-z0-9-]*?)-[0-9a-f]{20}(?:-[0-9A-Za-z]+)*$")
 
 
 def find_build(env: StepEnv, target: str) -> dict[str, Any]:
-    """The catalog record ``target`` names: a build id, or a recipe's running build."""
+    """The catalog record ``target`` names: a build id, or a recipe's running build.
+
+    A build whose execution runs but whose record Resolve has not written yet (the
+    seconds after a publish or ``amiforge build``) is found by its execution: named by its
+    build id, or the recipe's claimed ``last_build_id``.
+    """
     match = _BUILD_ID.match(target)
     if match:
         record = env.catalog.get(match.group("recipe"), target)
-        if record:
-            return record
+        unrecorded = record or _unrecorded(env, match.group("recipe"), target)
+        if unrecorded:
+            return unrecorded
     builds = env.catalog.history(target)
     live = [b for b in builds if b.get("status") in LIVE]
     if live:
         return live[0]
+    claimed = (env.store.current(target) or {}).get("last_build_id")
+    if claimed and not any(b["build_id"] == claimed for b in builds):
+        unrecorded = _unrecorded(env, target, claimed)
+        if unrecorded:
+            return unrecorded
     if builds:
         newest = builds[0]
         raise InvalidInput(f"recipe {target!r} has no running build (its newest, "
@@ -60,6 +72,21 @@ def find_build(env: StepEnv, target: str) -> dict[str, Any]:
         raise InvalidInput(f"recipe {target!r} has never been built: nothing to cancel")
     raise NotFound(f"{target!r} is neither a build id nor a published recipe",
                    hint="see `amiforge status` and `amiforge history RECIPE`")
+
+
+def _unrecorded(env: StepEnv, recipe: str, build_id: str) -> dict[str, Any] | None:
+    """A running execution named ``build_id`` with no record yet, as a STARTING record."""
+    arn = execution_arn_for(env, build_id)
+    try:
+        status = sfn_api.describe(env.client("stepfunctions"), arn)["status"]
+    except AwsCallFailed as err:
+        if err.code == "ExecutionDoesNotExist":
+            return None
+        raise
+    if status != "RUNNING":
+        return None
+    return {"recipe": recipe, "build_id": build_id, "status": STARTING, "execution_arn": arn,
+            "unrecorded": True}
 
 
 def cancel(env: StepEnv, targets: list[str], *,
@@ -81,6 +108,11 @@ def cancel(env: StepEnv, targets: list[str], *,
 
 def _cancel_one(env: StepEnv, record: dict[str, Any], reason: str) -> dict[str, Any]:
     recipe, build_id = record["recipe"], record["build_id"]
+    if record.get("unrecorded"):
+        # Written here so the cancel is recorded; a Resolve in flight finds it there (its
+        # conditional put does nothing) and the stopped execution takes no next step.
+        env.catalog.start({"recipe": recipe, "build_id": build_id,
+                           "execution_arn": record["execution_arn"]})
     if not env.catalog.mark_cancelled(recipe, build_id, reason=reason, live=LIVE):
         status = (env.catalog.get(recipe, build_id) or record).get("status")
         raise InvalidInput(f"build {build_id} is already {status}: nothing to cancel")

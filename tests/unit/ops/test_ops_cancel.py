@@ -8,11 +8,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from amiforge.errors import InvalidInput, NotFound
 from amiforge.ops.builds import still_running
 from amiforge.ops.cancel import cancel, find_build
 
+MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:amiforge-build"
 KEY = "web-app-0123456789abcdef0123"
 REBUILD = f"{KEY}-20261201T214300"
 
@@ -23,6 +25,7 @@ class ReadOnly:
     def __init__(self, records: list[dict[str, Any]], published: set[str]) -> None:
         self.records = records
         self.published = published
+        self.claims: dict[str, str] = {}
 
     def get(self, recipe: str, build_id: str) -> dict[str, Any] | None:
         return next((r for r in self.records
@@ -33,7 +36,9 @@ class ReadOnly:
                       key=lambda r: r["created_at"], reverse=True)
 
     def current(self, name: str) -> dict[str, Any] | None:
-        return {"name": name} if name in self.published else None
+        if name not in self.published:
+            return None
+        return {"name": name, "last_build_id": self.claims.get(name)}
 
     def mark_cancelled(self, *args: Any, **kwargs: Any) -> bool:
         raise AssertionError("nothing may be cancelled")
@@ -72,6 +77,45 @@ def test_a_recipe_with_no_running_build_says_what_its_newest_is() -> None:
         find_build(env_of(published=("web-app",)), "web-app")
     with pytest.raises(NotFound, match="neither a build id nor a published recipe"):
         find_build(env_of(), "nope")
+
+
+class Executions:
+    def __init__(self, running: dict[str, str]) -> None:
+        self.running = running  # execution name -> status
+
+    def describe_execution(self, *, executionArn: str) -> dict:  # noqa: N803
+        name = executionArn.rsplit(":", 1)[-1]
+        if name not in self.running:
+            raise ClientError({"Error": {"Code": "ExecutionDoesNotExist", "Message": "no"}},
+                              "DescribeExecution")
+        return {"executionArn": executionArn, "status": self.running[name]}
+
+
+def with_executions(env: Any, running: dict[str, str]) -> Any:
+    sfn = Executions(running)
+    env.client = lambda service, region=None: sfn
+    env.state_machine_arn = MACHINE
+    return env
+
+
+def test_a_running_build_not_yet_recorded_is_found_by_its_execution() -> None:
+    env = with_executions(env_of(published=("web-app",)), {KEY: "RUNNING"})
+    env.store.claims = {"web-app": KEY}
+    for target in (KEY, "web-app"):
+        found = find_build(env, target)
+        assert (found["build_id"], found["status"], found["unrecorded"]) == (
+            KEY, "STARTING", True)
+        assert found["execution_arn"] == MACHINE.replace(":stateMachine:", ":execution:") + \
+            f":{KEY}"
+
+
+def test_an_ended_or_unknown_execution_without_a_record_is_nothing_to_cancel() -> None:
+    env = with_executions(env_of(published=("web-app",)), {KEY: "FAILED"})
+    env.store.claims = {"web-app": KEY}
+    with pytest.raises(InvalidInput, match="never been built"):
+        find_build(env, "web-app")
+    with pytest.raises(NotFound):
+        find_build(env, REBUILD)  # no such execution
 
 
 def test_one_finished_target_cancels_nothing() -> None:
