@@ -75,6 +75,10 @@ class OperationFailed(AmiforgeError):
     exit_code = 1
 
 
+class BuildsStillRunning(OperationFailed):
+    """A wait for builds ended (``--timeout``, Ctrl-C) while they go on running."""
+
+
 class BuildFailed(OperationFailed):
     """The build instance reported failure, never stopped, or the image failed."""
 

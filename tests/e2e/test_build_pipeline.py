@@ -102,6 +102,48 @@ def test_hanging_builder_fails_by_timeout_and_leaves_nothing(amiforge: Any, aws:
     assert images_of(aws, build["build_id"]) == []
 
 
+def test_hanging_builder_with_one_retry_is_launched_twice_and_history_shows_both(
+        amiforge: Any, aws: Any, recipe_dir: Any, stack: Any) -> None:
+    directory = recipe_dir("stuck-twice", "# amiforge-sim: hang\nsleep infinity\n",
+                           timeout_minutes=5, retries=1)
+    assert amiforge("publish", str(directory)).exit_code == 0
+    code, (build,) = build_and_wait(amiforge, "stuck-twice")
+    assert code == 1
+    assert build["status"] == "FAILED"
+    assert "timed out" in build["reason"] and "attempt 2 of 2" in build["reason"]
+    launched = builders(aws, build["build_id"])
+    assert len(launched) == 2
+    assert all(i["State"]["Name"] == "terminated" for i in launched)
+    record = stack.catalog.get("stuck-twice", build["build_id"])
+    assert record["launches"] == 2
+    assert [(a["attempt"], a["outcome"]) for a in record["attempts"]] == [
+        (1, "failed"), (2, "failed")]
+    assert {a["instance_id"] for a in record["attempts"]} == {i["InstanceId"] for i in launched}
+    assert all("timed out" in a["reason"] for a in record["attempts"])
+    shown = amiforge("history", "stuck-twice")
+    assert shown.exit_code == 0
+    for a in record["attempts"]:
+        assert f"attempt {a['attempt']} ({a['instance_id']}): failed: timed out" in shown.stdout
+    assert as_json(amiforge("history", "stuck-twice", output="json"))[0]["attempts"] == \
+        record["attempts"]
+
+
+def test_a_builder_that_never_reaches_running_counts_against_retries(
+        amiforge: Any, aws: Any, recipe_dir: Any, stack: Any) -> None:
+    directory = recipe_dir("crashes", "# amiforge-sim: crash\necho never runs\n", retries=1)
+    assert amiforge("publish", str(directory)).exit_code == 0
+    code, (build,) = build_and_wait(amiforge, "crashes")
+    assert code == 1
+    assert build["status"] == "FAILED"
+    assert "is terminated, not stopped" in build["reason"]
+    assert "attempt 2 of 2" in build["reason"]
+    assert len(builders(aws, build["build_id"])) == 2
+    record = stack.catalog.get("crashes", build["build_id"])
+    assert [(a["attempt"], a["outcome"]) for a in record["attempts"]] == [
+        (1, "failed"), (2, "failed")]
+    assert images_of(aws, build["build_id"]) == []
+
+
 def test_flaky_build_with_one_retry_is_available_after_two_launches(
         amiforge: Any, aws: Any, recipe_dir: Any, stack: Any) -> None:
     directory = recipe_dir("flaky", "# amiforge-sim: flaky\necho ok\n", retries=1)
@@ -112,7 +154,12 @@ def test_flaky_build_with_one_retry_is_available_after_two_launches(
     launched = builders(aws, build["build_id"])
     assert len(launched) == 2
     assert all(i["State"]["Name"] == "terminated" for i in launched)
-    assert stack.catalog.get("flaky", build["build_id"])["launches"] == 2
+    record = stack.catalog.get("flaky", build["build_id"])
+    assert record["launches"] == 2
+    assert [(a["attempt"], a["outcome"]) for a in record["attempts"]] == [
+        (1, "failed"), (2, "succeeded")]
+    assert record["attempts"][0]["reason"] == "build script failed (exit 1)"
+    assert "AMIFORGE-RESULT: failure" in record["attempts"][0]["console_tail"]
 
 
 def test_latest_is_one_dynamodb_query(amiforge: Any, recipe_dir: Any, stack: Any) -> None:

@@ -8,8 +8,9 @@ Table layout (see deploy/template.yaml):
   Two partitions hold bookkeeping, not builds: ``#waiting`` (builds waiting for their
   builder to stop, aws/waits.py) and ``#limits`` (the launch budget, aws/pacing.py).
 
-Status moves BUILDING -> AVAILABLE | FAILED, and AVAILABLE -> PRUNED. Every write that
-changes status is conditional, so a retried or duplicated step cannot move a record back.
+Status moves BUILDING -> AVAILABLE | FAILED | CANCELLED, and AVAILABLE -> PRUNED (the
+meaning of each: core/statuses.py). Every write that changes status is conditional, so a
+retried or duplicated step cannot move a record back.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from botocore.exceptions import ClientError
 
 from amiforge.aws.dynamo import deserialize, serialize, value
 from amiforge.aws.errors import aws_call, error_code, translate
-from amiforge.errors import TransientAwsError
+from amiforge.errors import AwsCallFailed, TransientAwsError
 
 BUILDING, AVAILABLE, FAILED, PRUNED = "BUILDING", "AVAILABLE", "FAILED", "PRUNED"
+CANCELLED = "CANCELLED"
 LATEST_INDEX = "available"
 
 
@@ -143,6 +145,52 @@ class Catalog:
             if error_code(err) == "ConditionalCheckFailedException":
                 return False
             raise translate(err, "UpdateItem") from err
+        return True
+
+    def add_attempt(self, recipe: str, build_id: str, attempt: dict[str, Any]) -> bool:
+        """Append ``attempt`` (its ``attempt`` number n counts from 1) to the record's
+        ``attempts`` list, unless n attempts are already there: a retried Verify must not
+        list the same launch twice. False if it was already recorded."""
+        try:
+            with aws_call("UpdateItem"):
+                self.db.update_item(
+                    TableName=self.table,
+                    Key={"recipe": value(recipe), "build_id": value(build_id)},
+                    UpdateExpression="SET #a = list_append(if_not_exists(#a, :empty), :one), "
+                                     "#u = :now",
+                    ConditionExpression="attribute_exists(build_id) AND "
+                                        "(attribute_not_exists(#a) OR size(#a) < :n)",
+                    ExpressionAttributeNames={"#a": "attempts", "#u": "updated_at"},
+                    ExpressionAttributeValues={":empty": value([]), ":one": value([attempt]),
+                                               ":now": value(now_iso()),
+                                               ":n": value(int(attempt["attempt"]))})
+        except AwsCallFailed as err:
+            if err.code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def mark_cancelled(self, recipe: str, build_id: str, *, reason: str,
+                       live: tuple[str, ...] = (BUILDING,)) -> bool:
+        """CANCELLED with ``reason``, only while the record's status is one of ``live``: a
+        build that finished meanwhile keeps its result (False)."""
+        names = {"#s": "status", "#r": "reason", "#f": "finished_at", "#u": "updated_at",
+                 "#t": "task_token"}
+        values = {":c": value(CANCELLED), ":r": value(reason), ":now": value(now_iso())}
+        values.update({f":l{i}": value(status) for i, status in enumerate(live)})
+        try:
+            with aws_call("UpdateItem"):
+                self.db.update_item(
+                    TableName=self.table,
+                    Key={"recipe": value(recipe), "build_id": value(build_id)},
+                    UpdateExpression="SET #s = :c, #r = :r, #f = :now, #u = :now REMOVE #t",
+                    ConditionExpression="attribute_exists(build_id) AND #s IN ("
+                                        + ", ".join(f":l{i}" for i in range(len(live))) + ")",
+                    ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+        except AwsCallFailed as err:
+            if err.code == "ConditionalCheckFailedException":
+                return False
+            raise
         return True
 
     def put_many(self, records: Iterable[dict[str, Any]]) -> int:

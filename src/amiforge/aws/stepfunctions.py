@@ -51,3 +51,16 @@ def history(sfn: Any, execution_arn: str) -> list[dict]:
                 executionArn=execution_arn):
             events.extend(page.get("events", []))
     return events
+
+
+def stop(sfn: Any, execution_arn: str, *, error: str, cause: str) -> bool:
+    """StopExecution; False if there is no such execution. Stopping one that already
+    ended changes nothing (Step Functions keeps its status)."""
+    try:
+        sfn.stop_execution(executionArn=execution_arn, error=error[:256],
+                           cause=cause[:32768])
+    except ClientError as err:
+        if error_code(err) == "ExecutionDoesNotExist":
+            return False
+        raise translate(err, "StopExecution") from err
+    return True

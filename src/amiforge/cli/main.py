@@ -180,9 +180,16 @@ def cli(ctx: click.Context, endpoint_url: str | None, region: str | None,
 
 
 def _register() -> None:
-    from amiforge.cli import cleanup_cmd, demo_cmd, local_cmd, pipeline_cmd, recipes_cmd
+    from amiforge.cli import (
+        cancel_cmd,
+        cleanup_cmd,
+        demo_cmd,
+        local_cmd,
+        pipeline_cmd,
+        recipes_cmd,
+    )
 
-    for module in (recipes_cmd, pipeline_cmd, cleanup_cmd, demo_cmd, local_cmd):
+    for module in (recipes_cmd, pipeline_cmd, cancel_cmd, cleanup_cmd, demo_cmd, local_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -13,6 +13,7 @@ from amiforge.cli.main import command_errors
 from amiforge.cli.progress import build_progress, line_progress
 from amiforge.cli.render import Result
 from amiforge.core.recipes import load_recipes
+from amiforge.core.statuses import MEANINGS as STATUS_MEANINGS
 from amiforge.deploy import stack as stack_api
 from amiforge.ops.builds import start_build, wait_for_builds
 from amiforge.ops.connect import connect
@@ -160,12 +161,27 @@ def status(ctx: CliContext) -> Result:
         latest = env.catalog.latest(name) or {}
         item = {"recipe": name, "hash": record["hash"], "last_build": last.get("build_id"),
                 "last_status": last.get("status"), "latest_image": latest.get("image_id"),
-                "reason": last.get("reason")}
+                "reason": last.get("reason"),
+                "last_status_meaning": STATUS_MEANINGS.get(last.get("status") or "")}
         data.append(item)
         rows.append((name, record["hash"][:12], last.get("status") or "never built",
                      latest.get("image_id") or "-", last.get("reason") or ""))
     return Result(data=data, title=f"amiforge status ({ctx.stack})",
                   columns=("recipe", "hash", "last build", "latest image", "reason"), rows=rows)
+
+
+def attempt_lines(build: dict) -> list[str]:
+    """One line per launch of a build that needed more than one, or whose only launch
+    failed: "attempt N (instance): outcome: reason", then the last lines of its console."""
+    attempts = build.get("attempts") or []
+    if not attempts or (len(attempts) == 1 and attempts[0].get("outcome") == "succeeded"):
+        return []
+    lines = [f"--- attempts of {build['build_id']} ---"]
+    for a in attempts:
+        lines.append(f"attempt {a.get('attempt')} ({a.get('instance_id') or '-'}): "
+                     f"{a.get('outcome')}: {a.get('reason')}")
+        lines += [f"    {line}" for line in (a.get("console_tail") or "").splitlines()[-5:]]
+    return lines
 
 
 @click.command()
@@ -179,11 +195,13 @@ def history(ctx: CliContext, recipe: str, limit: int) -> Result:
     builds = env.catalog.history(recipe, limit=limit)
     lines = []
     for b in builds:
+        lines += attempt_lines(b)
         if b.get("status") == FAILED and b.get("console_tail"):
             lines += [f"--- console tail of {b['build_id']} ---",
                       *b["console_tail"].splitlines()[-20:]]
     for b in builds:
         b.pop("task_token", None)
+        b["status_meaning"] = STATUS_MEANINGS.get(b.get("status") or "")
     return Result(data=builds, title=f"history of {recipe}",
                   columns=("build id", "status", "image", "base ami", "created", "reason"),
                   rows=[(b["build_id"], b.get("status"), b.get("image_id") or "-",

@@ -7,7 +7,7 @@ Functions execution, and the time. The answers:
 * ``leave``: the build is live (BUILDING, its execution RUNNING, within its time budget),
   or the build is not in this stack's catalog (another amiforge stack in the same
   account and region tags its resources the same way: never touch those).
-* ``clean``: the build is over (AVAILABLE, FAILED or PRUNED). Builders are terminated;
+* ``clean``: the build is over (AVAILABLE, FAILED, CANCELLED or PRUNED). Builders are terminated;
   images and snapshots go, except an AVAILABLE build's own image and its snapshots
   (retention decides about those).
 * ``fail``: the record says BUILDING but the build is dead: its execution is no longer
@@ -30,7 +30,7 @@ from amiforge.core.retention import parse_time
 
 LEAVE, CLEAN, FAIL = "leave", "clean", "fail"
 RUNNING = "RUNNING"
-OVER_STATUSES = frozenset({"AVAILABLE", "FAILED", "PRUNED"})
+OVER_STATUSES = frozenset({"AVAILABLE", "FAILED", "CANCELLED", "PRUNED"})
 # Minutes (of the stack's "timeout minute") added to a build's budget before the sweeper
 # calls it dead: Lambda retries, Step Functions backoff and queueing all take time.
 MARGIN_MINUTES = 30
@@ -48,6 +48,10 @@ def backoff_ceiling_seconds(interval: float, rate: float, max_delay: float,
 
 
 LAUNCH_THROTTLE_SECONDS = backoff_ceiling_seconds(*LAUNCH_THROTTLE_RETRY)  # about 47 min
+# Verify's Retry on ConsoleNotReady (a stopped builder with no marker yet, template.yaml):
+# IntervalSeconds 3, BackoffRate 2, MaxAttempts 4, no cap; then the attempt has failed.
+CONSOLE_RETRY = (3.0, 2.0, float("inf"), 4)
+CONSOLE_WAIT_SECONDS = backoff_ceiling_seconds(*CONSOLE_RETRY)  # 45 s
 
 
 @dataclass(frozen=True)
@@ -63,22 +67,26 @@ def budget_minutes(*, timeout_minutes: int, retries: int, image_timeout_minutes:
                    margin_minutes: int = MARGIN_MINUTES) -> int:
     """The longest a build can legitimately take, in the stack's timeout minutes::
 
-        (retries + 1) * (timeout_minutes + throttle)    every launch: LaunchThrottled
-                                                        backoff, then AwaitStop's timeout
+        (retries + 1) * (timeout_minutes + throttle     every launch: LaunchThrottled
+                         + console)                     backoff, AwaitStop's timeout, then
+                                                        Verify's wait for a late marker
       + timeout_minutes          if build_stack         AwaitBuildStack (build.cloudformation)
       + image_timeout_minutes                           AwaitImage
       + image_timeout_minutes    if copies              Distribute's copy wait (image.regions)
       + margin_minutes                                  Lambda retries, queueing
 
     ``throttle`` is the LaunchThrottled Retry's backoff ceiling
-    (:data:`LAUNCH_THROTTLE_SECONDS`, real seconds) in minutes of ``seconds_per_minute``
-    seconds, rounded up. A CloudFormation build launches once, so counting ``retries + 1``
+    (:data:`LAUNCH_THROTTLE_SECONDS`, real seconds) and ``console`` Verify's ConsoleNotReady
+    ceiling (:data:`CONSOLE_WAIT_SECONDS`), each in minutes of ``seconds_per_minute``
+    seconds, rounded up. Every failed attempt counts against ``retries`` (failure marker,
+    timeout, no marker), so each of the ``retries + 1`` launches may take all of it. A CloudFormation build launches once, so counting ``retries + 1``
     launches for it only errs long. ``copies`` and ``build_stack`` default to True: a
     caller that does not know the recipe gets the longest budget, since a live build must
     never be swept (a dead one whose execution still runs is only swept later).
     """
     throttle = math.ceil(LAUNCH_THROTTLE_SECONDS / max(1, seconds_per_minute))
-    return ((retries + 1) * (timeout_minutes + throttle)
+    console = math.ceil(CONSOLE_WAIT_SECONDS / max(1, seconds_per_minute))
+    return ((retries + 1) * (timeout_minutes + throttle + console)
             + (timeout_minutes if build_stack else 0)
             + image_timeout_minutes
             + (image_timeout_minutes if copies else 0)

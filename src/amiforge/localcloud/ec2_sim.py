@@ -20,6 +20,8 @@ What the build does is read from its user data, decoded (base64, gzip, MIME mult
   ``flaky`` fails the first launch of each build (tag ``amiforge:build-id``; without
   one, of the recipe, tag ``amiforge:recipe``), so every build of a flaky recipe needs
   its retry, however often the recipe was built before;
+  ``crash`` never reaches running: ``pending`` -> ``shutting-down`` -> ``terminated``
+  with the state reason ``Server.InternalError`` (AWS's "internal error on launch");
 * otherwise it succeeds: ``AMIFORGE-RESULT: success``.
 
 The console (:meth:`BuilderSimulator.console`) gets boot lines when the instance runs and
@@ -55,7 +57,8 @@ BUILD_ID_TAG = "amiforge:build-id"
 DETAIL_TYPE = "EC2 Instance State-change Notification"
 SCRIPT_PATH = "/var/lib/cloud/instance/scripts/part-001"
 WRAPPED_SCRIPT_PATH = "/var/lib/amiforge/build-script"  # where amiforge's wrapper puts it
-_DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*amiforge-sim:[ \t]*(fail|hang|flaky)\b", re.MULTILINE)
+_DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*amiforge-sim:[ \t]*(fail|hang|flaky|crash)\b",
+                        re.MULTILINE)
 _CLOUD_INIT_STARTS = ("#!", "#cloud-config", "#include", "#cloud-boothook", "#part-handler",
                       "#upstart-job", "## template: jinja")
 _STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48,
@@ -68,7 +71,7 @@ Emit = Callable[[str, str, str, str], None]  # account, region, instance id, sta
 class Outcome:
     """What the simulated user script does."""
 
-    kind: str                     # success | fail | hang
+    kind: str                     # success | fail | hang | crash
     exit_code: int = 0
     output: list[str] = field(default_factory=list)   # written when the script ends
     started: list[str] = field(default_factory=list)  # written when the instance boots
@@ -180,6 +183,8 @@ def plan_outcome(user_data: str, *, windows: bool, first_launch: bool) -> Outcom
     if kind == "fail" or (kind == "flaky" and first_launch):
         why = "fail" if kind == "fail" else "flaky, first launch"
         return Outcome("fail", 1, [ran, f"amiforge-sim: script exited with status 1 ({why})"])
+    if kind == "crash":
+        return Outcome("crash")
     if kind == "hang":
         return Outcome("hang", started=[
             "amiforge-sim: running the user data; it hangs (never shuts down)"])
@@ -326,7 +331,15 @@ class BuilderSimulator:
                 self._forget(build)
                 continue
             age = now - build.launched
-            if build.phase == "pending" and age >= self.running_after:
+            if build.phase == "pending" and age >= self.running_after \
+                    and build.outcome.kind == "crash":
+                self._transition(build, "shutting-down")
+                instance.terminate()
+                _internal_error(instance)
+                self._emit(build, "terminated")
+                build.phase = "done"
+                self._forget(build)
+            elif build.phase == "pending" and age >= self.running_after:
                 self._transition(build, "running")
                 self._boot_console(build)
                 build.phase = "running"
@@ -403,6 +416,14 @@ class BuilderSimulator:
                              f"running {SCRIPT_PATH} [{outcome.exit_code}]")
             lines.append(f"{_stamp(7.0)} reboot: Power down")
         self._write(build, lines)
+
+
+def _internal_error(instance: Any) -> None:
+    from moto.ec2.models.instances import StateReason
+
+    instance._reason = "Server.InternalError: Internal error on launch"
+    instance.state_reason = StateReason("Server.InternalError: Internal error on launch",
+                                        "Server.InternalError")
 
 
 def _instance_initiated(instance: Any) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +11,7 @@ from amiforge.aws import stepfunctions as sfn_api
 from amiforge.aws.catalog import BUILDING
 from amiforge.core.hashing import build_key
 from amiforge.core.model import Recipe
-from amiforge.errors import NotFound
+from amiforge.errors import BuildsStillRunning, NotFound
 from amiforge.steps.base import resolve_one
 from amiforge.steps.detect import start_and_claim
 from amiforge.steps.env import StepEnv
@@ -79,6 +79,16 @@ def execution_arn_for(env: StepEnv, build_id: str) -> str:
     return machine.replace(":stateMachine:", ":execution:") + f":{build_id}"
 
 
+def still_running(builds: Iterable[dict[str, Any]], why: str) -> str:
+    """One line: the wait ended, the builds did not; how to follow or cancel them."""
+    builds = sorted(builds, key=lambda b: b["build_id"])
+    ids = " ".join(b["build_id"] for b in builds)
+    recipes = sorted({b["recipe"] for b in builds})
+    follow = " / ".join(["`amiforge status`", *(f"`amiforge history {r}`" for r in recipes)])
+    return (f"{why}; the build{'s go' if len(builds) > 1 else ' goes'} on: {ids} "
+            f"(follow with {follow}; stop with `amiforge cancel {ids}`)")
+
+
 def current_state(env: StepEnv, execution_arn: str) -> tuple[str, str | None]:
     """(execution status, name of the state it is in or last entered)."""
     described = sfn_api.describe(env.client("stepfunctions"), execution_arn)
@@ -95,24 +105,32 @@ def wait_for_builds(env: StepEnv, builds: Sequence[dict[str, Any]], *,
                     on_update: Callable[[dict[str, Any], str, str | None], None] = (
                         lambda _b, _s, _st: None),
                     poll: float = 0.5, timeout: float = 3600) -> list[dict[str, Any]]:
-    """Poll each build's execution until all end; return their catalog records."""
+    """Poll each build's execution until all end; return their catalog records.
+
+    A wait that reaches ``timeout`` seconds, or is interrupted (Ctrl-C), raises
+    :class:`BuildsStillRunning`: only the wait ends, the builds go on, and the message says
+    how to follow or cancel them.
+    """
     pending = {b["build_id"]: b for b in builds}
     last: dict[str, tuple[str, str | None]] = {}
     deadline = time.monotonic() + timeout
-    while pending:
-        for build_id, build in list(pending.items()):
-            arn = build.get("execution_arn") or execution_arn_for(env, build_id)
-            status, state = current_state(env, arn)
-            if last.get(build_id) != (status, state):
-                last[build_id] = (status, state)
-                on_update(build, status, state)
-            if status in TERMINAL:
-                del pending[build_id]
-        if pending:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"builds still running after {timeout:.0f} s: "
-                                   + ", ".join(sorted(pending)))
-            time.sleep(poll)
+    try:
+        while pending:
+            for build_id, build in list(pending.items()):
+                arn = build.get("execution_arn") or execution_arn_for(env, build_id)
+                status, state = current_state(env, arn)
+                if last.get(build_id) != (status, state):
+                    last[build_id] = (status, state)
+                    on_update(build, status, state)
+                if status in TERMINAL:
+                    del pending[build_id]
+            if pending:
+                if time.monotonic() > deadline:
+                    raise BuildsStillRunning(still_running(
+                        pending.values(), f"stopped waiting after {timeout:g} s (--timeout)"))
+                time.sleep(poll)
+    except KeyboardInterrupt:
+        raise BuildsStillRunning(still_running(pending.values(), "interrupted")) from None
     results = []
     for build in builds:
         record = env.catalog.get(build["recipe"], build["build_id"]) or {}

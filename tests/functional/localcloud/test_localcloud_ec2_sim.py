@@ -147,6 +147,24 @@ def test_each_directive_plays_its_lifecycle(ec2: Any, state_events: tuple[Any, s
     ec2.terminate_instances(InstanceIds=[hang, twice])
 
 
+def test_crash_never_reaches_running(ec2: Any, state_events: tuple[Any, str]) -> None:
+    sqs, url = state_events
+    crashed = launch(ec2, "#!/bin/bash\n# amiforge-sim: crash\necho never runs\n",
+                     recipe=unique("crash"))
+    wait_for(lambda: state_of(ec2, crashed) == "terminated", timeout=10, what="the crash")
+    bodies: list[dict] = []
+
+    def three_of_crashed() -> bool:
+        bodies.extend(receive_all(sqs, url, 1))  # other builders' events may come too
+        return len(states_by_instance(bodies).get(crashed, [])) >= 3
+
+    wait_for(three_of_crashed, timeout=15, what="the crashed builder's events")
+    assert states_by_instance(bodies)[crashed] == ["pending", "shutting-down", "terminated"]
+    described = ec2.describe_instances(InstanceIds=[crashed])["Reservations"][0]["Instances"][0]
+    assert described["StateReason"]["Code"] == "Server.InternalError"
+    assert parse_console(console(ec2, crashed)).outcome == "missing"
+
+
 def test_flaky_fails_the_first_launch_of_each_build(ec2: Any) -> None:
     recipe = unique("flaky")
     # gzip-compressed user data, as cloud-init accepts (boto3 adds the base64)

@@ -12,6 +12,8 @@ from cfnlint.decode.cfn_yaml import loads
 from amiforge.core.model import BaseSpec, BuildSpec, ImageSpec, Recipe, RetentionSpec
 from amiforge.core.sweep import (
     CLEAN,
+    CONSOLE_RETRY,
+    CONSOLE_WAIT_SECONDS,
     FAIL,
     LAUNCH_THROTTLE_RETRY,
     LAUNCH_THROTTLE_SECONDS,
@@ -38,7 +40,7 @@ def test_a_build_not_in_this_catalog_is_left_alone() -> None:
     assert "not in this stack's catalog" in verdict.reason
 
 
-@pytest.mark.parametrize("status", ["AVAILABLE", "FAILED", "PRUNED"])
+@pytest.mark.parametrize("status", ["AVAILABLE", "FAILED", "CANCELLED", "PRUNED"])
 def test_a_finished_build_is_cleaned(status: str) -> None:
     verdict = judge(record(status), "SUCCEEDED", now=NOW, budget=BUDGET)
     assert (verdict.action, verdict.reason, verdict.stop) == (CLEAN, f"build is {status}", False)
@@ -98,12 +100,27 @@ def test_the_launch_throttle_ceiling_follows_the_state_machines_retry() -> None:
                 retry["MaxAttempts"]) == LAUNCH_THROTTLE_RETRY, task
 
 
+def test_the_console_wait_follows_verifys_retry() -> None:
+    # Every failed attempt counts against retries, a missing marker too: each launch may
+    # spend Verify's whole ConsoleNotReady retry (3 + 6 + 12 + 24 s) before it fails.
+    assert CONSOLE_WAIT_SECONDS == 45
+    sub = loads(template_text())["Resources"]["BuildStateMachine"]["Properties"][
+        "DefinitionString"]["Fn::Sub"]
+    machine = json.loads(re.sub(r"\$\{([A-Za-z:.]+)\}", "arn", sub if isinstance(sub, str)
+                                else sub[0]))
+    (retry,) = [r for r in machine["States"]["Verify"]["Retry"]
+                if r["ErrorEquals"] == ["ConsoleNotReady"]]
+    assert (retry["IntervalSeconds"], retry["BackoffRate"], retry.get("MaxDelaySeconds",
+            float("inf")), retry["MaxAttempts"]) == CONSOLE_RETRY
+
+
 def test_budget_covers_every_wait_of_a_plain_build() -> None:
-    # Per launch: the LaunchThrottled backoff (48 min) and AwaitStop's timeout; then the
-    # image wait and the margin. No copies, no build stack.
+    # Per launch: the LaunchThrottled backoff (48 min), AwaitStop's timeout and Verify's
+    # wait for a late marker (45 s: 1 min); then the image wait and the margin. No copies,
+    # no build stack.
     assert budget_minutes(timeout_minutes=45, retries=2, image_timeout_minutes=240,
                           copies=False, build_stack=False,
-                          margin_minutes=30) == 3 * (45 + 48) + 240 + 30
+                          margin_minutes=30) == 3 * (45 + 48 + 1) + 240 + 30
 
 
 def test_budget_adds_the_copy_wait_when_the_image_is_copied() -> None:
@@ -122,14 +139,15 @@ def test_budget_adds_the_build_stack_wait_for_a_cloudformation_builder() -> None
 
 def test_budget_without_the_recipe_assumes_the_longest_build() -> None:
     assert budget_minutes(timeout_minutes=45, retries=1, image_timeout_minutes=240) == (
-        2 * (45 + 48) + 45 + 240 + 240 + 30)
+        2 * (45 + 48 + 1) + 45 + 240 + 240 + 30)
 
 
 def test_the_throttle_ceiling_is_real_time_counted_in_the_stacks_minutes() -> None:
-    # On a stack whose minute is 1 s, 2824 s of backoff are 2825 of its minutes.
+    # On a stack whose minute is 1 s, 2824 s of backoff are 2825 of its minutes, and
+    # Verify's 45 s of console retries are 45.
     assert budget_minutes(timeout_minutes=45, retries=0, image_timeout_minutes=240,
                           copies=False, build_stack=False, seconds_per_minute=1,
-                          margin_minutes=0) == 45 + 2825 + 240
+                          margin_minutes=0) == 45 + 2825 + 45 + 240
 
 
 @pytest.mark.parametrize(("spec", "extra"), [
@@ -140,7 +158,7 @@ def test_the_throttle_ceiling_is_real_time_counted_in_the_stacks_minutes() -> No
 ])
 def test_a_recipes_budget_counts_only_the_waits_it_makes(spec: dict, extra: int) -> None:
     assert recipe_budget_minutes(recipe(**spec), image_timeout_minutes=240) == (
-        2 * (45 + 48) + 240 + 30 + extra)
+        2 * (45 + 48 + 1) + 240 + 30 + extra)
 
 
 @pytest.mark.parametrize("spec", [{}, {"regions": ("eu-west-1",)},
@@ -149,7 +167,7 @@ def test_a_recipes_budget_counts_only_the_waits_it_makes(spec: dict, extra: int)
 def test_a_slow_live_build_is_never_swept(spec: dict) -> None:
     # Every wait at its longest, one minute short of the whole: the sweeper leaves it.
     r = recipe(timeout_minutes=45, retries=1, **spec)
-    longest = (2 * 45 + 2 * 48 + 240 + (240 if r.image.regions else 0)
+    longest = (2 * 45 + 2 * 48 + 2 * 1 + 240 + (240 if r.image.regions else 0)
                + (45 if r.builder == "cloudformation" else 0))
     budget = timedelta(minutes=recipe_budget_minutes(r, image_timeout_minutes=240))
     for minutes in (longest, budget.total_seconds() / 60 - 1):

@@ -45,11 +45,11 @@ def test_every_task_after_resolve_catches_into_record_failure(template: dict) ->
     tasks = {n: s for n, s in states.items() if s["Type"] == "Task"}
     assert set(tasks) >= {"Resolve", "Launch", "AwaitStop", "Verify", "CreateImage",
                           "AwaitImage", "Register", "Finish", "RecordFailure"}
-    for name in ("Resolve", "Launch", "AwaitStop", "Verify", "CreateImage", "AwaitImage",
-                 "Distribute", "Register"):
+    for name in ("Resolve", "Launch", "AwaitStop", "Verify", "AttemptFailed", "CreateImage",
+                 "AwaitImage", "Distribute", "Register"):
         catches = tasks[name]["Catch"]
-        assert catches[0]["ErrorEquals"] == ["States.ALL"]
-        assert catches[0]["Next"] == "RecordFailure", name
+        assert catches[-1]["ErrorEquals"] == ["States.ALL"]
+        assert catches[-1]["Next"] == "RecordFailure", name
         retried = {e for r in tasks[name]["Retry"] for e in r["ErrorEquals"]}
         assert "TransientAwsError" in retried, name
     # A registered image must never reach the failure path (which deregisters).
@@ -67,6 +67,25 @@ def test_verify_relaunches_through_launch(template: dict) -> None:
     choice = asl(template)["States"]["Relaunch?"]
     assert choice["Choices"][0] == {"Variable": "$.verdict.outcome", "StringEquals": "retry",
                                     "Next": "Launch"}
+
+
+def test_every_failed_attempt_goes_through_attempt_failed_to_the_relaunch_choice(
+        template: dict) -> None:
+    # A builder that never stops (the task's timeout) and one that stopped without a
+    # marker (Verify's ConsoleNotReady, once its retries ran out) are failed attempts,
+    # counted against retries like a failure marker; anything else fails the build.
+    states = asl(template)["States"]
+    for name, error in (("AwaitStop", "States.Timeout"), ("Verify", "ConsoleNotReady")):
+        first, last = states[name]["Catch"][0], states[name]["Catch"][-1]
+        assert first == {"ErrorEquals": [error], "ResultPath": "$.attempt_error",
+                         "Next": "AttemptFailed"}, name
+        assert last["ErrorEquals"] == ["States.ALL"], name
+    attempt = states["AttemptFailed"]
+    assert attempt["Resource"] == "arn-of-VerifyFunction.Arn"
+    assert attempt["Parameters"] == {"failed_attempt.$": "$.attempt_error",
+                                     "build.$": "$.build", "launch.$": "$.launch"}
+    assert (attempt["ResultPath"], attempt["Next"]) == ("$.verdict", "Relaunch?")
+    assert states["Verify"]["Next"] == "Relaunch?"
 
 
 def test_every_function_handler_exists(template: dict) -> None:

@@ -1,0 +1,34 @@
+"""``amiforge cancel``: parse, call ops/cancel, render."""
+
+from __future__ import annotations
+
+import click
+
+from amiforge.cli.context import CliContext
+from amiforge.cli.main import command_errors
+from amiforge.cli.render import Result
+from amiforge.ops.cancel import DEFAULT_REASON, cancel
+from amiforge.ops.connect import connect
+
+pass_ctx = click.make_pass_decorator(CliContext)
+
+
+@click.command("cancel")
+@click.argument("targets", nargs=-1, required=True, metavar="BUILD_ID|RECIPE...")
+@click.option("--reason", default=DEFAULT_REASON, show_default=True,
+              help="Why; recorded on the build and sent with the notification.")
+@pass_ctx
+@command_errors
+def cancel_cmd(ctx: CliContext, targets: tuple[str, ...], reason: str) -> Result:
+    """Stop running builds (a build id, or a recipe's running build), remove the builder,
+    images, snapshots and build stack they started, and record them CANCELLED. A build
+    that already ended is left as it is (exit 2)."""
+    done = cancel(connect(ctx.aws, ctx.stack), list(targets), reason=reason)
+    return Result(data=done, title="cancelled",
+                  columns=("recipe", "build id", "status", "terminated", "images removed"),
+                  rows=[(d["recipe"], d["build_id"], d["status"],
+                         " ".join(d["terminated"]) or "-",
+                         " ".join(d["deregistered"]) or "-") for d in done])
+
+
+COMMANDS = [cancel_cmd]
