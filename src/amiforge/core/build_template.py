@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from amiforge.core.yamlsafe import load_yaml
+
 REQUIRED_PARAMETER = "BaseImageId"
 REQUIRED_OUTPUT = "InstanceId"
 KMS_PARAMETER = "KmsKeyId"
@@ -40,7 +42,7 @@ def template_problems(path: str, text: str, *, kms_key: bool = False) -> list[st
     encrypted with that customer-managed key for the accounts to launch it.
     """
     try:
-        template = yaml.load(text, Loader=_TemplateLoader)  # noqa: S506 - SafeLoader subclass
+        template = load_yaml(text, _TemplateLoader)
     except yaml.YAMLError as err:
         where = getattr(err, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""

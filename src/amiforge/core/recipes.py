@@ -18,8 +18,10 @@ from typing import Any
 import yaml
 
 from amiforge.core.build_template import template_problems
+from amiforge.core.files import UnsafeFile, read_bounded
 from amiforge.core.model import Recipe
 from amiforge.core.parse import FileReader, parse_recipe
+from amiforge.core.yamlsafe import load_yaml
 from amiforge.errors import Problem, RecipeInvalid
 
 RECIPE_SUFFIXES = (".yaml", ".yml")
@@ -56,15 +58,15 @@ def _read_yaml(path: Path, problems: list[Problem]) -> tuple[bool, Any]:
     """(ok, parsed document) for one file; on failure a Problem is recorded."""
     where = str(path)
     try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as err:
-        problems.append(Problem(where, None, f"cannot read: {err.strerror or err}"))
+        text = read_bounded(path.parent, path.name).decode("utf-8")
+    except UnsafeFile as err:
+        problems.append(Problem(where, None, err.reason))
         return False, None
     except UnicodeDecodeError:
         problems.append(Problem(where, None, "is not UTF-8 text; save it as UTF-8"))
         return False, None
     try:
-        return True, yaml.load(text, Loader=_StrictLoader)
+        return True, load_yaml(text, _StrictLoader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -76,28 +78,26 @@ def _read_yaml(path: Path, problems: list[Problem]) -> tuple[bool, Any]:
 
 
 def _file_reader(recipe_file: Path) -> FileReader:
+    """Reads files the recipe names: inside its directory, regular, bounded (core.files)."""
     def read(relative: str) -> bytes:
-        full = recipe_file.parent / relative
-        if full.is_dir():
-            raise LookupError(f"{full} is a directory; name the script file")
-        try:
-            return full.read_bytes()
-        except FileNotFoundError:
-            raise LookupError(f"file not found: looked for {full}") from None
-        except OSError as err:
-            raise LookupError(f"cannot read {full}: {err.strerror or err}") from None
+        return read_bounded(recipe_file.parent, relative)
     return read
 
 
 def _recipe_files(path: Path, problems: list[Problem]) -> list[Path]:
+    """The recipe files to load: ``path`` itself, or the *.yaml/*.yml directly in it.
+
+    Directories are skipped; anything else with a recipe suffix is returned, so that a
+    FIFO, device or symlink out of the directory is refused by name when it is read.
+    """
     if path.is_dir():
         found = sorted(p for p in path.iterdir()
-                       if p.suffix in RECIPE_SUFFIXES and p.is_file())
+                       if p.suffix in RECIPE_SUFFIXES and not p.is_dir())
         if not found:
             problems.append(Problem(str(path), None,
                                     "has no *.yaml or *.yml recipe files directly in it"))
         return found
-    if path.is_file():
+    if path.exists() or path.is_symlink():
         return [path]
     problems.append(Problem(str(path), None, "no such file or directory"))
     return []

@@ -75,3 +75,17 @@ def test_json_mode_errors_still_go_to_stderr(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr.startswith(f"amiforge: error: {tmp_path / 'a.yaml'}: the top level")
+
+
+def test_a_file_outside_the_recipe_directory_exits_2_naming_file_and_field(
+        tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "name: r\nbase: {ssm_parameter: /aws/service/x}\n"
+        "build: {user_data: ../../../../../../../../etc/passwd}\n")
+    result = invoke("validate", str(tmp_path))
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"amiforge: error: {tmp_path / 'r.yaml'}: build.user_data: "
+                           "../../../../../../../../etc/passwd resolves (after following "
+                           "symlinks) outside the recipe directory")
+    assert "root:" not in result.output and "Traceback" not in result.output

@@ -305,11 +305,11 @@ def test_user_data_must_be_utf8(recipe_dir: RecipeDir) -> None:
 
 
 def test_user_data_path_is_relative_to_the_recipe_file(recipe_dir: RecipeDir) -> None:
-    recipe_dir.recipe(recipe_dir.valid(build={"user_data": "../shared/setup.sh"}),
+    recipe_dir.recipe(recipe_dir.valid(build={"user_data": "shared/setup.sh"}),
                       filename="recipes/web.yaml", script=None)
-    recipe_dir.write("shared/setup.sh", "echo shared\n")
+    recipe_dir.write("recipes/shared/setup.sh", "echo shared\n")
     [recipe] = load_recipes(recipe_dir.root / "recipes")
-    assert recipe.files == {"../shared/setup.sh": b"echo shared\n"}
+    assert recipe.files == {"shared/setup.sh": b"echo shared\n"}
     assert recipe.script == "echo shared\n"
 
 
