@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from amiforge.core.regions import REGIONS
+
 RECIPE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 # family[generation][attributes].size: t3.small, m7i-flex.large, u-6tb1.metal, c7gn.16xlarge
 INSTANCE_TYPE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9-]+")
@@ -38,6 +40,12 @@ TAG_VALUE_MAX = 256
 # EC2 allows 50 tags per resource; amiforge adds its own (amiforge:*, Name) to each.
 USER_TAGS_MAX = 40
 DESCRIPTION_MAX = 255  # EC2 image descriptions
+# EC2 allows 5 security groups per network interface unless the quota was raised.
+SECURITY_GROUPS_MAX = 5
+# C0 and C1 control characters, DEL included: AWS refuses them in names, descriptions and
+# tags, or stores them and then fails to answer (an image description with one broke every
+# DescribeImages on the local cloud).
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def check_recipe_name(value: str) -> str | None:
@@ -82,9 +90,10 @@ def check_owner(value: str) -> str | None:
 
 
 def check_region(value: str) -> str | None:
-    if REGION.fullmatch(value):
+    if value in REGIONS:
         return None
-    return f"{value!r} is not an AWS region name: expected something like eu-west-1"
+    return (f"{value!r} is not an AWS region: expected a region name like eu-west-1 "
+            "(see `aws ec2 describe-regions --all-regions`)")
 
 
 def check_kms_key(value: str) -> str | None:
@@ -102,6 +111,25 @@ def check_ssm_parameter(value: str) -> str | None:
             "al2023-ami-kernel-6.1-x86_64")
 
 
+def check_text(value: str) -> str | None:
+    """Free text (descriptions, tags): one line of printable characters."""
+    found = CONTROL.search(value)
+    if found is None:
+        return None
+    return (f"contains the control character {found.group()!r} at position "
+            f"{found.start() + 1}; AWS refuses control characters (newlines and tabs too): "
+            "write it on one line of plain text")
+
+
+def check_name_glob(value: str) -> str | None:
+    if not value.strip():
+        return ("is empty; give the base image's name or a glob of it, like "
+                "'al2023-ami-2023.*-x86_64'")
+    if message := check_text(value):
+        return message
+    return None
+
+
 def check_tag(key: str, value: str) -> str | None:
     if key.lower().startswith("aws:"):
         return f"tag key {key!r} starts with 'aws:', which AWS reserves for its own tags"
@@ -113,4 +141,7 @@ def check_tag(key: str, value: str) -> str | None:
     if len(value) > TAG_VALUE_MAX:
         return (f"tag {key!r} has a value of {len(value)} characters; AWS allows at most "
                 f"{TAG_VALUE_MAX}")
+    for what, text in (("key", key), ("value", value)):
+        if message := check_text(text):
+            return f"tag {key!r}: its {what} {message}"
     return None
