@@ -13,15 +13,24 @@ import click
 
 from amiforge.cli.main import command_errors
 from amiforge.cli.render import Result
+from amiforge.core import rules
 from amiforge.core.recipes import load_recipes
+from amiforge.errors import InvalidInput
 
 
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path), metavar="DIR")
+@click.option("--base-parameter-prefixes", default="", metavar="PREFIXES",
+              help="The stack's BaseParameterPrefixes (comma-separated, like /golden/): base "
+                   "parameters may be under /aws/service/ or these.")
 @command_errors
-def validate(path: Path) -> Result:
+def validate(path: Path, base_parameter_prefixes: str) -> Result:
     """Check the recipes in DIR (or one recipe file) without touching AWS."""
-    recipes = load_recipes(path)
+    try:
+        prefixes = rules.parse_base_prefixes(base_parameter_prefixes)
+    except ValueError as err:
+        raise InvalidInput(f"--base-parameter-prefixes: {err}") from None
+    recipes = load_recipes(path, base_prefixes=prefixes)
     data = [{"name": r.name, "base": r.base.label(), "platform": r.build.platform,
              "hash": r.hash, "source": r.source} for r in recipes]
     noun = "recipe" if len(recipes) == 1 else "recipes"

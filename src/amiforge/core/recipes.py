@@ -12,11 +12,13 @@ Every problem in every file is collected before anything is raised, so one run o
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from amiforge.core import rules
 from amiforge.core.build_template import template_problems
 from amiforge.core.files import UnsafeFile, read_bounded
 from amiforge.core.model import Recipe
@@ -25,6 +27,10 @@ from amiforge.core.yamlsafe import load_yaml
 from amiforge.errors import Problem, RecipeInvalid
 
 RECIPE_SUFFIXES = (".yaml", ".yml")
+ITEM_LIMIT = 400 * 1024  # DynamoDB's item size limit
+# Room for the recipe store item's other attributes: name, version, hash, git commit,
+# timestamps and the build claim (last_build_key, last_build_id, last_base_ami...).
+ITEM_OVERHEAD = 2048
 # Fields of a user-data build that a CloudFormation build template decides for itself.
 CFN_CHOOSES = ("instance_types", "subnet_id", "security_group_ids", "volume_size_gb", "retries")
 CFN_CHOOSES_MESSAGE = ("does not apply to a build.cloudformation recipe: the build template "
@@ -124,8 +130,45 @@ def _load(path: Path, problems: list[Problem]) -> tuple[str | None, Recipe | Non
     return (claimed if isinstance(claimed, str) else None), recipe
 
 
-def load_recipes(path: Path) -> list[Recipe]:
-    """Every recipe in a directory (or the one in a file); RecipeInvalid lists all problems."""
+def base_problems(recipes: list[Recipe], allowed: tuple[str, ...]) -> list[Problem]:
+    """A Problem for each recipe whose base parameter the stack may not read."""
+    return [Problem(r.source, "base.ssm_parameter", message) for r in recipes
+            if r.base.ssm_parameter
+            and (message := rules.check_base_parameter(r.base.ssm_parameter, allowed))]
+
+
+def stored_size(recipe: Recipe) -> int:
+    """Bytes of the recipe store's item for ``recipe``: its document as stored (compact
+    JSON, as aws/recipe_store writes it) plus room for the item's other attributes."""
+    body = json.dumps(recipe.to_document(), sort_keys=True, separators=(",", ":"))
+    return len(body.encode("utf-8")) + ITEM_OVERHEAD
+
+
+def publish_problems(recipes: list[Recipe], allowed: tuple[str, ...]) -> list[Problem]:
+    """What stops ``publish`` before its first write: base parameters the stack may not
+    read and items over DynamoDB's size limit. Checked for every recipe up front, so a
+    publish stores all of its recipes or none."""
+    problems = base_problems(recipes, allowed)
+    for recipe in recipes:
+        size = stored_size(recipe)
+        if size > ITEM_LIMIT:
+            field = ("build.cloudformation" if recipe.build.cloudformation
+                     else "build.user_data" if recipe.build.user_data_file else None)
+            problems.append(Problem(
+                recipe.source, field,
+                f"the published recipe would be {size} bytes, over DynamoDB's item limit of "
+                f"{ITEM_LIMIT} bytes (the files it references are stored in it, base64): "
+                "make them smaller"))
+    return problems
+
+
+def load_recipes(path: Path, *, base_prefixes: tuple[str, ...] | None = None
+                 ) -> list[Recipe]:
+    """Every recipe in a directory (or the one in a file); RecipeInvalid lists all problems.
+
+    With ``base_prefixes`` (the stack's BaseParameterPrefixes), a base parameter outside
+    ``/aws/service/`` and those prefixes is a problem too.
+    """
     path = Path(path)
     problems: list[Problem] = []
     recipes: list[Recipe] = []
@@ -142,6 +185,8 @@ def load_recipes(path: Path) -> list[Recipe]:
             owner[name] = recipe_file
         if recipe is not None:
             recipes.append(recipe)
+    if base_prefixes is not None:
+        problems.extend(base_problems(recipes, base_prefixes))
     if problems:
         raise RecipeInvalid(problems)
     return recipes

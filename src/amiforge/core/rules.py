@@ -30,6 +30,12 @@ KMS_KEY = re.compile(
 # The AWS-managed EBS key: usable, but an image encrypted with it cannot be shared.
 AWS_MANAGED_KMS = re.compile(r"(?:arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:)?alias/aws/.*")
 SSM_PARAMETER = re.compile(r"/?[A-Za-z0-9_.\-/]{1,2047}")
+AMI_ID = re.compile(r"ami-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+# Base parameters: AWS's public ones, plus what the stack's BaseParameterPrefixes allows
+# (each prefix starts and ends with "/"; the template's IAM grants exactly these).
+PUBLIC_BASE_PREFIX = "/aws/service/"
+BASE_PREFIX = re.compile(r"(?:/[A-Za-z0-9_.-]+)+/")
+BASE_PREFIXES_MAX = 3
 # Who may own a base image: the keywords EC2 DescribeImages accepts, or an account id.
 OWNER_ALIASES = ("amazon", "aws-marketplace", "self", "aws-backup-vault")
 ARCHITECTURES = ("x86_64", "arm64", "i386", "x86_64_mac", "arm64_mac")
@@ -128,6 +134,42 @@ def check_name_glob(value: str) -> str | None:
     if message := check_text(value):
         return message
     return None
+
+
+def parse_base_prefixes(text: str | None) -> tuple[str, ...]:
+    """The stack's BaseParameterPrefixes ("/a/,/b/") as a tuple; ValueError if malformed."""
+    prefixes = tuple(p.strip() for p in (text or "").split(",") if p.strip())
+    bad = [p for p in prefixes if not BASE_PREFIX.fullmatch(p)]
+    if bad:
+        raise ValueError(f"{bad[0]!r} is not a parameter path prefix: write it like "
+                         "/golden/amis/ (starting and ending with /)")
+    if len(prefixes) > BASE_PREFIXES_MAX:
+        raise ValueError(f"{len(prefixes)} base parameter prefixes given; at most "
+                         f"{BASE_PREFIXES_MAX}")
+    return prefixes
+
+
+def check_base_parameter(name: str, allowed: tuple[str, ...] = ()) -> str | None:
+    """None if the stack may read ``name`` as a base image parameter, else why not.
+
+    Detect and Resolve may read only AWS's public ``/aws/service/`` parameters and the
+    prefixes the stack allows: a recipe naming ``/prod/db/password`` would otherwise have
+    the stack read a secret on the recipe author's behalf.
+    """
+    full = name if name.startswith("/") else "/" + name
+    for prefix in (PUBLIC_BASE_PREFIX, *allowed):
+        if full.startswith(prefix):
+            return None
+    extra = (f" or the stack's BaseParameterPrefixes ({', '.join(allowed)})" if allowed
+             else "; to use your own, deploy with -p BaseParameterPrefixes=/your/prefix/ "
+                  "(and pass --base-parameter-prefixes to validate)")
+    return (f"{name!r} is not under {PUBLIC_BASE_PREFIX}{extra}: amiforge reads a base "
+            "parameter only there, so that a recipe cannot read other parameters (secrets) "
+            "through the stack")
+
+
+def is_ami_id(value: object) -> bool:
+    return isinstance(value, str) and AMI_ID.fullmatch(value) is not None
 
 
 def check_tag(key: str, value: str) -> str | None:
