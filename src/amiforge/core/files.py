@@ -65,6 +65,8 @@ def read_bounded(root: Path, relative: str, *, limit: int = READ_LIMIT) -> bytes
     file, or is larger than ``limit`` bytes.
     """
     shown = Path(root) / relative
+    if "\x00" in relative:  # no OS call takes it; the parser refuses it first
+        raise UnsafeFile(f"{relative!r} contains a NUL character", "contains a NUL character")
     if not inside(root, shown):
         reason = (f"resolves (after following symlinks) outside the recipe directory "
                   f"{root}; a recipe may only use files inside its own directory: copy the "

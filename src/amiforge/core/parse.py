@@ -52,6 +52,18 @@ DOCUMENT_KEYS = (*TOP_KEYS, "format", "files", "source", "hash")
 FileReader = Callable[[str], bytes]
 
 _ABSOLUTE = re.compile(r"^(/|\\|[A-Za-z]:)")
+PATH_MAX = 1024
+
+
+def _check_path_text(value: str) -> str | None:
+    """A file path in a recipe: no control characters (a NUL cannot be in a path at all)."""
+    found = rules.CONTROL.search(value)
+    if found is None:
+        return None
+    return (f"the path contains the control character {found.group()!r} at position "
+            f"{found.start() + 1}; name the file with a plain path, like scripts/web.sh")
+
+
 _EMPTY_SCRIPT = ("is empty: the build would change nothing in the base image; write the "
                  "commands that configure it")
 _BASE_EXAMPLE = (" (for example ssm_parameter: /aws/service/ami-amazon-linux-latest/"
@@ -193,7 +205,7 @@ def _script(fields: Fields, build: dict[str, Any], read_file: FileReader
             fields.add("build.script", _EMPTY_SCRIPT)
             return None, None, "", {}
         return key, None, inline, {}
-    path = fields.string(build, key, "build")
+    path = fields.string(build, key, "build", max_len=PATH_MAX, rule=_check_path_text)
     if path is None:
         return None, None, "", {}
     if _ABSOLUTE.match(path):

@@ -48,10 +48,10 @@ USER_TAGS_MAX = 40
 DESCRIPTION_MAX = 255  # EC2 image descriptions
 # EC2 allows 5 security groups per network interface unless the quota was raised.
 SECURITY_GROUPS_MAX = 5
-# C0 and C1 control characters, DEL included: AWS refuses them in names, descriptions and
+# C0 and C1 control characters, DEL and the Unicode line separators: AWS refuses them in names, descriptions and
 # tags, or stores them and then fails to answer (an image description with one broke every
 # DescribeImages on the local cloud).
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def check_recipe_name(value: str) -> str | None:

@@ -118,3 +118,22 @@ def test_deeply_nested_build_template_is_refused(recipe_dir: RecipeDir) -> None:
     assert ("web.yaml", "build.cloudformation",
             f"stack.yaml is not a valid YAML or JSON template: it nests more than {MAX_DEPTH} "
             "levels deep; nest less") in recipe_dir.problems()
+
+
+def test_a_nul_or_control_character_in_a_path_is_refused(recipe_dir: RecipeDir) -> None:
+    recipe_dir.recipe(recipe_dir.valid(build={"user_data": "scripts/web\x00.sh"}))
+    assert recipe_dir.problems() == [
+        ("web.yaml", "build.user_data", "the path contains the control character '\\x00' at "
+         "position 12; name the file with a plain path, like scripts/web.sh")]
+
+
+def test_an_overlong_path_is_refused_without_echoing_it(recipe_dir: RecipeDir) -> None:
+    recipe_dir.recipe(recipe_dir.valid(build={"user_data": "a/" * 3000 + "web.sh"}))
+    assert recipe_dir.problems() == [
+        ("web.yaml", "build.user_data", "is 6006 characters; at most 1024 are allowed")]
+
+
+def test_read_bounded_refuses_a_nul_even_unparsed(tmp_path: Path) -> None:
+    with pytest.raises(UnsafeFile) as info:
+        read_bounded(tmp_path, "a\x00b")
+    assert info.value.reason == "contains a NUL character"

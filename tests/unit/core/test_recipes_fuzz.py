@@ -155,7 +155,8 @@ def test_any_bytes_in_a_recipe_file_give_recipe_invalid_or_recipe(raw: bytes) ->
 # file here is one that would block or never end if read naively.
 
 SCRIPT_KINDS = ("regular", "symlink_inside", "symlink_outside", "dotdot", "fifo", "directory",
-                "missing", "huge", "dev_zero", "empty")
+                "missing", "huge", "dev_zero", "empty", "nul_in_path", "long_path",
+                "control_in_path")
 BAD_SCRIPTS = frozenset(SCRIPT_KINDS) - {"regular", "symlink_inside"}
 RECIPE_EXTRAS = ("none", "fifo", "symlink_outside", "deep", "dev_null", "directory")
 control_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)),
@@ -187,6 +188,12 @@ def _write_script(root: Path, outside: Path, kind: str) -> str:
         target.symlink_to("/dev/zero")
     elif kind == "empty":
         target.write_text("")
+    elif kind == "nul_in_path":
+        return "scripts/web\x00.sh"
+    elif kind == "long_path":
+        return "a/" * 3000 + "web.sh"
+    elif kind == "control_in_path":
+        return "scripts/web\x1b.sh"
     return "scripts/web.sh"
 
 
@@ -221,7 +228,10 @@ def test_hostile_recipe_directories_are_refused_by_file_and_field(
         doc["image"]["tags"] = {"team": tag}
         if glob != "al2023-*":
             doc["base"] = {"filter": {"owners": ["amazon"], "name": glob}}
-        (root / "web.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True))
+        doc["image"].pop("share_with")  # needs a KMS key: keep the baseline valid
+        text = yaml.safe_dump(doc, allow_unicode=True)
+        (root / "web.yaml").write_text(text)
+        loaded = yaml.safe_load(text)  # YAML folds some characters (NEL) into spaces
         _write_extra(root, outside, extra, depth)
         try:
             recipes = load_recipes(root)
@@ -241,9 +251,9 @@ def test_hostile_recipe_directories_are_refused_by_file_and_field(
             assert (str(root / "extra.yaml"), None) in {(p.where, p.field) for p in problems}
         if glob != "al2023-*":
             assert "base.filter.name" in fields
-        if CONTROL.search(description):
+        if CONTROL.search(loaded["description"]):
             assert "description" in fields
-        if CONTROL.search(tag):
+        if CONTROL.search(loaded["image"]["tags"]["team"]):
             assert "image.tags" in fields
         if not problems:
             assert script_kind not in BAD_SCRIPTS
