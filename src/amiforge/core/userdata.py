@@ -201,7 +201,10 @@ Add-Content -Path $amiforgeLaunchLog -Value $amiforgeResult -ErrorAction Silentl
 # lines (sysprep's) go to COM1 only.
 Remove-Item -LiteralPath $amiforgeScript, $amiforgeLog -Force -ErrorAction SilentlyContinue
 $script:amiforgeLog = $null
-Remove-Item -LiteralPath $amiforgeDir -Force -ErrorAction SilentlyContinue
+# Only an empty directory: Remove-Item on one with children would ask for confirmation.
+if (-not (Get-ChildItem -LiteralPath $amiforgeDir -Force -ErrorAction SilentlyContinue)) {{
+    Remove-Item -LiteralPath $amiforgeDir -Force -ErrorAction SilentlyContinue
+}}
 if ($amiforgeStatus -eq 0) {{
     if (Test-Path $amiforgeLaunch) {{
         # Generalise the image and shut down; instances launched from it run first-boot

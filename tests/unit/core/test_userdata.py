@@ -237,6 +237,9 @@ def test_windows_wrapper_text() -> None:
     assert removal < text.index("sysprep --shutdown") < text.index("Stop-Computer -Force")
     assert "$script:amiforgeLog = $null" in text[removal:text.index("sysprep --shutdown")]
     assert "if ($script:amiforgeLog) {" in text
+    # the directory goes only when empty (a non-empty one would prompt for confirmation)
+    assert ("if (-not (Get-ChildItem -LiteralPath $amiforgeDir -Force -ErrorAction "
+            "SilentlyContinue)) {\n    Remove-Item -LiteralPath $amiforgeDir") in text
 
 
 def test_windows_here_string_terminators_in_the_script_are_escaped() -> None:
