@@ -113,7 +113,7 @@ def test_deeply_nested_yaml_is_refused_not_a_recursion_error(recipe_dir: RecipeD
 
 
 def test_deeply_nested_build_template_is_refused(recipe_dir: RecipeDir) -> None:
-    recipe_dir.write("stack.yaml", "Resources: " + "[" * 3000 + "]" * 3000 + "\n")
+    recipe_dir.write("stack.yaml", "Resources: " + "[" * 1000 + "]" * 1000 + "\n")
     recipe_dir.recipe(recipe_dir.valid(build={"cloudformation": "stack.yaml"}))
     assert ("web.yaml", "build.cloudformation",
             f"stack.yaml is not a valid YAML or JSON template: it nests more than {MAX_DEPTH} "

@@ -211,7 +211,7 @@ def _write_extra(root: Path, outside: Path, kind: str, depth: int) -> None:
         extra.mkdir()
 
 
-@FUZZ
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(script_kind=st.sampled_from(SCRIPT_KINDS), extra=st.sampled_from(RECIPE_EXTRAS),
        depth=st.integers(1, 400), description=control_text, tag=control_text,
        glob=st.sampled_from(["", " ", "al2023-*", "a\x00b"]))
