@@ -28,7 +28,9 @@ STACK = "amiforge-e2e"
 # would start or sweep what a test is about to do itself. Tests that show the scheduled
 # functions invoke them directly; schedules firing is the local cloud's own test.
 E2E_STACK_PARAMETERS = {**LOCAL_STACK_PARAMETERS, "DetectSchedule": "rate(30 days)",
-                        "SweepSchedule": "rate(30 days)", "PruneSchedule": "rate(30 days)"}
+                        "SweepSchedule": "rate(30 days)", "PruneSchedule": "rate(30 days)",
+                        # base parameters the e2e recipes may use besides /aws/service/
+                        "BaseParameterPrefixes": "/amiforge-e2e/"}
 
 
 @pytest.fixture(scope="session")

@@ -15,18 +15,26 @@ import click
 
 from amiforge.cli.main import command_errors
 from amiforge.cli.render import Result
+from amiforge.core import rules
 from amiforge.core.recipes import load_recipes
-from amiforge.errors import RecipeInvalid
+from amiforge.errors import InvalidInput, RecipeInvalid
 from amiforge.ops.lint import lint_recipes
 
 
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path), metavar="DIR")
+@click.option("--base-parameter-prefixes", default="", metavar="PREFIXES",
+              help="The stack's BaseParameterPrefixes (comma-separated, like /golden/): base "
+                   "parameters may be under /aws/service/ or these.")
 @click.option("--strict", is_flag=True, help="Treat warnings (e.g. IMDSv1 calls) as errors.")
 @command_errors
-def validate(path: Path, strict: bool) -> Result:
+def validate(path: Path, base_parameter_prefixes: str, strict: bool) -> Result:
     """Check the recipes in DIR (or one recipe file) without touching AWS."""
-    recipes = load_recipes(path)
+    try:
+        prefixes = rules.parse_base_prefixes(base_parameter_prefixes)
+    except ValueError as err:
+        raise InvalidInput(f"--base-parameter-prefixes: {err}") from None
+    recipes = load_recipes(path, base_prefixes=prefixes)
     report = lint_recipes(recipes, strict=strict)
     if report.errors:
         raise RecipeInvalid(report.errors)

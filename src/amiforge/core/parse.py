@@ -52,6 +52,20 @@ DOCUMENT_KEYS = (*TOP_KEYS, "format", "files", "source", "hash")
 FileReader = Callable[[str], bytes]
 
 _ABSOLUTE = re.compile(r"^(/|\\|[A-Za-z]:)")
+PATH_MAX = 1024
+
+
+def _check_path_text(value: str) -> str | None:
+    """A file path in a recipe: no control characters (a NUL cannot be in a path at all)."""
+    found = rules.CONTROL.search(value)
+    if found is None:
+        return None
+    return (f"the path contains the control character {found.group()!r} at position "
+            f"{found.start() + 1}; name the file with a plain path, like scripts/web.sh")
+
+
+_EMPTY_SCRIPT = ("is empty: the build would change nothing in the base image; write the "
+                 "commands that configure it")
 _BASE_EXAMPLE = (" (for example ssm_parameter: /aws/service/ami-amazon-linux-latest/"
                  "al2023-ami-kernel-6.1-x86_64)")
 
@@ -68,7 +82,8 @@ def parse_recipe(raw: Any, *, where: str, read_file: FileReader,
         return None
     fields.known_keys(raw, "", TOP_KEYS)
     name = fields.string(raw, "name", required=True, rule=rules.check_recipe_name)
-    description = fields.string(raw, "description", max_len=rules.DESCRIPTION_MAX)
+    description = fields.string(raw, "description", max_len=rules.DESCRIPTION_MAX,
+                                rule=rules.check_text)
     base = _base(fields, raw)
     build, script, files = _build(fields, raw, read_file)
     image = _image(fields, raw, name)
@@ -104,7 +119,8 @@ def _base(fields: Fields, raw: dict[str, Any]) -> BaseSpec:
             fields.add("base.filter", "is empty; it needs at least owners and name")
         return BaseSpec()
     fields.known_keys(flt, "base.filter", FILTER_KEYS)
-    glob = fields.string(flt, "name", "base.filter", required=True)
+    glob = fields.string(flt, "name", "base.filter", required=True,
+                         rule=rules.check_name_glob)
     owners = fields.string_list(flt, "owners", "base.filter", rule=rules.check_owner,
                                 accept_digits=12)
     if flt.get("owners") is None or owners == () and flt.get("owners") == []:
@@ -135,14 +151,20 @@ def _build(fields: Fields, raw: dict[str, Any], read_file: FileReader
     if instance_types == () and build.get("instance_types") == []:
         fields.add("build.instance_types", "is empty; list at least one instance type, or "
                    "leave it out for the default")
+    groups = fields.string_list(build, "security_group_ids", "build",
+                                rule=rules.check_security_group_id) or ()
+    if len(groups) > rules.SECURITY_GROUPS_MAX:
+        fields.add("build.security_group_ids",
+                   f"lists {len(groups)} groups; EC2 attaches at most "
+                   f"{rules.SECURITY_GROUPS_MAX} to an instance's network interface: merge "
+                   "their rules into fewer groups")
     spec = BuildSpec(
         platform=platform,
         user_data_file=path if key == "user_data" else None,
         cloudformation=path if key == "cloudformation" else None,
         instance_types=instance_types or DEFAULT_INSTANCE_TYPES[platform],
         subnet_id=fields.string(build, "subnet_id", "build", rule=rules.check_subnet_id),
-        security_group_ids=fields.string_list(build, "security_group_ids", "build",
-                                              rule=rules.check_security_group_id) or (),
+        security_group_ids=groups,
         timeout_minutes=_count(fields.integer(build, "timeout_minutes", "build", low=5,
                                               high=720,
                                               default=DEFAULT_TIMEOUT_MINUTES[platform])),
@@ -173,8 +195,17 @@ def _script(fields: Fields, build: dict[str, Any], read_file: FileReader
         return None, None, "", {}
     key = given[0]
     if key == "script":
-        return key, None, fields.string(build, "script", "build") or "", {}
-    path = fields.string(build, key, "build")
+        inline = fields.string(build, "script", "build")
+        if inline is None:
+            return None, None, "", {}
+        if "\x00" in inline:
+            fields.add("build.script", "contains a NUL character; a script must be text")
+            return None, None, "", {}
+        if not inline.strip():
+            fields.add("build.script", _EMPTY_SCRIPT)
+            return None, None, "", {}
+        return key, None, inline, {}
+    path = fields.string(build, key, "build", max_len=PATH_MAX, rule=_check_path_text)
     if path is None:
         return None, None, "", {}
     if _ABSOLUTE.match(path):
@@ -198,6 +229,9 @@ def _script(fields: Fields, build: dict[str, Any], read_file: FileReader
     # BOM in front of #! hides the shebang); the raw bytes are kept, and hashed, as read.
     script = ("" if key == "cloudformation"
               else text.removeprefix("\ufeff").replace("\r\n", "\n"))
+    if key == "user_data" and not script.strip():
+        fields.add("build.user_data", f"{path} {_EMPTY_SCRIPT}")
+        return None, None, "", {}
     return key, path, script, {path: data}
 
 
@@ -248,7 +282,7 @@ def _image(fields: Fields, raw: dict[str, Any], recipe_name: str | None) -> Imag
     return ImageSpec(
         name=template or DEFAULT_TEMPLATE,
         description=fields.string(image, "description", "image",
-                                  max_len=rules.DESCRIPTION_MAX),
+                                  max_len=rules.DESCRIPTION_MAX, rule=rules.check_text),
         tags=tags,
         regions=regions,
         share_with=share_with,

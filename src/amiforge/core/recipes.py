@@ -12,17 +12,25 @@ Every problem in every file is collected before anything is raised, so one run o
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from amiforge.core import rules
 from amiforge.core.build_template import template_problems
+from amiforge.core.files import UnsafeFile, read_bounded
 from amiforge.core.model import Recipe
 from amiforge.core.parse import FileReader, parse_recipe
+from amiforge.core.yamlsafe import load_yaml
 from amiforge.errors import Problem, RecipeInvalid
 
 RECIPE_SUFFIXES = (".yaml", ".yml")
+ITEM_LIMIT = 400 * 1024  # DynamoDB's item size limit
+# Room for the recipe store item's other attributes: name, version, hash, git commit,
+# timestamps and the build claim (last_build_key, last_build_id, last_base_ami...).
+ITEM_OVERHEAD = 2048
 # Fields of a user-data build that a CloudFormation build template decides for itself.
 CFN_CHOOSES = ("instance_types", "subnet_id", "security_group_ids", "volume_size_gb", "retries")
 CFN_CHOOSES_MESSAGE = ("does not apply to a build.cloudformation recipe: the build template "
@@ -56,15 +64,15 @@ def _read_yaml(path: Path, problems: list[Problem]) -> tuple[bool, Any]:
     """(ok, parsed document) for one file; on failure a Problem is recorded."""
     where = str(path)
     try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as err:
-        problems.append(Problem(where, None, f"cannot read: {err.strerror or err}"))
+        text = read_bounded(path.parent, path.name).decode("utf-8")
+    except UnsafeFile as err:
+        problems.append(Problem(where, None, err.reason))
         return False, None
     except UnicodeDecodeError:
         problems.append(Problem(where, None, "is not UTF-8 text; save it as UTF-8"))
         return False, None
     try:
-        return True, yaml.load(text, Loader=_StrictLoader)
+        return True, load_yaml(text, _StrictLoader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -76,28 +84,26 @@ def _read_yaml(path: Path, problems: list[Problem]) -> tuple[bool, Any]:
 
 
 def _file_reader(recipe_file: Path) -> FileReader:
+    """Reads files the recipe names: inside its directory, regular, bounded (core.files)."""
     def read(relative: str) -> bytes:
-        full = recipe_file.parent / relative
-        if full.is_dir():
-            raise LookupError(f"{full} is a directory; name the script file")
-        try:
-            return full.read_bytes()
-        except FileNotFoundError:
-            raise LookupError(f"file not found: looked for {full}") from None
-        except OSError as err:
-            raise LookupError(f"cannot read {full}: {err.strerror or err}") from None
+        return read_bounded(recipe_file.parent, relative)
     return read
 
 
 def _recipe_files(path: Path, problems: list[Problem]) -> list[Path]:
+    """The recipe files to load: ``path`` itself, or the *.yaml/*.yml directly in it.
+
+    Directories are skipped; anything else with a recipe suffix is returned, so that a
+    FIFO, device or symlink out of the directory is refused by name when it is read.
+    """
     if path.is_dir():
         found = sorted(p for p in path.iterdir()
-                       if p.suffix in RECIPE_SUFFIXES and p.is_file())
+                       if p.suffix in RECIPE_SUFFIXES and not p.is_dir())
         if not found:
             problems.append(Problem(str(path), None,
                                     "has no *.yaml or *.yml recipe files directly in it"))
         return found
-    if path.is_file():
+    if path.exists() or path.is_symlink():
         return [path]
     problems.append(Problem(str(path), None, "no such file or directory"))
     return []
@@ -124,8 +130,45 @@ def _load(path: Path, problems: list[Problem]) -> tuple[str | None, Recipe | Non
     return (claimed if isinstance(claimed, str) else None), recipe
 
 
-def load_recipes(path: Path) -> list[Recipe]:
-    """Every recipe in a directory (or the one in a file); RecipeInvalid lists all problems."""
+def base_problems(recipes: list[Recipe], allowed: tuple[str, ...]) -> list[Problem]:
+    """A Problem for each recipe whose base parameter the stack may not read."""
+    return [Problem(r.source, "base.ssm_parameter", message) for r in recipes
+            if r.base.ssm_parameter
+            and (message := rules.check_base_parameter(r.base.ssm_parameter, allowed))]
+
+
+def stored_size(recipe: Recipe) -> int:
+    """Bytes of the recipe store's item for ``recipe``: its document as stored (compact
+    JSON, as aws/recipe_store writes it) plus room for the item's other attributes."""
+    body = json.dumps(recipe.to_document(), sort_keys=True, separators=(",", ":"))
+    return len(body.encode("utf-8")) + ITEM_OVERHEAD
+
+
+def publish_problems(recipes: list[Recipe], allowed: tuple[str, ...]) -> list[Problem]:
+    """What stops ``publish`` before its first write: base parameters the stack may not
+    read and items over DynamoDB's size limit. Checked for every recipe up front, so a
+    publish stores all of its recipes or none."""
+    problems = base_problems(recipes, allowed)
+    for recipe in recipes:
+        size = stored_size(recipe)
+        if size > ITEM_LIMIT:
+            field = ("build.cloudformation" if recipe.build.cloudformation
+                     else "build.user_data" if recipe.build.user_data_file else None)
+            problems.append(Problem(
+                recipe.source, field,
+                f"the published recipe would be {size} bytes, over DynamoDB's item limit of "
+                f"{ITEM_LIMIT} bytes (the files it references are stored in it, base64): "
+                "make them smaller"))
+    return problems
+
+
+def load_recipes(path: Path, *, base_prefixes: tuple[str, ...] | None = None
+                 ) -> list[Recipe]:
+    """Every recipe in a directory (or the one in a file); RecipeInvalid lists all problems.
+
+    With ``base_prefixes`` (the stack's BaseParameterPrefixes), a base parameter outside
+    ``/aws/service/`` and those prefixes is a problem too.
+    """
     path = Path(path)
     problems: list[Problem] = []
     recipes: list[Recipe] = []
@@ -142,6 +185,8 @@ def load_recipes(path: Path) -> list[Recipe]:
             owner[name] = recipe_file
         if recipe is not None:
             recipes.append(recipe)
+    if base_prefixes is not None:
+        problems.extend(base_problems(recipes, base_prefixes))
     if problems:
         raise RecipeInvalid(problems)
     return recipes

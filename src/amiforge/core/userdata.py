@@ -4,8 +4,11 @@ A build instance has no SSH, no agent and no way to call amiforge: it boots with
 data and stops. So the user data is a wrapper that (1) writes the recipe's script to
 disk verbatim, (2) runs it with its output copied to the serial console, (3) writes
 one marker line - ``AMIFORGE-RESULT: success`` or ``AMIFORGE-RESULT: failure exit=N`` -
-to the console, and (4) shuts the instance down. The verify step reads the console
-output (EC2 GetConsoleOutput) with :func:`parse_console`; the last marker wins, because
+to the console, (4) removes the script and its log from the disk (the image must not
+keep them; the console has the log), and (5) shuts the instance down. The verify step
+reads the console output (EC2 GetConsoleOutput) with :func:`parse_console`, which also
+masks secret-looking values in the tail (:mod:`amiforge.core.redact`); the last marker
+wins, because
 the Windows wrapper reports success, then runs sysprep, and reports failure after it if
 sysprep did not shut the machine down.
 
@@ -24,6 +27,8 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
+
+from amiforge.core.redact import mask
 
 RESULT_PREFIX = "AMIFORGE-RESULT:"
 USER_DATA_LIMIT = 16384  # EC2's limit on raw user data, before base64
@@ -124,6 +129,12 @@ if [[ $amiforge_status -eq 0 ]]; then
 else
   amiforge_say "$amiforge_prefix failure exit=$amiforge_status"
 fi
+# The image must not keep the script (it may hold what the build needed) or its log; the
+# console kept the log. Only regular files are removed (the log may be /dev/null).
+for amiforge_file in "$amiforge_script" "$amiforge_log"; do
+  [[ -f $amiforge_file && ! -L $amiforge_file ]] && rm -f -- "$amiforge_file"
+done
+rmdir -- "$amiforge_dir" 2>/dev/null
 sync
 bash -c "$amiforge_poweroff"
 exit "$amiforge_status"
@@ -161,7 +172,9 @@ $amiforgeLaunchLog = Join-Path $env:ProgramData 'Amazon\\EC2Launch\\log\\agent.l
 $amiforgeLaunch = Join-Path $env:ProgramFiles 'Amazon\\EC2Launch\\ec2launch.exe'
 New-Item -ItemType Directory -Force -Path $amiforgeDir | Out-Null
 function Write-AmiforgeLine([string]$Line) {{
-    Add-Content -Path $amiforgeLog -Value $Line -ErrorAction SilentlyContinue
+    if ($script:amiforgeLog) {{
+        Add-Content -Path $script:amiforgeLog -Value $Line -ErrorAction SilentlyContinue
+    }}
     # Open per line: EC2Launch writes to COM1 too, so neither may hold it open.
     try {{
         $port = New-Object System.IO.Ports.SerialPort 'COM1', 115200, 'None', 8, 'One'
@@ -184,6 +197,14 @@ if ($amiforgeStatus -eq 0) {{
 }}
 Write-AmiforgeLine $amiforgeResult
 Add-Content -Path $amiforgeLaunchLog -Value $amiforgeResult -ErrorAction SilentlyContinue
+# The image must not keep the script or its log (COM1, the console, kept the log); later
+# lines (sysprep's) go to COM1 only.
+Remove-Item -LiteralPath $amiforgeScript, $amiforgeLog -Force -ErrorAction SilentlyContinue
+$script:amiforgeLog = $null
+# Only an empty directory: Remove-Item on one with children would ask for confirmation.
+if (-not (Get-ChildItem -LiteralPath $amiforgeDir -Force -ErrorAction SilentlyContinue)) {{
+    Remove-Item -LiteralPath $amiforgeDir -Force -ErrorAction SilentlyContinue
+}}
 if ($amiforgeStatus -eq 0) {{
     if (Test-Path $amiforgeLaunch) {{
         # Generalise the image and shut down; instances launched from it run first-boot
@@ -237,8 +258,13 @@ def _clean(text: str) -> str:
 
 
 def console_tail(text: str) -> str:
-    """The last lines of a console log, cleaned of escapes, for a failure report."""
-    lines = _clean(text).rstrip("\n").split("\n")
+    """The last lines of a console log, cleaned of escapes, for a failure report.
+
+    Secret-looking values are masked (core.redact) on the whole text, before it is cut,
+    so a key split by the cut cannot escape the pattern; every stored or notified tail
+    comes from here.
+    """
+    lines = mask(_clean(text)).rstrip("\n").split("\n")
     return "\n".join(lines[-TAIL_LINES:])[-TAIL_CHARS:]
 
 

@@ -66,6 +66,8 @@ EXPLAINED: dict[tuple[str, str], str] = {
         "CreateStack + PassRole is bounded: stacks only named amiforge-build-*, and the only "
         "role passable is BuildStackRole, which can make EC2 builders and security groups",
 }
+# Values the audit gives parameters that policies are built from (their non-empty case).
+SAMPLE_PARAMETERS = {"BaseParameterPrefixes": "/golden/amis/,/vendor/"}
 # Actions AWS does not let a policy scope to a resource: "*" is the only correct value.
 UNSCOPABLE = frozenset({"ec2:describeinstances", "ec2:describeimages",
                         "states:sendtasksuccess", "ec2:describesnapshots",
@@ -110,16 +112,27 @@ def _resolve(value: Any, resources: dict[str, Any]) -> Any:
         return _arn(resources, name)
     if "Fn::Sub" in value:
         text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
+        names = {} if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][1]
 
         def sub(match: re.Match[str]) -> str:
             token = match.group(1)
-            if token in PSEUDO:
-                return PSEUDO[token]
+            if token in names:
+                return str(_resolve(names[token], resources) or "")
+            if token in PSEUDO or token in SAMPLE_PARAMETERS:
+                return PSEUDO.get(token) or SAMPLE_PARAMETERS[token]
             return _arn(resources, token.split(".")[0])
 
         return re.sub(r"\$\{([^}]+)\}", sub, text)
     if "Fn::If" in value:
         return _resolve(value["Fn::If"][1], resources)
+    if "Fn::Split" in value:
+        delimiter, source = value["Fn::Split"]
+        text = _resolve(source, resources)
+        return text.split(delimiter) if isinstance(text, str) else []
+    if "Fn::Select" in value:
+        index, items = value["Fn::Select"]
+        items = _resolve(items, resources)
+        return items[int(index)] if isinstance(items, list) and len(items) > int(index) else None
     return {k: _resolve(v, resources) for k, v in value.items()}
 
 

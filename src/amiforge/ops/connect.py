@@ -34,6 +34,7 @@ PARAMETERS = {
     "LaunchBurst": "AMIFORGE_LAUNCH_BURST",
     "LaunchesPerSecond": "AMIFORGE_LAUNCHES_PER_SECOND",
     "BuilderInstanceProfileArn": "AMIFORGE_INSTANCE_PROFILE_ARN",
+    "BaseParameterPrefixes": "AMIFORGE_BASE_PARAMETER_PREFIXES",
 }
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from amiforge.core.model import Recipe
+from amiforge.core.recipes import publish_problems
+from amiforge.errors import RecipeInvalid
 from amiforge.steps.env import StepEnv
 
 
@@ -25,6 +27,11 @@ def git_commit(path: Path) -> str | None:
 
 
 def publish(env: StepEnv, recipes: Sequence[Recipe], commit: str | None) -> list[dict[str, Any]]:
+    """Store every recipe, or none: all are checked (base parameter allowed by the stack,
+    item within DynamoDB's limit) before the first write; RecipeInvalid lists problems."""
+    problems = publish_problems(list(recipes), env.base_parameter_prefixes)
+    if problems:
+        raise RecipeInvalid(problems)
     results = []
     for recipe in recipes:
         previous = env.store.current(recipe.name)

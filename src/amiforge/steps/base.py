@@ -2,6 +2,11 @@
 
 SSM parameter bases are fetched in batches of ten; filter bases are grouped by their
 query key so that a hundred recipes on one vendor image cost one DescribeImages.
+
+A base parameter is untrusted input twice over: its name comes from a recipe, so only
+``/aws/service/`` and the stack's BaseParameterPrefixes are read at all; its value may
+be anything, so a value that is not an AMI id is refused naming the parameter and never
+passed on (not to plan output, execution input, records or failure reasons).
 """
 
 from __future__ import annotations
@@ -12,8 +17,16 @@ from dataclasses import dataclass
 from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import ssm as ssm_api
 from amiforge.core.model import BaseSpec
+from amiforge.core.rules import check_base_parameter, is_ami_id
 from amiforge.errors import NotFound
 from amiforge.steps.env import StepEnv
+
+
+def not_an_ami(name: str) -> str:
+    """Why a base parameter's value was refused. Never the value: it may be a secret."""
+    return (f"SSM parameter {name} does not hold an AMI id (ami- and 8 or 17 hex digits); "
+            "its value is not shown. Point base.ssm_parameter at a parameter that holds "
+            "the base image's id")
 
 
 @dataclass(frozen=True)
@@ -27,15 +40,25 @@ def resolve_bases(env: StepEnv, bases: Iterable[BaseSpec]) -> dict[str, Resolved
     """{query_key: ResolvedBase} for every distinct base among ``bases``."""
     distinct = {b.query_key(): b for b in bases}
     out: dict[str, ResolvedBase] = {}
-    by_parameter = {b.ssm_parameter: key for key, b in distinct.items() if b.ssm_parameter}
+    by_parameter = {}
+    for key, base in distinct.items():
+        if not base.ssm_parameter:
+            continue
+        refused = check_base_parameter(base.ssm_parameter, env.base_parameter_prefixes)
+        if refused:  # never read: the stack's IAM would refuse it too
+            out[key] = ResolvedBase(key, None, f"base.ssm_parameter {refused}")
+        else:
+            by_parameter[base.ssm_parameter] = key
     if by_parameter:
         found, invalid = ssm_api.get_parameters(env.client("ssm"), by_parameter)
         for name, key in by_parameter.items():
-            if name in found:
-                out[key] = ResolvedBase(key, found[name])
-            else:
+            if name not in found:
                 out[key] = ResolvedBase(key, None, f"SSM parameter {name} does not exist")
-        del invalid  # every missing name is reported above
+            elif not is_ami_id(found[name]):
+                out[key] = ResolvedBase(key, None, not_an_ami(name))
+            else:
+                out[key] = ResolvedBase(key, found[name])
+        del invalid, found  # every missing name is reported above; values go no further
     for key, base in distinct.items():
         if base.ssm_parameter:
             continue

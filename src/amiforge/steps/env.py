@@ -16,6 +16,7 @@ from amiforge.aws.catalog import Catalog
 from amiforge.aws.recipe_store import RecipeStore
 from amiforge.aws.session import AwsContext
 from amiforge.core.ratelimit import DEFAULT_LAUNCH_BURST, DEFAULT_LAUNCH_PER_SECOND
+from amiforge.core.rules import parse_base_prefixes
 
 
 @dataclass
@@ -35,6 +36,8 @@ class StepEnv:
     launch_burst: int = DEFAULT_LAUNCH_BURST
     launch_per_second: float = DEFAULT_LAUNCH_PER_SECOND
     build_stack_role_arn: str | None = None
+    # The stack's BaseParameterPrefixes: where base parameters may live besides /aws/service/.
+    base_parameter_prefixes: tuple[str, ...] = ()
     aws: AwsContext = field(default_factory=AwsContext)
 
     @classmethod
@@ -55,6 +58,8 @@ class StepEnv:
             launch_per_second=float(e.get("AMIFORGE_LAUNCHES_PER_SECOND")
                                     or DEFAULT_LAUNCH_PER_SECOND),
             build_stack_role_arn=e.get("AMIFORGE_BUILD_STACK_ROLE_ARN") or None,
+            base_parameter_prefixes=parse_base_prefixes(
+                e.get("AMIFORGE_BASE_PARAMETER_PREFIXES")),
         )
 
     @property

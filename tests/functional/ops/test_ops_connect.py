@@ -21,7 +21,7 @@ from amiforge.steps.sweep import sweep
 
 STACK = "amiforge-connect"
 PARAMETERS = {**LOCAL_STACK_PARAMETERS, "ImageTimeoutMinutes": "17", "LaunchBurst": "2",
-              "LaunchesPerSecond": "0.5"}
+              "LaunchesPerSecond": "0.5", "BaseParameterPrefixes": "/golden/amis/,/vendor/"}
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +37,7 @@ def test_connect_reads_the_stacks_parameters(aws: AwsContext) -> None:
     assert (env.seconds_per_minute, env.poll_seconds, env.image_timeout_minutes) == (1, 1, 17)
     assert (env.launch_burst, env.launch_per_second) == (2, 0.5)
     assert env.instance_profile_arn is None  # BuilderInstanceProfileArn left empty
+    assert env.base_parameter_prefixes == ("/golden/amis/", "/vendor/")
     assert (env.catalog_table, env.recipes_table, env.state_machine_arn, env.topic_arn,
             env.cleanup_queue_url) == (
         outputs["CatalogTableName"], outputs["RecipesTableName"], outputs["StateMachineArn"],

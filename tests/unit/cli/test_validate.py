@@ -38,7 +38,7 @@ def test_json_output() -> None:
 
 
 def test_one_file(tmp_path: Path) -> None:
-    (tmp_path / "r.yaml").write_text("name: r\nbase: {ssm_parameter: /p}\nbuild: {script: x}\n")
+    (tmp_path / "r.yaml").write_text("name: r\nbase: {ssm_parameter: /aws/service/p}\nbuild: {script: x}\n")
     result = invoke("--output", "json", "validate", str(tmp_path / "r.yaml"))
     assert result.exit_code == 0
     assert json.loads(result.stdout)[0]["name"] == "r"
@@ -77,3 +77,45 @@ def test_json_mode_errors_still_go_to_stderr(tmp_path: Path) -> None:
     error = json.loads(result.stderr)  # one JSON object, the problems listed
     assert error["exit_code"] == 2
     assert error["problems"][0].startswith(f"{tmp_path / 'a.yaml'}: the top level")
+
+
+def test_a_file_outside_the_recipe_directory_exits_2_naming_file_and_field(
+        tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "name: r\nbase: {ssm_parameter: /aws/service/x}\n"
+        "build: {user_data: ../../../../../../../../etc/passwd}\n")
+    result = invoke("validate", str(tmp_path))
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"amiforge: error: {tmp_path / 'r.yaml'}: build.user_data: "
+                           "../../../../../../../../etc/passwd resolves (after following "
+                           "symlinks) outside the recipe directory")
+    assert "root:" not in result.output and "Traceback" not in result.output
+
+
+def test_a_base_parameter_outside_the_allowed_prefixes_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "name: r\nbase: {ssm_parameter: /prod/db/password}\nbuild: {script: x}\n")
+    result = invoke("validate", str(tmp_path))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"amiforge: error: {tmp_path / 'r.yaml'}: base.ssm_parameter: '/prod/db/password' is "
+        "not under /aws/service/; to use your own, deploy with -p "
+        "BaseParameterPrefixes=/your/prefix/ (and pass --base-parameter-prefixes to "
+        "validate): amiforge reads a base parameter only there, so that a recipe cannot "
+        "read other parameters (secrets) through the stack"]
+    allowed = invoke("validate", "--base-parameter-prefixes", "/golden/,/prod/db/",
+                     str(tmp_path))
+    assert allowed.exit_code == 0, allowed.output
+    other = invoke("validate", "--base-parameter-prefixes", "/golden/", str(tmp_path))
+    assert other.exit_code == 2
+    assert "is not under /aws/service/ or the stack's BaseParameterPrefixes (/golden/)" in (
+        other.stderr)
+
+
+def test_a_malformed_prefix_option_is_one_line_exit_2(tmp_path: Path) -> None:
+    result = invoke("validate", "--base-parameter-prefixes", "golden", str(tmp_path))
+    assert result.exit_code == 2
+    assert result.stderr == ("amiforge: error: --base-parameter-prefixes: 'golden' is not a "
+                             "parameter path prefix: write it like /golden/amis/ (starting "
+                             "and ending with /)\n")

@@ -85,3 +85,48 @@ def test_a_shared_image_needs_the_template_to_take_the_key(tmp_path: Path) -> No
     (tmp_path / "templates" / "t.yaml").write_text(
         GOOD.replace("Parameters:\n", "Parameters:\n  KmsKeyId: {Type: String}\n"))
     assert load_recipes(tmp_path)[0].image.kms_key_id == "alias/golden"
+
+
+@pytest.mark.parametrize(("kind", "ok"), [
+    ("AWS::EC2::Instance", True), ("AWS::CloudFormation::WaitCondition", True),
+    ("Custom::Seed", True), ("Alexa::ASK::Skill", True),
+    ("AWS::EC2", False), ("EC2::Instance", False), ("Evil::Corp::Thing", False),
+    ("AWS::EC2::Inst-ance", False), ("aws::ec2::instance", False), ("AWS::EC2::*", False),
+])
+def test_resource_types_must_look_like_cloudformation_types(kind: str, ok: bool) -> None:
+    problems = template_problems("t.yaml", GOOD.replace("AWS::EC2::Instance", kind))
+    if ok:
+        assert problems == []
+    else:
+        assert problems == [f"t.yaml: resource 'Builder' has the unknown type {kind!r}; "
+                            "CloudFormation types look like AWS::EC2::Instance (or "
+                            "Custom::Name for a custom resource)"]
+
+
+def test_a_resource_without_a_type_is_refused() -> None:
+    assert template_problems("t.yaml", GOOD.replace("    Type: AWS::EC2::Instance\n", "")) == [
+        "t.yaml: resource 'Builder' has no Type; give each resource a Type, like "
+        "AWS::EC2::Instance"]
+
+
+def test_a_template_over_the_inline_limit_is_refused_by_size() -> None:
+    big = GOOD + "#" + "x" * (51_200 - len(GOOD) - 1) + "\n"
+    assert len(big.encode()) == 51_201
+    assert template_problems("t.yaml", big) == [
+        "t.yaml is 51201 bytes; CloudFormation takes at most 51,200 bytes of template "
+        "inline: shorten it (move scripts out of the template into files the instance "
+        "downloads)"]
+    assert template_problems("t.yaml", big[:-2] + "\n") == []
+
+
+def test_a_450_kb_template_is_refused_by_validate_naming_file_and_field(tmp_path: Path) -> None:
+    (tmp_path / "cfn").mkdir()
+    (tmp_path / "cfn" / "stack.yaml").write_text(GOOD + "#" + "x" * 450_000 + "\n")
+    (tmp_path / "web.yaml").write_text(
+        "name: web\nbase: {ssm_parameter: /aws/service/x}\n"
+        "build: {cloudformation: cfn/stack.yaml}\n")
+    with pytest.raises(RecipeInvalid) as info:
+        load_recipes(tmp_path)
+    [problem] = info.value.problems
+    assert (problem.where, problem.field) == (str(tmp_path / "web.yaml"), "build.cloudformation")
+    assert problem.message.startswith("cfn/stack.yaml is 450")

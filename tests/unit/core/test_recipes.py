@@ -305,11 +305,11 @@ def test_user_data_must_be_utf8(recipe_dir: RecipeDir) -> None:
 
 
 def test_user_data_path_is_relative_to_the_recipe_file(recipe_dir: RecipeDir) -> None:
-    recipe_dir.recipe(recipe_dir.valid(build={"user_data": "../shared/setup.sh"}),
+    recipe_dir.recipe(recipe_dir.valid(build={"user_data": "shared/setup.sh"}),
                       filename="recipes/web.yaml", script=None)
-    recipe_dir.write("shared/setup.sh", "echo shared\n")
+    recipe_dir.write("recipes/shared/setup.sh", "echo shared\n")
     [recipe] = load_recipes(recipe_dir.root / "recipes")
-    assert recipe.files == {"../shared/setup.sh": b"echo shared\n"}
+    assert recipe.files == {"shared/setup.sh": b"echo shared\n"}
     assert recipe.script == "echo shared\n"
 
 
@@ -470,9 +470,11 @@ def test_tag_limits_are_inclusive(recipe_dir: RecipeDir) -> None:
 
 @pytest.mark.parametrize(("image", "field", "message"), [
     ({"regions": ["eu-west"]}, "image.regions[0]",
-     "'eu-west' is not an AWS region name: expected something like eu-west-1"),
+     "'eu-west' is not an AWS region: expected a region name like eu-west-1 (see "
+     "`aws ec2 describe-regions --all-regions`)"),
     ({"regions": ["EU-WEST-1"]}, "image.regions[0]",
-     "'EU-WEST-1' is not an AWS region name: expected something like eu-west-1"),
+     "'EU-WEST-1' is not an AWS region: expected a region name like eu-west-1 (see "
+     "`aws ec2 describe-regions --all-regions`)"),
     ({"share_with": ["1234"], "kms_key_id": "alias/k"}, "image.share_with[0]",
      "'1234' is not an AWS account id: expected 12 digits, quoted in YAML so leading zeros "
      "survive, like '012345678901'"),

@@ -68,7 +68,7 @@ def test_success_writes_the_marker_and_powers_off(tmp_path: Path) -> None:
         "configuring nginx",
         "AMIFORGE-RESULT: success",
     ]
-    assert run.log == run.console
+    assert run.log == ""  # removed before power-off: the console has it
     assert parse_console(run.console).outcome == "success"
 
 
@@ -111,10 +111,11 @@ def test_no_shebang_runs_bash(tmp_path: Path) -> None:
 def test_script_is_written_verbatim(tmp_path: Path) -> None:
     # Dollar signs, backticks, backslashes and a line equal to the heredoc delimiter must
     # all reach the disk untouched (quoted heredoc; delimiter changed on collision).
+    # The wrapper deletes the script after the run; the script keeps a copy of itself.
     script = ("#!/bin/bash\necho '$HOME `date` \\n'\ncat <<'X'\n"
-              "AMIFORGE_USER_SCRIPT_EOF\nX\n")
+              "AMIFORGE_USER_SCRIPT_EOF\nX\ncp -- \"$0\" \"${0%/*}/../copy\"\n")
     run = run_linux(tmp_path, script)
-    assert (run.workdir / "build-script").read_text() == script
+    assert (tmp_path / "copy").read_text() == script
     assert "$HOME `date` \\n" in run.console
     assert "AMIFORGE_USER_SCRIPT_EOF" in run.console
     assert run.console.splitlines()[-1] == "AMIFORGE-RESULT: success"
@@ -147,7 +148,7 @@ def test_unwritable_console_does_not_stop_the_build(tmp_path: Path) -> None:
              "AMIFORGE_POWEROFF": f"touch {off}"})
     assert proc.returncode == 0
     assert off.exists()
-    assert (tmp_path / "log").read_text().endswith("AMIFORGE-RESULT: success\n")
+    assert not (tmp_path / "log").exists()  # written, then removed with the script
 
 
 def test_linux_wrapper_text() -> None:
@@ -165,6 +166,46 @@ def test_linux_wrapper_text() -> None:
 def test_linux_wrapper_passes_bash_n() -> None:
     text = wrap("linux", "echo hi\n", recipe_name="web", recipe_hash=HASH)
     assert subprocess.run([BASH or "bash", "-n"], input=text, text=True).returncode == 0
+
+
+@needs_bash
+@pytest.mark.parametrize("script", ["echo done\n", "echo broke\nexit 4\n"])
+def test_the_script_and_the_log_are_removed_before_power_off(tmp_path: Path,
+                                                            script: str) -> None:
+    run = run_linux(tmp_path, script)
+    assert run.powered_off
+    assert not (run.workdir / "build-script").exists()
+    assert not run.workdir.exists()  # the work directory was left empty, and removed
+    assert run.log == ""  # the log file is gone ...
+    assert run.console.splitlines()[-1].startswith("AMIFORGE-RESULT: ")  # ... the console has it
+    assert not (tmp_path / "build.log").exists()
+
+
+@needs_bash
+def test_cleanup_happens_before_power_off(tmp_path: Path) -> None:
+    user_data = tmp_path / "user-data"
+    user_data.write_text(wrap("linux", "echo hi\n", recipe_name="web", recipe_hash=HASH))
+    seen = tmp_path / "seen"
+    env = {"PATH": "/usr/bin:/bin", "AMIFORGE_CONSOLE": str(tmp_path / "console"),
+           "AMIFORGE_LOG": str(tmp_path / "build.log"), "AMIFORGE_WORKDIR": str(tmp_path / "w"),
+           "AMIFORGE_POWEROFF": f"ls -a {tmp_path} >{seen}"}
+    subprocess.run([BASH or "bash", str(user_data)], env=env, capture_output=True, timeout=30,
+                   check=True)
+    listing = seen.read_text().split()
+    assert "build.log" not in listing and "w" not in listing and "console" in listing
+
+
+@needs_bash
+def test_a_dev_null_log_is_not_removed(tmp_path: Path) -> None:
+    # A missing log falls back to /dev/null, which the cleanup must leave alone.
+    user_data = tmp_path / "user-data"
+    user_data.write_text(wrap("linux", "echo hi\n", recipe_name="web", recipe_hash=HASH))
+    env = {"PATH": "/usr/bin:/bin", "AMIFORGE_CONSOLE": str(tmp_path / "console"),
+           "AMIFORGE_LOG": "/dev/null", "AMIFORGE_WORKDIR": str(tmp_path / "w"),
+           "AMIFORGE_POWEROFF": "true"}
+    subprocess.run([BASH or "bash", str(user_data)], env=env, capture_output=True, timeout=30,
+                   check=True)
+    assert Path("/dev/null").is_char_device()
 
 
 # --- Windows: the text -----------------------------------------------------------------
@@ -189,6 +230,16 @@ def test_windows_wrapper_text() -> None:
     assert "Stop-Computer -Force" in text
     assert "$env:AMIFORGE_RECIPE = 'iis'" in text
     assert parse_console(text).outcome == "missing"
+    # the script and the log are removed after the result and before sysprep/stop; lines
+    # written after that go to COM1 only
+    removal = text.index("Remove-Item -LiteralPath $amiforgeScript, $amiforgeLog -Force")
+    assert text.index("Write-AmiforgeLine $amiforgeResult") < removal
+    assert removal < text.index("sysprep --shutdown") < text.index("Stop-Computer -Force")
+    assert "$script:amiforgeLog = $null" in text[removal:text.index("sysprep --shutdown")]
+    assert "if ($script:amiforgeLog) {" in text
+    # the directory goes only when empty (a non-empty one would prompt for confirmation)
+    assert ("if (-not (Get-ChildItem -LiteralPath $amiforgeDir -Force -ErrorAction "
+            "SilentlyContinue)) {\n    Remove-Item -LiteralPath $amiforgeDir") in text
 
 
 def test_windows_here_string_terminators_in_the_script_are_escaped() -> None:

@@ -1,0 +1,145 @@
+"""A recipe's base parameter is read only where the stack allows, and a value that is not an
+AMI id is refused naming the parameter and never echoed: not in plan output, the recipe
+store, detection's report, the execution input, the catalog, failure reasons or logs.
+
+On the local cloud: SSM and DynamoDB are real (tables shaped as the template's), the
+state machine is not needed (no build may start).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from amiforge.aws.session import AwsContext
+from amiforge.core.recipes import load_recipes
+from amiforge.errors import NotFound, RecipeInvalid
+from amiforge.ops.plan import plan
+from amiforge.ops.publish import publish
+from amiforge.steps.detect import detect
+from amiforge.steps.env import StepEnv
+from amiforge.steps.resolve import resolve
+
+SECRET = "hunter2-Pr0d-DB-p4ssw0rd/AKIAIOSFODNN7EXAMPLE"
+
+
+@pytest.fixture
+def aws(local_cloud: Any) -> AwsContext:
+    return AwsContext(region=local_cloud.region, endpoint_url=local_cloud.endpoint)
+
+
+def _tables(aws: AwsContext) -> tuple[str, str]:
+    db = aws.client("dynamodb")
+    suffix = uuid.uuid4().hex[:8]
+    catalog, recipes = f"catalog-{suffix}", f"recipes-{suffix}"
+    db.create_table(
+        TableName=catalog, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in
+                              ("recipe", "build_id", "available_recipe", "created_at")],
+        KeySchema=[{"AttributeName": "recipe", "KeyType": "HASH"},
+                   {"AttributeName": "build_id", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[{
+            "IndexName": "available", "Projection": {"ProjectionType": "ALL"},
+            "KeySchema": [{"AttributeName": "available_recipe", "KeyType": "HASH"},
+                          {"AttributeName": "created_at", "KeyType": "RANGE"}]}])
+    db.create_table(
+        TableName=recipes, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"}
+                              for n in ("name", "version")],
+        KeySchema=[{"AttributeName": "name", "KeyType": "HASH"},
+                   {"AttributeName": "version", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[{
+            "IndexName": "current", "Projection": {"ProjectionType": "ALL"},
+            "KeySchema": [{"AttributeName": "version", "KeyType": "HASH"},
+                          {"AttributeName": "name", "KeyType": "RANGE"}]}])
+    return catalog, recipes
+
+
+def _recipe(tmp_path: Path, parameter: str) -> Path:
+    (tmp_path / "web.yaml").write_text(
+        f"name: web\nbase: {{ssm_parameter: {parameter}}}\nbuild: {{script: echo hi}}\n")
+    return tmp_path
+
+
+def _everything_in(aws: AwsContext, *tables: str) -> str:
+    db = aws.client("dynamodb")
+    return json.dumps([db.scan(TableName=t)["Items"] for t in tables])
+
+
+def test_a_secret_valued_parameter_is_refused_and_never_echoed(
+        aws: AwsContext, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    caplog.set_level(logging.INFO)  # botocore DEBUG logs wire bodies, the put below too
+    caplog.set_level(logging.DEBUG, logger="amiforge")
+    prefix = f"/golden-{uuid.uuid4().hex[:8]}/"
+    parameter = f"{prefix}db/password"
+    aws.client("ssm").put_parameter(Name=parameter, Value=SECRET, Type="String")
+    catalog, recipes_table = _tables(aws)
+    env = StepEnv(catalog_table=catalog, recipes_table=recipes_table, aws=aws,
+                  base_parameter_prefixes=(prefix,))
+    recipes = load_recipes(_recipe(tmp_path, parameter), base_prefixes=(prefix,))
+
+    [decision] = plan(env, recipes)
+    planned = json.dumps(decision.as_dict())
+    assert decision.action == "skip" and decision.base_ami is None
+    assert decision.detail == (f"SSM parameter {parameter} does not hold an AMI id (ami- and 8 "
+                               "or 17 hex digits); its value is not shown. Point "
+                               "base.ssm_parameter at a parameter that holds the base "
+                               "image's id")
+
+    published = json.dumps(publish(env, recipes, None))
+    report = json.dumps(detect({"recipes": ["web"], "trigger": "publish"}, env))
+    assert json.loads(report)["started"] == 0  # so no execution input exists at all
+
+    with pytest.raises(NotFound) as info:
+        resolve({"input": {"recipe": "web"}, "build_id": "web-x"}, env)
+    assert parameter in str(info.value)
+
+    seen = [planned, published, report, str(info.value), _everything_in(aws, catalog,
+                                                                        recipes_table),
+            caplog.text, *capsys.readouterr()]
+    for text in seen:
+        assert SECRET not in text
+        assert "hunter2" not in text and "AKIAIOSFODNN7EXAMPLE" not in text
+
+
+def test_a_parameter_outside_the_allowed_prefixes_is_never_read_nor_published(
+        aws: AwsContext, tmp_path: Path) -> None:
+    parameter = f"/prod-{uuid.uuid4().hex[:8]}/db/password"
+    aws.client("ssm").put_parameter(Name=parameter, Value=SECRET, Type="String")
+    catalog, recipes_table = _tables(aws)
+    env = StepEnv(catalog_table=catalog, recipes_table=recipes_table, aws=aws)
+    # A good recipe sorted first: publish must not store it before refusing the second.
+    (tmp_path / "a.yaml").write_text("name: a\nbase: {ssm_parameter: /aws/service/x}\n"
+                                     "build: {script: echo a}\n")
+    recipes = load_recipes(_recipe(tmp_path, parameter))  # no stack: not checked here
+    assert [r.name for r in recipes] == ["a", "web"]
+
+    decision = plan(env, recipes)[1]
+    assert decision.action == "skip"
+    assert decision.detail.startswith(f"base.ssm_parameter {parameter!r} is not under "
+                                      "/aws/service/; to use your own, deploy with -p "
+                                      "BaseParameterPrefixes=/your/prefix/")
+    # publish refuses before its first write, naming the file and field
+    with pytest.raises(RecipeInvalid) as info:
+        publish(env, recipes, None)
+    [problem] = info.value.problems
+    assert (problem.where, problem.field) == (str(tmp_path / "web.yaml"), "base.ssm_parameter")
+    assert aws.client("dynamodb").scan(TableName=recipes_table)["Items"] == []
+
+
+def test_an_ami_valued_allowed_parameter_resolves(aws: AwsContext, tmp_path: Path,
+                                                  local_cloud: Any) -> None:
+    prefix = f"/golden-{uuid.uuid4().hex[:8]}/"
+    image_id = local_cloud.release_base(f"golden-{uuid.uuid4().hex[:6]}", owner="amazon",
+                                        ssm_parameter=f"{prefix}al2023")
+    catalog, recipes_table = _tables(aws)
+    env = StepEnv(catalog_table=catalog, recipes_table=recipes_table, aws=aws,
+                  base_parameter_prefixes=(prefix,))
+    [decision] = plan(env, load_recipes(_recipe(tmp_path, f"{prefix}al2023")))
+    assert (decision.action, decision.base_ami) == ("build", image_id)
