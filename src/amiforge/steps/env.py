@@ -35,6 +35,11 @@ class StepEnv:
     launch_burst: int = DEFAULT_LAUNCH_BURST
     launch_per_second: float = DEFAULT_LAUNCH_PER_SECOND
     build_stack_role_arn: str | None = None
+    # The stack's name: the amiforge:stack tag on everything a build creates.
+    stack_name: str = ""
+    # The stack's builder security group (no inbound rules): builders join it unless the
+    # recipe names its own security_group_ids, so they never join a VPC's default group.
+    builder_security_group_id: str | None = None
     aws: AwsContext = field(default_factory=AwsContext)
 
     @classmethod
@@ -55,6 +60,8 @@ class StepEnv:
             launch_per_second=float(e.get("AMIFORGE_LAUNCHES_PER_SECOND")
                                     or DEFAULT_LAUNCH_PER_SECOND),
             build_stack_role_arn=e.get("AMIFORGE_BUILD_STACK_ROLE_ARN") or None,
+            stack_name=e.get("AMIFORGE_STACK_NAME", ""),
+            builder_security_group_id=e.get("AMIFORGE_BUILDER_SECURITY_GROUP") or None,
         )
 
     @property
