@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from amiforge.core.tags import BUILD_ID, STACK
-from amiforge.localcloud.testing import images_of_build, snapshots_of_build
+from amiforge.localcloud.testing import images_of_build, snapshots_of_build, wait_for
 
 pytestmark = pytest.mark.e2e
 STACK_NAME = "amiforge-e2e"  # the stack the e2e conftest deploys
@@ -82,8 +82,30 @@ def test_everything_a_build_makes_carries_the_stack_tag(amiforge: Any, aws: Any,
     (builder,) = builders(aws, built["build_id"])
     made = [builder, *images_of_build(ec2, built["build_id"]),
             *snapshots_of_build(ec2, built["build_id"])]
-    volumes = ec2.describe_volumes(Filters=[{"Name": f"tag:{BUILD_ID}",
-                                             "Values": [built["build_id"]]}])["Volumes"]
-    made.extend(volumes)
     assert len(made) >= 3
     assert {tags(r).get(STACK) for r in made} == {STACK_NAME}
+
+
+def test_a_live_builder_s_volumes_and_interfaces_carry_the_stack_tag(
+        amiforge: Any, aws: Any, recipe_dir: Any) -> None:
+    # Volumes and interfaces go with the builder: look while it runs (it hangs until its
+    # 20-"minute" timeout, which the local stack counts in seconds).
+    directory = recipe_dir("livetag", "# amiforge-sim: hang\nsleep infinity\n",
+                           timeout_minutes=20)
+    assert amiforge("publish", str(directory)).exit_code == 0
+    started = amiforge("build", "livetag", output="json")
+    (build_id,) = [b["build_id"] for b in json.loads(started.stdout)]
+    ec2 = aws.client("ec2")
+    builder = wait_for(lambda: next((i for i in builders(aws, build_id)
+                                     if i["State"]["Name"] == "running"), None),
+                       what="the builder running")
+    volumes = ec2.describe_volumes(VolumeIds=[
+        m["Ebs"]["VolumeId"] for m in builder["BlockDeviceMappings"]])["Volumes"]
+    interfaces = ec2.describe_network_interfaces(NetworkInterfaceIds=[
+        n["NetworkInterfaceId"] for n in builder["NetworkInterfaces"]])["NetworkInterfaces"]
+    assert volumes and interfaces
+    assert {tags(v).get(STACK) for v in volumes} == {STACK_NAME}
+    assert {t["Value"] for n in interfaces for t in n["TagSet"] if t["Key"] == STACK} == {
+        STACK_NAME}
+    waited = amiforge("build", "--wait", "livetag", output="json")
+    assert json.loads(waited.stdout)[0]["status"] == "FAILED"  # timed out, cleaned up
