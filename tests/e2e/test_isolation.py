@@ -109,3 +109,20 @@ def test_a_live_builder_s_volumes_and_interfaces_carry_the_stack_tag(
         STACK_NAME}
     waited = amiforge("build", "--wait", "livetag", output="json")
     assert json.loads(waited.stdout)[0]["status"] == "FAILED"  # timed out, cleaned up
+
+
+def test_a_malformed_execution_input_fails_recorded_naming_the_field(aws: Any,
+                                                                     stack: Any) -> None:
+    sfn = aws.client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=stack.state_machine_arn,
+                              name="malformed-input",
+                              input=json.dumps({"recipe": ["web"]}))["executionArn"]
+    ended = wait_for(lambda: (d := sfn.describe_execution(executionArn=arn))["status"]
+                     != "RUNNING" and d, timeout=60, what="the execution to end")
+    assert ended["status"] == "FAILED"
+    history = json.dumps(sfn.get_execution_history(executionArn=arn, maxResults=1000),
+                         default=str)
+    # Resolve refused the event at its boundary; the Catch took it to RecordFailure.
+    assert "InvalidEvent" in history
+    assert "resolve event refused: input.recipe must be a recipe name" in history
+    assert "RecordFailure" in history

@@ -63,21 +63,21 @@ ARN_BY_TYPE = {
 # (policy owner, finding issue) -> why the finding is accepted. Anything else fails.
 EXPLAINED: dict[tuple[str, str], str] = {
     ("LaunchRole/launch", "RESOURCE_MISMATCH"):
-        "RunInstances touches several resource types; they are split over two statements "
-        "so that only instances and volumes must carry amiforge:role=builder (parliament "
-        "wants every type in each statement)",
+        "RunInstances touches several resource types; they are split over statements so "
+        "that instances (IMDSv2, amiforge:role=builder), volumes (encrypted) and network "
+        "interfaces carry this stack's tag (parliament wants every type in each statement)",
     ("CreateImageRole/createImage", "RESOURCE_MISMATCH"):
-        "CreateImage is split likewise: the source instance must be a builder, the new "
-        "image and snapshots must carry amiforge:recipe",
+        "CreateImage is split likewise: the source instance must be this stack's builder, "
+        "the new image and snapshots must carry this stack's amiforge:stack tag",
     ("LaunchRole/launch", "PERMISSIONS_MANAGEMENT_ACTIONS"):
-        "iam:PassRole, present only when the operator gives BuilderInstanceProfileArn, "
-        "limited to this account's roles and to EC2",
+        "iam:PassRole, present only when the operator gives BuilderInstanceProfileArn and "
+        "BuilderRoleArn, of that one role and to EC2 only",
     ("LaunchRole/launch", "PRIVILEGE_ESCALATION"):
         "PassRole + RunInstances is how a builder gets the operator's chosen instance "
         "profile; absent unless BuilderInstanceProfileArn is set",
     ("RegisterRole/register", "PERMISSIONS_MANAGEMENT_ACTIONS"):
         "sharing an image is ModifyImageAttribute/ModifySnapshotAttribute, allowed only "
-        "on images and snapshots tagged amiforge:recipe",
+        "on images and snapshots tagged amiforge:stack=<this stack>",
     ("DistributeRole/distribute", "PERMISSIONS_MANAGEMENT_ACTIONS"):
         "kms:CreateGrant lets EC2 encrypt copies; allowed only via the EC2 service",
     ("SweepRole/sweep", "RESOURCE_MISMATCH"):
@@ -90,14 +90,16 @@ EXPLAINED: dict[tuple[str, str], str] = {
         "iam:PassRole of BuildStackRole only, to CloudFormation only: deleting a build "
         "stack runs as the role it was created with",
     ("BuildStackRole/build-stack", "RESOURCE_MISMATCH"):
-        "CloudFormation's role for build stacks: RunInstances split so only instances must "
-        "carry amiforge:role=builder; ssm:GetParameters names AWS's public parameters, "
+        "CloudFormation's role for build stacks: RunInstances and CreateSecurityGroup split "
+        "so that instances (IMDSv2, tagged), volumes (encrypted) and new groups (tagged) "
+        "have their own conditions; ssm:GetParameters names AWS's public parameters, "
         "whose ARNs have no account (parliament expects one)",
     ("CreateBuildStackRole/createBuildStack", "PERMISSIONS_MANAGEMENT_ACTIONS"):
         "iam:PassRole of BuildStackRole only, to CloudFormation only",
     ("CreateBuildStackRole/createBuildStack", "PRIVILEGE_ESCALATION"):
         "CreateStack + PassRole is bounded: stacks only named amiforge-build-*, and the only "
-        "role passable is BuildStackRole, which can make EC2 builders and security groups",
+        "role passable is BuildStackRole, which can make EC2 builders and security groups "
+        "and change only what carries this stack's tag",
 }
 # Actions AWS does not let a policy scope to a resource: "*" is the only correct value.
 UNSCOPABLE = frozenset({"ec2:describeinstances", "ec2:describeimages",
