@@ -54,14 +54,18 @@ def validate(event: Any, schema: Schema, name: str) -> None:
         schema(event)
 
 
+def _short(value: Any) -> str | None:
+    return None if value is None else str(value)[:80]
+
+
 def lambda_handler(step: Callable[[dict[str, Any], StepEnv], Any],
                    schema: Schema = None) -> Callable[..., Any]:
     @logger.inject_lambda_context(log_event=False)
     def handler(event: dict[str, Any], context: Any) -> Any:
         build = event.get("build", event) if isinstance(event, dict) else {}
-        build = build if isinstance(build, dict) else {}
-        logger.append_keys(step=step.__name__, recipe=str(build.get("recipe"))[:80],
-                           build_id=str(build.get("build_id"))[:80])
+        build = build if isinstance(build, dict) else {}  # not yet checked: log it safely
+        logger.append_keys(step=step.__name__, recipe=_short(build.get("recipe")),
+                           build_id=_short(build.get("build_id")))
         try:
             validate(event, schema, step.__name__)
             result = step(event, step_env())
