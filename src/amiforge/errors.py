@@ -65,6 +65,10 @@ class RecipeInvalid(InvalidInput):
         super().__init__(first + more)
 
 
+class InvalidEvent(InvalidInput):
+    """A Lambda was invoked with an event that does not fit its schema (core/events.py)."""
+
+
 class NotFound(InvalidInput):
     """A named thing (recipe, stack, image) does not exist."""
 

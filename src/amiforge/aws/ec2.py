@@ -146,6 +146,7 @@ def run_builder(ec2: Any, request: LaunchRequest) -> tuple[str, str, list[str]]:
         "TagSpecifications": [
             {"ResourceType": "instance", "Tags": _tag_list(request.tags)},
             {"ResourceType": "volume", "Tags": _tag_list(request.tags)},
+            {"ResourceType": "network-interface", "Tags": _tag_list(request.tags)},
         ],
     }
     if request.subnet_id:

@@ -1,7 +1,10 @@
 """The tags amiforge puts on everything it creates (a contract: see docs/architecture.md).
 
-The sweeper and retention find amiforge's resources by these tags, and IAM policies
-condition destructive EC2 actions on ``amiforge:recipe`` being present.
+The sweeper and retention find amiforge's resources by these tags. ``amiforge:stack``
+names the stack that made the resource: every destructive IAM permission in the template
+is conditioned on it equalling the stack's own name, so a stack can only ever remove what
+it made (and nobody can hand it something to delete by setting a tag key that merely
+exists). Tags are set at creation only; no role may add them later.
 """
 
 from __future__ import annotations
@@ -13,14 +16,19 @@ BUILD_ID = "amiforge:build-id"
 RECIPE_HASH = "amiforge:recipe-hash"
 BASE_AMI = "amiforge:base-ami"
 GIT_COMMIT = "amiforge:git-commit"
+STACK = "amiforge:stack"
 ROLE = "amiforge:role"
 ATTEMPT = "amiforge:attempt"
 BUILDER = "builder"
 
 
 def build_tags(*, recipe: str, build_id: str, recipe_hash: str, base_ami: str,
-               git_commit: str | None) -> dict[str, str]:
+               git_commit: str | None, stack: str) -> dict[str, str]:
+    if not stack:
+        # A resource without the stack tag could never be removed by the stack's roles.
+        raise ValueError("the stack name is required to tag what a build creates")
     return {
+        STACK: stack,
         RECIPE: recipe,
         BUILD_ID: build_id,
         RECIPE_HASH: recipe_hash,

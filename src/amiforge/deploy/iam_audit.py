@@ -4,6 +4,11 @@ CloudFormation policies contain intrinsic functions; :func:`concrete_policies` r
 them to representative ARNs of the right shape, so parliament checks real actions against
 real resource types. :data:`EXPLAINED` lists the findings the stack accepts, each with the
 reason; any other finding fails the audit.
+
+On top of parliament, amiforge's own rules (:func:`tag_rules`): every destructive action
+is conditioned on ``amiforge:stack`` equalling the stack's name (so a stack removes only
+what it made), every creation that AWS lets a policy tag-check carries that tag in the
+request, launches require IMDSv2 and encrypted volumes, and PassRole names one role.
 """
 
 from __future__ import annotations
@@ -16,6 +21,34 @@ from typing import Any
 
 PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "us-east-1",
           "AWS::AccountId": "123456789012", "AWS::StackName": "amiforge"}
+# Representative values of the template's parameters that IAM statements name.
+PARAMETER_VALUES = {"BuilderRoleArn": "arn:aws:iam::123456789012:role/amiforge-builder"}
+STACK_TAG = "amiforge:stack"
+# Actions that remove, stop or change what exists: each statement allowing one must hold
+# it to resources tagged with this stack's name.
+DESTRUCTIVE = frozenset({
+    "ec2:terminateinstances", "ec2:stopinstances", "ec2:deregisterimage",
+    "ec2:deletesnapshot", "ec2:deletesecuritygroup", "ec2:deletelaunchtemplate",
+    "ec2:createlaunchtemplateversion", "ec2:modifyimageattribute",
+    "ec2:modifysnapshotattribute", "ec2:enableimagedeprecation",
+    "ec2:disableimagedeprecation", "ec2:authorizesecuritygroupingress",
+    "ec2:authorizesecuritygroupegress", "ec2:revokesecuritygroupingress",
+    "ec2:revokesecuritygroupegress", "ec2:modifyinstanceattribute",
+    "ec2:deletevolume", "ec2:detachvolume", "cloudformation:deletestack",
+    "cloudformation:updatestack",
+})
+# Creations -> the ARN fragment of what they create: a statement granting one on that
+# type must require this stack's tag in the request (aws:RequestTag).
+CREATES = {
+    "ec2:runinstances": (":instance/",),
+    "ec2:createimage": (":image/", ":snapshot/"),
+    "ec2:copyimage": (":image/",),
+    "ec2:createsecuritygroup": (":security-group/",),
+    "ec2:createlaunchtemplate": (":launch-template/",),
+    "cloudformation:createstack": (":stack/",),
+}
+# Actions that read from an existing resource to make a new one: the source must be ours.
+SOURCES = {"ec2:createimage": (":instance/",)}
 ARN_BY_TYPE = {
     "AWS::DynamoDB::Table": "arn:aws:dynamodb:us-east-1:123456789012:table/{name}",
     "AWS::SQS::Queue": "arn:aws:sqs:us-east-1:123456789012:{name}",
@@ -30,21 +63,21 @@ ARN_BY_TYPE = {
 # (policy owner, finding issue) -> why the finding is accepted. Anything else fails.
 EXPLAINED: dict[tuple[str, str], str] = {
     ("LaunchRole/launch", "RESOURCE_MISMATCH"):
-        "RunInstances touches several resource types; they are split over two statements "
-        "so that only instances and volumes must carry amiforge:role=builder (parliament "
-        "wants every type in each statement)",
+        "RunInstances touches several resource types; they are split over statements so "
+        "that instances (IMDSv2, amiforge:role=builder), volumes (encrypted) and network "
+        "interfaces carry this stack's tag (parliament wants every type in each statement)",
     ("CreateImageRole/createImage", "RESOURCE_MISMATCH"):
-        "CreateImage is split likewise: the source instance must be a builder, the new "
-        "image and snapshots must carry amiforge:recipe",
+        "CreateImage is split likewise: the source instance must be this stack's builder, "
+        "the new image and snapshots must carry this stack's amiforge:stack tag",
     ("LaunchRole/launch", "PERMISSIONS_MANAGEMENT_ACTIONS"):
-        "iam:PassRole, present only when the operator gives BuilderInstanceProfileArn, "
-        "limited to this account's roles and to EC2",
+        "iam:PassRole, present only when the operator gives BuilderInstanceProfileArn and "
+        "BuilderRoleArn, of that one role and to EC2 only",
     ("LaunchRole/launch", "PRIVILEGE_ESCALATION"):
         "PassRole + RunInstances is how a builder gets the operator's chosen instance "
         "profile; absent unless BuilderInstanceProfileArn is set",
     ("RegisterRole/register", "PERMISSIONS_MANAGEMENT_ACTIONS"):
         "sharing an image is ModifyImageAttribute/ModifySnapshotAttribute, allowed only "
-        "on images and snapshots tagged amiforge:recipe",
+        "on images and snapshots tagged amiforge:stack=<this stack>",
     ("DistributeRole/distribute", "PERMISSIONS_MANAGEMENT_ACTIONS"):
         "kms:CreateGrant lets EC2 encrypt copies; allowed only via the EC2 service",
     ("SweepRole/sweep", "RESOURCE_MISMATCH"):
@@ -57,14 +90,16 @@ EXPLAINED: dict[tuple[str, str], str] = {
         "iam:PassRole of BuildStackRole only, to CloudFormation only: deleting a build "
         "stack runs as the role it was created with",
     ("BuildStackRole/build-stack", "RESOURCE_MISMATCH"):
-        "CloudFormation's role for build stacks: RunInstances split so only instances must "
-        "carry amiforge:role=builder; ssm:GetParameters names AWS's public parameters, "
+        "CloudFormation's role for build stacks: RunInstances and CreateSecurityGroup split "
+        "so that instances (IMDSv2, tagged), volumes (encrypted) and new groups (tagged) "
+        "have their own conditions; ssm:GetParameters names AWS's public parameters, "
         "whose ARNs have no account (parliament expects one)",
     ("CreateBuildStackRole/createBuildStack", "PERMISSIONS_MANAGEMENT_ACTIONS"):
         "iam:PassRole of BuildStackRole only, to CloudFormation only",
     ("CreateBuildStackRole/createBuildStack", "PRIVILEGE_ESCALATION"):
         "CreateStack + PassRole is bounded: stacks only named amiforge-build-*, and the only "
-        "role passable is BuildStackRole, which can make EC2 builders and security groups",
+        "role passable is BuildStackRole, which can make EC2 builders and security groups "
+        "and change only what carries this stack's tag",
 }
 # Values the audit gives parameters that policies are built from (their non-empty case).
 SAMPLE_PARAMETERS = {"BaseParameterPrefixes": "/golden/amis/,/vendor/"}
@@ -106,7 +141,7 @@ def _resolve(value: Any, resources: dict[str, Any]) -> Any:
         name = value["Ref"]
         if name == "AWS::NoValue":
             return None
-        return PSEUDO.get(name) or _arn(resources, name)
+        return PSEUDO.get(name) or PARAMETER_VALUES.get(name) or _arn(resources, name)
     if "Fn::GetAtt" in value:
         name = value["Fn::GetAtt"][0]
         return _arn(resources, name)
@@ -183,11 +218,74 @@ def audit_policy(owner: str, policy: dict[str, Any]) -> list[Finding]:
     return findings
 
 
+def _conditions(statement: dict[str, Any], operator: str) -> dict[str, list[str]]:
+    """{lower-cased condition key: values} under one operator (StringEquals, Bool...)."""
+    block = (statement.get("Condition") or {}).get(operator) or {}
+    return {k.lower(): [str(v) for v in _as_list(value)] for k, value in block.items()}
+
+
+def _tag_condition(statement: dict[str, Any], kind: str, stack: str) -> bool:
+    """True if the statement requires ``amiforge:stack`` = ``stack`` on the resource
+    (``kind`` "ResourceTag") or in the request ("RequestTag")."""
+    equals = _conditions(statement, "StringEquals")
+    keys = {f"aws:{kind}/{STACK_TAG}".lower(), f"ec2:{kind}/{STACK_TAG}".lower()}
+    return any(equals.get(key) == [stack] for key in keys)
+
+
+def tag_rules(owner: str, policy: dict[str, Any], stack: str = PSEUDO["AWS::StackName"]
+              ) -> list[Finding]:
+    """amiforge's isolation rules for one policy (see the module docstring)."""
+    findings: list[Finding] = []
+    for statement in _statements(policy):
+        if statement.get("Effect") != "Allow":
+            continue
+        actions = {a.lower() for a in _as_list(statement.get("Action", []))}
+        resources = [str(r) for r in _as_list(statement.get("Resource", []))]
+        sid = statement.get("Sid", "?")
+
+        def touches(fragments: tuple[str, ...], resources: list[str] = resources) -> bool:
+            return any(f in r or r == "*" for r in resources for f in fragments)
+
+        for action in sorted(actions & DESTRUCTIVE):
+            if not _tag_condition(statement, "ResourceTag", stack):
+                findings.append(Finding(owner, "UNTAGGED_DESTRUCTIVE_ACTION",
+                                        f"{sid}: {action} without aws:ResourceTag/"
+                                        f"{STACK_TAG} = {stack}"))
+        for action, fragments in CREATES.items():
+            if action in actions and touches(fragments) \
+                    and not _tag_condition(statement, "RequestTag", stack):
+                findings.append(Finding(owner, "UNTAGGED_CREATION",
+                                        f"{sid}: {action} without aws:RequestTag/"
+                                        f"{STACK_TAG} = {stack}"))
+        for action, fragments in SOURCES.items():
+            if action in actions and touches(fragments) \
+                    and not _tag_condition(statement, "ResourceTag", stack):
+                findings.append(Finding(owner, "UNTAGGED_SOURCE",
+                                        f"{sid}: {action} from a resource without "
+                                        f"aws:ResourceTag/{STACK_TAG} = {stack}"))
+        if "ec2:runinstances" in actions:
+            equals = _conditions(statement, "StringEquals")
+            if touches((":instance/",)) and \
+                    equals.get("ec2:metadatahttptokens") != ["required"]:
+                findings.append(Finding(owner, "LAUNCH_WITHOUT_IMDSV2",
+                                        f"{sid}: RunInstances without ec2:MetadataHttpTokens"
+                                        " = required"))
+            if touches((":volume/",)) and \
+                    _conditions(statement, "Bool").get("ec2:encrypted") != ["true"]:
+                findings.append(Finding(owner, "LAUNCH_WITHOUT_ENCRYPTION",
+                                        f"{sid}: RunInstances without ec2:Encrypted = true"))
+        if "iam:passrole" in actions and any("*" in r for r in resources):
+            findings.append(Finding(owner, "WILDCARD_PASSROLE",
+                                    f"{sid}: iam:PassRole on {resources}: name the role"))
+    return findings
+
+
 def audit_template(template: dict[str, Any]) -> list[Finding]:
     """Every finding in the template's policies (explained ones included)."""
     out: list[Finding] = []
     for owner, policy in concrete_policies(template):
         out.extend(audit_policy(owner, policy))
+        out.extend(tag_rules(owner, policy))
     return out
 
 

@@ -1,8 +1,9 @@
 """Put the amiforge stack into an account: upload the bundle, create or update, wait.
 
 Plan then execute, like every deploy tool worth imitating: :func:`deploy` computes the
-bundle (content-addressed key, so unchanged code is not re-uploaded and changed code
-rolls out), then creates or updates the stack and waits for a terminal state. A failed
+bundle (content-addressed key, so changed code rolls out; an existing key is re-uploaded
+unless its ETag proves the same bytes) into the artifact bucket, checked on every call to
+belong to this account (:mod:`amiforge.aws.artifacts`), then creates or updates the stack and waits for a terminal state. A failed
 stack raises :class:`StackFailed` listing each failed resource and its reason.
 """
 
@@ -11,13 +12,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from importlib import resources
-from typing import Any
 
 from botocore.exceptions import ClientError
 
-from amiforge.aws.errors import aws_call, error_code, translate
+from amiforge.aws import artifacts
+from amiforge.aws.artifacts import ArtifactBucket
+from amiforge.aws.errors import aws_call, translate
 from amiforge.aws.session import AwsContext
-from amiforge.deploy.bundle import Bundle, build_bundle
+from amiforge.deploy.bundle import build_bundle
 from amiforge.errors import NotFound, StackFailed
 
 TEMPLATE_BODY_LIMIT = 51_200
@@ -31,42 +33,15 @@ def template_text() -> str:
     return resources.files("amiforge.deploy").joinpath("template.yaml").read_text()
 
 
-def artifact_bucket(aws: AwsContext) -> str:
-    account = aws.client("sts").get_caller_identity()["Account"]
-    return f"amiforge-artifacts-{account}-{aws.resolved_region}"
-
-
-def ensure_bucket(aws: AwsContext, bucket: str) -> None:
-    s3 = aws.client("s3")
-    try:
-        s3.head_bucket(Bucket=bucket)
-        return
-    except ClientError as err:
-        if error_code(err) not in {"404", "NoSuchBucket", "NotFound"}:
-            raise translate(err, "HeadBucket") from err
-    with aws_call("CreateBucket"):
-        kwargs: dict[str, Any] = {"Bucket": bucket}
-        if aws.resolved_region != "us-east-1":
-            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": aws.resolved_region}
-        s3.create_bucket(**kwargs)
-        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True, "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
-        s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
-
-
-def upload_bundle(aws: AwsContext, bucket: str, bundle: Bundle) -> str:
-    s3 = aws.client("s3")
-    try:
-        s3.head_object(Bucket=bucket, Key=bundle.key)
-        return bundle.key  # content-addressed: already there
-    except ClientError as err:
-        if error_code(err) not in {"404", "NoSuchKey", "NotFound"}:
-            raise translate(err, "HeadObject") from err
-    with aws_call("PutObject"):
-        s3.put_object(Bucket=bucket, Key=bundle.key, Body=bundle.data)
-    return bundle.key
+def artifact_bucket(aws: AwsContext) -> ArtifactBucket:
+    """The account's artifact bucket in this region, checked to be ours and protected
+    (:mod:`amiforge.aws.artifacts`): a bucket owned elsewhere stops the deploy."""
+    account = artifacts.caller_account(aws.client("sts"))
+    region = aws.resolved_region
+    bucket = ArtifactBucket(aws.client("s3"), artifacts.bucket_name(account, region),
+                            account, region)
+    bucket.ensure()
+    return bucket
 
 
 def describe_stack(aws: AwsContext, stack: str) -> dict | None:
@@ -118,16 +93,17 @@ def wait_for(aws: AwsContext, stack: str, progress: Progress, poll: float = 1.0,
 def deploy(aws: AwsContext, stack: str, parameters: Mapping[str, str] | None = None,
            progress: Progress = lambda _m: None) -> dict[str, str]:
     bundle = build_bundle()
-    bucket = artifact_bucket(aws)
-    ensure_bucket(aws, bucket)
-    key = upload_bundle(aws, bucket, bundle)
-    progress(f"bundle s3://{bucket}/{key} ({len(bundle.data) // 1024} KiB)")
+    artifacts_bucket = artifact_bucket(aws)
+    bucket, key = artifacts_bucket.bucket, bundle.key
+    uploaded = artifacts_bucket.upload(key, bundle.data)
+    progress(f"bundle s3://{bucket}/{key} ({len(bundle.data) // 1024} KiB"
+             f"{'' if uploaded else ', already there'})")
     params = {"BundleBucket": bucket, "BundleKey": key, **(parameters or {})}
     body = template_text()
     template: dict[str, str] = {"TemplateBody": body}
     if len(body.encode()) > TEMPLATE_BODY_LIMIT:
         template_key = f"templates/{bundle.sha256[:16]}.yaml"
-        aws.client("s3").put_object(Bucket=bucket, Key=template_key, Body=body.encode())
+        artifacts_bucket.upload(template_key, body.encode())
         # The regional URL form: CloudFormation reads it from the stack's own region.
         template = {"TemplateURL": f"https://{bucket}.s3.{aws.resolved_region}.amazonaws.com/"
                                    f"{template_key}"}

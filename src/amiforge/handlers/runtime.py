@@ -1,7 +1,8 @@
 """What every Lambda entry point shares: a structured logger and the step environment.
 
-A handler is ``handler = lambda_handler(step_function)``: it logs the event's identity,
-calls one step with the event and a :class:`StepEnv` built once per container (warm
+A handler is ``handler = lambda_handler(step_function, schema)``: it checks the event
+against its schema (:mod:`amiforge.core.events`; a bad one raises ``InvalidEvent`` naming
+the field before the step sees it), logs the event's identity, calls one step with the event and a :class:`StepEnv` built once per container (warm
 starts reuse clients), and lets domain errors propagate so that Step Functions' Retry
 and Catch match on their class name. Transport failures that outlived botocore's retries
 are raised as :class:`~amiforge.errors.TransientAwsError`, which the state machine retries.
@@ -19,6 +20,7 @@ from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from botocore.exceptions import HTTPClientError
 from botocore.parsers import ResponseParserError
 
+from amiforge.core import events
 from amiforge.errors import AmiforgeError, TransientAwsError
 from amiforge.steps.env import StepEnv
 
@@ -37,13 +39,35 @@ def step_env() -> StepEnv:
     return _env
 
 
-def lambda_handler(step: Callable[[dict[str, Any], StepEnv], Any]) -> Callable[..., Any]:
+Schema = events.Obj | Callable[[Any], None] | None
+
+
+def validate(event: Any, schema: Schema, name: str) -> None:
+    """Check ``event`` by an :class:`~amiforge.core.events.Obj` or a checking function.
+
+    ``None`` is for a function whose messages another module checks one by one (the SQS
+    cleanup consumer reports each bad message as a batch item failure).
+    """
+    if isinstance(schema, events.Obj):
+        events.check(event, schema, name)
+    elif schema is not None:
+        schema(event)
+
+
+def _short(value: Any) -> str | None:
+    return None if value is None else str(value)[:80]
+
+
+def lambda_handler(step: Callable[[dict[str, Any], StepEnv], Any],
+                   schema: Schema = None) -> Callable[..., Any]:
     @logger.inject_lambda_context(log_event=False)
     def handler(event: dict[str, Any], context: Any) -> Any:
         build = event.get("build", event) if isinstance(event, dict) else {}
-        logger.append_keys(step=step.__name__, recipe=build.get("recipe"),
-                           build_id=build.get("build_id"))
+        build = build if isinstance(build, dict) else {}  # not yet checked: log it safely
+        logger.append_keys(step=step.__name__, recipe=_short(build.get("recipe")),
+                           build_id=_short(build.get("build_id")))
         try:
+            validate(event, schema, step.__name__)
             result = step(event, step_env())
         except AmiforgeError as err:
             logger.warning("step failed", extra={"error": type(err).__name__,

@@ -14,7 +14,9 @@
 * small fills where moto departs from AWS in ways amiforge meets (:mod:`.moto_gaps`), and
   its consumers' stacks meet (:mod:`.cfn_gaps`: SSM parameter types, updates, instances),
   SQS event source mappings as AWS runs them (:mod:`.sqs_gaps`), and StopExecution,
-  image deprecation and data-type parameter filters (:mod:`.lifecycle_gaps`);
+  image deprecation and data-type parameter filters (:mod:`.lifecycle_gaps`), S3's
+  ExpectedBucketOwner check (:mod:`.s3_gaps`), and network-interface tags at launch
+  (:mod:`.ec2_tag_gaps`);
 * a private route, ``POST /_amiforge/release-base`` (and ``GET /_amiforge/health``),
   so ``amiforge local release-base`` can play a vendor from another process;
 * fault injection (:mod:`.faults`): throttling and 5xx on the functions' AWS calls,
@@ -40,12 +42,14 @@ from amiforge.localcloud import (
     cfn_custom,
     cfn_gaps,
     ec2_sim,
+    ec2_tag_gaps,
     events,
     faults,
     images,
     lambda_runtime,
     lifecycle_gaps,
     moto_gaps,
+    s3_gaps,
     sqs_gaps,
 )
 from amiforge.localcloud.schedules import Scheduler
@@ -307,6 +311,8 @@ class LocalCloud:
         sqs_gaps.install()
         lifecycle_gaps.install()
         cfn_gaps.install()
+        s3_gaps.install()
+        ec2_tag_gaps.install()
         cfn_custom.install()
         reset_moto()
         self.runtime = lambda_runtime.LambdaRuntime(self.endpoint, warm=self.warm_lambdas,
@@ -343,6 +349,8 @@ class LocalCloud:
         sqs_gaps.uninstall()
         lifecycle_gaps.uninstall()
         cfn_gaps.uninstall()
+        s3_gaps.uninstall()
+        ec2_tag_gaps.uninstall()
         if self.runtime is not None:
             self.runtime.close()
             self.runtime = None

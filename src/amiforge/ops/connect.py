@@ -47,6 +47,7 @@ def connect(aws: AwsContext, stack: str) -> StepEnv:
     parameters = {p["ParameterKey"]: p.get("ParameterValue", "")
                   for p in described.get("Parameters", [])}
     environ = {variable: outputs[key] for key, variable in REQUIRED_OUTPUTS.items()}
+    environ["AMIFORGE_STACK_NAME"] = stack  # the amiforge:stack tag, as the template sets it
     environ.update({variable: outputs[key] for key, variable in OPTIONAL_OUTPUTS.items()
                     if outputs.get(key)})
     # A parameter the stack does not report (an older template) keeps StepEnv's default,

@@ -42,7 +42,9 @@ def create_build_stack(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         template = recipe.cloudformation_template()
         declared = cfn_api.declared_parameters(cfn, template)
         values = {"BaseImageId": build["base_ami"], "RecipeName": build["recipe"],
-                  "BuildId": build["build_id"], "KmsKeyId": recipe.image.kms_key_id}
+                  "BuildId": build["build_id"], "KmsKeyId": recipe.image.kms_key_id,
+                  # The stack's no-inbound group, for templates that declare the parameter.
+                  "BuilderSecurityGroupId": env.builder_security_group_id}
         if "BaseImageId" not in declared:
             raise BuildFailed(f"{recipe.build.cloudformation}: the build template must declare "
                               "the parameter BaseImageId (the base AMI amiforge resolved)")
@@ -53,7 +55,7 @@ def create_build_stack(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         cfn_api.create(cfn, name=name, template=template,
                        parameters={k: v for k, v in values.items()
                                    if k in declared and v is not None},
-                       tags={**common_tags(build), ROLE: BUILDER},
+                       tags={**common_tags(build, env), ROLE: BUILDER},
                        role_arn=env.build_stack_role_arn, client_token=f"create-{name}")
     return {"stack_name": name, "state": "creating", "polls": 0}
 

@@ -8,9 +8,12 @@ hour, so :func:`respond` answers whatever arrives:
   calls ``delete`` (by default nothing); a missing or odd ``ResourceProperties``, an
   unknown ``RequestType`` or any error becomes ``FAILED`` with a reason that says why.
 * The body is kept under CloudFormation's 4,096-byte limit by shortening the reason
-  (its head, which names the resource and the value, is kept).
-* ``resolve`` runs against a deadline (the Lambda's remaining time less a margin for the
-  PUT): if it is still running then, the answer is ``FAILED`` ("timed out"), sent once.
+  (its head, which names the resource and the value, is kept), then, for a request whose
+  echoed ids alone are too long, those ids.
+* The Lambda's remaining time is split by :func:`budget`: a safety margin kept back, then
+  a share for the PUT (and its retries, whose sleeps never pass the deadline), the rest
+  for ``resolve``. If ``resolve`` is still running when its share is spent, the answer is
+  ``FAILED`` ("timed out"), sent once.
 
 Only the PUT itself (:mod:`amiforge.aws.cfn_response`) touches the network.
 """
@@ -34,7 +37,9 @@ REQUEST_TYPES = ("Create", "Update", "Delete")
 MAX_RESPONSE_BYTES = 4096  # CloudFormation refuses a larger answer
 TRUNCATED = " [truncated]"
 SEND_MARGIN_SECONDS = 6.0  # kept back from the deadline for the PUT (and its retries)
+SAFETY_SECONDS = 0.5  # never planned: the Lambda runtime's own overhead after the PUT
 DEFAULT_SECONDS = 25.0  # when there is no Lambda context to ask
+ECHOED = ("PhysicalResourceId", "StackId", "RequestId", "LogicalResourceId")
 
 Resolver = Callable[[dict[str, Any]], tuple[str, dict[str, Any]]]
 
@@ -54,19 +59,54 @@ def fallback_physical_id(event: Mapping[str, Any]) -> str:
     return f"{logical if isinstance(logical, str) and logical else 'resource'}-unresolved"
 
 
-def fit(body: dict[str, Any], limit: int = MAX_RESPONSE_BYTES) -> dict[str, Any]:
-    """Shorten ``Reason`` (keeping its head) so the JSON body is at most ``limit`` bytes."""
-    def size(keep: int) -> int:
-        return len(json.dumps({**body, "Reason": reason[:keep] + TRUNCATED}).encode())
+def budget(seconds_left: float) -> tuple[float, float]:
+    """(seconds for the lookup, seconds for the PUT) out of a Lambda's remaining time.
 
-    if len(json.dumps(body).encode()) <= limit:
-        return body
-    reason = str(body.get("Reason") or "")
-    low, high = 0, len(reason)  # the longest head that fits, by bisection (escapes vary)
+    The PUT gets :data:`SEND_MARGIN_SECONDS`, or half of what is usable when time is short;
+    both shares end :data:`SAFETY_SECONDS` before the deadline.
+    """
+    usable = max(seconds_left - SAFETY_SECONDS, 0.0)
+    send = min(SEND_MARGIN_SECONDS, usable / 2)
+    return usable - send, send
+
+
+def _size(body: dict[str, Any]) -> int:
+    return len(json.dumps(body).encode())
+
+
+def _bisect(fits: Callable[[int], bool], high: int) -> int:
+    """The largest ``n`` in 0..high with ``fits(n)`` (escapes vary, so sizes are measured)."""
+    low = 0
     while low < high:
         middle = (low + high + 1) // 2
-        low, high = (middle, high) if size(middle) <= limit else (low, middle - 1)
-    return {**body, "Reason": reason[:low] + TRUNCATED}
+        low, high = (middle, high) if fits(middle) else (low, middle - 1)
+    return low
+
+
+def fit(body: dict[str, Any], limit: int = MAX_RESPONSE_BYTES) -> dict[str, Any]:
+    """Shorten ``Reason`` (keeping its head), then the echoed ids, to at most ``limit`` bytes."""
+    if _size(body) <= limit:
+        return body
+    reason = str(body.get("Reason") or "")
+
+    def with_reason(keep: int) -> dict[str, Any]:
+        return {**body, "Reason": reason[:keep] + TRUNCATED}
+
+    keep = _bisect(lambda n: _size(with_reason(n)) <= limit, len(reason))
+    fitted = with_reason(keep)
+    if _size(fitted) <= limit:
+        return fitted
+    # Only a request with absurd ids gets here (CloudFormation's own are short): cut every
+    # echoed field to one common length, and drop Data, so that an answer still goes out.
+    fitted = {**fitted, "Reason": TRUNCATED.strip()}
+    fitted.pop("Data", None)
+    echoed = {k: str(fitted.get(k, "")) for k in ECHOED}
+
+    def with_ids(cap: int) -> dict[str, Any]:
+        return {**fitted, **{k: v[:cap] for k, v in echoed.items()}}
+
+    cap = _bisect(lambda n: _size(with_ids(n)) <= limit, max(map(len, echoed.values())))
+    return with_ids(cap)
 
 
 def answer(event: Any, resolve: Resolver,
@@ -122,7 +162,7 @@ def answer_by(event: Any, resolve: Resolver, seconds: float,
     worker = threading.Thread(target=lambda: result.append(answer(event, resolve, delete)),
                               name="custom-resource", daemon=True)
     worker.start()
-    worker.join(max(seconds, 0.1))
+    worker.join(max(seconds, 0.0))
     if result:
         return result[0]
     request = event if isinstance(event, Mapping) else {}
@@ -139,11 +179,12 @@ def respond(event: Any, resolve: Resolver, *, seconds_left: float | None = None,
     """
     started = time.monotonic()
     total = DEFAULT_SECONDS if seconds_left is None else seconds_left
-    body = answer_by(event, resolve, total - SEND_MARGIN_SECONDS, delete)
+    lookup_seconds, _send_seconds = budget(total)
+    body = answer_by(event, resolve, lookup_seconds, delete)
     url = event.get("ResponseURL") if isinstance(event, Mapping) else None
     if not isinstance(url, str) or not url.startswith(cfn_response.SCHEMES):
         log.error("custom resource request without an http(s) ResponseURL (%s): nobody "
                   "to answer; the body was %s", shown(url), body.get("Status"))
         return body
-    cfn_response.send(url, body, within=total - (time.monotonic() - started) - 0.5)
+    cfn_response.send(url, body, within=total - (time.monotonic() - started) - SAFETY_SECONDS)
     return body

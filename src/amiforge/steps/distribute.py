@@ -40,7 +40,7 @@ def distribute(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
                 ec2, source_image_id=image["image_id"], source_region=env.region,
                 name=image["name"], description=f"{image['name']} (copy from {env.region})",
                 kms_key_id=recipe.image.kms_key_for(region),
-                tags=image_tags(common_tags(build), recipe.image.tags),
+                tags=image_tags(common_tags(build, env), recipe.image.tags),
                 client_token=f"{build['build_id']}-{region}")
             env.catalog.update(build["recipe"], build["build_id"], images=images)
         described = ec2_api.describe_image(ec2, images[region])

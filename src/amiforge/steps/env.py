@@ -38,6 +38,11 @@ class StepEnv:
     build_stack_role_arn: str | None = None
     # The stack's BaseParameterPrefixes: where base parameters may live besides /aws/service/.
     base_parameter_prefixes: tuple[str, ...] = ()
+    # The stack's name: the amiforge:stack tag on everything a build creates.
+    stack_name: str = ""
+    # The stack's builder security group (no inbound rules): builders join it unless the
+    # recipe names its own security_group_ids, so they never join a VPC's default group.
+    builder_security_group_id: str | None = None
     aws: AwsContext = field(default_factory=AwsContext)
 
     @classmethod
@@ -60,6 +65,8 @@ class StepEnv:
             build_stack_role_arn=e.get("AMIFORGE_BUILD_STACK_ROLE_ARN") or None,
             base_parameter_prefixes=parse_base_prefixes(
                 e.get("AMIFORGE_BASE_PARAMETER_PREFIXES")),
+            stack_name=e.get("AMIFORGE_STACK_NAME", ""),
+            builder_security_group_id=e.get("AMIFORGE_BUILDER_SECURITY_GROUP") or None,
         )
 
     @property

@@ -27,7 +27,7 @@ def create_image(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     description = recipe.image.description or recipe.description or f"amiforge {recipe.name}"
     image_id = ec2_api.create_image(
         ec2, instance_id=launch["instance_id"], name=name, description=description,
-        tags=image_tags(common_tags(build), recipe.image.tags),
+        tags=image_tags(common_tags(build, env), recipe.image.tags),
     )
     env.catalog.update(build["recipe"], build["build_id"], image_id=image_id, image_name=name)
     return {"image_id": image_id, "name": name, "polls": 0}

@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from amiforge.aws import ec2 as ec2_api
 from amiforge.aws.pacing import Pacer
 from amiforge.core.tags import ATTEMPT, BUILD_ID, builder_tags
+from amiforge.errors import OperationFailed
 from amiforge.steps.env import StepEnv
 from amiforge.steps.state import common_tags, load_recipe
+
+
+def builder_groups(recipe_groups: Sequence[str], env: StepEnv) -> tuple[str, ...]:
+    """The recipe's own groups, else the stack's no-inbound builder group.
+
+    Never none: without SecurityGroupIds EC2 puts the builder in the VPC's default group,
+    which lets every other member of that group in.
+    """
+    if recipe_groups:
+        return tuple(recipe_groups)
+    if not env.builder_security_group_id:
+        raise OperationFailed("the stack has no builder security group "
+                              "(AMIFORGE_BUILDER_SECURITY_GROUP is not set) and the recipe "
+                              "names no build.security_group_ids: refusing to launch into "
+                              "the VPC's default group", hint="redeploy with `amiforge deploy`")
+    return (env.builder_security_group_id,)
 
 
 def launch(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
@@ -33,10 +51,10 @@ def launch(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         root_device_name=build["root_device"],
         instance_types=tuple(recipe.build.instance_types),
         user_data=recipe.user_data(),
-        tags=builder_tags(common_tags(build), attempt=attempt),
+        tags=builder_tags(common_tags(build, env), attempt=attempt),
         client_token=f"{build['build_id']}-{attempt}",
         subnet_id=recipe.build.subnet_id,
-        security_group_ids=tuple(recipe.build.security_group_ids),
+        security_group_ids=builder_groups(recipe.build.security_group_ids, env),
         volume_size_gb=max(recipe.build.volume_size_gb or 0, int(build.get("root_volume_gb", 8))),
         kms_key_id=recipe.image.kms_key_id,
         instance_profile_arn=env.instance_profile_arn,

@@ -16,7 +16,7 @@ from typing import Any
 
 from amiforge.core.model import Recipe
 from amiforge.core.tags import build_tags
-from amiforge.errors import NotFound
+from amiforge.errors import NotFound, OperationFailed
 from amiforge.steps.env import StepEnv
 
 
@@ -29,7 +29,11 @@ def load_recipe(env: StepEnv, build: dict[str, Any]) -> Recipe:
     return Recipe.from_document(record["document"])
 
 
-def common_tags(build: dict[str, Any]) -> dict[str, str]:
+def common_tags(build: dict[str, Any], env: StepEnv) -> dict[str, str]:
+    """The build's tags, ``amiforge:stack`` included (IAM lets the stack remove only those)."""
+    if not env.stack_name:
+        raise OperationFailed("AMIFORGE_STACK_NAME is not set: nothing may be created without "
+                              "the stack tag", hint="redeploy the stack (`amiforge deploy`)")
     return build_tags(recipe=build["recipe"], build_id=build["build_id"],
                       recipe_hash=build["recipe_hash"], base_ami=build["base_ami"],
-                      git_commit=build.get("git_commit"))
+                      git_commit=build.get("git_commit"), stack=env.stack_name)

@@ -15,12 +15,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from amiforge.aws import cfn_response
 from amiforge.aws.cfn_response import ResponseNotDelivered
 from amiforge.errors import AwsCallFailed
 from amiforge.steps import custom_resource
-from amiforge.steps.custom_resource import MAX_RESPONSE_BYTES, SEND_MARGIN_SECONDS, fit
+from amiforge.steps.custom_resource import (
+    ECHOED,
+    MAX_RESPONSE_BYTES,
+    SAFETY_SECONDS,
+    SEND_MARGIN_SECONDS,
+    budget,
+    fit,
+)
 from amiforge.steps.latest import respond
 
 WEB = {"build_id": "web-5f1e2d3c4b5a69788796", "image_name": "web-20260101-abcdef12",
@@ -246,9 +255,7 @@ def test_a_crash_still_answers_with_the_error(response_url: Any, env: FakeEnv) -
 def test_a_lookup_past_the_deadline_answers_timed_out_once(response_url: Any,
                                                            env: FakeEnv) -> None:
     env.catalog.delay = 1.5
-    started = time.monotonic()
-    body = respond(request(response_url.url), env, seconds_left=SEND_MARGIN_SECONDS + 0.3)
-    assert time.monotonic() - started < 1.4
+    body = respond(request(response_url.url), env, seconds_left=1.0)
     assert body["Status"] == "FAILED"
     assert "timed out" in body["Reason"] and "'Create'" in body["Reason"]
     time.sleep(1.5)  # the lookup ends in its thread; it must not answer a second time
@@ -274,6 +281,105 @@ def test_fit_always_fits_when_the_ids_do(size: int) -> None:
     assert len(json.dumps(fitted).encode()) <= MAX_RESPONSE_BYTES
     if len(json.dumps(body).encode()) <= MAX_RESPONSE_BYTES:
         assert fitted == body
+
+
+@pytest.mark.parametrize("field", ["RequestId", "StackId", "LogicalResourceId",
+                                   "PhysicalResourceId"])
+def test_huge_echoed_ids_are_cut_so_the_body_still_fits(response_url: Any, env: FakeEnv,
+                                                         field: str) -> None:
+    event = request(response_url.url, "Delete", **{field: "é" * 20_000})  # echoes them all
+    body = respond(event, env)
+    raw = response_url.answers[0]["raw"]
+    assert len(raw) <= MAX_RESPONSE_BYTES
+    assert len(json.dumps(body).encode()) <= MAX_RESPONSE_BYTES
+    assert body[field].startswith("éé")
+
+
+@given(st.dictionaries(st.sampled_from(ECHOED + ("Reason",)), st.text(max_size=9000)))
+@settings(max_examples=60, deadline=None)
+def test_fit_always_fits_whatever_is_echoed(fields: dict[str, str]) -> None:
+    body = {"Status": "FAILED", "Data": {"ImageId": "ami-1"}, **fields}
+    assert len(json.dumps(fit(body)).encode()) <= MAX_RESPONSE_BYTES
+
+
+# -- the deadline: assert on the computed budget and sleeps, not on the wall clock ---------
+
+@given(st.floats(min_value=0, max_value=900, allow_nan=False))
+def test_budget_leaves_the_safety_margin(seconds_left: float) -> None:
+    lookup, send = budget(seconds_left)
+    assert lookup >= 0 and send >= 0
+    assert lookup + send + SAFETY_SECONDS <= max(seconds_left, SAFETY_SECONDS) + 1e-9
+    assert send <= SEND_MARGIN_SECONDS
+
+
+@given(st.integers(min_value=1, max_value=20), st.floats(min_value=0.01, max_value=10),
+       st.floats(min_value=-1, max_value=30))
+def test_a_retry_sleep_never_reaches_past_the_time_left(attempt: int, backoff: float,
+                                                         left: float) -> None:
+    pause = cfn_response.retry_sleep(attempt, backoff, left)
+    if left <= cfn_response.MIN_TRY_SECONDS:
+        assert pause is None
+    else:
+        assert pause is not None and 0 < pause <= left - cfn_response.MIN_TRY_SECONDS
+
+
+class FakeClock:
+    """Time that moves only when the sender sleeps: the sleeps are what is checked."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_send_with_10s_left_never_sleeps_past_them(response_url: Any) -> None:
+    # The issue's case: the old backoff slept 0.5+1+2+4+... regardless, answering at 10.5 s.
+    response_url.statuses.extend([503] * 20)
+    clock = FakeClock()
+    with pytest.raises(ResponseNotDelivered):
+        cfn_response.send(response_url.url, {}, attempts=20, backoff=0.5, within=10.0,
+                          clock=clock, sleep=clock.sleep)
+    assert clock.sleeps[:4] == [0.5, 1.0, 2.0, 4.0]
+    assert clock.now - 100.0 <= 10.0 - cfn_response.MIN_TRY_SECONDS
+    assert len(response_url.answers) == len(clock.sleeps) + 1
+
+
+def test_send_with_no_time_left_still_tries_once_and_never_sleeps(response_url: Any) -> None:
+    clock = FakeClock()
+    assert cfn_response.send(response_url.url, {"Status": "SUCCESS"}, within=0.0,
+                             clock=clock, sleep=clock.sleep) == 200
+    response_url.statuses.append(503)
+    with pytest.raises(ResponseNotDelivered, match="after 1 attempt"):
+        cfn_response.send(response_url.url, {}, within=0.1, clock=clock, sleep=clock.sleep)
+    assert clock.sleeps == []
+
+
+def test_handler_with_little_time_answers_and_plans_within_it(
+        response_url: Any, env: FakeEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    from amiforge.handlers import latest_ami
+
+    planned: list[float] = []
+    real_send = cfn_response.send
+
+    def recording_send(url: str, body: dict, **kwargs: Any) -> int:
+        planned.append(kwargs["within"])
+        return real_send(url, body, **kwargs)
+
+    class Context:
+        def get_remaining_time_in_millis(self) -> int:
+            return 800
+
+    monkeypatch.setattr(latest_ami, "step_env", lambda: env)
+    monkeypatch.setattr(cfn_response, "send", recording_send)
+    body = latest_ami.handler(request(response_url.url), Context())
+    assert body["Status"] == "SUCCESS" and answered(response_url) == body
+    assert len(planned) == 1 and 0 < planned[0] <= 0.8 - SAFETY_SECONDS
 
 
 # -- the PUT --------------------------------------------------------------------------------
@@ -315,7 +421,7 @@ def test_handler_answers_within_the_lambda_s_remaining_time(
 
     class Context:
         def get_remaining_time_in_millis(self) -> int:
-            return int((SEND_MARGIN_SECONDS + 0.3) * 1000)
+            return 1000
 
     monkeypatch.setattr(latest_ami, "step_env", lambda: env)
     env.catalog.delay = 1.0

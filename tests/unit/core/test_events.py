@@ -1,0 +1,133 @@
+"""Event schemas: every sample event fits; every field the steps read is checked by name."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from amiforge.core import events as ev
+from amiforge.errors import InvalidEvent, InvalidInput
+
+EVENTS = Path(__file__).parents[2] / "events"
+SCHEMAS: dict[str, ev.Obj] = {
+    "resolve": ev.RESOLVE, "launch": ev.LAUNCH, "create_build_stack": ev.CREATE_BUILD_STACK,
+    "await_build_stack": ev.AWAIT_BUILD_STACK, "stop_builder": ev.STOP_BUILDER,
+    "await_stop": ev.AWAIT_STOP, "instance_state": ev.INSTANCE_STATE_CHANGE,
+    "stop_check": ev.STOP_CHECK, "verify": ev.VERIFY, "create_image": ev.CREATE_IMAGE,
+    "await_image": ev.AWAIT_IMAGE, "distribute": ev.DISTRIBUTE, "register": ev.REGISTER,
+    "finish": ev.FINISH, "record_failure": ev.RECORD_FAILURE, "detect": ev.DETECT,
+    "prune": ev.PRUNE, "sweep": ev.SWEEP,
+}
+
+
+def sample(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+def test_every_sample_event_file_has_a_schema() -> None:
+    assert {p.stem for p in EVENTS.glob("*.json")} == set(SCHEMAS)
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMAS))
+def test_the_sample_event_fits_its_schema(name: str) -> None:
+    ev.check(sample(name), SCHEMAS[name], name)
+
+
+def declared(schema: ev.Obj, value: Any, path: str = "") -> Iterator[tuple[str, bool, Any]]:
+    """(dotted path, required, spec) of every field the schema checks that the sample has."""
+    for key, spec in schema.fields.items():
+        if not isinstance(value, dict) or key not in value:
+            continue
+        where = f"{path}.{key}" if path else key
+        yield where, key in schema.required, spec
+        if isinstance(spec, ev.Obj):
+            yield from declared(spec, value[key], where)
+
+
+def mutated(event: dict[str, Any], path: str, new: Any) -> dict[str, Any]:
+    out = copy.deepcopy(event)
+    *parents, last = path.split(".")
+    node = out
+    for key in parents:
+        node = node[key]
+    if new is KeyError:
+        del node[last]
+    else:
+        node[last] = new
+    return out
+
+
+CASES = [(name, path, required, spec) for name in sorted(SCHEMAS)
+         for path, required, spec in declared(SCHEMAS[name], sample(name))]
+
+
+@pytest.mark.parametrize(("name", "path", "required", "spec"), CASES,
+                         ids=[f"{c[0]}:{c[1]}" for c in CASES])
+def test_each_field_is_checked_and_named(name: str, path: str, required: bool,
+                                         spec: ev.Spec) -> None:
+    event = sample(name)
+    wrong = "text" if isinstance(spec, (ev.Obj, ev.List, ev.Int, ev.Bool)) else 12
+    with pytest.raises(InvalidEvent) as caught:
+        ev.check(mutated(event, path, wrong), SCHEMAS[name], name)
+    assert f"{path} must be" in str(caught.value)
+    assert str(caught.value).startswith(f"{name} event refused: ")
+    if required:
+        with pytest.raises(InvalidEvent, match=f": {path} is missing"):
+            ev.check(mutated(event, path, KeyError), SCHEMAS[name], name)
+    else:
+        ev.check(mutated(event, path, KeyError), SCHEMAS[name], name)
+
+
+@pytest.mark.parametrize("schema", [ev.DETECT, ev.PRUNE])
+def test_recipes_as_a_string_is_refused_not_iterated(schema: ev.Obj) -> None:
+    with pytest.raises(InvalidEvent, match=r"recipes must be a list of recipe names, got 'web'"):
+        ev.check({"recipes": "web"}, schema, "detect")
+    with pytest.raises(InvalidEvent, match=r"recipes\[1\] must be a recipe name"):
+        ev.check({"recipes": ["web", "../etc"]}, schema, "detect")
+    ev.check({"recipes": ["web", "db"]}, schema, "detect")
+    ev.check({"recipes": None}, schema, "detect")
+
+
+@pytest.mark.parametrize("event", [None, [], "web", 3, True])
+def test_an_event_that_is_not_a_map_is_refused(event: Any) -> None:
+    with pytest.raises(InvalidEvent, match="the event must be a map"):
+        ev.check(event, ev.DETECT, "detect")
+
+
+def test_values_are_checked_not_only_types() -> None:
+    event = sample("launch")
+    for path, value, says in [("build.base_ami", "ami-XYZ; rm", "an AMI id"),
+                              ("build.recipe", "Web", "a recipe name"),
+                              ("build.regions", ["eu-west-1", "x"], "a region"),
+                              ("build.root_volume_gb", -1, "at least 1")]:
+        with pytest.raises(InvalidEvent, match=says):
+            ev.check(mutated(event, path, value), ev.LAUNCH, "launch")
+    with pytest.raises(InvalidEvent, match="check must be one of waiting"):
+        ev.check_instance_state({"check": "everything"})
+    with pytest.raises(InvalidEvent, match="detail.instance-id is missing"):
+        ev.check_instance_state({"detail": {"state": "stopped"}})
+
+
+def test_invalid_event_is_invalid_input() -> None:
+    assert issubclass(InvalidEvent, InvalidInput)
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.text(max_size=12), inner, max_size=5), max_leaves=20)
+
+
+@given(st.sampled_from(sorted(SCHEMAS)), JSON)
+@settings(max_examples=300, deadline=None)
+def test_any_json_is_accepted_or_refused_with_invalid_event(name: str, event: Any) -> None:
+    try:
+        ev.check(event, SCHEMAS[name], name)
+    except InvalidEvent as err:
+        assert str(err).startswith(f"{name} event refused: ")
