@@ -104,3 +104,15 @@ def test_tables_into_a_pipe_keep_whole_ids(amiforge: Any, recipe_dir: Any,
     assert proc.returncode == 0, proc.stderr
     line = next(line for line in proc.stdout.splitlines() if build["build_id"] in line)
     assert build["image_id"] in line  # one row, one line: nothing folded or cut
+
+
+def test_recipe_names_complete_from_the_stack(amiforge: Any, recipe_dir: Any,
+                                              local_cloud: Any, tmp_path: Path) -> None:
+    assert amiforge("publish", str(recipe_dir("completes-from-stack"))).exit_code == 0
+    words = "amiforge --stack amiforge-e2e history completes-"
+    proc = subprocess.run([AMIFORGE], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "_AMIFORGE_COMPLETE": "bash_complete",
+                               "COMP_WORDS": words, "COMP_CWORD": "4",
+                               "AWS_ENDPOINT_URL": local_cloud.endpoint,
+                               "AWS_REGION": local_cloud.region})
+    assert proc.stdout.splitlines() == ["plain,completes-from-stack"]

@@ -67,6 +67,8 @@ class AwsContext:
     endpoint_url: str | None = None
     session: boto3.session.Session | None = None
     profile: str | None = None
+    # Merged over RETRY_CONFIG (e.g. short timeouts for shell completion).
+    config: Config | None = None
     _clients: dict[tuple[str, str | None], Any] = field(default_factory=dict, repr=False)
 
     def _session(self) -> boto3.session.Session:
@@ -92,7 +94,7 @@ class AwsContext:
                 service,
                 region_name=region or self.region,
                 endpoint_url=self.endpoint_url,
-                config=RETRY_CONFIG,
+                config=RETRY_CONFIG.merge(self.config) if self.config else RETRY_CONFIG,
             )
         return self._clients[key]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from amiforge.cli.complete import complete_recipe
 from amiforge.cli.context import CliContext
 from amiforge.cli.main import command_errors
 from amiforge.cli.render import Result
@@ -14,7 +15,8 @@ pass_ctx = click.make_pass_decorator(CliContext)
 
 
 @click.command("cancel")
-@click.argument("targets", nargs=-1, required=True, metavar="BUILD_ID|RECIPE...")
+@click.argument("targets", nargs=-1, required=True, metavar="BUILD_ID|RECIPE...",
+                shell_complete=complete_recipe)
 @click.option("--reason", default=DEFAULT_REASON, show_default=True,
               help="Why; recorded on the build and sent with the notification.")
 @pass_ctx

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import click
 
+from amiforge.cli.complete import complete_recipe
 from amiforge.cli.context import CliContext
 from amiforge.cli.main import command_errors
 from amiforge.cli.render import Result
@@ -22,7 +23,7 @@ pass_ctx = click.make_pass_decorator(CliContext)
 
 
 @click.command()
-@click.argument("recipes", nargs=-1)
+@click.argument("recipes", nargs=-1, shell_complete=complete_recipe)
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @pass_ctx
 @command_errors

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from amiforge.aws.catalog import AVAILABLE, FAILED
+from amiforge.cli.complete import complete_recipe
 from amiforge.cli.context import CliContext
 from amiforge.cli.main import command_errors
 from amiforge.cli.progress import build_progress, line_progress
@@ -119,7 +120,7 @@ def _build_rows(results: list[dict]) -> list[tuple]:
 
 
 @click.command()
-@click.argument("recipes", nargs=-1, required=True)
+@click.argument("recipes", nargs=-1, required=True, shell_complete=complete_recipe)
 @click.option("--wait", is_flag=True, help="Follow the build(s) to the end, with progress.")
 @click.option("--timeout", default=7200, show_default=True, help="Seconds to wait at most.")
 @pass_ctx
@@ -185,7 +186,7 @@ def attempt_lines(build: dict) -> list[str]:
 
 
 @click.command()
-@click.argument("recipe")
+@click.argument("recipe", shell_complete=complete_recipe)
 @click.option("--limit", default=20, show_default=True, help="Newest N builds.")
 @pass_ctx
 @command_errors
@@ -210,7 +211,7 @@ def history(ctx: CliContext, recipe: str, limit: int) -> Result:
 
 
 @click.command()
-@click.argument("recipe")
+@click.argument("recipe", shell_complete=complete_recipe)
 @click.option("--in-region", "region", default=None, help="Region of the copy (default: home).")
 @pass_ctx
 @command_errors
