@@ -58,23 +58,29 @@ class RecipeStore:
         return previous is None or previous["hash"] != recipe_hash
 
     def claim(self, name: str, build_key: str, *, build_id: str, base_ami: str,
-              recipe_hash: str) -> bool:
+              recipe_hash: str, previous: str | None = None) -> bool:
         """Claim the right to build ``build_key``: True for exactly one caller.
 
         A conditional write on the recipe's current item: concurrent detections (or a
-        detection and a publish) race here, and only the first wins.
+        detection and a publish) race here, and only the first wins. ``previous``: for a
+        further build of the key already claimed (a retry, a rebuild), the build id it
+        follows; the claim then moves from that build to ``build_id``, once.
         """
+        condition = ("attribute_exists(#n) AND (attribute_not_exists(last_build_key) "
+                     "OR last_build_key <> :k")
+        values = {":k": value(build_key), ":b": value(build_id),
+                  ":a": value(base_ami), ":h": value(recipe_hash)}
+        if previous:
+            condition += " OR last_build_id = :p"
+            values[":p"] = value(previous)
         try:
             self.db.update_item(
                 TableName=self.table,
                 Key={"name": value(name), "version": value(CURRENT)},
                 UpdateExpression="SET last_build_key = :k, last_build_id = :b, "
                                  "last_base_ami = :a, last_hash = :h",
-                ConditionExpression="attribute_exists(#n) AND "
-                                    "(attribute_not_exists(last_build_key) OR last_build_key <> :k)",
-                ExpressionAttributeNames={"#n": "name"},
-                ExpressionAttributeValues={":k": value(build_key), ":b": value(build_id),
-                                           ":a": value(base_ami), ":h": value(recipe_hash)})
+                ConditionExpression=condition + ")",
+                ExpressionAttributeNames={"#n": "name"}, ExpressionAttributeValues=values)
         except ClientError as err:
             if error_code(err) == "ConditionalCheckFailedException":
                 return False

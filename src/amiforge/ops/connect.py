@@ -34,6 +34,7 @@ PARAMETERS = {
     "LaunchBurst": "AMIFORGE_LAUNCH_BURST",
     "LaunchesPerSecond": "AMIFORGE_LAUNCHES_PER_SECOND",
     "BuilderInstanceProfileArn": "AMIFORGE_INSTANCE_PROFILE_ARN",
+    "DetectSchedule": "AMIFORGE_DETECT_SCHEDULE",
 }
 
 

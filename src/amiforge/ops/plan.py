@@ -1,20 +1,38 @@
-"""``amiforge plan``: what detection would do for the recipes in a directory, changing nothing."""
+"""``amiforge plan``: what detection would do for the recipes in a directory, changing nothing.
+
+The same decision as detection (:func:`amiforge.core.plan.decide`) from the same facts:
+the recipe store's claim, the base images, and the catalog's word on the claimed build
+(so a failed build shows as failed, with its retry, not as up to date).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
+from amiforge.core.hashing import build_key
 from amiforge.core.model import Recipe
-from amiforge.core.plan import Decision, decide, document_changes
+from amiforge.core.plan import Decision, RetryPolicy, decide, document_changes
 from amiforge.steps.base import resolve_bases
+from amiforge.steps.detect import claimed_builds
 from amiforge.steps.env import StepEnv
 
 
 def plan(env: StepEnv, recipes: Sequence[Recipe]) -> list[Decision]:
     resolved = resolve_bases(env, [r.base for r in recipes])
+    claims = {recipe.name: env.store.current(recipe.name) or {} for recipe in recipes}
+    claimed = []
+    for recipe in recipes:
+        image = resolved[recipe.base.query_key()].image_id
+        current = claims[recipe.name]
+        if image and current.get("last_build_key") == build_key(recipe.name, recipe.hash,
+                                                                 image):
+            claimed.append({"name": recipe.name, **current})
+    lasts = claimed_builds(env, claimed)
+    now = datetime.now(UTC)
     decisions = []
     for recipe in recipes:
-        current = env.store.current(recipe.name) or {}
+        current = claims[recipe.name]
         changes: tuple[str, ...] = ()
         last_hash = current.get("last_hash")
         if last_hash and last_hash != recipe.hash:
@@ -24,5 +42,8 @@ def plan(env: StepEnv, recipes: Sequence[Recipe]) -> list[Decision]:
         base = resolved[recipe.base.query_key()]
         decisions.append(decide(name=recipe.name, recipe_hash=recipe.hash,
                                 base_ami=base.image_id, last=current,
-                                base_problem=base.problem, changes=changes))
+                                base_problem=base.problem, changes=changes,
+                                last_build=lasts.get(recipe.name),
+                                policy=RetryPolicy(recipe.build.retry_failed,
+                                                   env.detect_period, now)))
     return decisions

@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
 from amiforge.aws.catalog import Catalog
 from amiforge.aws.recipe_store import RecipeStore
 from amiforge.aws.session import AwsContext
+from amiforge.core.plan import schedule_period
 from amiforge.core.ratelimit import DEFAULT_LAUNCH_BURST, DEFAULT_LAUNCH_PER_SECOND
 
 
@@ -35,6 +37,8 @@ class StepEnv:
     launch_burst: int = DEFAULT_LAUNCH_BURST
     launch_per_second: float = DEFAULT_LAUNCH_PER_SECOND
     build_stack_role_arn: str | None = None
+    # The DetectSchedule expression: failed builds are retried after 1, 2, 4 ... periods.
+    detect_schedule: str | None = None
     aws: AwsContext = field(default_factory=AwsContext)
 
     @classmethod
@@ -55,7 +59,12 @@ class StepEnv:
             launch_per_second=float(e.get("AMIFORGE_LAUNCHES_PER_SECOND")
                                     or DEFAULT_LAUNCH_PER_SECOND),
             build_stack_role_arn=e.get("AMIFORGE_BUILD_STACK_ROLE_ARN") or None,
+            detect_schedule=e.get("AMIFORGE_DETECT_SCHEDULE") or None,
         )
+
+    @property
+    def detect_period(self) -> timedelta:
+        return schedule_period(self.detect_schedule)
 
     @property
     def region(self) -> str:
