@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -30,14 +31,16 @@ STACK = "amiforge-e2e"  # the stack tests/e2e/conftest.py deploys
 
 
 def write(directory: Path, name: str, script: str = "echo ok\n", *,
-          retry_failed: int | None = None) -> Path:
+          retry_failed: int | None = None, family: str | None = None) -> Path:
     (directory / "scripts").mkdir(parents=True, exist_ok=True)
     (directory / "scripts" / f"{name}.sh").write_text("#!/bin/bash\n" + script)
     policy = f"  retry_failed: {retry_failed}\n" if retry_failed is not None else ""
+    base = (f'filter: {{owners: [amazon], name: "{family}-*", architecture: x86_64}}'
+            if family else f"ssm_parameter: {AL2023}")
     (directory / f"{name}.yaml").write_text(textwrap.dedent(f"""\
         name: {name}
         base:
-          ssm_parameter: {AL2023}
+          {base}
         build:
           platform: linux
           user_data: scripts/{name}.sh
@@ -195,3 +198,56 @@ def test_concurrent_builds_start_at_most_one_per_content_and_base(
     assert {b["build_id"] for b in reports} == {f"{built['build_id']}-g2"}
     assert len(executions_of(stack, "racing")) == 2
     assert finish(stack, "racing", f"{built['build_id']}-g2")["status"] == "AVAILABLE"
+
+
+def test_retired_recipes_build_nothing_and_publishing_brings_them_back(
+        amiforge: Any, local_cloud: Any, stack: Any, tmp_path: Path) -> None:
+    family = f"retiring-{uuid.uuid4().hex[:8]}"
+    local_cloud.release_base(name=f"{family}-1", owner="amazon")
+    for name in ("kept-on", "retired-one"):
+        write(tmp_path, name, family=family)
+    assert amiforge("publish", "--wait", str(tmp_path)).exit_code == 0
+    old_image = stack.catalog.latest("retired-one")["image_id"]
+    parked = tmp_path.parent / "parked.yaml"
+    (tmp_path / "retired-one.yaml").rename(parked)
+    # A recipe deleted from the directory is named, not retired, by a plain publish...
+    warned = amiforge("publish", str(tmp_path))
+    assert warned.exit_code == 0
+    assert "published but not in" in warned.stderr and "retired-one" in warned.stderr
+    status = {s["recipe"]: s for s in json.loads(amiforge("status", output="json").stdout)}
+    assert status["retired-one"]["retired_at"] is None
+    # ... and retired by --prune: status says so, `latest` still answers.
+    pruned = amiforge("publish", "--prune", str(tmp_path))
+    assert pruned.exit_code == 0 and "retired retired-one" in pruned.stderr
+    status = {s["recipe"]: s for s in json.loads(amiforge("status", output="json").stdout)}
+    assert status["retired-one"]["summary"].startswith("retired (")
+    assert amiforge("latest", "retired-one").stdout.strip() == old_image
+    # A new base: only the recipe still in service builds.
+    local_cloud.release_base(name=f"{family}-2", owner="amazon")
+    report = detect({"trigger": "test"}, stack)
+    mine = {d["recipe"]: d for d in report["decisions"]
+            if d["recipe"] in ("kept-on", "retired-one")}
+    assert (mine["kept-on"]["reason"], mine["kept-on"]["outcome"]) == ("base changed",
+                                                                        "started")
+    assert (mine["retired-one"]["action"], mine["retired-one"]["reason"]) == ("skip",
+                                                                              "retired")
+    assert finish(stack, "kept-on", mine["kept-on"]["build_id"])["status"] == "AVAILABLE"
+    refused = amiforge("build", "retired-one")
+    assert refused.exit_code == 2 and "'retired-one' retired" in refused.output
+    assert len(executions_of(stack, "retired-one")) == 1
+    # Publishing it again brings it back, and it builds on the new base.
+    parked.rename(tmp_path / "retired-one.yaml")
+    back = json.loads(amiforge("publish", str(tmp_path), output="json").stdout)
+    revived = {p["recipe"]: p for p in back}["retired-one"]
+    assert revived["revived"] and revived["build_started"]
+    assert finish(stack, "retired-one", revived["build_started"])["status"] == "AVAILABLE"
+
+
+def test_retire_checks_every_name_first(amiforge: Any, stack: Any, tmp_path: Path) -> None:
+    write(tmp_path, "retire-checked")
+    assert amiforge("publish", "--no-detect", str(tmp_path)).exit_code == 0
+    result = amiforge("retire", "retire-checked", "retire-nope")
+    assert result.exit_code == 2 and "'retire-nope'" in result.output
+    assert stack.store.current("retire-checked").get("retired_at") is None
+    retired = json.loads(amiforge("retire", "retire-checked", output="json").stdout)
+    assert retired[0]["recipe"] == "retire-checked" and retired[0]["retired_at"]

@@ -10,14 +10,14 @@ import click
 from amiforge.aws.catalog import AVAILABLE, FAILED
 from amiforge.cli.context import CliContext
 from amiforge.cli.main import command_errors
-from amiforge.cli.progress import build_progress, line_progress
+from amiforge.cli.progress import build_progress, err_console, line_progress
 from amiforge.cli.render import Result
 from amiforge.core.recipes import load_recipes
 from amiforge.deploy import stack as stack_api
 from amiforge.ops.builds import ALREADY_BUILT, start_builds, wait_for_builds
 from amiforge.ops.connect import connect
 from amiforge.ops.plan import plan
-from amiforge.ops.publish import git_commit, publish
+from amiforge.ops.publish import git_commit, missing_from, publish, retire
 from amiforge.steps.detect import detect
 from amiforge.steps.env import StepEnv
 from amiforge.steps.latest import latest_image
@@ -64,10 +64,12 @@ def destroy(ctx: CliContext, yes: bool) -> Result:
               help="Follow the builds this publish started to the end (exit 1 if one failed).")
 @click.option("--timeout", default=7200, show_default=True,
               help="Seconds to wait at most (with --wait).")
+@click.option("--prune", is_flag=True,
+              help="Retire the published recipes that DIRECTORY no longer holds.")
 @pass_ctx
 @command_errors
 def publish_cmd(ctx: CliContext, directory: Path, no_detect: bool, wait: bool,
-                timeout: int) -> Result:
+                timeout: int, prune: bool) -> Result:
     """Validate the recipes in DIRECTORY, upload them with their hash and git commit, and
     start the builds they imply (so a commit that reaches `publish` builds)."""
     if wait and no_detect:
@@ -75,6 +77,14 @@ def publish_cmd(ctx: CliContext, directory: Path, no_detect: bool, wait: bool,
     recipes = load_recipes(directory)
     env = connect(ctx.aws, ctx.stack)
     results = publish(env, recipes, git_commit(directory))
+    missing = missing_from(env, recipes)
+    if missing and prune:
+        retire(env, missing)
+        warn(f"retired {', '.join(missing)}: no longer in {directory} "
+             "(images kept under retention; `latest` still answers)")
+    elif missing:
+        warn(f"published but not in {directory}: {', '.join(missing)} "
+             "(`amiforge publish --prune` or `amiforge retire` retires them)")
     building: dict[str, dict] = {}
     if not no_detect:
         report = detect({"recipes": [r.name for r in recipes], "trigger": "publish"}, env)
@@ -122,6 +132,11 @@ def detect_cmd(ctx: CliContext) -> Result:
                   columns=("recipe", "action", "reason", "detail", "outcome"),
                   rows=[(d["recipe"], d["action"], d["reason"], d.get("detail", ""),
                          d.get("outcome", "-")) for d in report["decisions"]])
+
+
+def warn(message: str) -> None:
+    """A warning on stderr (stdout stays the command's result, JSON included)."""
+    err_console().print(f"warning: {message}", markup=False, highlight=False)
 
 
 def _build_rows(results: list[dict]) -> list[tuple]:
@@ -199,9 +214,11 @@ def status(ctx: CliContext) -> Result:
         last = (env.catalog.history(name, limit=1) or [{}])[0]
         latest = env.catalog.latest(name) or {}
         item = {"recipe": name, "hash": record["hash"], "last_build": last.get("build_id"),
+                "retired_at": record.get("retired_at"),
                 "last_status": last.get("status"), "latest_image": latest.get("image_id"),
                 "reason": last.get("reason"), "execution_arn": last.get("execution_arn"),
-                "summary": _last_build_text(last)}
+                "summary": (f"retired ({record['retired_at']})" if record.get("retired_at")
+                            else _last_build_text(last))}
         data.append(item)
         rows.append((name, record["hash"][:12], item["summary"],
                      latest.get("image_id") or "-", last.get("reason") or ""))
@@ -243,5 +260,19 @@ def latest(ctx: CliContext, recipe: str, region: str | None) -> Result:
     return Result(data=image, lines=[image["ImageId"]])
 
 
+@click.command("retire")
+@click.argument("recipes", nargs=-1, required=True)
+@pass_ctx
+@command_errors
+def retire_cmd(ctx: CliContext, recipes: tuple[str, ...]) -> Result:
+    """Retire published RECIPEs: nothing builds them any more; their images stay under
+    retention and `latest` keeps answering. Publishing one again brings it back."""
+    retired = retire(connect(ctx.aws, ctx.stack), recipes)
+    return Result(data=retired, title="retired",
+                  columns=("recipe", "retired at", "latest image"),
+                  rows=[(r["recipe"], r["retired_at"], r["latest_image"] or "-")
+                        for r in retired])
+
+
 COMMANDS = [deploy, destroy, publish_cmd, plan_cmd, detect_cmd, build, status, history,
-            latest]
+            latest, retire_cmd]

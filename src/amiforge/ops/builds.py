@@ -11,7 +11,7 @@ from amiforge.aws.catalog import AVAILABLE, IN_FLIGHT
 from amiforge.core.hashing import build_key
 from amiforge.core.model import Recipe
 from amiforge.core.plan import generation_id, generation_of
-from amiforge.errors import NotFound
+from amiforge.errors import InvalidInput, NotFound
 from amiforge.steps.base import resolve_one
 from amiforge.steps.detect import start_and_claim
 from amiforge.steps.env import StepEnv
@@ -32,6 +32,11 @@ def published(env: StepEnv, names: Sequence[str]) -> dict[str, Recipe]:
                        "nothing was started",
                        hint="check the names with `amiforge status`, or run "
                             "`amiforge publish DIR`")
+    retired = [name for name, record in records.items() if record and record.get("retired_at")]
+    if retired:
+        raise InvalidInput(f"recipe(s) {', '.join(repr(n) for n in retired)} retired; "
+                           "nothing was started",
+                           hint="`amiforge publish DIR` with the recipe brings it back")
     return {name: Recipe.from_document(record["document"])
             for name, record in records.items() if record is not None}
 
@@ -62,6 +67,9 @@ def start_build(env: StepEnv, name: str, *, trigger: str = "manual",
     claim = env.store.current(name)
     if claim is None:
         raise NotFound(f"recipe {name!r} is not published", hint="run `amiforge publish DIR`")
+    if claim.get("retired_at"):
+        raise InvalidInput(f"recipe {name!r} is retired",
+                           hint="`amiforge publish DIR` with the recipe brings it back")
     recipe = Recipe.from_document(claim["document"])
     base_ami = resolve_one(env, recipe.base)
     key = build_key(name, recipe.hash, base_ami)

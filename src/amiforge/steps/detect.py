@@ -54,6 +54,11 @@ def detect(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     recipes: dict[str, Recipe] = {}
     report: list[dict[str, Any]] = []
     for record in records:
+        if record.get("retired_at"):
+            # Retired: nothing builds it until it is published again (retention goes on).
+            report.append({"recipe": record["name"], "action": "skip", "reason": "retired",
+                           "detail": f"retired at {record['retired_at']}"})
+            continue
         try:
             recipes[record["name"]] = Recipe.from_document(record["document"])
         except RecipeInvalid as err:
@@ -69,7 +74,7 @@ def detect(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     for record in records:
         recipe = recipes.get(record["name"])
         if recipe is None:
-            continue
+            continue  # retired or invalid: reported above
         base = resolved[recipe.base.query_key()]
         policy = RetryPolicy(recipe.build.retry_failed, env.detect_period, now)
         decision = decide(name=recipe.name, recipe_hash=recipe.hash, base_ami=base.image_id,
