@@ -251,3 +251,27 @@ def test_retire_checks_every_name_first(amiforge: Any, stack: Any, tmp_path: Pat
     assert stack.store.current("retire-checked").get("retired_at") is None
     retired = json.loads(amiforge("retire", "retire-checked", output="json").stdout)
     assert retired[0]["recipe"] == "retire-checked" and retired[0]["retired_at"]
+
+
+def test_a_revert_builds_the_reverted_content_again_and_latest_follows(
+        amiforge: Any, local_cloud: Any, stack: Any, tmp_path: Path) -> None:
+    family = f"revert-{uuid.uuid4().hex[:8]}"
+    local_cloud.release_base(name=f"{family}-1", owner="amazon")
+    write(tmp_path, "reverted", "echo first\n", family=family)
+    first = json.loads(amiforge("publish", "--wait", str(tmp_path), output="json").stdout)[0]
+    write(tmp_path, "reverted", "echo second\n", family=family)
+    second = json.loads(amiforge("publish", "--wait", str(tmp_path), output="json").stdout)[0]
+    assert stack.catalog.latest("reverted")["build_id"] == second["build_id"]
+    write(tmp_path, "reverted", "echo first\n", family=family)
+    (plan,) = json.loads(amiforge("plan", str(tmp_path), output="json").stdout)
+    assert (plan["action"], plan["reason"]) == ("build", "recipe changed")
+    (back,) = json.loads(amiforge("publish", str(tmp_path), output="json").stdout)
+    # The first content's key ran before: its next generation, started by this publish.
+    assert (back["build_started"], back["build_outcome"]) == (
+        f"{first['build_id']}-g2", "started")
+    assert finish(stack, "reverted", back["build_started"])["status"] == "AVAILABLE"
+    latest = stack.catalog.latest("reverted")
+    assert latest["build_id"] == back["build_started"]
+    assert latest["recipe_hash"] == stack.catalog.get("reverted", first["build_id"])[
+        "recipe_hash"]
+    assert amiforge("latest", "reverted").stdout.strip() == latest["image_id"]
