@@ -253,7 +253,14 @@ def test_retire_checks_every_name_first(amiforge: Any, stack: Any, tmp_path: Pat
     assert retired[0]["recipe"] == "retire-checked" and retired[0]["retired_at"]
 
 
-def test_a_revert_builds_the_reverted_content_again_and_latest_follows(
+def latest_everywhere(amiforge: Any, stack: Any, recipe: str) -> set[str]:
+    """What the catalog, `amiforge latest` and the SSM parameter each say is newest."""
+    parameter = stack.client("ssm").get_parameter(Name=f"/amiforge/{recipe}/latest")
+    return {stack.catalog.latest(recipe)["image_id"],
+            amiforge("latest", recipe).stdout.strip(), parameter["Parameter"]["Value"]}
+
+
+def test_a_revert_re_releases_the_earlier_image_or_rebuilds_it_if_gone(
         amiforge: Any, local_cloud: Any, stack: Any, tmp_path: Path) -> None:
     family = f"revert-{uuid.uuid4().hex[:8]}"
     local_cloud.release_base(name=f"{family}-1", owner="amazon")
@@ -261,17 +268,25 @@ def test_a_revert_builds_the_reverted_content_again_and_latest_follows(
     first = json.loads(amiforge("publish", "--wait", str(tmp_path), output="json").stdout)[0]
     write(tmp_path, "reverted", "echo second\n", family=family)
     second = json.loads(amiforge("publish", "--wait", str(tmp_path), output="json").stdout)[0]
-    assert stack.catalog.latest("reverted")["build_id"] == second["build_id"]
+    assert latest_everywhere(amiforge, stack, "reverted") == {second["image_id"]}
     write(tmp_path, "reverted", "echo first\n", family=family)
     (plan,) = json.loads(amiforge("plan", str(tmp_path), output="json").stdout)
-    assert (plan["action"], plan["reason"]) == ("build", "recipe changed")
+    assert (plan["action"], plan["reason"], plan["detail"]) == (
+        "release", "re-release", f"re-release {first['image_id']} built as {first['build_id']}")
     (back,) = json.loads(amiforge("publish", str(tmp_path), output="json").stdout)
-    # The first content's key ran before: its next generation, started by this publish.
-    assert (back["build_started"], back["build_outcome"]) == (
-        f"{first['build_id']}-g2", "started")
-    assert finish(stack, "reverted", back["build_started"])["status"] == "AVAILABLE"
-    latest = stack.catalog.latest("reverted")
-    assert latest["build_id"] == back["build_started"]
-    assert latest["recipe_hash"] == stack.catalog.get("reverted", first["build_id"])[
-        "recipe_hash"]
-    assert amiforge("latest", "reverted").stdout.strip() == latest["image_id"]
+    assert (back["build_started"], back["re_released"]) == (None, first["build_id"])
+    # latest is the first image again, in the catalog, the CLI and SSM; nothing was built.
+    assert latest_everywhere(amiforge, stack, "reverted") == {first["image_id"]}
+    assert len(executions_of(stack, "reverted")) == 2
+    assert detect({"recipes": ["reverted"]}, stack)["decisions"][0]["reason"] == "up to date"
+    # Back to the second content, whose image is then removed (pruned, say): built again.
+    write(tmp_path, "reverted", "echo second\n", family=family)
+    stack.client("ec2").deregister_image(ImageId=second["image_id"])
+    (plan,) = json.loads(amiforge("plan", str(tmp_path), output="json").stdout)
+    assert (plan["action"], plan["reason"]) == ("build", "recipe changed")
+    (again,) = json.loads(amiforge("publish", str(tmp_path), output="json").stdout)
+    assert (again["build_started"], again["build_outcome"]) == (
+        f"{second['build_id']}-g2", "started")
+    rebuilt = finish(stack, "reverted", again["build_started"])
+    assert rebuilt["status"] == "AVAILABLE"
+    assert latest_everywhere(amiforge, stack, "reverted") == {rebuilt["image_id"]}

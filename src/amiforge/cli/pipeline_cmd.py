@@ -86,16 +86,20 @@ def publish_cmd(ctx: CliContext, directory: Path, no_detect: bool, wait: bool,
         warn(f"published but not in {directory}: {', '.join(missing)} "
              "(`amiforge publish --prune` or `amiforge retire` retires them)")
     building: dict[str, dict] = {}
+    released: dict[str, str] = {}
     if not no_detect:
         report = detect({"recipes": [r.name for r in recipes], "trigger": "publish"}, env)
         # "already started": a detection running at the same moment (the schedule)
         # started the very build this publish implies; it is reported the same way.
         building = {d["recipe"]: d for d in report["decisions"]
                     if d.get("outcome") in ("started", "already started")}
+        released = {d["recipe"]: d["build_id"] for d in report["decisions"]
+                    if d.get("outcome") == "re-released"}
     for r in results:
         decision = building.get(r["recipe"], {})
         r["build_started"] = decision.get("build_id")
         r["build_outcome"] = decision.get("outcome")
+        r["re_released"] = released.get(r["recipe"])
     if wait:
         follow = [{"recipe": r["recipe"], "build_id": r["build_started"]}
                   for r in results if r["build_started"]]
@@ -104,10 +108,16 @@ def publish_cmd(ctx: CliContext, directory: Path, no_detect: bool, wait: bool,
                   columns=("recipe", "hash", "changed", "git commit", "build started"),
                   rows=[(r["recipe"], r["hash"][:12], "yes" if r["changed"] else "no",
                          (r["git_commit"] or "-")[:12],
-                         (r["build_started"] or "-") + (" (by a concurrent detection)"
-                                                        if r["build_outcome"] == "already started"
-                                                        else ""))
+                         _started_text(r))
                         for r in results])
+
+
+def _started_text(r: dict) -> str:
+    if r["re_released"]:
+        return f"- (re-released {r['re_released']})"
+    if r["build_outcome"] == "already started":
+        return f"{r['build_started']} (by a concurrent detection)"
+    return r["build_started"] or "-"
 
 
 @click.command("plan")

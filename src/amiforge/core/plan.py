@@ -22,7 +22,7 @@ from typing import Any
 
 from amiforge.core.hashing import build_key
 
-BUILD, SKIP = "build", "skip"
+BUILD, SKIP, RELEASE = "build", "skip", "release"
 NEVER_BUILT = "never built"
 RECIPE_CHANGED = "recipe changed"
 BASE_CHANGED = "base changed"
@@ -31,6 +31,7 @@ NO_BASE = "base not found"
 BUILDING_NOW = "building"
 FAILED = "failed"
 RETRY_FAILED = "retry failed build"
+RE_RELEASE = "re-release"
 # Schedules do not tick exactly on time: a retry is due from half a period early.
 _SLACK = 0.5
 
@@ -134,6 +135,14 @@ def decide(*, name: str, recipe_hash: str, base_ami: str | None, last: Mapping[s
                         tuple(changes))
     return Decision(name, BUILD, BASE_CHANGED, f"from {previous_base} to {base_ami}", key,
                     base_ami, previous_base)
+
+
+def as_release(decision: Decision, image_id: str, build_id: str) -> Decision:
+    """A build decision whose content was built before on this base and whose image still
+    exists: that image is released again instead (steps/release.py)."""
+    return Decision(decision.recipe, RELEASE, RE_RELEASE,
+                    f"re-release {image_id} built as {build_id}", decision.build_key,
+                    decision.base_ami, decision.previous_base_ami, decision.changes)
 
 
 def _failed(name: str, key: str, base_ami: str, previous_base: str | None, last: LastBuild,

@@ -2,7 +2,8 @@
 
 The same decision as detection (:func:`amiforge.core.plan.decide`) from the same facts:
 the recipe store's claim, the base images, and the catalog's word on the claimed build
-(so a failed build shows as failed, with its retry, not as up to date).
+(so a failed build shows as failed, with its retry, not as up to date), and for a
+content built before on the same base, the image it would release again.
 """
 
 from __future__ import annotations
@@ -12,10 +13,19 @@ from datetime import UTC, datetime
 
 from amiforge.core.hashing import build_key
 from amiforge.core.model import Recipe
-from amiforge.core.plan import Decision, RetryPolicy, decide, document_changes
+from amiforge.core.plan import (
+    BUILD,
+    RETRY_FAILED,
+    Decision,
+    RetryPolicy,
+    as_release,
+    decide,
+    document_changes,
+)
 from amiforge.steps.base import resolve_bases
 from amiforge.steps.detect import claimed_builds
 from amiforge.steps.env import StepEnv
+from amiforge.steps.release import release_candidate
 
 
 def plan(env: StepEnv, recipes: Sequence[Recipe]) -> list[Decision]:
@@ -40,10 +50,17 @@ def plan(env: StepEnv, recipes: Sequence[Recipe]) -> list[Decision]:
             changes = document_changes(built["document"] if built else None,
                                        recipe.to_document())
         base = resolved[recipe.base.query_key()]
-        decisions.append(decide(name=recipe.name, recipe_hash=recipe.hash,
-                                base_ami=base.image_id, last=current,
-                                base_problem=base.problem, changes=changes,
-                                last_build=lasts.get(recipe.name),
-                                policy=RetryPolicy(recipe.build.retry_failed,
-                                                   env.detect_period, now)))
+        decision = decide(name=recipe.name, recipe_hash=recipe.hash,
+                          base_ami=base.image_id, last=current,
+                          base_problem=base.problem, changes=changes,
+                          last_build=lasts.get(recipe.name),
+                          policy=RetryPolicy(recipe.build.retry_failed, env.detect_period, now))
+        if decision.action == BUILD and decision.reason != RETRY_FAILED and current.get(
+                "last_build_key"):
+            # Built before on this base (a revert)? Its image is released again if it exists.
+            earlier = release_candidate(env, env.catalog.find_key(recipe.name,
+                                                                  decision.build_key or ""))
+            if earlier is not None:
+                decision = as_release(decision, earlier["image_id"], earlier["build_id"])
+        decisions.append(decision)
     return decisions

@@ -34,6 +34,7 @@ from amiforge.core.plan import (
     BUILD,
     LastBuild,
     RetryPolicy,
+    as_release,
     decide,
     generation_id,
     generation_of,
@@ -41,8 +42,10 @@ from amiforge.core.plan import (
 from amiforge.errors import RecipeInvalid
 from amiforge.steps.base import resolve_bases
 from amiforge.steps.env import StepEnv
+from amiforge.steps.release import release_candidate, rerelease
 
 STARTED, ALREADY_STARTED, ALREADY_BUILT = "started", "already started", "already built"
+RE_RELEASED = "re-released"
 
 
 def detect(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
@@ -84,6 +87,9 @@ def detect(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         if decision.action == BUILD:
             build_id, outcome = start_next(env, recipe, decision.build_key or "",
                                            decision.base_ami or "", trigger, record)
+            if outcome == RE_RELEASED:
+                released = env.catalog.get(recipe.name, build_id) or {}
+                entry = as_release(decision, released.get("image_id", ""), build_id).as_dict()
             entry.update(build_id=build_id, outcome=outcome)
         report.append(entry)
     started = [e for e in report if e.get("outcome") == STARTED]
@@ -142,6 +148,11 @@ def start_next(env: StepEnv, recipe: Recipe, key: str, base_ami: str, trigger: s
                                 base_ami=base_ami, recipe_hash=recipe.hash)
                 return build["build_id"], (ALREADY_BUILT if build.get("status") == AVAILABLE
                                            else ALREADY_STARTED)
+        # An older image of this very content still exists: release it again, no build.
+        earlier = release_candidate(env, builds)
+        if earlier is not None:
+            ours = rerelease(env, recipe, key, base_ami, earlier, trigger)
+            return earlier["build_id"], RE_RELEASED if ours else ALREADY_BUILT
     generation = max([generation_of(key, b["build_id"]) for b in builds]
                      + [generation_of(key, previous) if previous else 0]) + 1
     build_id = generation_id(key, generation)
