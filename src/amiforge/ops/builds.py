@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from amiforge.aws import stepfunctions as sfn_api
-from amiforge.aws.catalog import AVAILABLE, IN_FLIGHT
+from amiforge.aws.catalog import AVAILABLE, IN_FLIGHT, STARTING
 from amiforge.core.hashing import build_key
 from amiforge.core.model import Recipe
 from amiforge.core.plan import generation_id, generation_of
@@ -81,7 +81,7 @@ def start_build(env: StepEnv, name: str, *, trigger: str = "manual",
 
     earlier = sorted(env.catalog.find_key(name, key), key=lambda b: b.get("created_at", ""),
                      reverse=True)
-    running = [b for b in earlier if b.get("status") in IN_FLIGHT]
+    running = [b for b in earlier if b.get("status") in IN_FLIGHT and _alive(env, b)]
     if running:
         # Already building this version on this base: follow that build, start nothing.
         return report(running[0]["build_id"], ALREADY_RUNNING)
@@ -102,6 +102,15 @@ def start_build(env: StepEnv, name: str, *, trigger: str = "manual",
                               execution_arn_for(env, winner or build_id))["status"]
     return report(winner or build_id,
                   ALREADY_BUILT if status == "SUCCEEDED" and not rebuild else ALREADY_RUNNING)
+
+
+def _alive(env: StepEnv, build: dict[str, Any]) -> bool:
+    """A STARTING record whose execution ended before Resolve ran (stopped, say) is no
+    build in flight: the sweeper fails it later; a new build need not wait for that."""
+    if build.get("status") != STARTING:
+        return True
+    arn = build.get("execution_arn") or execution_arn_for(env, build["build_id"])
+    return sfn_api.describe(env.client("stepfunctions"), arn)["status"] == "RUNNING"
 
 
 def execution_arn_for(env: StepEnv, build_id: str) -> str:
