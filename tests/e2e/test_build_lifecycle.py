@@ -216,9 +216,21 @@ def test_retired_recipes_build_nothing_and_publishing_brings_them_back(
     assert "published but not in" in warned.stderr and "retired-one" in warned.stderr
     status = {s["recipe"]: s for s in json.loads(amiforge("status", output="json").stdout)}
     assert status["retired-one"]["retired_at"] is None
-    # ... and retired by --prune: status says so, `latest` still answers.
-    pruned = amiforge("publish", "--prune", str(tmp_path))
-    assert pruned.exit_code == 0 and "retired retired-one" in pruned.stderr
+    # ... and retired by --prune: status says so, `latest` still answers. --prune retires
+    # every published recipe the directory lacks: other tests' on this shared stack too,
+    # which are published back (unchanged) afterwards.
+    others = [r for r in stack.store.all_current() if not r.get("retired_at")
+              and r["name"] not in ("kept-on", "retired-one")]
+    try:
+        pruned = amiforge("publish", "--prune", str(tmp_path))
+        assert pruned.exit_code == 0
+        assert "retired-one" in pruned.stderr.split(":")[1].replace(",", " ").split()
+        assert {r["name"] for r in stack.store.all_current() if r.get("retired_at")} >= {
+            "retired-one", *(r["name"] for r in others)}
+    finally:
+        for record in others:
+            stack.store.publish(record["name"], record["hash"], record["document"],
+                                record.get("git_commit"))
     status = {s["recipe"]: s for s in json.loads(amiforge("status", output="json").stdout)}
     assert status["retired-one"]["summary"].startswith("retired (")
     assert amiforge("latest", "retired-one").stdout.strip() == old_image
