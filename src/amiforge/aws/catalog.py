@@ -8,8 +8,11 @@ Table layout (see deploy/template.yaml):
   Two partitions hold bookkeeping, not builds: ``#waiting`` (builds waiting for their
   builder to stop, aws/waits.py) and ``#limits`` (the launch budget, aws/pacing.py).
 
-Status moves BUILDING -> AVAILABLE | FAILED | CANCELLED, and AVAILABLE -> PRUNED (the
-meaning of each: core/statuses.py). Every write that changes status is conditional, so a
+Status moves STARTING -> BUILDING -> AVAILABLE | FAILED | CANCELLED, and AVAILABLE ->
+PRUNED (the meaning of each: core/statuses.py). Whoever starts a build writes STARTING
+(with its execution) right after StartExecution, so a build is visible at once; Resolve
+turns it into BUILDING, and a build that fails before (in Resolve) goes from STARTING to
+FAILED. Every write that changes status is conditional, so a
 retried or duplicated step cannot move a record back.
 """
 
@@ -26,7 +29,10 @@ from amiforge.aws.dynamo import deserialize, serialize, value
 from amiforge.aws.errors import aws_call, error_code, translate
 from amiforge.errors import AwsCallFailed, TransientAwsError
 
-BUILDING, AVAILABLE, FAILED, PRUNED = "BUILDING", "AVAILABLE", "FAILED", "PRUNED"
+STARTING, BUILDING, AVAILABLE, FAILED, PRUNED = (
+    "STARTING", "BUILDING", "AVAILABLE", "FAILED", "PRUNED")
+# A build in flight: ``amiforge build`` follows it rather than starting another.
+IN_FLIGHT = frozenset({STARTING, BUILDING})
 CANCELLED = "CANCELLED"
 LATEST_INDEX = "available"
 
@@ -48,6 +54,28 @@ class Catalog:
                 Key={"recipe": value(recipe), "build_id": value(build_id)},
             ).get("Item")
         return deserialize(item) if item else None
+
+    def get_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+        """Records by (recipe, build_id), 100 per BatchGetItem, read consistently; missing
+        ones are absent from the answer."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str], dict] = {}
+        for start in range(0, len(wanted), 100):
+            pending: dict[str, Any] = {self.table: {"ConsistentRead": True, "Keys": [
+                {"recipe": value(r), "build_id": value(b)} for r, b in wanted[start:start + 100]]}}
+            for attempt in range(8):
+                with aws_call("BatchGetItem"):
+                    page = self.db.batch_get_item(RequestItems=pending)
+                for item in page.get("Responses", {}).get(self.table, []):
+                    record = deserialize(item)
+                    found[(record["recipe"], record["build_id"])] = record
+                pending = page.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(min(0.05 * 2 ** attempt, 2.0))  # throttled: back off, ask again
+            else:
+                raise TransientAwsError("BatchGetItem: keys still unprocessed after 8 attempts")
+        return found
 
     def latest(self, recipe: str) -> dict | None:
         """The newest AVAILABLE build of ``recipe``: one Query on the sparse index."""
@@ -100,24 +128,42 @@ class Catalog:
         return [b for b in self._query_recipe(recipe) if b.get("build_key") == build_key]
 
     # -- writes --------------------------------------------------------------------
+    def announce(self, record: dict[str, Any]) -> bool:
+        """Write the STARTING record of a build just started; False if it has one already.
+
+        Called by whoever started the execution, right after StartExecution, so ``status``
+        and ``history`` show the build before Resolve runs. Resolve may already have
+        written BUILDING (it runs as soon as the execution starts): then this does nothing.
+        """
+        return self._put_new({**record, "status": STARTING})
+
     def start(self, record: dict[str, Any]) -> bool:
-        """Create the BUILDING record; False if this build id is already recorded."""
-        item = {**record, "status": BUILDING, "created_at": record.get("created_at") or now_iso(),
+        """Create the BUILDING record, over the STARTING one if there is one; False if this
+        build id is already past STARTING (a retried Resolve)."""
+        return self._put_new({**record, "status": BUILDING}, over=STARTING)
+
+    def _put_new(self, item: dict[str, Any], over: str | None = None) -> bool:
+        item = {**item, "created_at": item.get("created_at") or now_iso(),
                 "updated_at": now_iso()}
+        kwargs: dict[str, Any] = {"TableName": self.table, "Item": serialize(item),
+                                  "ConditionExpression": "attribute_not_exists(build_id)"}
+        if over:
+            kwargs["ConditionExpression"] += " OR #status = :over"
+            kwargs["ExpressionAttributeNames"] = {"#status": "status"}
+            kwargs["ExpressionAttributeValues"] = {":over": value(over)}
         try:
-            self.db.put_item(
-                TableName=self.table, Item=serialize(item),
-                ConditionExpression="attribute_not_exists(build_id)",
-            )
+            self.db.put_item(**kwargs)
         except ClientError as err:
             if error_code(err) == "ConditionalCheckFailedException":
                 return False
             raise translate(err, "PutItem") from err
         return True
 
-    def update(self, recipe: str, build_id: str, *, only_if_status: str | None = None,
+    def update(self, recipe: str, build_id: str, *,
+               only_if_status: str | tuple[str, ...] | None = None,
                remove: tuple[str, ...] = (), **fields: Any) -> bool:
-        """Set fields on a record; with ``only_if_status``, only while it has that status."""
+        """Set fields on a record; with ``only_if_status``, only while it has that status
+        (or one of those statuses)."""
         fields = {k: v for k, v in fields.items() if v is not None}
         fields["updated_at"] = now_iso()
         names = {f"#{i}": k for i, k in enumerate(fields)}
@@ -136,9 +182,14 @@ class Catalog:
             "ConditionExpression": "attribute_exists(build_id)",
         }
         if only_if_status:
+            expected = ((only_if_status,) if isinstance(only_if_status, str)
+                        else only_if_status)
             names["#status"] = "status"
-            values[":expected"] = value(only_if_status)
-            kwargs["ConditionExpression"] += " AND #status = :expected"
+            for j, status in enumerate(expected):
+                values[f":expected{j}"] = value(status)
+            kwargs["ConditionExpression"] += (
+                " AND #status IN (" + ", ".join(f":expected{j}" for j in range(len(expected)))
+                + ")")
         try:
             self.db.update_item(**kwargs)
         except ClientError as err:
@@ -229,5 +280,12 @@ class Catalog:
                            remove=("task_token",), **fields)
 
     def mark_failed(self, recipe: str, build_id: str, **fields: Any) -> bool:
-        return self.update(recipe, build_id, only_if_status=BUILDING, status=FAILED,
-                           finished_at=now_iso(), remove=("task_token",), **fields)
+        """FAILED from BUILDING, or from STARTING (a build that failed in Resolve)."""
+        return self.update(recipe, build_id, only_if_status=(STARTING, BUILDING),
+                           status=FAILED, finished_at=now_iso(), remove=("task_token",),
+                           **fields)
+
+    def record_failed(self, record: dict[str, Any]) -> bool:
+        """A FAILED record for a build that has none (it died before any record was
+        written: started, then its starter crashed, then Resolve failed)."""
+        return self._put_new({**record, "status": FAILED, "finished_at": now_iso()})

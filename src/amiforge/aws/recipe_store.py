@@ -2,8 +2,9 @@
 
 Items, PK ``name`` (S), SK ``version`` (S):
   ``current``       the version builds use now: document, hash, git_commit, published_at,
-                    and the claim of its newest build: last_build_key, last_build_id,
-                    last_base_ami, last_hash (see :meth:`claim`)
+                    the claim of its newest build: last_build_key, last_build_id,
+                    last_base_ami, last_hash (see :meth:`claim`), and ``retired_at``
+                    while the recipe is retired (:meth:`retire`; publishing clears it)
   ``hash#<hash>``   every version ever published, so a build in flight keeps reading the
                     exact recipe it started with even if a newer one is published meanwhile.
 Documents are :meth:`amiforge.core.model.Recipe.to_document` output, stored as JSON text.
@@ -49,32 +50,58 @@ class RecipeStore:
         fields = {k: v for k, v in item.items() if k != "name" and v is not None}
         names = {f"#{i}": k for i, k in enumerate(fields)}
         values = {f":{i}": value(v) for i, v in enumerate(fields.values())}
+        names["#retired"] = "retired_at"  # publishing a retired recipe brings it back
         with aws_call("UpdateItem"):
             self.db.update_item(
                 TableName=self.table,
                 Key={"name": value(name), "version": value(CURRENT)},
-                UpdateExpression="SET " + ", ".join(f"#{i} = :{i}" for i in range(len(fields))),
+                UpdateExpression="SET " + ", ".join(f"#{i} = :{i}" for i in range(len(fields)))
+                                 + " REMOVE #retired",
                 ExpressionAttributeNames=names, ExpressionAttributeValues=values)
         return previous is None or previous["hash"] != recipe_hash
 
+    def retire(self, name: str) -> str | None:
+        """Mark a published recipe retired (detection and ``amiforge build`` leave it
+        alone; retention and ``latest`` go on); the time it was retired, None if
+        ``name`` is not published. Retiring again keeps the first time."""
+        try:
+            answer = self.db.update_item(
+                TableName=self.table,
+                Key={"name": value(name), "version": value(CURRENT)},
+                UpdateExpression="SET retired_at = if_not_exists(retired_at, :t)",
+                ConditionExpression="attribute_exists(#n)",
+                ExpressionAttributeNames={"#n": "name"},
+                ExpressionAttributeValues={":t": value(now_iso())}, ReturnValues="ALL_NEW")
+        except ClientError as err:
+            if error_code(err) == "ConditionalCheckFailedException":
+                return None
+            raise translate(err, "UpdateItem") from err
+        return deserialize(answer["Attributes"])["retired_at"]
+
     def claim(self, name: str, build_key: str, *, build_id: str, base_ami: str,
-              recipe_hash: str) -> bool:
+              recipe_hash: str, previous: str | None = None) -> bool:
         """Claim the right to build ``build_key``: True for exactly one caller.
 
         A conditional write on the recipe's current item: concurrent detections (or a
-        detection and a publish) race here, and only the first wins.
+        detection and a publish) race here, and only the first wins. ``previous``: for a
+        further build of the key already claimed (a retry, a rebuild), the build id it
+        follows; the claim then moves from that build to ``build_id``, once.
         """
+        condition = ("attribute_exists(#n) AND (attribute_not_exists(last_build_key) "
+                     "OR last_build_key <> :k")
+        values = {":k": value(build_key), ":b": value(build_id),
+                  ":a": value(base_ami), ":h": value(recipe_hash)}
+        if previous:
+            condition += " OR last_build_id = :p"
+            values[":p"] = value(previous)
         try:
             self.db.update_item(
                 TableName=self.table,
                 Key={"name": value(name), "version": value(CURRENT)},
                 UpdateExpression="SET last_build_key = :k, last_build_id = :b, "
                                  "last_base_ami = :a, last_hash = :h",
-                ConditionExpression="attribute_exists(#n) AND "
-                                    "(attribute_not_exists(last_build_key) OR last_build_key <> :k)",
-                ExpressionAttributeNames={"#n": "name"},
-                ExpressionAttributeValues={":k": value(build_key), ":b": value(build_id),
-                                           ":a": value(base_ami), ":h": value(recipe_hash)})
+                ConditionExpression=condition + ")",
+                ExpressionAttributeNames={"#n": "name"}, ExpressionAttributeValues=values)
         except ClientError as err:
             if error_code(err) == "ConditionalCheckFailedException":
                 return False

@@ -11,16 +11,17 @@ from amiforge.aws.catalog import AVAILABLE, FAILED
 from amiforge.cli.complete import complete_recipe
 from amiforge.cli.context import CliContext
 from amiforge.cli.main import command_errors
-from amiforge.cli.progress import build_progress, line_progress
+from amiforge.cli.progress import build_progress, err_console, line_progress
 from amiforge.cli.render import Result
 from amiforge.core.recipes import load_recipes
 from amiforge.core.statuses import MEANINGS as STATUS_MEANINGS
 from amiforge.deploy import stack as stack_api
-from amiforge.ops.builds import start_build, wait_for_builds
+from amiforge.ops.builds import ALREADY_BUILT, start_builds, wait_for_builds
 from amiforge.ops.connect import connect
 from amiforge.ops.plan import plan
-from amiforge.ops.publish import git_commit, publish
+from amiforge.ops.publish import git_commit, missing_from, publish, retire
 from amiforge.steps.detect import detect
+from amiforge.steps.env import StepEnv
 from amiforge.steps.latest import latest_image
 
 pass_ctx = click.make_pass_decorator(CliContext)
@@ -61,33 +62,64 @@ def destroy(ctx: CliContext, yes: bool) -> Result:
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--no-detect", is_flag=True,
               help="Only upload; do not start the builds the new versions imply.")
+@click.option("--wait", is_flag=True,
+              help="Follow the builds this publish started to the end (exit 1 if one failed).")
+@click.option("--timeout", default=7200, show_default=True,
+              help="Seconds to wait at most (with --wait).")
+@click.option("--prune", is_flag=True,
+              help="Retire the published recipes that DIRECTORY no longer holds.")
 @pass_ctx
 @command_errors
-def publish_cmd(ctx: CliContext, directory: Path, no_detect: bool) -> Result:
+def publish_cmd(ctx: CliContext, directory: Path, no_detect: bool, wait: bool,
+                timeout: int, prune: bool) -> Result:
     """Validate the recipes in DIRECTORY, upload them with their hash and git commit, and
     start the builds they imply (so a commit that reaches `publish` builds)."""
+    if wait and no_detect:
+        raise click.UsageError("--wait follows the builds publish starts; drop --no-detect")
     recipes = load_recipes(directory)
     env = connect(ctx.aws, ctx.stack)
     results = publish(env, recipes, git_commit(directory))
+    missing = missing_from(env, recipes)
+    if missing and prune:
+        retire(env, missing)
+        warn(f"retired {', '.join(missing)}: no longer in {directory} "
+             "(images kept under retention; `latest` still answers)")
+    elif missing:
+        warn(f"published but not in {directory}: {', '.join(missing)} "
+             "(`amiforge publish --prune` or `amiforge retire` retires them)")
     building: dict[str, dict] = {}
+    released: dict[str, str] = {}
     if not no_detect:
         report = detect({"recipes": [r.name for r in recipes], "trigger": "publish"}, env)
-        # "already started": a detection running at the same moment (the schedule) started
-        # the very build this publish implies; it is reported the same way.
+        # "already started": a detection running at the same moment (the schedule)
+        # started the very build this publish implies; it is reported the same way.
         building = {d["recipe"]: d for d in report["decisions"]
                     if d.get("outcome") in ("started", "already started")}
+        released = {d["recipe"]: d["build_id"] for d in report["decisions"]
+                    if d.get("outcome") == "re-released"}
     for r in results:
         decision = building.get(r["recipe"], {})
-        r["build_started"] = decision.get("build_key")
+        r["build_started"] = decision.get("build_id")
         r["build_outcome"] = decision.get("outcome")
+        r["re_released"] = released.get(r["recipe"])
+    if wait:
+        follow = [{"recipe": r["recipe"], "build_id": r["build_started"]}
+                  for r in results if r["build_started"]]
+        return _waited(env, follow, timeout, title="published builds")
     return Result(data=results, title="published",
                   columns=("recipe", "hash", "changed", "git commit", "build started"),
                   rows=[(r["recipe"], r["hash"][:12], "yes" if r["changed"] else "no",
                          r["git_commit"] or "-",
-                         (r["build_started"] or "-") + (" (by a concurrent detection)"
-                                                        if r["build_outcome"] == "already started"
-                                                        else ""))
+                         _started_text(r))
                         for r in results])
+
+
+def _started_text(r: dict) -> str:
+    if r["re_released"]:
+        return f"- (re-released {r['re_released']})"
+    if r["build_outcome"] == "already started":
+        return f"{r['build_started']} (by a concurrent detection)"
+    return r["build_started"] or "-"
 
 
 @click.command("plan")
@@ -114,29 +146,20 @@ def detect_cmd(ctx: CliContext) -> Result:
                          d.get("outcome", "-")) for d in report["decisions"]])
 
 
+def warn(message: str) -> None:
+    """A warning on stderr (stdout stays the command's result, JSON included)."""
+    err_console().print(f"warning: {message}", markup=False, highlight=False)
+
+
 def _build_rows(results: list[dict]) -> list[tuple]:
     return [(r["recipe"], r["build_id"], r.get("status"), r.get("image_id") or "-",
              r.get("reason") or "") for r in results]
 
 
-@click.command()
-@click.argument("recipes", nargs=-1, required=True, shell_complete=complete_recipe)
-@click.option("--wait", is_flag=True, help="Follow the build(s) to the end, with progress.")
-@click.option("--timeout", default=7200, show_default=True, help="Seconds to wait at most.")
-@pass_ctx
-@command_errors
-def build(ctx: CliContext, recipes: tuple[str, ...], wait: bool, timeout: int) -> Result:
-    """Start a build of each published RECIPE now (exit 1 if a waited build failed)."""
-    env = connect(ctx.aws, ctx.stack)
-    started = [start_build(env, name) for name in recipes]
-    if not wait:
-        return Result(data=started, title="builds",
-                      columns=("recipe", "build id", "base ami", "started"),
-                      rows=[(b["recipe"], b["build_id"], b["base_ami"],
-                             "yes" if b["started"] else f"no: {b['outcome']}")
-                            for b in started])
-    with build_progress(started) as on_update:
-        results = wait_for_builds(env, started, on_update=on_update, timeout=timeout)
+def _waited(env: StepEnv, builds: list[dict], timeout: int, *, title: str) -> Result:
+    """Follow ``builds`` with the progress display; exit 1 if one did not end AVAILABLE."""
+    with build_progress(builds) as on_update:
+        results = wait_for_builds(env, builds, on_update=on_update, timeout=timeout)
     failed = [r for r in results if r["status"] != AVAILABLE]
     lines = []
     for r in failed:
@@ -144,9 +167,51 @@ def build(ctx: CliContext, recipes: tuple[str, ...], wait: bool, timeout: int) -
         if tail:
             lines += [f"--- console tail of {r['build_id']} ---", *tail.splitlines()[-20:]]
     data = [{k: v for k, v in r.items() if k != "record"} for r in results]
-    return Result(data=data, title="builds", columns=("recipe", "build id", "status", "image",
-                                                      "reason"),
+    return Result(data=data, title=title, columns=("recipe", "build id", "status", "image",
+                                                   "reason"),
                   rows=_build_rows(results), lines=lines, exit_code=1 if failed else 0)
+
+
+def _outcome(build: dict) -> str:
+    if build["started"]:
+        return "yes"
+    if build["outcome"] == ALREADY_BUILT and build.get("image_id"):
+        return f"no: already built ({build['image_id']}); `--rebuild` builds it again"
+    return f"no: {build['outcome']}"
+
+
+@click.command()
+@click.argument("recipes", nargs=-1, required=True, shell_complete=complete_recipe)
+@click.option("--wait", is_flag=True, help="Follow the build(s) to the end, with progress.")
+@click.option("--rebuild", is_flag=True,
+              help="Build again a recipe version already built on its current base.")
+@click.option("--timeout", default=7200, show_default=True, help="Seconds to wait at most.")
+@pass_ctx
+@command_errors
+def build(ctx: CliContext, recipes: tuple[str, ...], wait: bool, rebuild: bool,
+          timeout: int) -> Result:
+    """Start a build of each published RECIPE now (exit 1 if a waited build failed).
+
+    Every name is checked first: one that is not published starts nothing. A version
+    already built on the current base is not built again without --rebuild."""
+    env = connect(ctx.aws, ctx.stack)
+    started = start_builds(env, recipes, rebuild=rebuild)
+    if not wait:
+        started = [{**b, "summary": _outcome(b)} for b in started]
+        return Result(data=started, title="builds",
+                      columns=("recipe", "build id", "base ami", "started"),
+                      rows=[(b["recipe"], b["build_id"], b["base_ami"], b["summary"])
+                            for b in started])
+    return _waited(env, started, timeout, title="builds")
+
+
+def _last_build_text(last: dict) -> str:
+    """"failed: <reason> (build …)" for a failure; the status and build id otherwise."""
+    if not last:
+        return "never built"
+    if last.get("status") == FAILED:
+        return f"failed: {last.get('reason') or 'no reason recorded'} (build {last['build_id']})"
+    return f"{last.get('status')} ({last['build_id']})"
 
 
 @click.command()
@@ -161,11 +226,14 @@ def status(ctx: CliContext) -> Result:
         last = (env.catalog.history(name, limit=1) or [{}])[0]
         latest = env.catalog.latest(name) or {}
         item = {"recipe": name, "hash": record["hash"], "last_build": last.get("build_id"),
+                "retired_at": record.get("retired_at"),
                 "last_status": last.get("status"), "latest_image": latest.get("image_id"),
-                "reason": last.get("reason"),
-                "last_status_meaning": STATUS_MEANINGS.get(last.get("status") or "")}
+                "reason": last.get("reason"), "execution_arn": last.get("execution_arn"),
+                "last_status_meaning": STATUS_MEANINGS.get(last.get("status") or ""),
+                "summary": (f"retired ({record['retired_at']})" if record.get("retired_at")
+                            else _last_build_text(last))}
         data.append(item)
-        rows.append((name, record["hash"][:12], last.get("status") or "never built",
+        rows.append((name, record["hash"][:12], item["summary"],
                      latest.get("image_id") or "-", last.get("reason") or ""))
     return Result(data=data, title=f"amiforge status ({ctx.stack})",
                   columns=("recipe", "hash", "last build", "latest image", "reason"), rows=rows)
@@ -221,5 +289,19 @@ def latest(ctx: CliContext, recipe: str, region: str | None) -> Result:
     return Result(data=image, lines=[image["ImageId"]])
 
 
+@click.command("retire")
+@click.argument("recipes", nargs=-1, required=True)
+@pass_ctx
+@command_errors
+def retire_cmd(ctx: CliContext, recipes: tuple[str, ...]) -> Result:
+    """Retire published RECIPEs: nothing builds them any more; their images stay under
+    retention and `latest` keeps answering. Publishing one again brings it back."""
+    retired = retire(connect(ctx.aws, ctx.stack), recipes)
+    return Result(data=retired, title="retired",
+                  columns=("recipe", "retired at", "latest image"),
+                  rows=[(r["recipe"], r["retired_at"], r["latest_image"] or "-")
+                        for r in retired])
+
+
 COMMANDS = [deploy, destroy, publish_cmd, plan_cmd, detect_cmd, build, status, history,
-            latest]
+            latest, retire_cmd]

@@ -28,6 +28,8 @@ DEFAULT_INSTANCE_TYPES: dict[str, tuple[str, ...]] = {
     "linux": ("t3.small",), "windows": ("t3.medium",)}
 # Windows builds spend 15+ minutes in updates and sysprep alone.
 DEFAULT_TIMEOUT_MINUTES: dict[str, int] = {"linux": 45, "windows": 90}
+# How many times detection rebuilds a failed build key on its own (core/plan.py).
+DEFAULT_RETRY_FAILED = 2
 
 
 @dataclass(frozen=True)
@@ -88,13 +90,19 @@ class BuildSpec:
     security_group_ids: tuple[str, ...] = ()
     timeout_minutes: int = 45
     retries: int = 1
+    retry_failed: int = DEFAULT_RETRY_FAILED
     volume_size_gb: int | None = None
     # A CloudFormation template that makes the build instance (SABS style), instead of
     # wrapped user data; hashed and published with the recipe.
     cloudformation: str | None = None
 
     def to_document(self, script: str) -> dict[str, Any]:
+        # retry_failed only when not the default: recipes that do not set it keep the
+        # hash they always had.
+        policy = ({"retry_failed": self.retry_failed}
+                  if self.retry_failed != DEFAULT_RETRY_FAILED else {})
         return {
+            **policy,
             "platform": self.platform,
             "user_data": self.user_data_file,
             # Inline scripts are part of the document; file scripts are hashed as files.

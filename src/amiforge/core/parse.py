@@ -20,6 +20,7 @@ from typing import Any, cast
 from amiforge.core import rules
 from amiforge.core.model import (
     DEFAULT_INSTANCE_TYPES,
+    DEFAULT_RETRY_FAILED,
     DEFAULT_TIMEOUT_MINUTES,
     DOCUMENT_FORMAT,
     BaseSpec,
@@ -39,7 +40,7 @@ BASE_KEYS = ("ssm_parameter", "filter")
 FILTER_KEYS = ("owners", "name", "architecture")
 BUILD_KEYS = ("platform", "user_data", "script", "cloudformation", "instance_types",
               "subnet_id", "security_group_ids", "timeout_minutes", "retries",
-              "volume_size_gb")
+              "retry_failed", "volume_size_gb")
 SCRIPT_KEYS = ("user_data", "script", "cloudformation")
 IMAGE_KEYS = ("name", "description", "tags", "regions", "share_with", "kms_key_id",
               "region_kms_key_ids",
@@ -169,6 +170,8 @@ def _build(fields: Fields, raw: dict[str, Any], read_file: FileReader
                                               high=720,
                                               default=DEFAULT_TIMEOUT_MINUTES[platform])),
         retries=_count(fields.integer(build, "retries", "build", low=0, high=5, default=1)),
+        retry_failed=_count(fields.integer(build, "retry_failed", "build", low=0, high=10,
+                                           default=DEFAULT_RETRY_FAILED)),
         volume_size_gb=fields.integer(build, "volume_size_gb", "build", low=8, high=16384,
                                       default=None),
     )

@@ -3,22 +3,86 @@
 Pure functions. ``amiforge plan`` shows these decisions; the detect function acts on them.
 A build key is (recipe hash, base AMI): a recipe is stale exactly when the key of its
 current version on its current base differs from the key of its last build.
+
+A key whose last build FAILED is not up to date: detection builds it again on its own,
+after a backoff of 1, 2, 4 ... detection periods from the last failure, at most
+``build.retry_failed`` times; then it stops and says so, until the recipe or its base
+changes or someone runs ``amiforge build``. Each build of one key after the first is a
+new *generation* with its own execution name (:func:`generation_id`): Step Functions
+runs one execution per name, so concurrent starters of the same generation start one.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from amiforge.core.hashing import build_key
 
-BUILD, SKIP = "build", "skip"
+BUILD, SKIP, RELEASE = "build", "skip", "release"
 NEVER_BUILT = "never built"
 RECIPE_CHANGED = "recipe changed"
 BASE_CHANGED = "base changed"
 UP_TO_DATE = "up to date"
 NO_BASE = "base not found"
+BUILDING_NOW = "building"
+FAILED = "failed"
+RETRY_FAILED = "retry failed build"
+RE_RELEASE = "re-release"
+# Schedules do not tick exactly on time: a retry is due from half a period early.
+_SLACK = 0.5
+
+
+@dataclass(frozen=True)
+class LastBuild:
+    """What the catalog says about the claimed key's builds (read only when it matters).
+
+    ``status``/``build_id``/``reason``/``finished_at`` are of the newest build of the
+    key; ``failures`` counts its FAILED builds since the last one that succeeded.
+    """
+
+    status: str
+    build_id: str
+    reason: str = ""
+    finished_at: datetime | None = None
+    failures: int = 0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    limit: int                 # build.retry_failed
+    period: timedelta          # the detection schedule's period
+    now: datetime
+
+
+def retry_due(failures: int, finished_at: datetime | None, policy: RetryPolicy
+              ) -> datetime | None:
+    """When the retry after ``failures`` failures is due; None when the limit is reached.
+
+    The n-th retry waits 2**(n-1) periods after the last failure (1, 2, 4 ...).
+    """
+    if failures > policy.limit:
+        return None
+    wait = policy.period * (2 ** max(0, failures - 1) - _SLACK)
+    return (finished_at or policy.now) + max(wait, timedelta(0))
+
+
+def generation_id(key: str, generation: int) -> str:
+    """The build id (execution name) of the ``generation``-th build of ``key``: the key
+    itself for the first, ``<key>-g<N>`` after (at most 61 + 5 characters of 80)."""
+    return key if generation <= 1 else f"{key}-g{generation}"
+
+
+def generation_of(key: str, build_id: str) -> int:
+    """Inverse of :func:`generation_id`; other names of a key's builds (older manual
+    rebuilds with a timestamp) count as generation 1."""
+    if build_id == key:
+        return 1
+    match = re.fullmatch(re.escape(key) + r"-g(\d{1,4})", build_id)
+    return int(match.group(1)) if match else 1
 
 
 @dataclass(frozen=True)
@@ -39,8 +103,14 @@ class Decision:
 
 
 def decide(*, name: str, recipe_hash: str, base_ami: str | None, last: Mapping[str, Any] | None,
-           base_problem: str | None = None, changes: tuple[str, ...] = ()) -> Decision:
-    """``last``: the recipe's last build claim {last_build_key, last_hash, last_base_ami}."""
+           base_problem: str | None = None, changes: tuple[str, ...] = (),
+           last_build: LastBuild | None = None, policy: RetryPolicy | None = None
+           ) -> Decision:
+    """``last``: the recipe's last build claim {last_build_key, last_hash, last_base_ami}.
+
+    ``last_build`` (the claimed key's newest build) and ``policy`` matter only when the
+    key is the claimed one: a FAILED last build is then retried under the policy.
+    """
     if not base_ami:
         return Decision(name, SKIP, NO_BASE, base_problem or "the base image did not resolve")
     key = build_key(name, recipe_hash, base_ami)
@@ -48,7 +118,13 @@ def decide(*, name: str, recipe_hash: str, base_ami: str | None, last: Mapping[s
     if not last.get("last_build_key"):
         return Decision(name, BUILD, NEVER_BUILT, f"first build on {base_ami}", key, base_ami)
     if last["last_build_key"] == key:
-        return Decision(name, SKIP, UP_TO_DATE, f"built as {last.get('last_build_id', key)}",
+        built_as = last.get("last_build_id", key)
+        if last_build is not None and last_build.status == "FAILED" and policy is not None:
+            return _failed(name, key, base_ami, last.get("last_base_ami"), last_build, policy)
+        if last_build is not None and last_build.status in ("STARTING", "BUILDING"):
+            return Decision(name, SKIP, BUILDING_NOW, f"building as {built_as}", key,
+                            base_ami, last.get("last_base_ami"))
+        return Decision(name, SKIP, UP_TO_DATE, f"built as {built_as}",
                         key, base_ami, last.get("last_base_ami"))
     previous_base = last.get("last_base_ami")
     if last.get("last_hash") != recipe_hash:
@@ -59,6 +135,31 @@ def decide(*, name: str, recipe_hash: str, base_ami: str | None, last: Mapping[s
                         tuple(changes))
     return Decision(name, BUILD, BASE_CHANGED, f"from {previous_base} to {base_ami}", key,
                     base_ami, previous_base)
+
+
+def as_release(decision: Decision, image_id: str, build_id: str) -> Decision:
+    """A build decision whose content was built before on this base and whose image still
+    exists: that image is released again instead (steps/release.py)."""
+    return Decision(decision.recipe, RELEASE, RE_RELEASE,
+                    f"re-release {image_id} built as {build_id}", decision.build_key,
+                    decision.base_ami, decision.previous_base_ami, decision.changes)
+
+
+def _failed(name: str, key: str, base_ami: str, previous_base: str | None, last: LastBuild,
+            policy: RetryPolicy) -> Decision:
+    failed = f"failed: {last.reason or 'no reason recorded'} (build {last.build_id})"
+    due = retry_due(last.failures, last.finished_at, policy)
+    if due is None:
+        times = "once" if last.failures == 1 else f"{last.failures} times"
+        return Decision(name, SKIP, FAILED,
+                        f"failed {times}: fix the recipe, or `amiforge build` ({failed})",
+                        key, base_ami, previous_base)
+    retry = f"retry {last.failures} of {policy.limit}"
+    if policy.now < due:
+        return Decision(name, SKIP, FAILED, f"{failed}; {retry} from {due:%Y-%m-%dT%H:%M:%SZ}",
+                        key, base_ami, previous_base)
+    return Decision(name, BUILD, RETRY_FAILED, f"{failed}; {retry}", key, base_ami,
+                    previous_base)
 
 
 def document_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> tuple[str, ...]:
@@ -85,3 +186,16 @@ def document_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> t
     if changes & set(new_files) or changes & set(old_files):
         changes.discard("build.script")
     return tuple(sorted(changes))
+
+
+_RATE = re.compile(r"rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)")
+
+
+def schedule_period(expression: str | None) -> timedelta:
+    """The period of an EventBridge ``rate(...)`` expression; a ``cron(...)`` one (whose
+    period is not a constant) counts as the template's default, one hour."""
+    match = _RATE.fullmatch((expression or "").strip())
+    if not match:
+        return timedelta(hours=1)
+    unit = match.group(2).rstrip("s") + "s"
+    return timedelta(**{unit: int(match.group(1))})

@@ -117,14 +117,14 @@ def judge(record: Mapping[str, Any] | None, execution_status: str | None, *, now
     status = record.get("status")
     if status in OVER_STATUSES:
         return Verdict(CLEAN, f"build is {status}")
-    if status != "BUILDING":
+    if status not in ("STARTING", "BUILDING"):  # STARTING: started, Resolve not yet run
         return Verdict(LEAVE, f"unknown status {status!r}")
     if execution_status is None:
         return Verdict(FAIL, "the build's execution no longer exists; it ended without "
                              "recording a result")
     if execution_status != RUNNING:
         return Verdict(FAIL, f"the build's execution is {execution_status} but the record "
-                             "was still BUILDING (stopped or crashed mid-way)")
+                             f"was still {status} (stopped or crashed mid-way)")
     started = record.get("created_at")
     if started and now - parse_time(started) > budget:
         hours = budget.total_seconds() / 3600

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from amiforge.aws import stepfunctions as sfn_api
-from amiforge.aws.catalog import BUILDING
+from amiforge.aws.catalog import AVAILABLE, IN_FLIGHT, STARTING
 from amiforge.core.hashing import build_key
 from amiforge.core.model import Recipe
-from amiforge.errors import BuildsStillRunning, NotFound
+from amiforge.core.plan import generation_id, generation_of
+from amiforge.errors import BuildsStillRunning, InvalidInput, NotFound
 from amiforge.steps.base import resolve_one
 from amiforge.steps.detect import start_and_claim
 from amiforge.steps.env import StepEnv
@@ -22,56 +22,95 @@ TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 STARTED, ALREADY_RUNNING, ALREADY_BUILT = "started", "already running", "already built"
 
 
-def start_build(env: StepEnv, name: str, *, trigger: str = "manual") -> dict[str, Any]:
-    """Start a build of the published recipe ``name`` on its current base image.
+def published(env: StepEnv, names: Sequence[str]) -> dict[str, Recipe]:
+    """The published recipes ``names``, all checked before anything starts: one unknown
+    name refuses the whole command (naming every unknown one) and starts nothing."""
+    records = {name: env.store.current(name) for name in dict.fromkeys(names)}
+    missing = [name for name, record in records.items() if record is None]
+    if missing:
+        raise NotFound(f"recipe(s) {', '.join(repr(n) for n in missing)} not published; "
+                       "nothing was started",
+                       hint="check the names with `amiforge status`, or run "
+                            "`amiforge publish DIR`")
+    retired = [name for name, record in records.items() if record and record.get("retired_at")]
+    if retired:
+        raise InvalidInput(f"recipe(s) {', '.join(repr(n) for n in retired)} retired; "
+                           "nothing was started",
+                           hint="`amiforge publish DIR` with the recipe brings it back")
+    return {name: Recipe.from_document(record["document"])
+            for name, record in records.items() if record is not None}
 
-    The first build of a build key (recipe hash + base AMI) is named by the key and
-    started as detection starts one (:func:`~amiforge.steps.detect.start_and_claim`):
-    start first, claim second, so a failed StartExecution leaves no claim without a build.
-    If that execution exists already (detection, a publish or another ``amiforge build``
-    started it), nothing starts: a running one is followed (``outcome`` "already
-    running", so ``build --wait`` follows it), a succeeded one is "already built". A key
-    whose build has finished (in the catalog, or an execution that ended without an image)
-    gets a timestamped name: a manual build runs again on purpose.
 
-    Returns {recipe, build_id, build_key, base_ami, execution_arn, started, outcome}:
-    ``started`` is True only if this call started the execution.
+def start_builds(env: StepEnv, names: Sequence[str], *, trigger: str = "manual",
+                 rebuild: bool = False) -> list[dict[str, Any]]:
+    """:func:`start_build` for each name, after checking that every name is published."""
+    published(env, names)
+    return [start_build(env, name, trigger=trigger, rebuild=rebuild)
+            for name in dict.fromkeys(names)]
+
+
+def start_build(env: StepEnv, name: str, *, trigger: str = "manual",
+                rebuild: bool = False) -> dict[str, Any]:
+    """Start a build of the published recipe ``name`` on its current base image, at most
+    once per (recipe content, base), however many callers race.
+
+    A build of the key in flight (STARTING or BUILDING) is followed (``outcome`` "already
+    running", so ``build --wait`` follows it). A key with an AVAILABLE build is "already
+    built" unless ``rebuild``. Otherwise the key's next generation starts as detection
+    starts one (:func:`~amiforge.steps.detect.start_and_claim`): the name is derived from
+    what the caller read, so racing callers start the same execution, and the
+    conditional claim names the one that started it; the others follow that build.
+
+    Returns {recipe, build_id, build_key, base_ami, execution_arn, started, outcome,
+    image_id}: ``started`` is True only if this call started the execution.
     """
-    record = env.store.current(name)
-    if record is None:
+    claim = env.store.current(name)
+    if claim is None:
         raise NotFound(f"recipe {name!r} is not published", hint="run `amiforge publish DIR`")
-    recipe = Recipe.from_document(record["document"])
+    if claim.get("retired_at"):
+        raise InvalidInput(f"recipe {name!r} is retired",
+                           hint="`amiforge publish DIR` with the recipe brings it back")
+    recipe = Recipe.from_document(claim["document"])
     base_ami = resolve_one(env, recipe.base)
     key = build_key(name, recipe.hash, base_ami)
 
-    def report(build_id: str, outcome: str) -> dict[str, Any]:
+    def report(build_id: str, outcome: str, image_id: str | None = None) -> dict[str, Any]:
         return {"recipe": name, "build_id": build_id, "build_key": key, "base_ami": base_ami,
                 "execution_arn": execution_arn_for(env, build_id),
-                "started": outcome == STARTED, "outcome": outcome}
+                "started": outcome == STARTED, "outcome": outcome, "image_id": image_id}
 
-    earlier = env.catalog.find_key(name, key)
-    running = [b for b in earlier if b.get("status") == BUILDING]
+    earlier = sorted(env.catalog.find_key(name, key), key=lambda b: b.get("created_at", ""),
+                     reverse=True)
+    running = [b for b in earlier if b.get("status") in IN_FLIGHT and _alive(env, b)]
     if running:
         # Already building this version on this base: follow that build, start nothing.
         return report(running[0]["build_id"], ALREADY_RUNNING)
-    if not earlier:
-        if start_and_claim(env, recipe, key, base_ami, trigger):
-            return report(key, STARTED)
-        # The key's execution exists (its record may not be written yet): say what it is.
-        status = sfn_api.describe(env.client("stepfunctions"),
-                                  execution_arn_for(env, key))["status"]
-        if status == "RUNNING":
-            return report(key, ALREADY_RUNNING)
-        if status == "SUCCEEDED":
-            return report(key, ALREADY_BUILT)
-        # It ended without an image: build again, like any finished key.
-    build_id = f"{key}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
-    payload = {"recipe": name, "recipe_hash": recipe.hash, "base_ami": base_ami,
-               "trigger": trigger}
-    arn = sfn_api.start_build(env.client("stepfunctions"), env.state_machine_arn or "",
-                              build_id, payload)
-    # None: another rebuild took this name in the same second; follow it.
-    return report(build_id, STARTED if arn else ALREADY_RUNNING)
+    built = [b for b in earlier if b.get("status") == AVAILABLE]
+    if built and not rebuild:
+        return report(built[0]["build_id"], ALREADY_BUILT, built[0].get("image_id"))
+    previous = claim.get("last_build_id") if claim.get("last_build_key") == key else None
+    generation = max([generation_of(key, b["build_id"]) for b in earlier]
+                     + [generation_of(key, previous) if previous else 0]) + 1
+    build_id = generation_id(key, generation)
+    if start_and_claim(env, recipe, key, base_ami, trigger, build_id=build_id,
+                       previous=previous):
+        return report(build_id, STARTED)
+    # Another caller started it, or took the claim with a build of its own: follow that.
+    now = env.store.current(name) or {}
+    winner = now.get("last_build_id") if now.get("last_build_key") == key else build_id
+    status = sfn_api.describe(env.client("stepfunctions"),
+                              execution_arn_for(env, winner or build_id))["status"]
+    return report(winner or build_id,
+                  ALREADY_BUILT if status == "SUCCEEDED" and not rebuild else ALREADY_RUNNING)
+
+
+def _alive(env: StepEnv, build: dict[str, Any]) -> bool:
+    """A STARTING record whose execution ended before Resolve ran (stopped, say) is no
+    build in flight: the sweeper fails it later; a new build need not wait for that."""
+    if build.get("status") != STARTING:
+        return True
+    arn = build.get("execution_arn") or execution_arn_for(env, build["build_id"])
+    return sfn_api.describe(env.client("stepfunctions"), arn)["status"] == "RUNNING"
 
 
 def execution_arn_for(env: StepEnv, build_id: str) -> str:

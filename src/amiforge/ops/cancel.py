@@ -26,7 +26,7 @@ from typing import Any
 
 from amiforge.aws import messaging
 from amiforge.aws import stepfunctions as sfn_api
-from amiforge.aws.catalog import BUILDING, CANCELLED
+from amiforge.aws.catalog import CANCELLED, IN_FLIGHT, STARTING
 from amiforge.aws.waits import WaitingList
 from amiforge.errors import AwsCallFailed, InvalidInput, NotFound
 from amiforge.ops.builds import execution_arn_for
@@ -34,8 +34,7 @@ from amiforge.steps.env import StepEnv
 from amiforge.steps.finish import cleanup_build
 
 # Statuses of a build that is still going (STARTING: started, Resolve not yet run).
-STARTING = "STARTING"
-LIVE = (BUILDING, STARTING)
+LIVE = tuple(sorted(IN_FLIGHT))
 DEFAULT_REASON = "cancelled with `amiforge cancel`"
 # A build id is its build key, "<recipe>-<20 hex>", maybe with a rebuild's suffix.
 _BUILD_ID = re.compile(r"^(?P<recipe>[a-z0-9][a-z0-9-]*?)-[0-9a-f]{20}(?:-[0-9A-Za-z]+)*$")

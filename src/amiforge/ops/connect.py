@@ -35,6 +35,7 @@ PARAMETERS = {
     "LaunchesPerSecond": "AMIFORGE_LAUNCHES_PER_SECOND",
     "BuilderInstanceProfileArn": "AMIFORGE_INSTANCE_PROFILE_ARN",
     "BaseParameterPrefixes": "AMIFORGE_BASE_PARAMETER_PREFIXES",
+    "DetectSchedule": "AMIFORGE_DETECT_SCHEDULE",
 }
 
 

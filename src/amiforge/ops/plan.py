@@ -1,20 +1,48 @@
-"""``amiforge plan``: what detection would do for the recipes in a directory, changing nothing."""
+"""``amiforge plan``: what detection would do for the recipes in a directory, changing nothing.
+
+The same decision as detection (:func:`amiforge.core.plan.decide`) from the same facts:
+the recipe store's claim, the base images, and the catalog's word on the claimed build
+(so a failed build shows as failed, with its retry, not as up to date), and for a
+content built before on the same base, the image it would release again.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
+from amiforge.core.hashing import build_key
 from amiforge.core.model import Recipe
-from amiforge.core.plan import Decision, decide, document_changes
+from amiforge.core.plan import (
+    BUILD,
+    RETRY_FAILED,
+    Decision,
+    RetryPolicy,
+    as_release,
+    decide,
+    document_changes,
+)
 from amiforge.steps.base import resolve_bases
+from amiforge.steps.detect import claimed_builds
 from amiforge.steps.env import StepEnv
+from amiforge.steps.release import release_candidate
 
 
 def plan(env: StepEnv, recipes: Sequence[Recipe]) -> list[Decision]:
     resolved = resolve_bases(env, [r.base for r in recipes])
+    claims = {recipe.name: env.store.current(recipe.name) or {} for recipe in recipes}
+    claimed = []
+    for recipe in recipes:
+        image = resolved[recipe.base.query_key()].image_id
+        current = claims[recipe.name]
+        if image and current.get("last_build_key") == build_key(recipe.name, recipe.hash,
+                                                                 image):
+            claimed.append({"name": recipe.name, **current})
+    lasts = claimed_builds(env, claimed)
+    now = datetime.now(UTC)
     decisions = []
     for recipe in recipes:
-        current = env.store.current(recipe.name) or {}
+        current = claims[recipe.name]
         changes: tuple[str, ...] = ()
         last_hash = current.get("last_hash")
         if last_hash and last_hash != recipe.hash:
@@ -22,7 +50,17 @@ def plan(env: StepEnv, recipes: Sequence[Recipe]) -> list[Decision]:
             changes = document_changes(built["document"] if built else None,
                                        recipe.to_document())
         base = resolved[recipe.base.query_key()]
-        decisions.append(decide(name=recipe.name, recipe_hash=recipe.hash,
-                                base_ami=base.image_id, last=current,
-                                base_problem=base.problem, changes=changes))
+        decision = decide(name=recipe.name, recipe_hash=recipe.hash,
+                          base_ami=base.image_id, last=current,
+                          base_problem=base.problem, changes=changes,
+                          last_build=lasts.get(recipe.name),
+                          policy=RetryPolicy(recipe.build.retry_failed, env.detect_period, now))
+        if decision.action == BUILD and decision.reason != RETRY_FAILED and current.get(
+                "last_build_key"):
+            # Built before on this base (a revert)? Its image is released again if it exists.
+            earlier = release_candidate(env, env.catalog.find_key(recipe.name,
+                                                                  decision.build_key or ""))
+            if earlier is not None:
+                decision = as_release(decision, earlier["image_id"], earlier["build_id"])
+        decisions.append(decision)
     return decisions

@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
 from amiforge.aws.catalog import Catalog
 from amiforge.aws.recipe_store import RecipeStore
 from amiforge.aws.session import AwsContext
+from amiforge.core.plan import schedule_period
 from amiforge.core.ratelimit import DEFAULT_LAUNCH_BURST, DEFAULT_LAUNCH_PER_SECOND
 from amiforge.core.rules import parse_base_prefixes
 
@@ -43,6 +45,8 @@ class StepEnv:
     # The stack's builder security group (no inbound rules): builders join it unless the
     # recipe names its own security_group_ids, so they never join a VPC's default group.
     builder_security_group_id: str | None = None
+    # The DetectSchedule expression: failed builds are retried after 1, 2, 4 ... periods.
+    detect_schedule: str | None = None
     aws: AwsContext = field(default_factory=AwsContext)
 
     @classmethod
@@ -67,7 +71,12 @@ class StepEnv:
                 e.get("AMIFORGE_BASE_PARAMETER_PREFIXES")),
             stack_name=e.get("AMIFORGE_STACK_NAME", ""),
             builder_security_group_id=e.get("AMIFORGE_BUILDER_SECURITY_GROUP") or None,
+            detect_schedule=e.get("AMIFORGE_DETECT_SCHEDULE") or None,
         )
+
+    @property
+    def detect_period(self) -> timedelta:
+        return schedule_period(self.detect_schedule)
 
     @property
     def region(self) -> str:

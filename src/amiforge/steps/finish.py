@@ -9,6 +9,7 @@ still leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Iterable
@@ -17,6 +18,7 @@ from typing import Any
 from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import messaging
 from amiforge.aws.catalog import AVAILABLE
+from amiforge.core.hashing import build_key
 from amiforge.core.tags import BUILD_ID, RECIPE
 from amiforge.core.userdata import parse_console
 from amiforge.errors import AmiforgeError
@@ -107,8 +109,12 @@ def record_failure(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
             tail = None
     done = cleanup_build(env, build["build_id"], keep_image=None,
                          regions=build.get("regions", []))
-    env.catalog.mark_failed(build["recipe"], build["build_id"], reason=reason,
-                            console_tail=(tail or "")[-4000:] or None)
+    marked = env.catalog.mark_failed(build["recipe"], build["build_id"], reason=reason,
+                                     console_tail=(tail or "")[-4000:] or None)
+    if not marked and not record:
+        # Failed in Resolve before any record existed: record it, or `status` and the
+        # retry policy would never see this failure.
+        env.catalog.record_failed(_record_of_start(build, reason))
     summary = {"status": "FAILED", "recipe": build["recipe"], "build_id": build["build_id"],
                "reason": reason}
     messaging.notify(env.client("sns"), env.topic_arn,
@@ -118,6 +124,21 @@ def record_failure(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
                             "status": "FAILED", "keep_image": None,
                             "regions": build.get("regions", [])})
     return {**summary, **done}
+
+
+def _record_of_start(build: dict[str, Any], reason: str) -> dict[str, Any]:
+    """A failed build's record from the execution's input (``build["start"]``, set by the
+    state machine's ResolveFailed state), for a build that failed before Resolve wrote one."""
+    start = build.get("start") or {}
+    record = {"recipe": build["recipe"], "build_id": build["build_id"], "reason": reason,
+              "trigger": start.get("trigger"), "recipe_hash": start.get("recipe_hash"),
+              "base_ami": start.get("base_ami")}
+    if isinstance(start.get("recipe_hash"), str) and isinstance(start.get("base_ami"), str):
+        # Not a recipe name (ValueError): the record still says what failed.
+        with contextlib.suppress(ValueError):
+            record["build_key"] = build_key(build["recipe"], start["recipe_hash"],
+                                            start["base_ami"])
+    return {k: v for k, v in record.items() if v is not None}
 
 
 def cleanup_messages(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:

@@ -134,7 +134,7 @@ def _budget(env: StepEnv, record: dict[str, Any]) -> timedelta:
 def _judge(env: StepEnv, left: Leftovers, now: datetime) -> tuple[rules.Verdict, dict | None]:
     record = env.catalog.get(left.recipe, left.build_id)
     status, budget = None, timedelta(0)
-    if record is not None and record.get("status") == "BUILDING":
+    if record is not None and record.get("status") in ("STARTING", "BUILDING"):
         status, budget = _execution_status(env, record), _budget(env, record)
     return rules.judge(record, status, now=now, budget=budget), record
 
@@ -206,10 +206,10 @@ def sweep(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     entries: list[dict[str, Any]] = []
     leftovers = find_leftovers(env, regions)
     # A build can die before it creates anything (stopped during Resolve or Launch): its
-    # BUILDING record is judged too, with nothing to clean.
+    # BUILDING (or STARTING) record is judged too, with nothing to clean.
     for recipe in recipes:
         for build in env.catalog.history(recipe["name"]):
-            if build.get("status") == "BUILDING":
+            if build.get("status") in ("STARTING", "BUILDING"):
                 leftovers.setdefault((recipe["name"], build["build_id"]),
                                      Leftovers(recipe["name"], build["build_id"]))
     for key in sorted(leftovers):

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from amiforge.core.model import Recipe
 from amiforge.core.recipes import load_recipe, load_recipes
 from amiforge.core.userdata import wrap
 from amiforge.errors import RecipeInvalid
 
-from ..conftest import AL2023, SCRIPT, RecipeDir
+from ..conftest import AL2023, SCRIPT, VALID, RecipeDir
 
 CRYPTO = ("the name glob 'al2023-ami-*' has no owners: a glob over everyone's public images "
           "is how people got crypto-miners baked into their images; add owners: [amazon] or "
@@ -530,3 +531,22 @@ def test_byte_order_marks_are_tolerated(recipe_dir: RecipeDir) -> None:
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     [recipe] = recipe_dir.load()
     assert recipe.script == "#!/bin/bash\necho hi\n"
+
+
+def test_build_retry_failed_defaults_to_two_and_keeps_the_hash(recipe_dir: RecipeDir) -> None:
+    recipe_dir.recipe(recipe_dir.valid())
+    (default,) = recipe_dir.load()
+    assert default.build.retry_failed == 2
+    recipe_dir.recipe(recipe_dir.valid(build={**VALID["build"], "retry_failed": 2}))
+    (spelled,) = recipe_dir.load()
+    assert spelled.hash == default.hash  # spelling the default out changes nothing
+    recipe_dir.recipe(recipe_dir.valid(build={**VALID["build"], "retry_failed": 0}))
+    (never,) = recipe_dir.load()
+    assert never.build.retry_failed == 0
+    assert Recipe.from_document(never.to_document()).build.retry_failed == 0
+
+
+def test_build_retry_failed_out_of_range_is_named(recipe_dir: RecipeDir) -> None:
+    recipe_dir.recipe(recipe_dir.valid(build={**VALID["build"], "retry_failed": 11}))
+    assert recipe_dir.problems() == [
+        ("web.yaml", "build.retry_failed", "is 11; use a whole number from 0 to 10")]

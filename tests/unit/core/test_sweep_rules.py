@@ -70,6 +70,14 @@ def test_building_past_its_budget_is_stopped_and_failed() -> None:
     assert "longer than its budget (5.0 h" in verdict.reason
 
 
+def test_a_starting_build_is_judged_like_a_building_one() -> None:
+    # Started, Resolve never ran (the execution was stopped first): failed, not kept forever.
+    verdict = judge(record("STARTING"), "ABORTED", now=NOW, budget=BUDGET)
+    assert verdict.action == FAIL
+    assert "execution is ABORTED but the record was still STARTING" in verdict.reason
+    assert judge(record("STARTING"), "RUNNING", now=NOW, budget=BUDGET).action == LEAVE
+
+
 def test_an_unknown_status_is_left_alone() -> None:
     assert judge(record("WEIRD"), None, now=NOW, budget=BUDGET).action == LEAVE
 

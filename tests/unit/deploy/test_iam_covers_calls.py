@@ -136,6 +136,8 @@ CALLS: dict[str, set[str]] = {
         "ec2:DescribeInstances", "ec2:TerminateInstances", "ec2:DescribeImages",
         "ec2:DeregisterImage", "ec2:DeleteSnapshot", "dynamodb:UpdateItem on CatalogTable",
         "sns:Publish", "sqs:SendMessage",
+        # catalog.record_failed: a build that failed in Resolve before it had a record.
+        "dynamodb:PutItem on CatalogTable",
     },
     # steps.finish.cleanup_messages: cleanup_build per message. (Receiving and deleting
     # the messages is Lambda's event source mapping: see platform_actions.)
@@ -154,6 +156,12 @@ CALLS: dict[str, set[str]] = {
         "dynamodb:Query on RecipesTable/index/current", "dynamodb:GetItem on RecipesTable",
         "ssm:GetParameters", "ec2:DescribeImages",
         "states:StartExecution", "dynamodb:UpdateItem on RecipesTable",
+        # claimed_builds (catalog.get_many, find_key), start_next (catalog.latest),
+        # start_and_claim (catalog.announce: the STARTING record).
+        "dynamodb:BatchGetItem on CatalogTable", "dynamodb:Query on CatalogTable",
+        "dynamodb:Query on CatalogTable/index/available", "dynamodb:PutItem on CatalogTable",
+        # steps.release.rerelease: catalog.update, put_latest per region, notify.
+        "dynamodb:UpdateItem on CatalogTable", "ssm:PutParameter", "sns:Publish",
     },
     # steps.prune.prune: store.all_current, catalog.history (Query), usage.images_in_use
     # (instances_using, DescribeParameters + GetParameters, launch templates and their
