@@ -47,8 +47,19 @@ def test_every_task_retries_crashed_and_timed_out_functions(template: dict) -> N
         retried = {e for r in state.get("Retry", []) for e in r["ErrorEquals"]}
         assert "States.ALL" in retried or retried >= CRASHES, name
         for retrier in state.get("Retry", []):
+            if retrier.get("MaxAttempts") == 0:  # "never retry this one", as InvalidEvent
+                continue
             if retrier["ErrorEquals"] != ["ConsoleNotReady"]:
                 assert retrier.get("JitterStrategy") == "FULL", name
+
+
+def test_a_refused_event_is_never_retried(template: dict) -> None:
+    # An event its schema refuses fails the same way every time: retrying only delays
+    # the failure (RecordFailure retried a malformed input for two minutes).
+    for name, state in states(template).items():
+        first = (state.get("Retry") or [{}])[0]
+        if name == "RecordFailure":
+            assert first == {"ErrorEquals": ["InvalidEvent"], "MaxAttempts": 0}
 
 
 def test_launch_backs_off_on_its_budget_before_anything_else(template: dict) -> None:
