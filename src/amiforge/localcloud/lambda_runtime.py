@@ -48,8 +48,6 @@ import logging
 import os
 import select
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -62,12 +60,19 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
+from amiforge.localcloud.lambda_forkserver import (
+    ZYGOTE,
+    ForkedProcess,
+    ForkServer,
+    kill_group,
+    zygote_preload,
+)
+
 log = logging.getLogger(__name__)
 
 # What the AWS Lambda Python runtime provides besides the standard library.
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 _BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
-_ZYGOTE = Path(__file__).with_name("lambda_zygote.py")
 _LOG_TAIL_BYTES = 4096
 # How long an unused execution environment is kept warm. AWS keeps one for minutes; a
 # local cloud on a laptop keeps it shorter, since each is a Python process with boto3.
@@ -128,91 +133,6 @@ class _Environment:
                     pipe.close()
 
 
-class _ForkedProcess:
-    """What :class:`_Environment` needs of a ``Popen``, for a process the fork server
-    made: it is the server's child, so its exit status comes from the server's status
-    file."""
-
-    def __init__(self, pid: int, stdin: Any, stdout: Any, status_dir: Path) -> None:
-        self.pid = pid
-        self.stdin = stdin
-        self.stdout = stdout
-        self._status = status_dir / str(pid)
-        self.returncode: int | None = None
-
-    def poll(self) -> int | None:
-        if self.returncode is None:
-            try:
-                self.returncode = int(self._status.read_text())
-            except (OSError, ValueError):
-                if not Path(f"/proc/{self.pid}").exists():  # gone, status not yet written
-                    self.returncode = -signal.SIGKILL
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0)
-            time.sleep(0.005)
-        return self.returncode  # type: ignore[return-value]
-
-
-class _ForkServer:
-    """The pre-initialised parent (:mod:`.lambda_zygote`) and how to ask it for a child."""
-
-    def __init__(self, runtime_dir: Path, workdir: Path) -> None:
-        self.socket_path = str(workdir / "zygote.sock")
-        self.status_dir = workdir / "exits"
-        self.status_dir.mkdir()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(runtime_dir / _ZYGOTE.name), self.socket_path,
-             str(runtime_dir), str(self.status_dir)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "en_US.UTF-8"},
-            start_new_session=True)
-        assert self.proc.stdout is not None
-        ready = self.proc.stdout.readline()
-        if ready.strip() != b"ready":
-            self.close()
-            raise RuntimeError("the Lambda fork server did not start")
-
-    def spawn(self, task_dir: Path, opt_dirs: list[str], env: dict[str, str]) -> _ForkedProcess:
-        child_in, to_child = os.pipe()
-        from_child, child_out = os.pipe()
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-                conn.connect(self.socket_path)
-                request = json.dumps({"task_dir": str(task_dir), "opt_dirs": opt_dirs,
-                                      "env": env}).encode() + b"\n"
-                socket.send_fds(conn, [request], [child_in, child_out])
-                answer = b""
-                while not answer.endswith(b"\n"):
-                    chunk = conn.recv(64)
-                    if not chunk:
-                        raise OSError("the Lambda fork server closed the connection")
-                    answer += chunk
-        except OSError:
-            os.close(to_child)
-            os.close(from_child)
-            raise
-        finally:
-            os.close(child_in)
-            os.close(child_out)
-        return _ForkedProcess(int(answer), os.fdopen(to_child, "wb", buffering=0),
-                              os.fdopen(from_child, "rb", buffering=0), self.status_dir)
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def close(self) -> None:
-        _kill_group(self.proc)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-
 class LambdaRuntime:
     """Runs functions for one local cloud; owns extracted code and warm environments."""
 
@@ -222,7 +142,7 @@ class LambdaRuntime:
         self.endpoint = endpoint
         self.warm = warm
         self.fork_server = fork_server
-        self._forker: _ForkServer | None = None
+        self._forker: ForkServer | None = None
         self._forker_lock = threading.Lock()
         self._preloaded: frozenset[str] = frozenset()
         self.max_idle = max_idle
@@ -277,11 +197,11 @@ class LambdaRuntime:
             target = origin.parent if origin.name == "__init__.py" else origin
             (self.runtime_dir / target.name).symlink_to(target)
         shutil.copy(_BOOTSTRAP, self.runtime_dir / _BOOTSTRAP.name)
-        shutil.copy(_ZYGOTE, self.runtime_dir / _ZYGOTE.name)
+        shutil.copy(ZYGOTE, self.runtime_dir / ZYGOTE.name)
         # Top-level names the fork server imports: a bundle shipping its own copy of one
         # must get it, so such a function starts as a fresh interpreter.
         self._preloaded = frozenset(
-            [*RUNTIME_PACKAGES, *(name.split(".")[0] for name in _zygote_preload())])
+            [*RUNTIME_PACKAGES, *(name.split(".")[0] for name in zygote_preload())])
 
     def close(self) -> None:
         self._stop_reaper.set()
@@ -408,7 +328,7 @@ class LambdaRuntime:
         return False
 
     def _fork(self, task_dir: Path, opt_dirs: list[str],
-              env: dict[str, str]) -> _ForkedProcess | None:
+              env: dict[str, str]) -> ForkedProcess | None:
         """A child of the fork server, or None (the caller starts a fresh interpreter)
         when the server cannot be had: started again once if it died."""
         with self._forker_lock:
@@ -419,7 +339,7 @@ class LambdaRuntime:
                 self._forker = None
             if self._forker is None:
                 try:
-                    self._forker = _ForkServer(self.runtime_dir, self.workdir)
+                    self._forker = ForkServer(self.runtime_dir, self.workdir)
                 except (OSError, RuntimeError) as err:
                     log.warning("Lambda fork server unavailable (%s): fresh interpreters", err)
                     self.fork_server = False
@@ -600,20 +520,8 @@ class LambdaRuntime:
         return payload, errored, tail
 
 
-def _zygote_preload() -> tuple[str, ...]:
-    """The fork server's PRELOAD, read without importing it (it is a script)."""
-    import ast
-
-    tree = ast.parse(_ZYGOTE.read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "PRELOAD":
-            return tuple(ast.literal_eval(node.value))
-    return ()
-
-
 def _kill_group(proc: Any) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    kill_group(proc)
 
 
 def _read_log(path: Path) -> str:
