@@ -60,3 +60,13 @@ def test_no_recipes_and_no_stack_completes_nothing_without_error(
     monkeypatch.chdir(tmp_path)
     # conftest points AWS_ENDPOINT_URL at a dead port: the stack lookup fails fast.
     assert complete("history ", monkeypatch) == []
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_each_documented_shell_gets_its_script(shell: str) -> None:
+    result = CliRunner().invoke(cli, [], prog_name="amiforge",
+                                env={"_AMIFORGE_COMPLETE": f"{shell}_source"})
+    assert result.exit_code == 0
+    assert "_AMIFORGE_COMPLETE" in result.output  # the script calls amiforge back
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    assert f"_AMIFORGE_COMPLETE={shell}_source amiforge" in readme
