@@ -7,7 +7,9 @@ current version on its current base differs from the key of its last build.
 A key whose last build FAILED is not up to date: detection builds it again on its own,
 after a backoff of 1, 2, 4 ... detection periods from the last failure, at most
 ``build.retry_failed`` times; then it stops and says so, until the recipe or its base
-changes or someone runs ``amiforge build``. Each build of one key after the first is a
+changes or someone runs ``amiforge build``. A key whose last build was CANCELLED is left
+alone (someone stopped it on purpose) until the recipe or its base changes or someone runs
+``amiforge build``; ``plan`` says so. Each build of one key after the first is a
 new *generation* with its own execution name (:func:`generation_id`): Step Functions
 runs one execution per name, so concurrent starters of the same generation start one.
 """
@@ -31,6 +33,7 @@ NO_BASE = "base not found"
 BUILDING_NOW = "building"
 FAILED = "failed"
 RETRY_FAILED = "retry failed build"
+CANCELLED = "cancelled"
 RE_RELEASE = "re-release"
 # Schedules do not tick exactly on time: a retry is due from half a period early.
 _SLACK = 0.5
@@ -121,6 +124,12 @@ def decide(*, name: str, recipe_hash: str, base_ami: str | None, last: Mapping[s
         built_as = last.get("last_build_id", key)
         if last_build is not None and last_build.status == "FAILED" and policy is not None:
             return _failed(name, key, base_ami, last.get("last_base_ami"), last_build, policy)
+        if last_build is not None and last_build.status == "CANCELLED":
+            why = f": {last_build.reason}" if last_build.reason else ""
+            return Decision(name, SKIP, CANCELLED,
+                            f"build {last_build.build_id} was cancelled{why}; "
+                            f"`amiforge build {name}` builds it again", key, base_ami,
+                            last.get("last_base_ami"))
         if last_build is not None and last_build.status in ("STARTING", "BUILDING"):
             return Decision(name, SKIP, BUILDING_NOW, f"building as {built_as}", key,
                             base_ami, last.get("last_base_ami"))

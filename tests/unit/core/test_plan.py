@@ -145,3 +145,17 @@ def test_schedule_period_reads_rate_expressions() -> None:
     assert schedule_period("rate(30 days)") == timedelta(days=30)
     assert schedule_period("cron(0 3 * * ? *)") == HOUR
     assert schedule_period(None) == HOUR
+
+
+def test_a_cancelled_build_is_left_alone_and_plan_says_how_to_build_it() -> None:
+    d = decide(name="web", recipe_hash=HASH_A, base_ami="ami-1", last=claim(HASH_A, "ami-1"),
+               last_build=LastBuild("CANCELLED", "web-123", reason="stack destroyed"),
+               policy=RetryPolicy(2, HOUR, NOW))
+    assert (d.action, d.reason) == (SKIP, "cancelled")
+    assert d.detail == ("build web-123 was cancelled: stack destroyed; "
+                        "`amiforge build web` builds it again")
+    # A new version or base still builds.
+    changed = decide(name="web", recipe_hash=HASH_B, base_ami="ami-1",
+                     last=claim(HASH_A, "ami-1"),
+                     last_build=LastBuild("CANCELLED", "web-123"), policy=None)
+    assert changed.action == BUILD
