@@ -11,9 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from amiforge.aws.errors import aws_call, error_code, translate
+from amiforge.aws.errors import aws_call
 from amiforge.core.tags import BUILD_ID, BUILDER, ROLE
 
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
@@ -56,20 +54,6 @@ def build_snapshots(ec2: Any, build_id: str | None = None) -> list[dict]:
                 OwnerIds=["self"], Filters=_build_filter(build_id)):
             out.extend(page.get("Snapshots", []))
     return out
-
-
-def delete_snapshot(ec2: Any, snapshot_id: str) -> bool:
-    """Delete one snapshot; True if gone (or already gone), False if an image still uses it."""
-    try:
-        ec2.delete_snapshot(SnapshotId=snapshot_id)
-    except ClientError as err:
-        code = error_code(err)
-        if code == "InvalidSnapshot.NotFound":
-            return True
-        if code == "InvalidSnapshot.InUse":
-            return False
-        raise translate(err, "DeleteSnapshot") from err
-    return True
 
 
 def instances_using(ec2: Any, image_ids: Iterable[str]) -> list[dict]:
