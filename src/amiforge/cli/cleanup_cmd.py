@@ -56,7 +56,7 @@ def sweep(ctx: CliContext, dry_run: bool) -> Result:
     by amiforge's tags) and mark builds whose execution died FAILED. Live builds and
     AVAILABLE images are never touched."""
     report = run_sweep({"dry_run": dry_run}, connect(ctx.aws, ctx.stack))
-    acted = [a for a in report["actions"] if a["action"] != "leave"]
+    acted = [a for a in report["actions"] if a["action"] not in ("leave", "keep")]
     title = (f"sweep{' (dry run)' if dry_run else ''} of {', '.join(report['regions'])}: "
              f"{len(acted)} action(s)")
     return Result(data=report, title=title,

@@ -17,8 +17,14 @@ The scheduled Sweep function and ``amiforge sweep [--dry-run]`` run :func:`sweep
    the reason (a conditional write: if the build finished meanwhile, it is judged
    again), the failure is notified, and everything is cleaned.
 
-The report lists every resource with its action and reason; a dry run lists the same and
-changes nothing.
+4. Every published recipe's ``latest`` parameter that names an image which no longer
+   exists is pointed at the newest AVAILABLE image (``steps/latest_repair.py``).
+
+Images and snapshots are removed only through the deletion gate (``steps/gate.py``);
+one it keeps is listed with the reason (for an image in use, the use). Regions are
+swept one at a time: a region that cannot be listed is reported as an error row and the
+others are swept. The report lists every resource with its action and reason; a dry run
+lists the same and changes nothing.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from amiforge.errors import AmiforgeError, AwsCallFailed, RecipeInvalid
 from amiforge.steps.build_stack import STACK_PREFIX as BUILD_STACK_PREFIX
 from amiforge.steps.env import StepEnv
 from amiforge.steps.gate import Gate, describe_failure
+from amiforge.steps.latest_repair import repair_latest
 
 log = logging.getLogger(__name__)
 
@@ -268,6 +275,9 @@ def sweep(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
             action.setdefault("outcome", "planned" if dry_run or action["action"] == "leave"
                               else "done")
         entries.extend(actions)
+    # Last: a latest parameter naming an image that no longer exists is pointed back at
+    # the newest AVAILABLE one (or reported).
+    entries.extend(repair_latest(env, recipes, dry_run=dry_run, skip=set(unlisted)))
     summary: dict[str, int] = defaultdict(int)
     for entry in entries:
         summary[entry["action"]] += 1

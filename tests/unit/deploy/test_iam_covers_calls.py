@@ -187,8 +187,10 @@ CALLS: dict[str, set[str]] = {
     },
     # steps.sweep.sweep: store.all_current, find_leftovers (builders, build_images,
     # build_snapshots), catalog.history/get, DescribeExecution, store.version (budget),
-    # StopExecution, catalog.mark_failed, notify, terminate, deregister_with_snapshots,
-    # delete_snapshot; build stacks: stacks_named (ListStacks, DescribeStacks) and delete.
+    # StopExecution, catalog.mark_failed, notify, terminate; images and snapshots through
+    # the deletion gate (as Finish); build stacks: stacks_named (ListStacks,
+    # DescribeStacks) and delete; latest_repair (GetParameter, DescribeImages,
+    # PutParameter).
     "SweepFunction": {
         "cloudformation:ListStacks", "cloudformation:DescribeStacks",
         "cloudformation:DeleteStack",
@@ -197,7 +199,7 @@ CALLS: dict[str, set[str]] = {
         "dynamodb:Query on CatalogTable", "dynamodb:GetItem on CatalogTable",
         "states:DescribeExecution", "states:StopExecution",
         "dynamodb:UpdateItem on CatalogTable", "sns:Publish", "ec2:TerminateInstances",
-        "ec2:DeregisterImage", "ec2:DeleteSnapshot",
+        "ec2:DeregisterImage", "ec2:DeleteSnapshot", "ssm:PutParameter",
         "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions",
         "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeAutoScalingGroups",
         "ssm:DescribeParameters", "ssm:GetParameters", "ssm:GetParameter",
