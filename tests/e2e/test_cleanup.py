@@ -288,3 +288,32 @@ def test_a_tagged_copy_in_use_survives_the_sweep(amiforge: Any, aws: Any, recipe
             build["image_id"], copy}
     finally:
         ec2.terminate_instances(InstanceIds=[instance])
+
+
+def test_an_unreachable_region_fails_its_own_build_and_nothing_else(
+        amiforge: Any, aws: Any, recipe_dir: Any, stack: Any) -> None:
+    """A recipe copying to a region the cloud does not answer: its build ends FAILED with
+    the reason (not BUILDING), and sweep and prune still complete for everything else."""
+    far = recipe_dir("far-away", extra="  regions: [zz-fake-9]\n")
+    recipe_dir("near-by")
+    assert amiforge("publish", "--no-detect", str(far)).exit_code == 0
+    (failed,) = as_json(amiforge("build", "--wait", "far-away", output="json"))
+    assert failed["status"] == "FAILED", failed
+    record = stack.catalog.get("far-away", failed["build_id"])
+    assert record["status"] == "FAILED" and record["reason"], record
+    assert images_of(aws, failed["build_id"]) == []  # the home region was cleaned
+    (good,) = as_json(amiforge("build", "--wait", "near-by", output="json"))
+    assert good["status"] == "AVAILABLE", good
+
+    for args in (("sweep", "--dry-run"), ("sweep",)):
+        result = amiforge(*args, output="json")
+        assert "Traceback" not in result.output
+        report = json.loads(result.stdout)
+        assert "zz-fake-9" in report["regions"]
+        errors = [a for a in report["actions"] if a["outcome"] == "error"]
+        assert {a["region"] for a in errors} == {"zz-fake-9"}, errors
+    assert [i["ImageId"] for i in images_of(aws, good["build_id"])] == [good["image_id"]]
+    pruned = amiforge("prune", output="json")
+    assert pruned.exit_code == 0, pruned.output
+    kept = {d["build_id"]: d for d in json.loads(pruned.stdout)["decisions"]}
+    assert kept[good["build_id"]]["action"] == "keep"

@@ -12,7 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from amiforge.aws.errors import aws_call
+from amiforge.core.deletion import valid_build_id
 from amiforge.core.tags import BUILD_ID, BUILDER, ROLE
+from amiforge.errors import InvalidInput
 
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
 # Everything but terminated: a shutting-down instance still holds its image.
@@ -35,6 +37,10 @@ def builders(ec2: Any) -> list[dict]:
 def _build_filter(build_id: str | None) -> list[dict[str, Any]]:
     if build_id is None:
         return [{"Name": "tag-key", "Values": [BUILD_ID]}]
+    # EC2 filters treat * and ? as wildcards: only an exact build id may become a value.
+    if not valid_build_id(build_id):
+        raise InvalidInput(f"build id {build_id!r} is not of the exact build-id format",
+                           hint="a filter is never built from a pattern")
     return [{"Name": f"tag:{BUILD_ID}", "Values": [build_id]}]
 
 

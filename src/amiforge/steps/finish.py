@@ -58,7 +58,7 @@ def cleanup_build(env: StepEnv, recipe: str, build_id: str, *, keep_image: str |
             terminated = ec2_api.terminate(env.client("ec2"),
                                            [i["InstanceId"] for i in instances])
         except Exception as err:  # reported; the images are still looked at
-            errors[env.region] = f"terminate: {describe_failure(err)}"
+            errors[f"{env.region} builders"] = describe_failure(err)
     gate = Gate(env)
     rows: list[dict[str, Any]] = []
     for region in all_regions:

@@ -129,6 +129,8 @@ class Gate:
         ec2 = self.env.client("ec2", region)
         rows: list[dict[str, Any]] = []
         doomed: list[dict[str, Any]] = []
+        if images:  # one usage scan of the region for all of them
+            self.prefetch(region, [i["ImageId"] for i in images])
         for image in images:
             facts = self.image_facts(image, region, owner, record,
                                      retention_chose=retention_chose)

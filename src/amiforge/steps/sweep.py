@@ -249,6 +249,10 @@ def sweep(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
          "action": "error", "reason": reason, "outcome": "error"}
         for region, reason in sorted(unlisted.items())]
     gate = Gate(env, dry_run=dry_run)
+    for region in regions:  # one usage scan per region, for every image found there
+        ids = [i["ImageId"] for left in leftovers.values() for i in left.images.get(region, [])]
+        if ids:
+            gate.prefetch(region, ids)
     # A build can die before it creates anything (stopped during Resolve or Launch): its
     # BUILDING record is judged too, with nothing to clean.
     for recipe in recipes:
