@@ -20,7 +20,9 @@ user reads is the most fundamental one:
    throttled past retries, an unreachable region) counts as a use.
 
 A snapshot is deleted only if this stack made it (1.) and no image that is kept still
-stands on it.
+stands on it. A builder instance is terminated by a cleanup only if this stack made it
+(1., and tagged ``amiforge:role=builder``) and its build is over: whatever a message
+says, a live build's builder is never touched.
 
 The validators :func:`valid_build_id` and :func:`valid_recipe_name` are what every AWS
 filter built from input must pass first: exact formats, so a value can never be a
@@ -35,6 +37,9 @@ from dataclasses import dataclass, field
 
 KEEP, DELETE = "keep", "delete"
 AVAILABLE = "AVAILABLE"
+# A build in one of these has ended: its builders may go.
+OVER_STATUSES = frozenset({"AVAILABLE", "FAILED", "PRUNED", "CANCELLED"})
+ROLE_TAG, BUILDER = "amiforge:role", "builder"
 RECIPE_TAG, BUILD_TAG, STACK_TAG = "amiforge:recipe", "amiforge:build-id", "amiforge:stack"
 
 RECIPE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
@@ -94,6 +99,14 @@ class SnapshotFacts:
 
 
 @dataclass(frozen=True)
+class InstanceFacts:
+    instance_id: str
+    tags: Mapping[str, str]
+    owner: Owner
+    record_status: str | None
+
+
+@dataclass(frozen=True)
 class Verdict:
     action: str            # keep | delete
     reason: str
@@ -149,3 +162,17 @@ def decide_snapshot(facts: SnapshotFacts, reason: str) -> Verdict:
     if facts.held_by:
         return keep("a kept image uses it: " + ", ".join(sorted(facts.held_by)))
     return Verdict(DELETE, reason, facts.snapshot_id, facts.region)
+
+
+def decide_instance(facts: InstanceFacts, reason: str) -> Verdict:
+    """Terminate a builder of an ended build; keep anything else."""
+    def keep(why: str) -> Verdict:
+        return Verdict(KEEP, why, facts.instance_id)
+
+    if (why := _not_ours(facts.tags, facts.owner, facts.record_status)) is not None:
+        return keep(why)
+    if facts.tags.get(ROLE_TAG) != BUILDER:
+        return keep("not a builder")
+    if facts.record_status not in OVER_STATUSES:
+        return keep(f"build {facts.owner.build_id} is {facts.record_status}, not over")
+    return Verdict(DELETE, reason, facts.instance_id)

@@ -17,7 +17,13 @@ from typing import Any
 from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import messaging
 from amiforge.core import cleanup_message
-from amiforge.core.deletion import Owner, valid_build_id
+from amiforge.core.deletion import (
+    OVER_STATUSES,
+    InstanceFacts,
+    Owner,
+    decide_instance,
+    valid_build_id,
+)
 from amiforge.core.tags import BUILD_ID, RECIPE
 from amiforge.core.userdata import parse_console
 from amiforge.errors import AmiforgeError, InvalidInput
@@ -26,8 +32,6 @@ from amiforge.steps.env import StepEnv
 from amiforge.steps.gate import Gate, describe_failure
 
 log = logging.getLogger(__name__)
-# A build in one of these has ended: its builders may go. (CANCELLED: see steps/cancel.)
-OVER_STATUSES = frozenset({"AVAILABLE", "FAILED", "PRUNED", "CANCELLED"})
 
 
 def cleanup_build(env: StepEnv, recipe: str, build_id: str, *, keep_image: str | None,
@@ -55,8 +59,9 @@ def cleanup_build(env: StepEnv, recipe: str, build_id: str, *, keep_image: str |
         try:
             instances = ec2_api.instances_tagged(env.client("ec2"),
                                                  {BUILD_ID: build_id, RECIPE: recipe})
-            terminated = ec2_api.terminate(env.client("ec2"),
-                                           [i["InstanceId"] for i in instances])
+            approved = [i["InstanceId"] for i in instances if decide_instance(InstanceFacts(
+                i["InstanceId"], ec2_api.tags_of(i), owner, status), reason).delete]
+            terminated = ec2_api.terminate(env.client("ec2"), approved)
         except Exception as err:  # reported; the images are still looked at
             errors[f"{env.region} builders"] = describe_failure(err)
     gate = Gate(env)

@@ -12,9 +12,11 @@ from amiforge.core.deletion import (
     DELETE,
     KEEP,
     ImageFacts,
+    InstanceFacts,
     Owner,
     SnapshotFacts,
     decide_image,
+    decide_instance,
     decide_snapshot,
     valid_build_id,
     valid_recipe_name,
@@ -82,6 +84,21 @@ def test_a_snapshot_is_deleted_only_when_ours_and_no_kept_image_stands_on_it() -
         replace(snap, held_by=("ami-2",)), "failed").reason
     assert not decide_snapshot(replace(snap, record_status=None), "failed").delete
     assert not decide_snapshot(replace(snap, tags={}), "failed").delete
+
+
+@pytest.mark.parametrize(("tags", "status", "reason"), [
+    ({**TAGS, "amiforge:role": "builder"}, "BUILDING", f"build {BUILD} is BUILDING, not over"),
+    ({**TAGS, "amiforge:role": "builder"}, None, "is not in this stack's catalog"),
+    ({**TAGS, "amiforge:role": "tester"}, "FAILED", "not a builder"),
+    ({**TAGS, "amiforge:build-id": "web-other"}, "FAILED", "are not exactly build"),
+])
+def test_a_builder_is_terminated_only_once_its_build_is_over(
+        tags: dict[str, str], status: str | None, reason: str) -> None:
+    verdict = decide_instance(InstanceFacts("i-1", tags, OWNER, status), "cleanup")
+    assert not verdict.delete and reason in verdict.reason
+    for over in ("AVAILABLE", "FAILED", "PRUNED", "CANCELLED"):
+        assert decide_instance(InstanceFacts("i-1", {**TAGS, "amiforge:role": "builder"},
+                                             OWNER, over), "cleanup").delete
 
 
 @pytest.mark.parametrize("build_id", [BUILD, f"web-{KEY}-20261201T101010", f"web-{KEY}-r2"])
