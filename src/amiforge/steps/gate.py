@@ -110,9 +110,10 @@ class Gate:
         usage = self.usage(region, [image_id])
         if usage.unknown:
             unknown.append(usage.unknown)
-        images = set((record or {}).get("images", {}).values()) | {(record or {}).get("image_id")}
+        record = record or {}
+        images = {*(record.get("images") or {}).values(), record.get("image_id")}
         return ImageFacts(image_id=image_id, region=region, tags=ec2_api.tags_of(image),
-                          owner=owner, record_status=(record or {}).get("status"),
+                          owner=owner, record_status=record.get("status"),
                           record_images=frozenset(i for i in images if i), latest=latest,
                           retention_chose=retention_chose,
                           uses=tuple(usage.uses.get(image_id, [])),
