@@ -11,13 +11,14 @@
   an override's) or launch configuration names it;
 * any launch configuration that names it (one may be attached to a group later);
 * an SSM parameter of any type whose value is it (a plain ``String`` of data type
-  ``text`` outside ``/amiforge/`` included).
+  ``text`` outside ``/amiforge/`` included);
+* a Spot fleet request or an EC2 Fleet that can still launch (not cancelled, deleted or
+  failed) and names it: in a launch specification, a launch template, or an override.
 
 What it cannot see: other accounts (an image shared with them may be in use there),
 instances and templates in regions the image is not in, and what a user keeps outside
-AWS (scripts, CI variables), and Spot fleet / EC2 Fleet requests that name an image
-directly in their launch specifications rather than through a launch template (their
-running instances are seen; every launch template version is read).
+AWS (scripts, CI variables, other tools' configuration), and services that keep their
+own copy of an image id (EC2 Image Builder pipelines and the like).
 
 The answer maps image id -> descriptions of its uses ("launch template lt-0abc (web)
 $Default", ...). Only the candidate image ids are reported. Every call is a describe;
@@ -51,6 +52,10 @@ _LT_GONE = frozenset({"InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplate
                       "InvalidLaunchTemplateId.VersionNotFound",
                       "InvalidLaunchTemplateName.NotFoundException"})
 
+# Fleets in these states launch nothing more (their instances are seen as instances).
+_FLEET_ENDED = frozenset({"cancelled", "cancelled_terminating", "cancelled_running", "failed",
+                          "deleted", "deleted_terminating", "deleted_running"})
+
 Client = Callable[[str], Any]  # service name -> boto3 client of the region
 
 
@@ -78,6 +83,7 @@ def images_in_use(client: Client, candidates: Iterable[str], *,
     finder.parameters()
     finder.launch_templates()
     finder.auto_scaling()
+    finder.fleets()
     return {image: sorted(set(where)) for image, where in finder.uses.items()}
 
 
@@ -230,6 +236,37 @@ class _Finder:
         for override in mixed.get("Overrides") or []:
             image, spec = self._spec_image(override.get("LaunchTemplateSpecification"))
             self._found(image, f"{name} (mixed instances override, launch template {spec})")
+
+
+    # -- Spot fleets and EC2 Fleets -------------------------------------------------
+    def fleets(self) -> None:
+        """Fleets that can still launch: an image named in a Spot fleet's launch
+        specifications, or in a fleet's launch template (or an override's ``ImageId``)."""
+        ec2 = self.client("ec2")
+        with aws_call("DescribeSpotFleetRequests"):
+            for page in ec2.get_paginator("describe_spot_fleet_requests").paginate():
+                for request in page.get("SpotFleetRequestConfigs", []):
+                    if request.get("SpotFleetRequestState") in _FLEET_ENDED:
+                        continue
+                    name = f"Spot fleet request {request['SpotFleetRequestId']}"
+                    config = request.get("SpotFleetRequestConfig") or {}
+                    for spec in config.get("LaunchSpecifications") or []:
+                        self._found(spec.get("ImageId"), f"{name} (launch specification)")
+                    self._template_configs(name, config.get("LaunchTemplateConfigs"))
+        with aws_call("DescribeFleets"):
+            for page in ec2.get_paginator("describe_fleets").paginate():
+                for fleet in page.get("Fleets", []):
+                    if fleet.get("FleetState") in _FLEET_ENDED:
+                        continue
+                    self._template_configs(f"EC2 Fleet {fleet['FleetId']}",
+                                           fleet.get("LaunchTemplateConfigs"))
+
+    def _template_configs(self, name: str, configs: list[dict[str, Any]] | None) -> None:
+        for config in configs or []:
+            image, spec = self._spec_image(config.get("LaunchTemplateSpecification"))
+            self._found(image, f"{name} (launch template {spec})")
+            for override in config.get("Overrides") or []:
+                self._found(override.get("ImageId"), f"{name} (launch template override)")
 
 
 def _parameter_names(ssm: Any, filters: list[dict[str, Any]]) -> list[str]:
