@@ -94,8 +94,11 @@ class Gate:
         self.usage(region, image_ids)
 
     def image_facts(self, image: dict[str, Any], region: str, owner: Owner,
-                    record: dict[str, Any] | None, *,
-                    retention_chose: bool = False) -> ImageFacts:
+                    record: dict[str, Any] | None, *, retention_chose: bool = False,
+                    with_usage: bool = True) -> ImageFacts:
+        """The gate's facts about one image. ``with_usage=False`` leaves its uses out: a
+        first look, since every rule only ever keeps, a verdict of keep without them is
+        final and spares the region's usage scan."""
         image_id = image["ImageId"]
         latest: dict[str, str | None] = {}
         unknown: list[str] = []
@@ -107,7 +110,7 @@ class Gate:
             unknown.append(f"latest in {region} unreadable: {describe_failure(value)}")
         else:
             latest[region] = value
-        usage = self.usage(region, [image_id])
+        usage = self.usage(region, [image_id]) if with_usage else _Usage()
         if usage.unknown:
             unknown.append(usage.unknown)
         record = record or {}
@@ -130,12 +133,18 @@ class Gate:
         ec2 = self.env.client("ec2", region)
         rows: list[dict[str, Any]] = []
         doomed: list[dict[str, Any]] = []
-        if images:  # one usage scan of the region for all of them
-            self.prefetch(region, [i["ImageId"] for i in images])
+        # A first look without uses: whatever it keeps stays kept. The rest need the
+        # region's usage, read once for all of them.
+        first = {i["ImageId"]: decide_image(self.image_facts(
+            i, region, owner, record, retention_chose=retention_chose, with_usage=False),
+            reason) for i in images}
+        if any(v.delete for v in first.values()):
+            self.prefetch(region, [i for i, v in first.items() if v.delete])
         for image in images:
-            facts = self.image_facts(image, region, owner, record,
-                                     retention_chose=retention_chose)
-            verdict = decide_image(facts, reason)
+            verdict = first[image["ImageId"]]
+            if verdict.delete:
+                verdict = decide_image(self.image_facts(
+                    image, region, owner, record, retention_chose=retention_chose), reason)
             rows.append(self._row("image", verdict))
             if verdict.delete:
                 doomed.append(image)

@@ -249,10 +249,6 @@ def sweep(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
          "action": "error", "reason": reason, "outcome": "error"}
         for region, reason in sorted(unlisted.items())]
     gate = Gate(env, dry_run=dry_run)
-    for region in regions:  # one usage scan per region, for every image found there
-        ids = [i["ImageId"] for left in leftovers.values() for i in left.images.get(region, [])]
-        if ids:
-            gate.prefetch(region, ids)
     # A build can die before it creates anything (stopped during Resolve or Launch): its
     # BUILDING record is judged too, with nothing to clean.
     for recipe in recipes:
@@ -260,10 +256,20 @@ def sweep(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
             if build.get("status") == "BUILDING":
                 leftovers.setdefault((recipe["name"], build["build_id"]),
                                      Leftovers(recipe["name"], build["build_id"]))
+    judged: dict[tuple[str, str], tuple[rules.Verdict, dict | None] | AmiforgeError] = {}
+    for key in sorted(leftovers):
+        try:
+            judged[key] = _judge(env, leftovers[key], now)
+        except AmiforgeError as err:
+            judged[key] = err
+    _prefetch_usage(gate, leftovers, judged)
     for key in sorted(leftovers):
         left = leftovers[key]
         try:
-            verdict, record = _judge(env, left, now)
+            outcome = judged[key]
+            if isinstance(outcome, AmiforgeError):
+                raise outcome
+            verdict, record = outcome
             actions = _actions(left, verdict, record, env.region)
             if verdict.action != rules.LEAVE and dry_run:
                 actions += _image_rows(gate, left, verdict, record, dry_run=True)
@@ -288,6 +294,20 @@ def sweep(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     return {"dry_run": dry_run, "regions": regions, "actions": entries,
             "summary": dict(sorted(summary.items())),
             "errors": sum(1 for e in entries if e.get("outcome") == "error")}
+
+
+def _prefetch_usage(gate: Gate, leftovers: dict[tuple[str, str], Leftovers],
+                    judged: dict[tuple[str, str], Any]) -> None:
+    """One usage scan per region for every image the sweep may remove there."""
+    by_region: dict[str, set[str]] = defaultdict(set)
+    for key, outcome in judged.items():
+        if isinstance(outcome, AmiforgeError) or outcome[0].action == rules.LEAVE:
+            continue
+        kept = _kept_images(outcome[1])
+        for region, images in leftovers[key].images.items():
+            by_region[region].update(i["ImageId"] for i in images if i["ImageId"] not in kept)
+    for region, ids in sorted(by_region.items()):
+        gate.prefetch(region, ids)
 
 
 def _carry_out(env: StepEnv, gate: Gate, left: Leftovers, verdict: rules.Verdict,

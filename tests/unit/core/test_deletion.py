@@ -159,3 +159,19 @@ def test_no_text_with_a_wildcard_is_a_build_id(text: str) -> None:
     if "*" in text or "?" in text or "[" in text:
         assert not valid_build_id(text)
         assert not valid_build_id(text, "web")
+
+
+@given(status=st.sampled_from([None, "AVAILABLE", "FAILED"]), chosen=st.booleans(),
+       latest=st.sampled_from([None, "ami-1", "ami-2"]),
+       tagged=st.booleans(), uses=st.lists(st.just("instance i-1 (running)"), max_size=1),
+       unknown=st.one_of(st.none(), st.just("region down")))
+def test_more_facts_only_ever_keep(status: str | None, chosen: bool, latest: str | None,
+                                   tagged: bool, uses: list[str], unknown: str | None) -> None:
+    """What steps/gate.py relies on to skip the usage scan: a keep without uses stays a
+    keep, with the same reason, whatever the uses turn out to be."""
+    first = facts(record_status=status, retention_chose=chosen, record_images=("ami-1",),
+                  latest={"us-east-1": latest}, tags=TAGS if tagged else {})
+    without = decide_image(first, "why")
+    with_uses = decide_image(replace(first, uses=tuple(uses), use_unknown=unknown), "why")
+    if not without.delete:
+        assert (with_uses.action, with_uses.reason) == (without.action, without.reason)
