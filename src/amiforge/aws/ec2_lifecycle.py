@@ -47,17 +47,19 @@ def _build_filter(build_id: str | None) -> list[dict[str, Any]]:
 def build_images(ec2: Any, build_id: str | None = None) -> list[dict]:
     """Images this account owns that carry ``amiforge:build-id`` (= ``build_id`` if given),
     deprecated ones included."""
+    filters = _build_filter(build_id)  # refused before any call if not exact
     with aws_call("DescribeImages"):
-        return ec2.describe_images(Owners=["self"], Filters=_build_filter(build_id),
+        return ec2.describe_images(Owners=["self"], Filters=filters,
                                    IncludeDeprecated=True).get("Images", [])
 
 
 def build_snapshots(ec2: Any, build_id: str | None = None) -> list[dict]:
     """Snapshots this account owns that carry ``amiforge:build-id`` (= ``build_id`` if given)."""
+    filters = _build_filter(build_id)  # refused before any call if not exact
     out: list[dict] = []
     with aws_call("DescribeSnapshots"):
         for page in ec2.get_paginator("describe_snapshots").paginate(
-                OwnerIds=["self"], Filters=_build_filter(build_id)):
+                OwnerIds=["self"], Filters=filters):
             out.extend(page.get("Snapshots", []))
     return out
 
