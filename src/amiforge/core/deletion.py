@@ -12,7 +12,8 @@ user reads is the most fundamental one:
 
 1. this stack made it: its tags name exactly the recipe and build the caller is cleaning,
    the build has a record in this stack's catalog, and a stack tag, if the image carries
-   one, names this stack;
+   one, names this stack; and the build is over (a live build's image is never removed,
+   whatever a message says: the failure path and the sweeper record FAILED first);
 2. ``latest`` does not name it in any region;
 3. its build is not AVAILABLE with this image among the build's images, unless retention
    chose it (an AVAILABLE build's stray image, e.g. a tagged copy, is not "its image");
@@ -130,6 +131,8 @@ def _not_ours(tags: Mapping[str, str], owner: Owner, record_status: str | None) 
         return f"made by stack {tags.get(STACK_TAG)!r}, not {owner.stack!r}"
     if record_status is None:
         return f"build {owner.build_id} is not in this stack's catalog"
+    if record_status not in OVER_STATUSES:
+        return f"build {owner.build_id} is {record_status}: only an ended build's are removed"
     return None
 
 
@@ -173,6 +176,4 @@ def decide_instance(facts: InstanceFacts, reason: str) -> Verdict:
         return keep(why)
     if facts.tags.get(ROLE_TAG) != BUILDER:
         return keep("not a builder")
-    if facts.record_status not in OVER_STATUSES:
-        return keep(f"build {facts.owner.build_id} is {facts.record_status}, not over")
     return Verdict(DELETE, reason, facts.instance_id)

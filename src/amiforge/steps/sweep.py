@@ -208,6 +208,8 @@ def _image_rows(gate: Gate, left: Leftovers, verdict: rules.Verdict,
     base = {"recipe": left.recipe, "build_id": left.build_id}
     kept = _kept_images(record)
     owner = Owner(left.recipe, left.build_id)
+    if verdict.action == rules.FAIL:  # the record is marked FAILED before anything goes
+        record = {**(record or {}), "status": "FAILED"}
     regions = sorted({*left.images, *left.snapshots})
     out: list[dict[str, Any]] = []
     for region in regions:

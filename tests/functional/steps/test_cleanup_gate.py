@@ -206,3 +206,18 @@ def test_an_unreachable_region_fails_only_its_own_work(aws: AwsContext, env: Ste
     assert not exists(aws, image)  # the home region was cleaned
     assert images_of_build(aws.client("ec2"), build_id) == []
     assert set(result["errors"]) == {"zz-fake-9"}
+
+
+def test_a_message_about_a_live_build_touches_nothing(aws: AwsContext, env: StepEnv) -> None:
+    recipe, build_id = names()
+    image = build_image(aws, recipe, build_id)
+    live_builder = builder(aws, recipe, build_id)
+    env.catalog.records[(recipe, build_id)] = {"recipe": recipe, "build_id": build_id,
+                                               "status": "BUILDING"}
+    body = json.dumps({"recipe": recipe, "build_id": build_id, "status": "FAILED"})
+    assert cleanup_messages(sqs_event(body), env) == {"batchItemFailures": []}
+
+    assert exists(aws, image)
+    (instance,) = aws.client("ec2").describe_instances(InstanceIds=[live_builder])[
+        "Reservations"][0]["Instances"]
+    assert instance["State"]["Name"] in ("pending", "running")

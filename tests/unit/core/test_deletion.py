@@ -51,6 +51,8 @@ def test_a_failed_builds_unused_image_is_deleted_with_the_callers_reason() -> No
     ({"owner": Owner("web", BUILD, stack="mine"),
       "tags": {**TAGS, "amiforge:stack": "other"}}, "made by stack 'other'"),
     ({"record_status": None}, "is not in this stack's catalog"),
+    ({"record_status": "BUILDING"}, f"build {BUILD} is BUILDING: only an ended build's"),
+    ({"record_status": "STARTING"}, f"build {BUILD} is STARTING: only an ended build's"),
     ({"latest": {"us-east-1": "ami-9", "eu-west-1": "ami-1"}}, "latest names it in eu-west-1"),
     ({"record_status": "AVAILABLE", "record_images": ("ami-1",)},
      "an image of an AVAILABLE build"),
@@ -83,11 +85,12 @@ def test_a_snapshot_is_deleted_only_when_ours_and_no_kept_image_stands_on_it() -
     assert "a kept image uses it: ami-2" in decide_snapshot(
         replace(snap, held_by=("ami-2",)), "failed").reason
     assert not decide_snapshot(replace(snap, record_status=None), "failed").delete
+    assert not decide_snapshot(replace(snap, record_status="BUILDING"), "failed").delete
     assert not decide_snapshot(replace(snap, tags={}), "failed").delete
 
 
 @pytest.mark.parametrize(("tags", "status", "reason"), [
-    ({**TAGS, "amiforge:role": "builder"}, "BUILDING", f"build {BUILD} is BUILDING, not over"),
+    ({**TAGS, "amiforge:role": "builder"}, "BUILDING", f"build {BUILD} is BUILDING: only"),
     ({**TAGS, "amiforge:role": "builder"}, None, "is not in this stack's catalog"),
     ({**TAGS, "amiforge:role": "tester"}, "FAILED", "not a builder"),
     ({**TAGS, "amiforge:build-id": "web-other"}, "FAILED", "are not exactly build"),
@@ -147,7 +150,8 @@ def test_the_gate_deletes_exactly_when_every_rule_allows(
                   uses=tuple(uses), use_unknown=unknown)
     verdict = decide_image(image, "why")
     allowed = (owner_build == BUILD and tag_recipe == "web" and tag_build == BUILD
-               and status is not None and "ami-1" not in latest.values()
+               and status in {"AVAILABLE", "FAILED", "PRUNED"}
+               and "ami-1" not in latest.values()
                and not (status == "AVAILABLE" and "ami-1" in record_images and not chosen)
                and not uses and unknown is None)
     assert verdict.delete is allowed
@@ -161,7 +165,7 @@ def test_no_text_with_a_wildcard_is_a_build_id(text: str) -> None:
         assert not valid_build_id(text, "web")
 
 
-@given(status=st.sampled_from([None, "AVAILABLE", "FAILED"]), chosen=st.booleans(),
+@given(status=st.sampled_from([None, "BUILDING", "AVAILABLE", "FAILED"]), chosen=st.booleans(),
        latest=st.sampled_from([None, "ami-1", "ami-2"]),
        tagged=st.booleans(), uses=st.lists(st.just("instance i-1 (running)"), max_size=1),
        unknown=st.one_of(st.none(), st.just("region down")))
