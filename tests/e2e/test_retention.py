@@ -293,6 +293,8 @@ def test_the_plan_prints_as_a_table(world: World, amiforge: Any) -> None:
     assert result.exit_code == 0, result.output
     assert "prune (dry run): would prune 0 of" in result.stdout
     assert "┃ recipe" in result.stdout  # the table (its cells fold to the terminal's width)
+    # What amiforge cannot see is said with every plan.
+    assert "not checked for use: other accounts" in result.stdout
 
 
 def test_the_scheduled_prune_function_plans_the_same(world: World, aws: Any) -> None:

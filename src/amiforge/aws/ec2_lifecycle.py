@@ -13,12 +13,13 @@ from typing import Any
 
 from amiforge.aws.errors import aws_call
 from amiforge.core.deletion import valid_build_id
+from amiforge.core.in_use import INSTANCE_STATES
 from amiforge.core.tags import BUILD_ID, BUILDER, ROLE
 from amiforge.errors import InvalidInput
 
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
-# Everything but terminated: a shutting-down instance still holds its image.
-IN_USE_STATES = ("pending", "running", "shutting-down", "stopping", "stopped")
+# Everything but terminated (core/in_use.py): a shutting-down instance holds its image.
+IN_USE_STATES = INSTANCE_STATES
 _FILTER_VALUES = 200  # values per DescribeInstances filter
 
 

@@ -1,6 +1,7 @@
-"""Which images are in use, and where: the facts retention must never prune past.
+"""Which images are in use, and where: the facts the deletion gate keeps images for.
 
-:func:`images_in_use` looks, in one region, for every way an image keeps being needed:
+What counts is ``core/in_use.py``; this module reads it. :func:`images_in_use` looks,
+in one region, for every way an image keeps being needed:
 
 * an instance launched from it, in any state but ``terminated`` (a stopped instance
   starts again from its volumes, but its image is what a replacement or a rebuild uses);
@@ -42,6 +43,7 @@ from botocore.exceptions import ClientError
 
 from amiforge.aws import ec2_lifecycle
 from amiforge.aws.errors import aws_call, error_code, translate
+from amiforge.core.in_use import FLEET_ENDED_STATES
 from amiforge.errors import AmiforgeError
 
 SSM_PREFIX = "resolve:ssm:"
@@ -51,10 +53,6 @@ _GET_PARAMETERS_BATCH = 10
 _LT_GONE = frozenset({"InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplateName.NotFound",
                       "InvalidLaunchTemplateId.VersionNotFound",
                       "InvalidLaunchTemplateName.NotFoundException"})
-
-# Fleets in these states launch nothing more (their instances are seen as instances).
-_FLEET_ENDED = frozenset({"cancelled", "cancelled_terminating", "cancelled_running", "failed",
-                          "deleted", "deleted_terminating", "deleted_running"})
 
 Client = Callable[[str], Any]  # service name -> boto3 client of the region
 
@@ -246,7 +244,7 @@ class _Finder:
         with aws_call("DescribeSpotFleetRequests"):
             for page in ec2.get_paginator("describe_spot_fleet_requests").paginate():
                 for request in page.get("SpotFleetRequestConfigs", []):
-                    if request.get("SpotFleetRequestState") in _FLEET_ENDED:
+                    if request.get("SpotFleetRequestState") in FLEET_ENDED_STATES:
                         continue
                     name = f"Spot fleet request {request['SpotFleetRequestId']}"
                     config = request.get("SpotFleetRequestConfig") or {}
@@ -256,7 +254,7 @@ class _Finder:
         with aws_call("DescribeFleets"):
             for page in ec2.get_paginator("describe_fleets").paginate():
                 for fleet in page.get("Fleets", []):
-                    if fleet.get("FleetState") in _FLEET_ENDED:
+                    if fleet.get("FleetState") in FLEET_ENDED_STATES:
                         continue
                     self._template_configs(f"EC2 Fleet {fleet['FleetId']}",
                                            fleet.get("LaunchTemplateConfigs"))

@@ -40,6 +40,7 @@ def prune(ctx: CliContext, recipes: tuple[str, ...], dry_run: bool) -> Result:
     title = (f"prune{' (dry run)' if dry_run else ''}: {done} of "
              f"{len(report['decisions'])} image(s)")
     lines = [f"skipped {s['recipe']}: {s['reason']}" for s in report["skipped"]]
+    lines += [f"not checked for use: {where}" for where in report["not_visible"]]
     return Result(data=report, title=title,
                   columns=("recipe", "image", "action", "reason", "outcome"),
                   rows=[(d["recipe"], d["image_id"], d["action"], d["reason"], d["outcome"])

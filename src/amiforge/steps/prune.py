@@ -32,6 +32,7 @@ from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import ec2_lifecycle
 from amiforge.aws.catalog import AVAILABLE, PRUNED, now_iso
 from amiforge.core.deletion import Owner, decide_image
+from amiforge.core.in_use import CANNOT_SEE
 from amiforge.core.model import Recipe
 from amiforge.core.retention import DEPRECATE, KEEP, PRUNE, Decision, RetentionPolicy, parse_time
 from amiforge.core.retention import plan_recipe as plan_one
@@ -152,6 +153,7 @@ def prune(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         entries.append(entry)
     errors = [e for e in entries if str(e["outcome"]).startswith("error")]
     return {"dry_run": dry_run, "decisions": entries, "skipped": skipped,
+            "not_visible": list(CANNOT_SEE),
             "pruned": sum(1 for e in entries if e["outcome"] == "pruned"),
             "deprecated": sum(1 for e in entries if e["outcome"] == "deprecated"),
             "errors": len(errors)}
