@@ -221,3 +221,18 @@ def test_a_message_about_a_live_build_touches_nothing(aws: AwsContext, env: Step
     (instance,) = aws.client("ec2").describe_instances(InstanceIds=[live_builder])[
         "Reservations"][0]["Instances"]
     assert instance["State"]["Name"] in ("pending", "running")
+
+
+def test_a_good_message_whose_region_fails_is_retried_and_the_rest_is_cleaned(
+        aws: AwsContext, env: StepEnv) -> None:
+    """A region that does not answer fails the message (SQS redelivers it, then its
+    redrive policy dead-letters it), after the other regions were cleaned."""
+    recipe, build_id = names()
+    image = build_image(aws, recipe, build_id)
+    env.catalog.records[(recipe, build_id)] = {"recipe": recipe, "build_id": build_id,
+                                               "status": "FAILED"}
+    body = json.dumps({"recipe": recipe, "build_id": build_id, "regions": ["zz-fake-9"]})
+    assert cleanup_messages(sqs_event(body), env) == {
+        "batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert not exists(aws, image)
+    assert dead_letters(env) == []  # not refused: retried by SQS
