@@ -165,54 +165,155 @@ def leftover_builder(aws: Any, stack: Any, build_id: str) -> str:
     )["Instances"][0]["InstanceId"]
 
 
-def drain(sqs: Any, url: str) -> list[str]:
-    bodies = []
+def drain(sqs: Any, url: str) -> list[tuple[str, str]]:
+    """Every message of the queue as (body, reason attribute or "")."""
+    out = []
     while True:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                       MessageAttributeNames=["All"]).get("Messages", [])
         if not messages:
-            return bodies
+            return out
         for message in messages:
-            bodies.append(message["Body"])
+            reason = message.get("MessageAttributes", {}).get("reason", {})
+            out.append((message["Body"], reason.get("StringValue", "")))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def failed_build(stack: Any, recipe: str) -> str:
+    """A FAILED build of ``recipe`` in the catalog, with an exact build id."""
+    build_id = f"{recipe}-{uuid.uuid4().hex[:20]}"
+    stack.catalog.put_many([{"recipe": recipe, "build_id": build_id, "status": "FAILED",
+                             "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                             "reason": "e2e"}])
+    return build_id
 
 
 def test_a_poison_cleanup_message_ends_in_the_dead_letter_queue(aws: Any, stack: Any) -> None:
     outputs = stack_outputs(aws, STACK)
     queue, dead_letters = outputs["CleanupQueueUrl"], outputs["CleanupDeadLetterQueueUrl"]
     sqs = stack.client("sqs")
-    before = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["VisibilityTimeout"])[
-        "Attributes"]["VisibilityTimeout"]
-    # Seconds instead of the stack's 6 minutes between redeliveries (only for this test),
-    # with the function warm so that each delivery ends well within them.
-    sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": "4"})
     warm = aws.client("lambda").invoke(FunctionName=f"{STACK}-cleanup",
                                        Payload=json.dumps({"Records": []}))
     assert json.loads(warm["Payload"].read()) == {"batchItemFailures": []}
+    token = uuid.uuid4().hex[:8]
+    first, second = failed_build(stack, "cleanup-e2e"), failed_build(stack, "cleanup-e2e")
+    builder = leftover_builder(aws, stack, first)
+    poison = f"poison {token}: not a cleanup message"
+    sqs.send_message_batch(QueueUrl=queue, Entries=[
+        {"Id": "poison", "MessageBody": poison},
+        {"Id": "good", "MessageBody": json.dumps(
+            {"recipe": "cleanup-e2e", "build_id": first, "status": "FAILED",
+             "keep_image": None})}])
+    # The good message of the same batch is served at once...
+    wait_for(lambda: not live(instances_of(aws, first)), timeout=30,
+             what="the leftover builder terminated")
+    # ...the poison is refused, not retried: it goes to the dead-letter queue with why.
+    seen: list[tuple[str, str]] = []
+    wait_for(lambda: seen.extend(drain(sqs, dead_letters)) or poison in dict(seen),
+             timeout=60, interval=0.5, what="the poison message in the dead-letter queue")
+    assert [(b, r) for b, r in seen if token in b] == [
+        (poison, "the body is not JSON (Expecting value)")]
+    # And the function keeps serving later messages.
+    builder = leftover_builder(aws, stack, second)
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(
+        {"recipe": "cleanup-e2e", "build_id": second, "status": "FAILED",
+         "keep_image": None}))
+    wait_for(lambda: not live(instances_of(aws, second)), timeout=30,
+             what="the second leftover builder terminated")
+    assert builder not in live(instances_of(aws, second))
+
+
+def test_untrusted_cleanup_messages_delete_nothing_and_are_dead_lettered(
+        amiforge: Any, aws: Any, recipe_dir: Any, stack: Any) -> None:
+    """Issue 15's attack: a wildcard build id deregistered other builds' AVAILABLE images.
+    Now a wildcard, unknown fields and another recipe's build id delete nothing."""
+    outputs = stack_outputs(aws, STACK)
+    queue, dead_letters = outputs["CleanupQueueUrl"], outputs["CleanupDeadLetterQueueUrl"]
+    sqs = stack.client("sqs")
+    drain(sqs, dead_letters)
+    built = {}
+    for name in ("untrusted-a", "untrusted-b"):
+        assert amiforge("publish", "--no-detect", str(recipe_dir(name))).exit_code == 0
+        (build,) = as_json(amiforge("build", "--wait", name, output="json"))
+        assert build["status"] == "AVAILABLE", build
+        built[name] = build
+    a, b = built["untrusted-a"], built["untrusted-b"]
+    bodies = {
+        "wildcard": {"recipe": "untrusted-a", "build_id": a["build_id"][:16] + "*"},
+        "everything": {"recipe": "untrusted-a", "build_id": "*"},
+        "unknown field": {"recipe": "untrusted-a", "build_id": a["build_id"],
+                          "status": "FAILED", "filters": [{"Name": "tag-key"}]},
+        "another recipe's build": {"recipe": "untrusted-a", "build_id": b["build_id"],
+                                   "status": "FAILED"},
+    }
+    for body in bodies.values():
+        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(body))
+    seen: dict[str, str] = {}
+    wait_for(lambda: seen.update(drain(sqs, dead_letters)) or len(seen) >= len(bodies),
+             timeout=60, interval=0.5, what="the refused messages in the dead-letter queue")
+    reasons = {kind: seen[json.dumps(body)] for kind, body in bodies.items()}
+    assert "is not a build id (patterns are refused)" in reasons["wildcard"]
+    assert "'*' is not a build id" in reasons["everything"]
+    assert reasons["unknown field"].startswith("unknown field(s) filters")
+    assert reasons["another recipe's build"] == (
+        f"build_id {b['build_id']!r} is not a build of recipe 'untrusted-a'")
+    for build in (a, b):
+        (image,) = images_of(aws, build["build_id"])
+        assert image["ImageId"] == build["image_id"] and image["State"] == "available"
+        assert snapshots_of(aws, build["build_id"])
+        assert stack.catalog.get(build["recipe"], build["build_id"])["status"] == "AVAILABLE"
+
+
+def test_a_tagged_copy_in_use_survives_the_sweep(amiforge: Any, aws: Any, recipe_dir: Any,
+                                                 stack: Any) -> None:
+    assert amiforge("publish", "--no-detect", str(recipe_dir("swept-copy"))).exit_code == 0
+    (build,) = as_json(amiforge("build", "--wait", "swept-copy", output="json"))
+    assert build["status"] == "AVAILABLE", build
+    ec2 = aws.client("ec2")
+    copy = ec2.copy_image(SourceImageId=build["image_id"], SourceRegion=aws.region,
+                          Name=f"copy-{build['build_id']}", CopyImageTags=True)["ImageId"]
+    tags = {t["Key"]: t["Value"] for t in ec2.describe_images(ImageIds=[copy])["Images"][0]
+            ["Tags"]}
+    assert tags[BUILD_ID] == build["build_id"]  # it carries amiforge's tags
+    instance = ec2.run_instances(ImageId=copy, MinCount=1, MaxCount=1,
+                                 InstanceType="t3.micro")["Instances"][0]["InstanceId"]
     try:
-        token = uuid.uuid4().hex[:8]
-        first, second = f"cleanup-e2e-{token}-1", f"cleanup-e2e-{token}-2"
-        builder = leftover_builder(aws, stack, first)
-        poison = f"poison {token}: not a cleanup message"
-        sqs.send_message_batch(QueueUrl=queue, Entries=[
-            {"Id": "poison", "MessageBody": poison},
-            {"Id": "good", "MessageBody": json.dumps(
-                {"recipe": "cleanup-e2e", "build_id": first, "status": "FAILED",
-                 "keep_image": None})}])
-        # The good message of the same batch is served at once...
-        wait_for(lambda: not live(instances_of(aws, first)), timeout=30,
-                 what="the leftover builder terminated")
-        # ...the poison is delivered three times, then moved to the dead-letter queue.
-        seen: list[str] = []
-        wait_for(lambda: seen.extend(drain(sqs, dead_letters)) or poison in seen, timeout=60,
-                 interval=0.5, what="the poison message in the dead-letter queue")
-        assert [b for b in seen if token in b] == [poison]
-        # And the function keeps serving later messages.
-        builder = leftover_builder(aws, stack, second)
-        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(
-            {"recipe": "cleanup-e2e", "build_id": second, "status": "FAILED",
-             "keep_image": None}))
-        wait_for(lambda: not live(instances_of(aws, second)), timeout=30,
-                 what="the second leftover builder terminated")
-        assert builder not in live(instances_of(aws, second))
+        planned = as_json(amiforge("sweep", "--dry-run", output="json"))
+        swept = as_json(amiforge("sweep", output="json"))
+        for report in (planned, swept):
+            (row,) = [a for a in report["actions"] if a["resource"] == copy]
+            assert row["action"] == "keep", row
+            assert row["reason"] == f"in use: instance {instance} (running)"
+        assert {i["ImageId"] for i in images_of(aws, build["build_id"])} == {
+            build["image_id"], copy}
     finally:
-        sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": before})
+        ec2.terminate_instances(InstanceIds=[instance])
+
+
+def test_an_unreachable_region_fails_its_own_build_and_nothing_else(
+        amiforge: Any, aws: Any, recipe_dir: Any, stack: Any) -> None:
+    """A recipe copying to a region the cloud does not answer: its build ends FAILED with
+    the reason (not BUILDING), and sweep and prune still complete for everything else."""
+    far = recipe_dir("far-away", extra="  regions: [zz-fake-9]\n")
+    recipe_dir("near-by")
+    assert amiforge("publish", "--no-detect", str(far)).exit_code == 0
+    (failed,) = as_json(amiforge("build", "--wait", "far-away", output="json"))
+    assert failed["status"] == "FAILED", failed
+    record = stack.catalog.get("far-away", failed["build_id"])
+    assert record["status"] == "FAILED" and record["reason"], record
+    assert images_of(aws, failed["build_id"]) == []  # the home region was cleaned
+    (good,) = as_json(amiforge("build", "--wait", "near-by", output="json"))
+    assert good["status"] == "AVAILABLE", good
+
+    for args in (("sweep", "--dry-run"), ("sweep",)):
+        result = amiforge(*args, output="json")
+        assert "Traceback" not in result.output
+        report = json.loads(result.stdout)
+        assert "zz-fake-9" in report["regions"]
+        errors = [a for a in report["actions"] if a["outcome"] == "error"]
+        assert {a["region"] for a in errors} == {"zz-fake-9"}, errors
+    assert [i["ImageId"] for i in images_of(aws, good["build_id"])] == [good["image_id"]]
+    pruned = amiforge("prune", output="json")
+    assert pruned.exit_code == 0, pruned.output
+    kept = {d["build_id"]: d for d in json.loads(pruned.stdout)["decisions"]}
+    assert kept[good["build_id"]]["action"] == "keep"

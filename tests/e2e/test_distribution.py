@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -67,7 +68,7 @@ def test_failure_path_removes_copies_in_every_region(aws: Any, stack: Any) -> No
     """A build that failed after copying leaves no image or snapshot in any region."""
     home = aws.resolved_region
     ec2 = aws.client("ec2")
-    build_id = "orphan-copies-1"
+    build_id = f"orphan-{uuid.uuid4().hex[:20]}"  # an exact build id: the gate needs one
     tags = [{"Key": "amiforge:recipe", "Value": "orphan"}, {"Key": BUILD_ID, "Value": build_id}]
     base = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     instance = ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1)["Instances"][0]

@@ -1,10 +1,10 @@
 """Issue 7 journeys, retention: an image in use is never pruned, whatever the kind of use;
 an unused old one is pruned with its snapshots; a dry run prints what the run then does.
 
-One recipe is built twelve times (one build per recipe version).
+One recipe is built fourteen times (one build per recipe version).
 The newest image is what /amiforge/<recipe>/latest holds; every other one is made ten
 days old in the catalog, so that ``retention: {keep: 1, max_age_days: 5}`` would prune
-it. Ten of them are then used in ten different ways and one is left unused.
+it. Twelve of them are then used in twelve different ways and one is left unused.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ BASE = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64"
 KINDS = ("running instance", "stopped instance", "launch template default version",
          "launch template latest version", "auto scaling group launch template",
          "auto scaling group mixed instances policy", "auto scaling group launch configuration",
-         "launch configuration", "amiforge parameter", "image parameter")
+         "launch configuration", "amiforge parameter", "image parameter",
+         "launch template middle version", "text parameter")
 
 
 @dataclass
@@ -166,6 +167,13 @@ def use_images(aws: Any, images: dict[str, str], token: str) -> dict[str, str]:
     ssm.put_parameter(Name=name, Type="String", DataType="aws:ec2:image",
                       Value=images["image parameter"])
     where["image parameter"] = f"SSM parameter {name}"
+    # Neither the default nor the latest version: version 2 of 3 can still be launched.
+    name = f"lt-middle-{token}"
+    lt = template(name, other, images["launch template middle version"], other)
+    where["launch template middle version"] = f"launch template {lt} ({name}) version 2"
+    name = f"/team-{token}/pinned-ami"  # a plain String (data type text), not amiforge's
+    ssm.put_parameter(Name=name, Type="String", Value=images["text parameter"])
+    where["text parameter"] = f"SSM parameter {name}"
     return where
 
 
@@ -285,6 +293,8 @@ def test_the_plan_prints_as_a_table(world: World, amiforge: Any) -> None:
     assert result.exit_code == 0, result.output
     assert "prune (dry run): would prune 0 of" in result.stdout
     assert "┃ recipe" in result.stdout  # the table (its cells fold to the terminal's width)
+    # What amiforge cannot see is said with every plan.
+    assert "not checked for use: other accounts" in result.stdout
 
 
 def test_the_scheduled_prune_function_plans_the_same(world: World, aws: Any) -> None:

@@ -232,31 +232,6 @@ def snapshot_ids(image: Mapping[str, Any]) -> list[str]:
             if m.get("Ebs", {}).get("SnapshotId")]
 
 
-def deregister_with_snapshots(ec2: Any, image_id: str) -> list[str]:
-    """Deregister an image and delete the snapshots behind it. Idempotent.
-
-    The snapshot ids are read before deregistering: afterwards EC2 no longer says which
-    snapshots belonged to the image, which is how snapshots leak (and cost money).
-    """
-    image = describe_image(ec2, image_id)
-    if image is None:
-        return []
-    snapshots = snapshot_ids(image)
-    with aws_call("DeregisterImage"):
-        try:
-            ec2.deregister_image(ImageId=image_id)
-        except ClientError as err:
-            if error_code(err) not in NOT_FOUND_AMI:
-                raise
-    for snapshot_id in snapshots:
-        try:
-            ec2.delete_snapshot(SnapshotId=snapshot_id)
-        except ClientError as err:
-            if error_code(err) != "InvalidSnapshot.NotFound":
-                raise translate(err, "DeleteSnapshot") from err
-    return snapshots
-
-
 def copy_image(ec2: Any, *, source_image_id: str, source_region: str, name: str,
                description: str, kms_key_id: str | None, tags: Mapping[str, str],
                client_token: str) -> str:

@@ -11,14 +11,15 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from amiforge.aws.errors import aws_call, error_code, translate
+from amiforge.aws.errors import aws_call
+from amiforge.core.deletion import valid_build_id
+from amiforge.core.in_use import INSTANCE_STATES
 from amiforge.core.tags import BUILD_ID, BUILDER, ROLE
+from amiforge.errors import InvalidInput
 
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
-# Everything but terminated: a shutting-down instance still holds its image.
-IN_USE_STATES = ("pending", "running", "shutting-down", "stopping", "stopped")
+# Everything but terminated (core/in_use.py): a shutting-down instance holds its image.
+IN_USE_STATES = INSTANCE_STATES
 _FILTER_VALUES = 200  # values per DescribeInstances filter
 
 
@@ -37,39 +38,31 @@ def builders(ec2: Any) -> list[dict]:
 def _build_filter(build_id: str | None) -> list[dict[str, Any]]:
     if build_id is None:
         return [{"Name": "tag-key", "Values": [BUILD_ID]}]
+    # EC2 filters treat * and ? as wildcards: only an exact build id may become a value.
+    if not valid_build_id(build_id):
+        raise InvalidInput(f"build id {build_id!r} is not of the exact build-id format",
+                           hint="a filter is never built from a pattern")
     return [{"Name": f"tag:{BUILD_ID}", "Values": [build_id]}]
 
 
 def build_images(ec2: Any, build_id: str | None = None) -> list[dict]:
     """Images this account owns that carry ``amiforge:build-id`` (= ``build_id`` if given),
     deprecated ones included."""
+    filters = _build_filter(build_id)  # refused before any call if not exact
     with aws_call("DescribeImages"):
-        return ec2.describe_images(Owners=["self"], Filters=_build_filter(build_id),
+        return ec2.describe_images(Owners=["self"], Filters=filters,
                                    IncludeDeprecated=True).get("Images", [])
 
 
 def build_snapshots(ec2: Any, build_id: str | None = None) -> list[dict]:
     """Snapshots this account owns that carry ``amiforge:build-id`` (= ``build_id`` if given)."""
+    filters = _build_filter(build_id)  # refused before any call if not exact
     out: list[dict] = []
     with aws_call("DescribeSnapshots"):
         for page in ec2.get_paginator("describe_snapshots").paginate(
-                OwnerIds=["self"], Filters=_build_filter(build_id)):
+                OwnerIds=["self"], Filters=filters):
             out.extend(page.get("Snapshots", []))
     return out
-
-
-def delete_snapshot(ec2: Any, snapshot_id: str) -> bool:
-    """Delete one snapshot; True if gone (or already gone), False if an image still uses it."""
-    try:
-        ec2.delete_snapshot(SnapshotId=snapshot_id)
-    except ClientError as err:
-        code = error_code(err)
-        if code == "InvalidSnapshot.NotFound":
-            return True
-        if code == "InvalidSnapshot.InUse":
-            return False
-        raise translate(err, "DeleteSnapshot") from err
-    return True
 
 
 def instances_using(ec2: Any, image_ids: Iterable[str]) -> list[dict]:

@@ -25,3 +25,13 @@ def send_cleanup(sqs: Any, queue_url: str | None, message: dict) -> None:
         return
     with aws_call("SendMessage"):
         sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(message, sort_keys=True))
+
+
+def dead_letter(sqs: Any, queue_url: str, body: str, *, reason: str, message_id: str) -> None:
+    """Put a refused message on the dead-letter queue as it came, with why."""
+    with aws_call("SendMessage"):
+        sqs.send_message(QueueUrl=queue_url, MessageBody=body or "(empty)",
+                         MessageAttributes={
+                             "reason": {"DataType": "String", "StringValue": reason[:1024]},
+                             "original_message_id": {"DataType": "String",
+                                                     "StringValue": message_id or "?"}})

@@ -1,16 +1,25 @@
-"""Which images are in use, and where: the facts retention must never prune past.
+"""Which images are in use, and where: the facts the deletion gate keeps images for.
 
-:func:`images_in_use` looks, in one region, for every way an image keeps being needed:
+What counts is ``core/in_use.py``; this module reads it. :func:`images_in_use` looks,
+in one region, for every way an image keeps being needed:
 
 * an instance launched from it, in any state but ``terminated`` (a stopped instance
   starts again from its volumes, but its image is what a replacement or a rebuild uses);
-* a launch template whose default or latest version names it (``resolve:ssm:`` image
-  references are resolved through the parameter);
+* any version of any launch template that names it (not only ``$Default`` and
+  ``$Latest``: a group or a user may launch any version by number; ``resolve:ssm:``
+  image references are resolved through the parameter);
 * an Auto Scaling group whose launch template (plain, or in a mixed instances policy, or
   an override's) or launch configuration names it;
 * any launch configuration that names it (one may be attached to a group later);
-* an SSM parameter whose value is it: amiforge's own (``/amiforge/...``) and every
-  parameter of data type ``aws:ec2:image``.
+* an SSM parameter of any type whose value is it (a plain ``String`` of data type
+  ``text`` outside ``/amiforge/`` included);
+* a Spot fleet request or an EC2 Fleet that can still launch (not cancelled, deleted or
+  failed) and names it: in a launch specification, a launch template, or an override.
+
+What it cannot see: other accounts (an image shared with them may be in use there),
+instances and templates in regions the image is not in, and what a user keeps outside
+AWS (scripts, CI variables, other tools' configuration), and services that keep their
+own copy of an image id (EC2 Image Builder pipelines and the like).
 
 The answer maps image id -> descriptions of its uses ("launch template lt-0abc (web)
 $Default", ...). Only the candidate image ids are reported. Every call is a describe;
@@ -34,6 +43,7 @@ from botocore.exceptions import ClientError
 
 from amiforge.aws import ec2_lifecycle
 from amiforge.aws.errors import aws_call, error_code, translate
+from amiforge.core.in_use import FLEET_ENDED_STATES
 from amiforge.errors import AmiforgeError
 
 SSM_PREFIX = "resolve:ssm:"
@@ -71,6 +81,7 @@ def images_in_use(client: Client, candidates: Iterable[str], *,
     finder.parameters()
     finder.launch_templates()
     finder.auto_scaling()
+    finder.fleets()
     return {image: sorted(set(where)) for image, where in finder.uses.items()}
 
 
@@ -82,6 +93,7 @@ class _Finder:
         self.uses: dict[str, list[str]] = defaultdict(list)
         self._versions: dict[tuple[str, str], str | None] = {}
         self._parameters: dict[str, str | None] = {}
+        self._names: dict[str, str] = {}  # launch template name -> id
 
     def _found(self, image: str | None, where: str) -> None:
         if image and image in self.wanted:
@@ -95,10 +107,10 @@ class _Finder:
 
     # -- SSM parameters --------------------------------------------------------------
     def parameters(self) -> None:
-        ssm = self.client("ssm")
-        names = set(_parameter_names(ssm, [{"Key": "DataType", "Values": ["aws:ec2:image"]}]))
-        names |= set(_parameter_names(ssm, [{"Key": "Path", "Option": "Recursive",
-                                             "Values": [AMIFORGE_PATH]}]))
+        """Every parameter of the account and region, of any type and data type: a plain
+        ``String`` (data type ``text``) holding an image id is launched from as surely as
+        an ``aws:ec2:image`` one."""
+        names = set(_parameter_names(self.client("ssm"), []))
         for name, value in self._resolve(sorted(names)).items():
             self._found(value, f"SSM parameter {name}")
 
@@ -131,17 +143,41 @@ class _Finder:
 
     # -- launch templates ------------------------------------------------------------
     def launch_templates(self) -> None:
+        """Every version of every launch template: any of them can be launched by number."""
         ec2 = self.client("ec2")
         with aws_call("DescribeLaunchTemplates"):
-            for page in ec2.get_paginator("describe_launch_templates").paginate():
-                for template in page.get("LaunchTemplates", []):
-                    for version in ("$Default", "$Latest"):
-                        image = self._template_image(template["LaunchTemplateId"], version)
-                        self._found(image, f"launch template {template['LaunchTemplateId']} "
-                                           f"({template.get('LaunchTemplateName', '')}) "
-                                           f"{version}")
+            templates = [t for page in ec2.get_paginator("describe_launch_templates").paginate()
+                         for t in page.get("LaunchTemplates", [])]
+        for template in templates:
+            template_id, name = template["LaunchTemplateId"], template.get("LaunchTemplateName", "")
+            self._names[name] = template_id
+            default = str(template.get("DefaultVersionNumber", ""))
+            latest = str(template.get("LatestVersionNumber", ""))
+            for number, image in self._all_versions(template_id).items():
+                self._versions[(template_id, number)] = image
+                labels = [label for label, hit in (("$Default", number == default),
+                                                   ("$Latest", number == latest)) if hit]
+                for label in labels or [f"version {number}"]:
+                    self._found(image, f"launch template {template_id} ({name}) {label}")
+            self._versions[(template_id, "$Default")] = self._versions.get((template_id, default))
+            self._versions[(template_id, "$Latest")] = self._versions.get((template_id, latest))
 
-    def _template_image(self, template_id: str, version: str) -> str | None:
+    def _all_versions(self, template_id: str) -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        try:
+            pages = self.client("ec2").get_paginator("describe_launch_template_versions")
+            for page in pages.paginate(LaunchTemplateId=template_id):
+                for version in page.get("LaunchTemplateVersions", []):
+                    out[str(version["VersionNumber"])] = self._image_of(
+                        version.get("LaunchTemplateData", {}).get("ImageId"), template_id)
+        except ClientError as err:
+            if error_code(err) in _LT_GONE:  # deleted since it was listed
+                return out
+            raise translate(err, "DescribeLaunchTemplateVersions") from err
+        return out
+
+    def _template_image(self, template: str, version: str) -> str | None:
+        template_id = self._names.get(template, template)
         key = (template_id, version)
         if key not in self._versions:
             self._versions[key] = self._read_version(template_id, version)
@@ -200,9 +236,41 @@ class _Finder:
             self._found(image, f"{name} (mixed instances override, launch template {spec})")
 
 
+    # -- Spot fleets and EC2 Fleets -------------------------------------------------
+    def fleets(self) -> None:
+        """Fleets that can still launch: an image named in a Spot fleet's launch
+        specifications, or in a fleet's launch template (or an override's ``ImageId``)."""
+        ec2 = self.client("ec2")
+        with aws_call("DescribeSpotFleetRequests"):
+            for page in ec2.get_paginator("describe_spot_fleet_requests").paginate():
+                for request in page.get("SpotFleetRequestConfigs", []):
+                    if request.get("SpotFleetRequestState") in FLEET_ENDED_STATES:
+                        continue
+                    name = f"Spot fleet request {request['SpotFleetRequestId']}"
+                    config = request.get("SpotFleetRequestConfig") or {}
+                    for spec in config.get("LaunchSpecifications") or []:
+                        self._found(spec.get("ImageId"), f"{name} (launch specification)")
+                    self._template_configs(name, config.get("LaunchTemplateConfigs"))
+        with aws_call("DescribeFleets"):
+            for page in ec2.get_paginator("describe_fleets").paginate():
+                for fleet in page.get("Fleets", []):
+                    if fleet.get("FleetState") in FLEET_ENDED_STATES:
+                        continue
+                    self._template_configs(f"EC2 Fleet {fleet['FleetId']}",
+                                           fleet.get("LaunchTemplateConfigs"))
+
+    def _template_configs(self, name: str, configs: list[dict[str, Any]] | None) -> None:
+        for config in configs or []:
+            image, spec = self._spec_image(config.get("LaunchTemplateSpecification"))
+            self._found(image, f"{name} (launch template {spec})")
+            for override in config.get("Overrides") or []:
+                self._found(override.get("ImageId"), f"{name} (launch template override)")
+
+
 def _parameter_names(ssm: Any, filters: list[dict[str, Any]]) -> list[str]:
     names: list[str] = []
     with aws_call("DescribeParameters"):
-        for page in ssm.get_paginator("describe_parameters").paginate(ParameterFilters=filters):
+        pages = ssm.get_paginator("describe_parameters")
+        for page in (pages.paginate(ParameterFilters=filters) if filters else pages.paginate()):
             names.extend(p["Name"] for p in page.get("Parameters", []))
     return names

@@ -41,6 +41,7 @@ def prune(ctx: CliContext, recipes: tuple[str, ...], dry_run: bool) -> Result:
     title = (f"prune{' (dry run)' if dry_run else ''}: {done} of "
              f"{len(report['decisions'])} image(s)")
     lines = [f"skipped {s['recipe']}: {s['reason']}" for s in report["skipped"]]
+    lines += [f"not checked for use: {where}" for where in report["not_visible"]]
     return Result(data=report, title=title,
                   columns=("recipe", "image", "action", "reason", "outcome"),
                   rows=[(d["recipe"], d["image_id"], d["action"], d["reason"], d["outcome"])
@@ -57,7 +58,7 @@ def sweep(ctx: CliContext, dry_run: bool) -> Result:
     by amiforge's tags) and mark builds whose execution died FAILED. Live builds and
     AVAILABLE images are never touched."""
     report = run_sweep({"dry_run": dry_run}, connect(ctx.aws, ctx.stack))
-    acted = [a for a in report["actions"] if a["action"] != "leave"]
+    acted = [a for a in report["actions"] if a["action"] not in ("leave", "keep")]
     title = (f"sweep{' (dry run)' if dry_run else ''} of {', '.join(report['regions'])}: "
              f"{len(acted)} action(s)")
     return Result(data=report, title=title,

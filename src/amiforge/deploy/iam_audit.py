@@ -110,6 +110,8 @@ UNSCOPABLE = frozenset({"ec2:describeinstances", "ec2:describeimages",
                         "autoscaling:describeautoscalinggroups",
                         "autoscaling:describelaunchconfigurations", "ssm:describeparameters",
                         "ec2:describesecuritygroups", "cloudformation:validatetemplate",
+                        # Listing every fleet: the reference (and parliament) require "*".
+                        "ec2:describespotfleetrequests", "ec2:describefleets",
                         # ListStacks has no resource type in the service authorization
                         # reference; the sweeper filters the names to amiforge-build-*.
                         "cloudformation:liststacks"})

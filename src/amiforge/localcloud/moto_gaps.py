@@ -10,9 +10,10 @@ Each fill makes moto behave as AWS documents; none special-cases amiforge. Insta
   tags the image's snapshots at creation.
 * ``CreateImage`` snapshots a fresh, unencrypted 15 GiB scratch volume; AWS snapshots the
   instance's own root volume, so the snapshot keeps its encryption, KMS key and size.
-* ``CopyImage`` ignores ``Encrypted``, ``KmsKeyId`` and ``TagSpecifications``; AWS encrypts
-  the copy's snapshots (with the key given, or the region's default EBS key) and tags the
-  new image and its snapshots. A copy of an encrypted image is always encrypted.
+* ``CopyImage`` ignores ``Encrypted``, ``KmsKeyId``, ``TagSpecifications`` and
+  ``CopyImageTags``; AWS encrypts the copy's snapshots (with the key given, or the
+  region's default EBS key), tags the new image and its snapshots, and with
+  ``CopyImageTags`` copies the source image's tags onto the new image. A copy of an encrypted image is always encrypted.
 * ``ValidateTemplate`` answers ``Parameters: []`` whatever the template declares; AWS
   lists each declared parameter (key, default, description, NoEcho).
 * A network interface's ``association`` reads ``public_ip`` twice; an instance stopping
@@ -111,6 +112,10 @@ def install() -> None:
                 "alias/aws/ebs" if encrypted else None)
             if source_snapshot is not None:
                 snapshot.volume = source_snapshot.volume
+        if str(self._get_param("CopyImageTags", False)).lower() == "true" and source:
+            # CopyImageTags: the source image's user-defined tags go onto the copy.
+            image.add_tags({t["key"]: t["value"] for t in source.get_tags()
+                            if not t["key"].startswith("aws:")})
         for spec in self._get_param("TagSpecifications", []):
             target = image if spec.get("ResourceType") == "image" else snapshot
             for tag in spec.get("Tags", []):

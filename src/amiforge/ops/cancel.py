@@ -123,7 +123,8 @@ def _cancel_one(env: StepEnv, record: dict[str, Any], reason: str) -> dict[str, 
         WaitingList(env.client("dynamodb"), env.catalog_table).remove(
             build_id, record["instance_id"])
     regions = list(record.get("regions") or [])
-    done = cleanup_build(env, build_id, keep_image=None, regions=regions)
+    done = cleanup_build(env, recipe, build_id, keep_image=None, regions=regions,
+                         reason=f"build {build_id} cancelled")
     summary = {"status": CANCELLED, "recipe": recipe, "build_id": build_id, "reason": reason}
     messaging.notify(env.client("sns"), env.topic_arn,
                      f"amiforge: {recipe} build cancelled", summary)

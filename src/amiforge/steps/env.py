@@ -27,6 +27,7 @@ class StepEnv:
     recipes_table: str
     topic_arn: str | None = None
     cleanup_queue_url: str | None = None
+    cleanup_dead_letter_url: str | None = None
     state_machine_arn: str | None = None
     # Waits: on AWS a recipe's timeout minute is 60 s and images are polled every 15 s.
     # The local cloud deploys the same stack with smaller numbers (the only difference).
@@ -58,6 +59,7 @@ class StepEnv:
             recipes_table=e.get("AMIFORGE_RECIPES_TABLE", ""),
             topic_arn=e.get("AMIFORGE_TOPIC_ARN") or None,
             cleanup_queue_url=e.get("AMIFORGE_CLEANUP_QUEUE_URL") or None,
+            cleanup_dead_letter_url=e.get("AMIFORGE_CLEANUP_DLQ_URL") or None,
             state_machine_arn=e.get("AMIFORGE_STATE_MACHINE_ARN") or None,
             seconds_per_minute=int(e.get("AMIFORGE_SECONDS_PER_MINUTE", "60")),
             poll_seconds=int(e.get("AMIFORGE_POLL_SECONDS", "15")),

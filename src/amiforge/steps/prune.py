@@ -6,7 +6,9 @@
    (:mod:`amiforge.aws.usage`). Where that cannot be known (a launch template names its
    image through an SSM parameter amiforge may not read), no image of that region is
    pruned: a build that would have been is kept, the reason saying why.
-3. Plan with the pure :func:`amiforge.core.retention.plan_recipe`.
+3. Plan with the pure :func:`amiforge.core.retention.plan_recipe`, then put every prune
+   to the deletion gate (``core/deletion.py``): an image ``latest`` names in any region,
+   or one whose use or region cannot be read, is kept, with the gate's reason.
 4. Unless it is a dry run, carry the plan out: a pruned build's image is deregistered in
    every region of its ``images`` map, with its snapshots, and its record becomes PRUNED
    (leaving the ``available`` index); a deprecated one gets EC2's deprecation time in
@@ -29,20 +31,28 @@ from typing import Any
 from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import ec2_lifecycle
 from amiforge.aws.catalog import AVAILABLE, PRUNED, now_iso
-from amiforge.aws.usage import UsageUnknown, images_in_use
+from amiforge.core.deletion import Owner, decide_image
+from amiforge.core.in_use import CANNOT_SEE
 from amiforge.core.model import Recipe
 from amiforge.core.retention import DEPRECATE, KEEP, PRUNE, Decision, RetentionPolicy, parse_time
 from amiforge.core.retention import plan_recipe as plan_one
 from amiforge.errors import AmiforgeError, RecipeInvalid
 from amiforge.steps.env import StepEnv
+from amiforge.steps.gate import Gate, describe_failure
 
 log = logging.getLogger(__name__)
 
 
-def plan(env: StepEnv, recipes: list[str] | None = None, *,
-         now: datetime | None = None) -> tuple[list[Decision], list[dict[str, Any]]]:
-    """(decisions, skipped recipes) for the published recipes (or only ``recipes``)."""
+def plan(env: StepEnv, recipes: list[str] | None = None, *, now: datetime | None = None,
+         gate: Gate | None = None) -> tuple[list[Decision], list[dict[str, Any]]]:
+    """(decisions, skipped recipes) for the published recipes (or only ``recipes``).
+
+    Every prune the retention rules choose is then put to the deletion gate, image by
+    image and region by region; one it would keep (``latest`` names it, a use, a region
+    that cannot be read) is planned as a keep with the gate's reason, so the dry run
+    shows what the run does."""
     now = now or datetime.now(UTC)
+    gate = gate or Gate(env, dry_run=True)
     only = set(recipes or [])
     policies: dict[str, RetentionPolicy] = {}
     skipped: list[dict[str, Any]] = []
@@ -56,12 +66,39 @@ def plan(env: StepEnv, recipes: list[str] | None = None, *,
     for name in sorted(only - set(policies) - {s["recipe"] for s in skipped}):
         skipped.append({"recipe": name, "reason": "not published"})
     histories = {name: env.catalog.history(name) for name in sorted(policies)}
-    in_use, unknown = _in_use(env, [b for builds in histories.values() for b in builds
-                                    if b.get("status") == AVAILABLE])
-    decisions = [_unless_unknown(env, d, unknown) for name in sorted(policies)
+    records = {(b["recipe"], b["build_id"]): b for builds in histories.values() for b in builds}
+    in_use, unknown = _in_use(env, gate, [b for b in records.values()
+                                          if b.get("status") == AVAILABLE])
+    decisions = [_gated(env, gate, _unless_unknown(env, d, unknown),
+                        records.get((d.recipe, d.build_id)))
+                 for name in sorted(policies)
                  for d in plan_one(name, histories[name], policies[name], now=now,
                                    in_use=in_use)]
     return decisions, skipped
+
+
+def _gated(env: StepEnv, gate: Gate, decision: Decision,
+           record: dict[str, Any] | None) -> Decision:
+    """A prune becomes a keep when the deletion gate keeps any of the build's images."""
+    if decision.action != PRUNE:
+        return decision
+    regions = _regions(env, decision)
+    owner = Owner(decision.recipe, decision.build_id)
+    for region, image_id in sorted(regions.items()):
+        try:
+            image = ec2_api.describe_image(env.client("ec2", region), image_id)
+        except Exception as err:  # an unreachable region keeps the build
+            return replace(decision, action=KEEP,
+                           reason=f"could not read {image_id} in {region}: "
+                                  f"{describe_failure(err)}; kept")
+        if image is None:  # already gone (an interrupted earlier prune)
+            continue
+        facts = gate.image_facts(image, region, owner, record, retention_chose=True)
+        verdict = decide_image(facts, decision.reason)
+        if not verdict.delete:
+            label = "" if region == env.region else f" ({image_id} in {region})"
+            return replace(decision, action=KEEP, reason=f"{verdict.reason}{label}; kept")
+    return decision
 
 
 def _unless_unknown(env: StepEnv, decision: Decision, unknown: dict[str, str]) -> Decision:
@@ -75,7 +112,7 @@ def _unless_unknown(env: StepEnv, decision: Decision, unknown: dict[str, str]) -
     return replace(decision, action=KEEP, reason="; ".join(reasons) + "; kept")
 
 
-def _in_use(env: StepEnv, builds: list[dict[str, Any]]
+def _in_use(env: StepEnv, gate: Gate, builds: list[dict[str, Any]]
             ) -> tuple[dict[str, list[str]], dict[str, str]]:
     """({image id: [uses]}, {region: why its usage is unknown})."""
     by_region: dict[str, set[str]] = {}
@@ -87,21 +124,20 @@ def _in_use(env: StepEnv, builds: list[dict[str, Any]]
     found: dict[str, list[str]] = {}
     unknown: dict[str, str] = {}
     for region, ids in sorted(by_region.items()):
-        label = "" if region == env.region else f" in {region}"
-        try:
-            found.update(images_in_use(lambda service, r=region: env.client(service, r), ids,
-                                       label=label))
-        except UsageUnknown as err:
+        usage = gate.usage(region, ids)
+        found.update({image: uses for image, uses in usage.uses.items() if image in ids})
+        if usage.unknown:
             log.warning("image usage in %s is unknown, nothing there is pruned: %s",
-                        region, err.reason)
-            unknown[region] = err.reason
+                        region, usage.unknown)
+            unknown[region] = usage.unknown
     return found, unknown
 
 
 def prune(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     """Input (all optional): {dry_run: bool, recipes: [names]}. Returns the report."""
     dry_run = bool(event.get("dry_run"))
-    decisions, skipped = plan(env, event.get("recipes"))
+    gate = Gate(env, dry_run=dry_run)
+    decisions, skipped = plan(env, event.get("recipes"), gate=gate)
     entries = []
     for decision in decisions:
         entry = decision.as_dict()
@@ -109,7 +145,7 @@ def prune(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
             entry["outcome"] = "planned" if decision.action in (PRUNE, DEPRECATE) else "kept"
         else:
             try:
-                entry["outcome"] = (_prune(env, decision) if decision.action == PRUNE
+                entry["outcome"] = (_prune(env, gate, decision) if decision.action == PRUNE
                                     else _deprecate(env, decision))
             except AmiforgeError as err:
                 log.warning("retention of %s failed: %s", decision.image_id, err)
@@ -117,6 +153,7 @@ def prune(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         entries.append(entry)
     errors = [e for e in entries if str(e["outcome"]).startswith("error")]
     return {"dry_run": dry_run, "decisions": entries, "skipped": skipped,
+            "not_visible": list(CANNOT_SEE),
             "pruned": sum(1 for e in entries if e["outcome"] == "pruned"),
             "deprecated": sum(1 for e in entries if e["outcome"] == "deprecated"),
             "errors": len(errors)}
@@ -126,32 +163,28 @@ def _regions(env: StepEnv, decision: Decision) -> dict[str, str]:
     return dict(decision.images) or {env.region: decision.image_id}
 
 
-def _prune(env: StepEnv, decision: Decision) -> str:
-    for region, image_id in sorted(_regions(env, decision).items()):
-        ec2 = env.client("ec2", region)
-        ec2_api.deregister_with_snapshots(ec2, image_id)
-        # Snapshots of this build an interrupted earlier run left behind in the region:
-        # it deregistered the image, so EC2 no longer says which snapshots were behind it.
-        _delete_left_snapshots(ec2, decision.build_id)
-    # Snapshots the catalog knows of (home region) that outlived their image, e.g. after
-    # an earlier prune was interrupted between deregistering and deleting.
-    record = env.catalog.get(decision.recipe, decision.build_id) or {}
-    for snapshot_id in record.get("snapshot_ids") or []:
-        ec2_lifecycle.delete_snapshot(env.client("ec2"), snapshot_id)
+def _prune(env: StepEnv, gate: Gate, decision: Decision) -> str:
+    """Remove the build's image in every region through the deletion gate, with the
+    snapshots behind it and any of the build's snapshots an interrupted earlier run left
+    (its image deregistered, so EC2 no longer says which snapshots were behind it)."""
+    record = env.catalog.get(decision.recipe, decision.build_id)
+    owner = Owner(decision.recipe, decision.build_id)
+    regions = _regions(env, decision)
+    kept: list[str] = []
+    for region, image_id in sorted(regions.items()):
+        image = ec2_api.describe_image(env.client("ec2", region), image_id)
+        rows = gate.remove_images(region, [image] if image else [], owner, record,
+                                  decision.reason, retention_chose=True, dry_run=False)
+        kept += [f"{r['resource']}: {r['reason']}" for r in rows
+                 if r["kind"] == "image" and r["action"] == "keep"]
+        if not kept:
+            gate.remove_snapshots(region, owner, record, decision.reason, dry_run=False)
+    if kept:
+        return "kept: " + "; ".join(kept)
     marked = env.catalog.update(decision.recipe, decision.build_id, only_if_status=AVAILABLE,
                                 status=PRUNED, pruned_at=now_iso(),
                                 prune_reason=decision.reason, remove=("available_recipe",))
     return "pruned" if marked else "pruned (record was no longer AVAILABLE)"
-
-
-def _delete_left_snapshots(ec2: Any, build_id: str) -> None:
-    """Delete this account's snapshots tagged with ``build_id`` that no registered image
-    uses (one that does, e.g. an image the catalog does not know of, is left alone)."""
-    used = {snapshot for image in ec2_lifecycle.build_images(ec2, build_id)
-            if image.get("State") != "deregistered" for snapshot in ec2_api.snapshot_ids(image)}
-    snapshots = {s["SnapshotId"] for s in ec2_lifecycle.build_snapshots(ec2, build_id)}
-    for snapshot_id in sorted(snapshots - used):
-        ec2_lifecycle.delete_snapshot(ec2, snapshot_id)  # False (still in use): left alone
 
 
 def _deprecate(env: StepEnv, decision: Decision) -> str:

@@ -17,8 +17,14 @@ The scheduled Sweep function and ``amiforge sweep [--dry-run]`` run :func:`sweep
    the reason (a conditional write: if the build finished meanwhile, it is judged
    again), the failure is notified, and everything is cleaned.
 
-The report lists every resource with its action and reason; a dry run lists the same and
-changes nothing.
+4. Every published recipe's ``latest`` parameter that names an image which no longer
+   exists is pointed at the newest AVAILABLE image (``steps/latest_repair.py``).
+
+Images and snapshots are removed only through the deletion gate (``steps/gate.py``);
+one it keeps is listed with the reason (for an image in use, the use). Regions are
+swept one at a time: a region that cannot be listed is reported as an error row and the
+others are swept. The report lists every resource with its action and reason; a dry run
+lists the same and changes nothing.
 """
 
 from __future__ import annotations
@@ -36,11 +42,14 @@ from amiforge.aws import ec2_lifecycle, messaging
 from amiforge.aws.catalog import AVAILABLE
 from amiforge.aws.errors import aws_call
 from amiforge.core import sweep as rules
+from amiforge.core.deletion import Owner
 from amiforge.core.model import DEFAULT_TIMEOUT_MINUTES, Recipe
 from amiforge.core.tags import BUILD_ID, RECIPE
 from amiforge.errors import AmiforgeError, AwsCallFailed, RecipeInvalid
 from amiforge.steps.build_stack import STACK_PREFIX as BUILD_STACK_PREFIX
 from amiforge.steps.env import StepEnv
+from amiforge.steps.gate import Gate, describe_failure
+from amiforge.steps.latest_repair import repair_latest
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +74,12 @@ def sweep_regions(env: StepEnv, recipes: list[dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys(regions))
 
 
-def find_leftovers(env: StepEnv, regions: list[str]) -> dict[tuple[str, str], Leftovers]:
+def find_leftovers(env: StepEnv, regions: list[str]
+                   ) -> tuple[dict[tuple[str, str], Leftovers], dict[str, str]]:
+    """(leftovers by (recipe, build id), {region: why it could not be listed}). A region
+    that cannot be listed (unreachable, denied) is reported; the others are swept."""
     found: dict[tuple[str, str], Leftovers] = {}
+    failed: dict[str, str] = {}
 
     def slot(resource: dict[str, Any]) -> Leftovers | None:
         tags = ec2_api.tags_of(resource)
@@ -82,17 +95,25 @@ def find_leftovers(env: StepEnv, regions: list[str]) -> dict[tuple[str, str], Le
         if (left := slot(stack)) is not None:
             left.stacks.append(stack)
     for region in regions:
-        ec2 = env.client("ec2", region)
-        for instance in ec2_lifecycle.builders(ec2):
+        try:
+            ec2 = env.client("ec2", region)
+            listed = (ec2_lifecycle.builders(ec2), ec2_lifecycle.build_images(ec2),
+                      ec2_lifecycle.build_snapshots(ec2))
+        except Exception as err:  # this region only: the others are still swept
+            log.warning("sweep cannot list %s: %s", region, err)
+            failed[region] = describe_failure(err)
+            continue
+        instances, images, snapshots = listed
+        for instance in instances:
             if (left := slot(instance)) is not None:
                 left.instances[region].append(instance)
-        for image in ec2_lifecycle.build_images(ec2):
+        for image in images:
             if (left := slot(image)) is not None:
                 left.images[region].append(image)
-        for snapshot in ec2_lifecycle.build_snapshots(ec2):
+        for snapshot in snapshots:
             if (left := slot(snapshot)) is not None:
                 left.snapshots[region].append(snapshot)
-    return found
+    return found, failed
 
 
 def _execution_status(env: StepEnv, record: dict[str, Any]) -> str | None:
@@ -163,7 +184,6 @@ def _actions(left: Leftovers, verdict: rules.Verdict, record: dict[str, Any] | N
                          "action": "leave", "reason": verdict.reason}
                         for r in items.get(region, [])]
         return out
-    kept = _kept_images(record)
     if verdict.action == rules.FAIL:
         if verdict.stop:
             out.append({**base, "region": "", "kind": "execution",
@@ -171,27 +191,49 @@ def _actions(left: Leftovers, verdict: rules.Verdict, record: dict[str, Any] | N
                         "action": "stop", "reason": verdict.reason})
         out.append({**base, "region": "", "kind": "record", "resource": left.build_id,
                     "action": "mark-failed", "reason": verdict.reason})
-    for region in sorted({*left.instances, *left.images, *left.snapshots}):
-        kept_snapshots: set[str] = set()
+    for region in sorted(left.instances):
         for instance in left.instances.get(region, []):
             out.append({**base, "region": region, "kind": "instance",
                         "resource": instance["InstanceId"], "action": "terminate",
                         "reason": verdict.reason})
-        for image in left.images.get(region, []):
-            if image["ImageId"] in kept:
-                kept_snapshots.update(ec2_api.snapshot_ids(image))
-                continue
-            out.append({**base, "region": region, "kind": "image", "resource": image["ImageId"],
-                        "action": "deregister", "reason": verdict.reason})
-        if kept and region == home:
-            kept_snapshots.update((record or {}).get("snapshot_ids") or [])
-        for snapshot in left.snapshots.get(region, []):
-            if snapshot["SnapshotId"] in kept_snapshots:
-                continue
-            out.append({**base, "region": region, "kind": "snapshot",
-                        "resource": snapshot["SnapshotId"], "action": "delete",
-                        "reason": verdict.reason})
     return out + stacks
+
+
+def _image_rows(gate: Gate, left: Leftovers, verdict: rules.Verdict,
+                record: dict[str, Any] | None, *, dry_run: bool) -> list[dict[str, Any]]:
+    """Images and snapshots of an ended build, each as the deletion gate judges it.
+
+    The build's own AVAILABLE image(s) and their snapshots are not even asked about
+    (retention owns them); everything else the build left is, region by region."""
+    base = {"recipe": left.recipe, "build_id": left.build_id}
+    kept = _kept_images(record)
+    owner = Owner(left.recipe, left.build_id)
+    if verdict.action == rules.FAIL:  # the record is marked FAILED before anything goes
+        record = {**(record or {}), "status": "FAILED"}
+    regions = sorted({*left.images, *left.snapshots})
+    out: list[dict[str, Any]] = []
+    for region in regions:
+        kept_snapshots = {s for image in left.images.get(region, [])
+                          if image["ImageId"] in kept for s in ec2_api.snapshot_ids(image)}
+        if kept and region == gate.env.region:
+            kept_snapshots.update((record or {}).get("snapshot_ids") or [])
+        candidates = [i for i in left.images.get(region, []) if i["ImageId"] not in kept]
+        try:
+            rows = gate.remove_images(region, candidates, owner, record, verdict.reason,
+                                      dry_run=dry_run)
+            handled = {r["resource"] for r in rows}
+            rest = {s["SnapshotId"] for s in left.snapshots.get(region, [])} - handled \
+                - kept_snapshots
+            if rest:
+                removed = {r["resource"] for r in rows if r["action"] == "deregister"}
+                rows += gate.remove_snapshots(region, owner, record, verdict.reason,
+                                              only=rest, removed=removed, dry_run=dry_run)
+        except Exception as err:  # this region's images only; the others go on
+            log.warning("sweep: images of %s in %s: %s", left.build_id, region, err)
+            rows = [{"kind": "region", "resource": region, "region": region,
+                     "action": "error", "reason": describe_failure(err), "outcome": "error"}]
+        out += [{**base, **row} for row in rows]
+    return out
 
 
 def sweep(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
@@ -203,8 +245,12 @@ def sweep(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     now = datetime.now(UTC)
     recipes = list(env.store.all_current()) if env.recipes_table else []
     regions = sweep_regions(env, recipes)
-    entries: list[dict[str, Any]] = []
-    leftovers = find_leftovers(env, regions)
+    leftovers, unlisted = find_leftovers(env, regions)
+    entries: list[dict[str, Any]] = [
+        {"recipe": "", "build_id": "", "region": region, "kind": "region", "resource": region,
+         "action": "error", "reason": reason, "outcome": "error"}
+        for region, reason in sorted(unlisted.items())]
+    gate = Gate(env, dry_run=dry_run)
     # A build can die before it creates anything (stopped during Resolve or Launch): its
     # BUILDING (or STARTING) record is judged too, with nothing to clean.
     for recipe in recipes:
@@ -212,13 +258,26 @@ def sweep(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
             if build.get("status") in ("STARTING", "BUILDING"):
                 leftovers.setdefault((recipe["name"], build["build_id"]),
                                      Leftovers(recipe["name"], build["build_id"]))
+    judged: dict[tuple[str, str], tuple[rules.Verdict, dict | None] | AmiforgeError] = {}
+    for key in sorted(leftovers):
+        try:
+            judged[key] = _judge(env, leftovers[key], now)
+        except AmiforgeError as err:
+            judged[key] = err
+    _prefetch_usage(gate, leftovers, judged)
     for key in sorted(leftovers):
         left = leftovers[key]
         try:
-            verdict, record = _judge(env, left, now)
+            outcome = judged[key]
+            if isinstance(outcome, AmiforgeError):
+                raise outcome
+            verdict, record = outcome
             actions = _actions(left, verdict, record, env.region)
-            if not dry_run and verdict.action != rules.LEAVE:
-                verdict, record, actions = _carry_out(env, left, verdict, record, actions, now)
+            if verdict.action != rules.LEAVE and dry_run:
+                actions += _image_rows(gate, left, verdict, record, dry_run=True)
+            elif verdict.action != rules.LEAVE:
+                verdict, record, actions = _carry_out(env, gate, left, verdict, record,
+                                                      actions, now)
         except AmiforgeError as err:
             log.warning("sweeping build %s failed: %s", left.build_id, err)
             actions = [{"recipe": left.recipe, "build_id": left.build_id, "region": "",
@@ -228,6 +287,9 @@ def sweep(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
             action.setdefault("outcome", "planned" if dry_run or action["action"] == "leave"
                               else "done")
         entries.extend(actions)
+    # Last: a latest parameter naming an image that no longer exists is pointed back at
+    # the newest AVAILABLE one (or reported).
+    entries.extend(repair_latest(env, recipes, dry_run=dry_run, skip=set(unlisted)))
     summary: dict[str, int] = defaultdict(int)
     for entry in entries:
         summary[entry["action"]] += 1
@@ -236,7 +298,21 @@ def sweep(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
             "errors": sum(1 for e in entries if e.get("outcome") == "error")}
 
 
-def _carry_out(env: StepEnv, left: Leftovers, verdict: rules.Verdict,
+def _prefetch_usage(gate: Gate, leftovers: dict[tuple[str, str], Leftovers],
+                    judged: dict[tuple[str, str], Any]) -> None:
+    """One usage scan per region for every image the sweep may remove there."""
+    by_region: dict[str, set[str]] = defaultdict(set)
+    for key, outcome in judged.items():
+        if isinstance(outcome, AmiforgeError) or outcome[0].action == rules.LEAVE:
+            continue
+        kept = _kept_images(outcome[1])
+        for region, images in leftovers[key].images.items():
+            by_region[region].update(i["ImageId"] for i in images if i["ImageId"] not in kept)
+    for region, ids in sorted(by_region.items()):
+        gate.prefetch(region, ids)
+
+
+def _carry_out(env: StepEnv, gate: Gate, left: Leftovers, verdict: rules.Verdict,
                record: dict[str, Any] | None, actions: list[dict[str, Any]],
                now: datetime) -> tuple[rules.Verdict, dict | None, list[dict[str, Any]]]:
     if verdict.action == rules.FAIL:
@@ -257,6 +333,8 @@ def _carry_out(env: StepEnv, left: Leftovers, verdict: rules.Verdict,
                               "build_id": left.build_id, "reason": f"swept: {verdict.reason}"})
     for action in actions:
         action["outcome"] = _do(env, action)
+    # Then the images and snapshots, each through the deletion gate.
+    actions += _image_rows(gate, left, verdict, record, dry_run=False)
     return verdict, record, actions
 
 
@@ -280,10 +358,6 @@ def _do(env: StepEnv, action: dict[str, Any]) -> str:
             cfn_api.delete(env.client("cloudformation", action["region"]), resource)
         elif kind == "instance":
             ec2_api.terminate(ec2, [resource])
-        elif kind == "image":
-            ec2_api.deregister_with_snapshots(ec2, resource)
-        elif kind == "snapshot" and not ec2_lifecycle.delete_snapshot(ec2, resource):
-            return "skipped: an image still uses it"
     except AmiforgeError as err:
         log.warning("sweep: %s %s: %s", kind, resource, err)
         return "error"

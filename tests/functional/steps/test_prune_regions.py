@@ -74,6 +74,11 @@ class UnreadableParameters:
         return getattr(self._ssm, name)
 
 
+def build_id(recipe: str) -> str:
+    """A build id of the exact format (the deletion gate refuses any other)."""
+    return f"{recipe}-{uuid.uuid4().hex[:20]}"
+
+
 def recipe_document(tmp_path: Path, name: str) -> dict[str, Any]:
     (tmp_path / "scripts").mkdir(exist_ok=True)
     (tmp_path / "scripts" / f"{name}.sh").write_text("#!/bin/bash\necho hi\n")
@@ -152,7 +157,7 @@ def test_a_rerun_deletes_copy_region_snapshots_an_interrupted_prune_left(
     token = uuid.uuid4().hex[:8]
     recipe = f"leak-{token}"
     home, copy = aws.client("ec2", HOME), aws.client("ec2", COPY)
-    old, new = f"{recipe}-old", f"{recipe}-new"
+    old, new = build_id(recipe), build_id(recipe)
     old_home, old_home_snap = image_of(home, recipe, old)
     old_copy, old_copy_snap = image_of(copy, recipe, old, copy_of=old_home)
     new_home, _ = image_of(home, recipe, new)
@@ -185,7 +190,7 @@ def test_an_unreadable_launch_template_parameter_keeps_that_regions_images(
     recipe = f"unknown-{token}"
     parameter = f"/aws/service/denied-{token}/image_id"
     home, copy = aws.client("ec2", HOME), aws.client("ec2", COPY)
-    both, home_only, newest = (f"{recipe}-{n}" for n in ("both", "home", "newest"))
+    both, home_only, newest = build_id(recipe), build_id(recipe), build_id(recipe)
     both_home, _ = image_of(home, recipe, both)
     both_copy, _ = image_of(copy, recipe, both, copy_of=both_home)
     home_only_image, _ = image_of(home, recipe, home_only)

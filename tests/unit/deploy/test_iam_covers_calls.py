@@ -120,13 +120,20 @@ CALLS: dict[str, set[str]] = {
         "dynamodb:UpdateItem on CatalogTable", "sns:Publish",
     },
     # steps.finish.finish: cleanup_build (delete_build_stack: DescribeStacks + DeleteStack;
-    # instances_tagged, terminate, images_tagged, catalog.get, deregister_with_snapshots:
-    # DescribeImages + DeregisterImage + DeleteSnapshot), messaging.send_cleanup.
+    # instances_tagged, terminate, images_tagged, catalog.get; the deletion gate's facts
+    # (steps/gate.py: the latest parameter, usage.images_in_use, build_images and
+    # build_snapshots) and executor (DeregisterImage, DeleteSnapshot)),
+    # messaging.send_cleanup.
     "FinishFunction": {
         "cloudformation:DescribeStacks", "cloudformation:DeleteStack",
         "ec2:DescribeInstances", "ec2:TerminateInstances", "ec2:DescribeImages",
         "dynamodb:GetItem on CatalogTable", "ec2:DeregisterImage", "ec2:DeleteSnapshot",
         "sqs:SendMessage",
+        "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions",
+        "ec2:DescribeSpotFleetRequests", "ec2:DescribeFleets",
+        "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeAutoScalingGroups",
+        "ssm:DescribeParameters", "ssm:GetParameters", "ssm:GetParameter",
+        "ec2:DescribeSnapshots",
     },
     # steps.finish.record_failure: catalog.get, console_output, cleanup_build (as above),
     # catalog.mark_failed (UpdateItem), notify, send_cleanup.
@@ -138,13 +145,25 @@ CALLS: dict[str, set[str]] = {
         "sns:Publish", "sqs:SendMessage",
         # catalog.record_failed: a build that failed in Resolve before it had a record.
         "dynamodb:PutItem on CatalogTable",
+        "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions",
+        "ec2:DescribeSpotFleetRequests", "ec2:DescribeFleets",
+        "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeAutoScalingGroups",
+        "ssm:DescribeParameters", "ssm:GetParameters", "ssm:GetParameter",
+        "ec2:DescribeSnapshots",
     },
-    # steps.finish.cleanup_messages: cleanup_build per message. (Receiving and deleting
-    # the messages is Lambda's event source mapping: see platform_actions.)
+    # steps.finish.cleanup_messages: cleanup_build per message; a refused message is sent
+    # to the dead-letter queue (messaging.dead_letter). (Receiving and deleting the
+    # messages is Lambda's event source mapping: see platform_actions.)
     "CleanupFunction": {
         "cloudformation:DescribeStacks", "cloudformation:DeleteStack",
         "ec2:DescribeInstances", "ec2:TerminateInstances", "ec2:DescribeImages",
         "dynamodb:GetItem on CatalogTable", "ec2:DeregisterImage", "ec2:DeleteSnapshot",
+        "sqs:SendMessage",
+        "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions",
+        "ec2:DescribeSpotFleetRequests", "ec2:DescribeFleets",
+        "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeAutoScalingGroups",
+        "ssm:DescribeParameters", "ssm:GetParameters", "ssm:GetParameter",
+        "ec2:DescribeSnapshots",
     },
     # handlers.latest_ami.handler -> steps.latest.respond -> custom_resource.respond ->
     # latest_ami_resource -> catalog.latest (Query on the sparse index). The answer is an
@@ -173,14 +192,17 @@ CALLS: dict[str, set[str]] = {
         "dynamodb:GetItem on CatalogTable", "dynamodb:UpdateItem on CatalogTable",
         "ec2:DescribeInstances", "ssm:DescribeParameters", "ssm:GetParameters",
         "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions",
+        "ec2:DescribeSpotFleetRequests", "ec2:DescribeFleets",
         "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeAutoScalingGroups",
         "ec2:DescribeImages", "ec2:DeregisterImage", "ec2:DeleteSnapshot",
-        "ec2:EnableImageDeprecation", "ec2:DescribeSnapshots",
+        "ec2:EnableImageDeprecation", "ec2:DescribeSnapshots", "ssm:GetParameter",
     },
     # steps.sweep.sweep: store.all_current, find_leftovers (builders, build_images,
     # build_snapshots), catalog.history/get, DescribeExecution, store.version (budget),
-    # StopExecution, catalog.mark_failed, notify, terminate, deregister_with_snapshots,
-    # delete_snapshot; build stacks: stacks_named (ListStacks, DescribeStacks) and delete.
+    # StopExecution, catalog.mark_failed, notify, terminate; images and snapshots through
+    # the deletion gate (as Finish); build stacks: stacks_named (ListStacks,
+    # DescribeStacks) and delete; latest_repair (GetParameter, DescribeImages,
+    # PutParameter).
     "SweepFunction": {
         "cloudformation:ListStacks", "cloudformation:DescribeStacks",
         "cloudformation:DeleteStack",
@@ -189,7 +211,11 @@ CALLS: dict[str, set[str]] = {
         "dynamodb:Query on CatalogTable", "dynamodb:GetItem on CatalogTable",
         "states:DescribeExecution", "states:StopExecution",
         "dynamodb:UpdateItem on CatalogTable", "sns:Publish", "ec2:TerminateInstances",
-        "ec2:DeregisterImage", "ec2:DeleteSnapshot",
+        "ec2:DeregisterImage", "ec2:DeleteSnapshot", "ssm:PutParameter",
+        "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions",
+        "ec2:DescribeSpotFleetRequests", "ec2:DescribeFleets",
+        "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeAutoScalingGroups",
+        "ssm:DescribeParameters", "ssm:GetParameters", "ssm:GetParameter",
     },
 }
 

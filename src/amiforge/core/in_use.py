@@ -1,0 +1,34 @@
+"""What counts as "in use" for an image: the rule, kept apart from the reading of it. Pure.
+
+An image is in use if anything in the account, in the region the image is in, can launch
+an instance from it (``aws/usage.py`` reads each kind; the deletion gate,
+``core/deletion.py``, keeps what is in use):
+
+* an instance launched from it, in any state but ``terminated``
+  (:data:`INSTANCE_STATES`: a shutting-down or stopped instance still holds it);
+* any version of any launch template that names it, directly or through a
+  ``resolve:ssm:`` parameter (any version can be launched by number, not only
+  ``$Default`` and ``$Latest``);
+* an Auto Scaling group's launch template, mixed instances policy and its overrides, or
+  launch configuration; any launch configuration;
+* an SSM parameter of any type and data type whose value is the image id;
+* a Spot fleet request or EC2 Fleet that can still launch (not in
+  :data:`FLEET_ENDED_STATES`) and names it in a launch specification, a launch template
+  or an override.
+
+A kind that cannot be read counts as a use (fail closed). What amiforge cannot see is
+:data:`CANNOT_SEE`; ``amiforge prune`` prints it with every plan.
+"""
+
+from __future__ import annotations
+
+INSTANCE_STATES = ("pending", "running", "shutting-down", "stopping", "stopped")
+FLEET_ENDED_STATES = frozenset({"cancelled", "cancelled_terminating", "cancelled_running",
+                                "failed", "deleted", "deleted_terminating",
+                                "deleted_running"})
+CANNOT_SEE = (
+    "other accounts (an image shared with image.share_with may run there)",
+    "uses outside AWS: scripts, CI variables, other tools' configuration",
+    "services that keep their own copy of an image id (EC2 Image Builder, templates "
+    "with a literal id)",
+)

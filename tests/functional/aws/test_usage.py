@@ -1,0 +1,84 @@
+"""aws/usage.py on the local cloud: every kind of use the deletion gate must see, named
+in the answer; and a region that cannot be read makes the gate keep its images."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from amiforge.aws.session import AwsContext
+from amiforge.aws.usage import images_in_use
+from amiforge.steps.env import StepEnv
+from amiforge.steps.gate import Gate
+
+HOME = "us-east-1"
+
+
+@pytest.fixture()
+def aws(local_cloud: Any) -> AwsContext:
+    return AwsContext(region=HOME, endpoint_url=local_cloud.endpoint)
+
+
+def image(ec2: Any, name: str) -> str:
+    return ec2.register_image(Name=f"{name}-{uuid.uuid4().hex[:8]}",
+                              RootDeviceName="/dev/xvda")["ImageId"]
+
+
+def test_every_kind_of_use_is_found_and_named(aws: AwsContext) -> None:
+    ec2, ssm = aws.client("ec2"), aws.client("ssm")
+    token = uuid.uuid4().hex[:8]
+    other = image(ec2, "other")
+    ids = {kind: image(ec2, kind) for kind in (
+        "middle version", "text parameter", "spot fleet", "fleet template", "fleet override",
+        "cancelled spot fleet", "unused")}
+    name = f"lt-middle-{token}"
+    lt = ec2.create_launch_template(LaunchTemplateName=name,
+                                    LaunchTemplateData={"ImageId": other}
+                                    )["LaunchTemplate"]["LaunchTemplateId"]
+    for version in (ids["middle version"], other):
+        ec2.create_launch_template_version(LaunchTemplateId=lt,
+                                           LaunchTemplateData={"ImageId": version})
+    ssm.put_parameter(Name=f"/team-{token}/ami", Type="String", Value=ids["text parameter"])
+    fleet_lt = ec2.create_launch_template(
+        LaunchTemplateName=f"lt-fleet-{token}",
+        LaunchTemplateData={"ImageId": ids["fleet template"], "InstanceType": "t3.micro"},
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    fleet = ec2.create_fleet(
+        Type="maintain",
+        LaunchTemplateConfigs=[{
+            "LaunchTemplateSpecification": {"LaunchTemplateId": fleet_lt, "Version": "1"},
+            "Overrides": [{"InstanceType": "t3.small", "ImageId": ids["fleet override"]}]}],
+        TargetCapacitySpecification={"TotalTargetCapacity": 0,
+                                     "DefaultTargetCapacityType": "on-demand"})["FleetId"]
+
+    def spot_fleet(image_id: str) -> str:
+        return ec2.request_spot_fleet(SpotFleetRequestConfig={
+            "IamFleetRole": "arn:aws:iam::123456789012:role/fleet", "TargetCapacity": 0,
+            "AllocationStrategy": "lowestPrice", "SpotPrice": "0.1",
+            "LaunchSpecifications": [{"ImageId": image_id, "InstanceType": "t3.micro"}],
+        })["SpotFleetRequestId"]
+
+    spot = spot_fleet(ids["spot fleet"])
+    cancelled = spot_fleet(ids["cancelled spot fleet"])
+    ec2.cancel_spot_fleet_requests(SpotFleetRequestIds=[cancelled], TerminateInstances=False)
+
+    uses = images_in_use(lambda service: aws.client(service), ids.values())
+
+    assert f"launch template {lt} ({name}) version 2" in uses[ids["middle version"]]
+    assert f"SSM parameter /team-{token}/ami" in uses[ids["text parameter"]]
+    assert f"Spot fleet request {spot} (launch specification)" in uses[ids["spot fleet"]]
+    assert f"EC2 Fleet {fleet} (launch template {fleet_lt} 1)" in uses[ids["fleet template"]]
+    assert f"EC2 Fleet {fleet} (launch template override)" in uses[ids["fleet override"]]
+    assert not any(f"Spot fleet request {cancelled}" in where
+                   for where in uses.get(ids["cancelled spot fleet"], []))
+    assert ids["unused"] not in uses
+
+
+def test_a_region_that_cannot_be_read_keeps_its_images(aws: AwsContext) -> None:
+    gate = Gate(StepEnv(catalog_table="", recipes_table="", aws=aws))
+    usage = gate.usage("zz-fake-9", ["ami-0123456789abcdef0"])
+    assert usage.uses == {}
+    assert usage.unknown is not None
+    assert usage.unknown.startswith("could not read uses in zz-fake-9: ")
