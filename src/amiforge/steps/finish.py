@@ -53,7 +53,7 @@ def cleanup_build(env: StepEnv, recipe: str, build_id: str, *, keep_image: str |
     record = env.catalog.get(recipe, build_id) if env.catalog_table else None
     status = (record or {}).get("status")
     reason = reason or f"build {build_id} is {status}"
-    owner = Owner(recipe, build_id)
+    owner = Owner(recipe, build_id, stack=env.stack_name or None)
     all_regions = list(dict.fromkeys([env.region, *regions]))
     errors: dict[str, str] = {}
     terminated: list[str] = []

@@ -83,7 +83,7 @@ def _gated(env: StepEnv, gate: Gate, decision: Decision,
     if decision.action != PRUNE:
         return decision
     regions = _regions(env, decision)
-    owner = Owner(decision.recipe, decision.build_id)
+    owner = Owner(decision.recipe, decision.build_id, stack=env.stack_name or None)
     for region, image_id in sorted(regions.items()):
         try:
             image = ec2_api.describe_image(env.client("ec2", region), image_id)
@@ -168,7 +168,7 @@ def _prune(env: StepEnv, gate: Gate, decision: Decision) -> str:
     snapshots behind it and any of the build's snapshots an interrupted earlier run left
     (its image deregistered, so EC2 no longer says which snapshots were behind it)."""
     record = env.catalog.get(decision.recipe, decision.build_id)
-    owner = Owner(decision.recipe, decision.build_id)
+    owner = Owner(decision.recipe, decision.build_id, stack=env.stack_name or None)
     regions = _regions(env, decision)
     kept: list[str] = []
     for region, image_id in sorted(regions.items()):

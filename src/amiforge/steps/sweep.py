@@ -207,7 +207,7 @@ def _image_rows(gate: Gate, left: Leftovers, verdict: rules.Verdict,
     (retention owns them); everything else the build left is, region by region."""
     base = {"recipe": left.recipe, "build_id": left.build_id}
     kept = _kept_images(record)
-    owner = Owner(left.recipe, left.build_id)
+    owner = Owner(left.recipe, left.build_id, stack=gate.env.stack_name or None)
     if verdict.action == rules.FAIL:  # the record is marked FAILED before anything goes
         record = {**(record or {}), "status": "FAILED"}
     regions = sorted({*left.images, *left.snapshots})
