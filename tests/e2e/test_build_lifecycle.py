@@ -302,3 +302,36 @@ def test_a_revert_re_releases_the_earlier_image_or_rebuilds_it_if_gone(
     rebuilt = finish(stack, "reverted", again["build_started"])
     assert rebuilt["status"] == "AVAILABLE"
     assert latest_everywhere(amiforge, stack, "reverted") == {rebuilt["image_id"]}
+
+
+def test_retire_purge_removes_unused_images_and_the_parameter_and_keeps_one_in_use(
+        amiforge: Any, stack: Any, tmp_path: Path) -> None:
+    name = f"purged-{uuid.uuid4().hex[:6]}"
+    images = []
+    for n in (1, 2):  # two versions, two images
+        write(tmp_path, name, script=f"echo version {n}\n")
+        assert amiforge("publish", "--wait", str(tmp_path)).exit_code == 0
+        images.append(stack.catalog.latest(name)["image_id"])
+    ec2, ssm = stack.client("ec2"), stack.client("ssm")
+    parameter = f"/amiforge/{name}/latest"
+    assert ssm.get_parameter(Name=parameter)["Parameter"]["Value"] == images[1]
+    # The first image still runs somewhere: the purge must keep it, naming the use.
+    runner = ec2.run_instances(ImageId=images[0], MinCount=1, MaxCount=1,
+                               InstanceType="t3.micro")["Instances"][0]["InstanceId"]
+    try:
+        result = amiforge("retire", "--purge", name, output="json")
+        assert result.exit_code == 0, result.output
+        (report,) = json.loads(result.stdout)
+        assert report["parameters_deleted"] == [stack.region]
+        assert report["pruned"] == [images[1]]
+        (kept,) = report["kept"]
+        assert kept["image_id"] == images[0] and runner in kept["reason"]
+        assert ec2.describe_images(ImageIds=[images[1]])["Images"] == []
+        assert ec2.describe_images(ImageIds=[images[0]])["Images"]
+        with pytest.raises(ssm.exceptions.ParameterNotFound):
+            ssm.get_parameter(Name=parameter)
+        assert stack.store.current(name)["retired_at"]
+        statuses = {b["image_id"]: b["status"] for b in stack.catalog.history(name)}
+        assert statuses == {images[0]: "AVAILABLE", images[1]: "PRUNED"}
+    finally:
+        ec2.terminate_instances(InstanceIds=[runner])

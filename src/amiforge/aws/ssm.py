@@ -46,3 +46,14 @@ def get_value(ssm: Any, name: str) -> str | None:
         if error_code(err) == "ParameterNotFound":
             return None
         raise translate(err, "GetParameter") from err
+
+
+def delete_latest(ssm: Any, recipe: str) -> bool:
+    """Delete ``/amiforge/<recipe>/latest``; False if it did not exist."""
+    try:
+        ssm.delete_parameter(Name=latest_parameter_name(recipe))
+    except ClientError as err:
+        if error_code(err) == "ParameterNotFound":
+            return False
+        raise translate(err, "DeleteParameter") from err
+    return True

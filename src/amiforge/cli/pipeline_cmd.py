@@ -20,6 +20,7 @@ from amiforge.ops.builds import ALREADY_BUILT, start_builds, wait_for_builds
 from amiforge.ops.connect import connect
 from amiforge.ops.plan import plan
 from amiforge.ops.publish import git_commit, missing_from, publish, retire
+from amiforge.ops.purge import purge as purge_recipes
 from amiforge.steps.detect import detect
 from amiforge.steps.env import StepEnv
 from amiforge.steps.latest import latest_image
@@ -290,12 +291,25 @@ def latest(ctx: CliContext, recipe: str, region: str | None) -> Result:
 
 
 @click.command("retire")
-@click.argument("recipes", nargs=-1, required=True)
+@click.argument("recipes", nargs=-1, required=True, shell_complete=complete_recipe)
+@click.option("--purge", is_flag=True,
+              help="Also delete their latest parameters and every image nothing uses.")
 @pass_ctx
 @command_errors
-def retire_cmd(ctx: CliContext, recipes: tuple[str, ...]) -> Result:
+def retire_cmd(ctx: CliContext, recipes: tuple[str, ...], purge: bool) -> Result:
     """Retire published RECIPEs: nothing builds them any more; their images stay under
-    retention and `latest` keeps answering. Publishing one again brings it back."""
+    retention and `latest` keeps answering. Publishing one again brings it back.
+
+    With --purge, their /amiforge/<recipe>/latest parameters are deleted and every image
+    of theirs that nothing uses is removed (the deletion gate keeps those in use)."""
+    if purge:
+        purged = purge_recipes(connect(ctx.aws, ctx.stack), recipes)
+        return Result(data=purged, title="retired and purged",
+                      columns=("recipe", "parameters deleted", "images removed", "kept"),
+                      rows=[(r["recipe"], ", ".join(r["parameters_deleted"]) or "-",
+                             ", ".join(r["pruned"]) or "-",
+                             "; ".join(f"{k['image_id']}: {k['reason']}" for k in r["kept"])
+                             or "-") for r in purged])
     retired = retire(connect(ctx.aws, ctx.stack), recipes)
     return Result(data=retired, title="retired",
                   columns=("recipe", "retired at", "latest image"),

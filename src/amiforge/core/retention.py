@@ -45,6 +45,13 @@ class RetentionPolicy:
     keep: int = 5
     max_age_days: int | None = 90
     deprecate_after_days: int | None = None
+    # ``amiforge retire --purge``: every image goes, the newest too (its ``latest``
+    # parameters are deleted first); only images in use are kept.
+    purge: bool = False
+
+    @classmethod
+    def purging(cls) -> RetentionPolicy:
+        return cls(keep=0, max_age_days=None, deprecate_after_days=None, purge=True)
 
     @classmethod
     def of(cls, recipe: Any) -> RetentionPolicy:
@@ -151,10 +158,12 @@ def plan_recipe(recipe: str, builds: Sequence[Mapping[str, Any]], policy: Retent
         images = _images_of(build)
         ids = sorted({build["image_id"], *images.values()})
         used = _use_reason(ids, uses)
-        if rank == 0:
+        if rank == 0 and not policy.purge:
             action, reason = KEEP, "newest available image"
         elif used:
             action, reason = KEEP, used
+        elif policy.purge:
+            action, reason = PRUNE, "recipe retired and purged (amiforge retire --purge)"
         elif rank < policy.keep:
             action, reason = KEEP, f"one of the {_plural(policy.keep, 'newest image')}"
         elif policy.max_age_days is None:

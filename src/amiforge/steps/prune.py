@@ -24,6 +24,7 @@ dry run prints exactly what a real run then does.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -44,7 +45,8 @@ log = logging.getLogger(__name__)
 
 
 def plan(env: StepEnv, recipes: list[str] | None = None, *, now: datetime | None = None,
-         gate: Gate | None = None) -> tuple[list[Decision], list[dict[str, Any]]]:
+         gate: Gate | None = None, purge: Collection[str] = ()
+         ) -> tuple[list[Decision], list[dict[str, Any]]]:
     """(decisions, skipped recipes) for the published recipes (or only ``recipes``).
 
     Every prune the retention rules choose is then put to the deletion gate, image by
@@ -60,7 +62,9 @@ def plan(env: StepEnv, recipes: list[str] | None = None, *, now: datetime | None
         if only and record["name"] not in only:
             continue
         try:
-            policies[record["name"]] = RetentionPolicy.of(Recipe.from_document(record["document"]))
+            policies[record["name"]] = (
+                RetentionPolicy.purging() if record["name"] in purge
+                else RetentionPolicy.of(Recipe.from_document(record["document"])))
         except RecipeInvalid as err:
             skipped.append({"recipe": record["name"], "reason": f"invalid recipe: {err}"})
     for name in sorted(only - set(policies) - {s["recipe"] for s in skipped}):
@@ -133,11 +137,15 @@ def _in_use(env: StepEnv, gate: Gate, builds: list[dict[str, Any]]
     return found, unknown
 
 
-def prune(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
-    """Input (all optional): {dry_run: bool, recipes: [names]}. Returns the report."""
+def prune(event: dict[str, Any], env: StepEnv, *, purge: Collection[str] = ()
+          ) -> dict[str, Any]:
+    """Input (all optional): {dry_run: bool, recipes: [names]}. Returns the report.
+
+    ``purge`` (``amiforge retire --purge``, never the schedule): those recipes lose every
+    image not in use, the newest too."""
     dry_run = bool(event.get("dry_run"))
     gate = Gate(env, dry_run=dry_run)
-    decisions, skipped = plan(env, event.get("recipes"), gate=gate)
+    decisions, skipped = plan(env, event.get("recipes"), gate=gate, purge=purge)
     entries = []
     for decision in decisions:
         entry = decision.as_dict()

@@ -190,3 +190,12 @@ def test_decisions_are_json_ready() -> None:
         "recipe": "web", "build_id": "web-01", "image_id": "ami-0001", "action": KEEP,
         "reason": "newest available image", "created_at": build(1, 1)["created_at"],
         "images": {"us-east-1": "ami-0001"}, "deprecate_at": None}
+
+
+def test_purging_prunes_the_newest_too_but_never_an_image_in_use() -> None:
+    builds = [build(1, 400), build(2, 1), build(3, 0.5)]
+    decisions = plan_recipe("web", builds, RetentionPolicy.purging(), now=NOW,
+                            in_use={"ami-0001": ["instance i-1 (running)"]})
+    assert actions(decisions) == {"ami-0003": PRUNE, "ami-0002": PRUNE, "ami-0001": KEEP}
+    assert decisions[0].reason == "recipe retired and purged (amiforge retire --purge)"
+    assert decisions[2].reason == "in use: instance i-1 (running)"
