@@ -26,20 +26,32 @@ pass_ctx = click.make_pass_decorator(CliContext)
 
 @click.command()
 @click.option("--parameter", "-p", "parameters", multiple=True, metavar="KEY=VALUE",
-              help="Stack parameter override (repeatable), e.g. -p LogRetentionDays=90.")
+              help="Stack parameter to set (repeatable), e.g. -p LogRetentionDays=90. "
+                   "Parameters not given keep their current values.")
+@click.option("--reset-parameters", is_flag=True,
+              help="Return every parameter not given with -p to the template's default.")
 @pass_ctx
 @command_errors
-def deploy(ctx: CliContext, parameters: tuple[str, ...]) -> Result:
-    """Package the Lambda bundle, create or update the stack, wait, print its outputs."""
+def deploy(ctx: CliContext, parameters: tuple[str, ...], reset_parameters: bool) -> Result:
+    """Package the Lambda bundle, create or update the stack, wait, print its outputs and
+    every parameter whose value changed."""
     overrides = {}
     for item in parameters:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--parameter")
         overrides[key] = value
-    outputs = stack_api.deploy(ctx.aws, ctx.stack, overrides, progress=line_progress())
-    return Result(data={"stack": ctx.stack, "outputs": outputs}, title=f"stack {ctx.stack}",
-                  columns=("output", "value"), rows=sorted(outputs.items()))
+    deployed = stack_api.deploy_stack(ctx.aws, ctx.stack, overrides,
+                                      reset_parameters=reset_parameters,
+                                      progress=line_progress())
+    changes = [c.as_dict() for c in deployed.changes]
+    lines = [f"parameter {c['parameter']}: {c['old'] if c['old'] is not None else '(unset)'}"
+             f" -> {c['new'] if c['new'] is not None else '(unset)'}" for c in changes]
+    lines = lines or ["parameters: no change"]
+    return Result(data={"stack": ctx.stack, "outputs": deployed.outputs,
+                        "parameter_changes": changes},
+                  title=f"stack {ctx.stack}", columns=("output", "value"),
+                  rows=sorted(deployed.outputs.items()), lines=lines)
 
 
 @click.command()

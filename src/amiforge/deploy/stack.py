@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+import yaml
 from botocore.exceptions import ClientError
 
 from amiforge.aws.errors import aws_call, error_code, translate
 from amiforge.aws.session import AwsContext
+from amiforge.core.stack_parameters import ParameterChange, plan_parameters
 from amiforge.deploy.bundle import Bundle, build_bundle
 from amiforge.errors import NotFound, StackFailed
 
@@ -29,6 +32,26 @@ Progress = Callable[[str], None]
 
 def template_text() -> str:
     return resources.files("amiforge.deploy").joinpath("template.yaml").read_text()
+
+
+class _AnyTagLoader(yaml.SafeLoader):
+    """Reads the template's plain structure; intrinsic tags (!Ref, !Sub ...) become None."""
+
+
+_AnyTagLoader.add_multi_constructor("!", lambda _loader, _suffix, _node: None)
+
+
+def template_parameters(body: str | None = None) -> dict[str, str | None]:
+    """The template's parameters and their defaults, as CloudFormation reports values."""
+    declared = yaml.load(body or template_text(), Loader=_AnyTagLoader)["Parameters"]  # noqa: S506
+    return {name: None if spec.get("Default") is None else str(spec["Default"])
+            for name, spec in declared.items()}
+
+
+@dataclass(frozen=True)
+class Deployed:
+    outputs: dict[str, str]
+    changes: tuple[ParameterChange, ...]
 
 
 def artifact_bucket(aws: AwsContext) -> str:
@@ -117,13 +140,33 @@ def wait_for(aws: AwsContext, stack: str, progress: Progress, poll: float = 1.0,
 
 def deploy(aws: AwsContext, stack: str, parameters: Mapping[str, str] | None = None,
            progress: Progress = lambda _m: None) -> dict[str, str]:
+    return deploy_stack(aws, stack, parameters, progress=progress).outputs
+
+
+def deploy_stack(aws: AwsContext, stack: str, parameters: Mapping[str, str] | None = None, *,
+                 reset_parameters: bool = False,
+                 progress: Progress = lambda _m: None) -> Deployed:
+    """Create or update ``stack``. Parameters not given keep the stack's current values
+    (``reset_parameters``: they return to the defaults); the result says what changed."""
+    body = template_text()
+    declared = template_parameters(body)
+    existing = describe_stack(aws, stack)
+    if existing and existing["StackStatus"] == "ROLLBACK_COMPLETE":
+        # A first create that failed cannot be updated: remove it and start again.
+        progress(f"{stack}: removing the failed first attempt (ROLLBACK_COMPLETE)")
+        aws.client("cloudformation").delete_stack(StackName=stack)
+        wait_for(aws, stack, progress)
+        existing = None
+    previous = ({p["ParameterKey"]: p.get("ParameterValue", "")
+                 for p in existing.get("Parameters", [])} if existing else None)
     bundle = build_bundle()
     bucket = artifact_bucket(aws)
     ensure_bucket(aws, bucket)
     key = upload_bundle(aws, bucket, bundle)
     progress(f"bundle s3://{bucket}/{key} ({len(bundle.data) // 1024} KiB)")
-    params = {"BundleBucket": bucket, "BundleKey": key, **(parameters or {})}
-    body = template_text()
+    plan = plan_parameters(declared, previous, dict(parameters or {}),
+                           managed={"BundleBucket": bucket, "BundleKey": key},
+                           reset=reset_parameters)
     template: dict[str, str] = {"TemplateBody": body}
     if len(body.encode()) > TEMPLATE_BODY_LIMIT:
         template_key = f"templates/{bundle.sha256[:16]}.yaml"
@@ -134,15 +177,8 @@ def deploy(aws: AwsContext, stack: str, parameters: Mapping[str, str] | None = N
     cfn = aws.client("cloudformation")
     common = {"StackName": stack, **template, "Capabilities": ["CAPABILITY_IAM"],
               "Parameters": [{"ParameterKey": k, "ParameterValue": str(v)}
-                             for k, v in sorted(params.items())],
+                             for k, v in sorted(plan.values.items())],
               "Tags": [{"Key": "amiforge:stack", "Value": stack}]}
-    existing = describe_stack(aws, stack)
-    if existing and existing["StackStatus"] == "ROLLBACK_COMPLETE":
-        # A first create that failed cannot be updated: remove it and start again.
-        progress(f"{stack}: removing the failed first attempt (ROLLBACK_COMPLETE)")
-        cfn.delete_stack(StackName=stack)
-        wait_for(aws, stack, progress)
-        existing = None
     if existing is None:
         with aws_call("CreateStack"):
             cfn.create_stack(**common, OnFailure="ROLLBACK")
@@ -154,7 +190,7 @@ def deploy(aws: AwsContext, stack: str, parameters: Mapping[str, str] | None = N
                 raise translate(err, "UpdateStack") from err
             progress(f"{stack}: already up to date")
     wait_for(aws, stack, progress)
-    return stack_outputs(aws, stack)
+    return Deployed(outputs=stack_outputs(aws, stack), changes=plan.changes)
 
 
 def destroy(aws: AwsContext, stack: str, progress: Progress = lambda _m: None) -> None:
