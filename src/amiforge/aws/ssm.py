@@ -46,3 +46,22 @@ def get_value(ssm: Any, name: str) -> str | None:
         if error_code(err) == "ParameterNotFound":
             return None
         raise translate(err, "GetParameter") from err
+
+
+def restore_latest(ssm: Any, recipe: str, *, expected: str, previous: str | None,
+                   description: str) -> bool:
+    """Put ``/amiforge/<recipe>/latest`` back to ``previous`` if it still holds ``expected``
+    (another build may have moved it since); ``previous`` None: it did not exist before,
+    so the parameter this build created is removed. True if it was put back."""
+    name = latest_parameter_name(recipe)
+    if get_value(ssm, name) != expected:
+        return False
+    if previous is None:
+        try:
+            ssm.delete_parameter(Name=name)
+        except ClientError as err:
+            if error_code(err) != "ParameterNotFound":
+                raise translate(err, "DeleteParameter") from err
+        return True
+    put_latest(ssm, recipe, previous, description=description)
+    return True

@@ -169,7 +169,7 @@ def status(ctx: CliContext) -> Result:
     for record in sorted(env.store.all_current(), key=lambda r: r["name"]):
         name = record["name"]
         last = (env.catalog.history(name, limit=1) or [{}])[0]
-        latest = env.catalog.latest(name) or {}
+        latest = env.catalog.latest(name, record["hash"]) or {}
         item = {"recipe": name, "hash": record["hash"], "last_build": last.get("build_id"),
                 "last_status": last.get("status"), "latest_image": latest.get("image_id"),
                 "reason": last.get("reason")}

@@ -1,6 +1,9 @@
-"""The newest AVAILABLE image of a recipe: what Custom::LatestAmi and `amiforge latest` answer.
+"""The image a recipe's `latest` names: what Custom::LatestAmi and `amiforge latest` answer,
+and what Register writes to ``/amiforge/<recipe>/latest``.
 
-:func:`latest_image` is the lookup (one DynamoDB Query on the catalog's sparse index).
+All three use :func:`current_latest`: the recipe's published version (one GetItem of the
+recipe store) and its AVAILABLE builds (one Query on the catalog's sparse index), judged by
+:func:`amiforge.core.latest.choose_latest`. :func:`latest_image` is the lookup.
 :func:`latest_ami_resource` is ``Custom::LatestAmi``: its properties checked, the lookup
 made, the attributes returned; :func:`respond` answers a CloudFormation request for it
 (the protocol, malformed events and the 4 KB limit are :mod:`amiforge.steps.custom_resource`).
@@ -20,9 +23,19 @@ RESOURCE = "Custom::LatestAmi"
 ATTRIBUTES = ("ImageId", "ImageName", "BuildId", "CreationDate")
 
 
+def published_hash(env: StepEnv, recipe: str) -> str | None:
+    current = env.store.current(recipe)
+    return current.get("hash") if current else None
+
+
+def current_latest(env: StepEnv, recipe: str) -> dict[str, Any] | None:
+    """The catalog record of the build `latest` names, or None."""
+    return env.catalog.latest(recipe, published_hash(env, recipe))
+
+
 def latest_image(env: StepEnv, recipe: str, region: str | None = None) -> dict[str, Any]:
-    """One DynamoDB Query. Raises NotFound naming the recipe (and region) if there is none."""
-    record = env.catalog.latest(recipe)
+    """Raises NotFound naming the recipe (and region) if there is none."""
+    record = current_latest(env, recipe)
     if record is None:
         raise NotFound(f"recipe {recipe!r} has no AVAILABLE image in the catalog "
                        "(unknown recipe, or no build has succeeded yet)",

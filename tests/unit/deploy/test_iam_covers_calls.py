@@ -118,6 +118,9 @@ CALLS: dict[str, set[str]] = {
         "ec2:DescribeImages", "ec2:ModifyImageAttribute", "ec2:ModifySnapshotAttribute",
         "ssm:PutParameter", "dynamodb:GetItem on CatalogTable",
         "dynamodb:UpdateItem on CatalogTable", "sns:Publish",
+        # which build latest names (catalog.latest, published_hash), and the put-back.
+        "dynamodb:Query on CatalogTable/index/available", "dynamodb:GetItem on RecipesTable",
+        "ssm:GetParameter", "ssm:DeleteParameter",
     },
     # steps.finish.finish: cleanup_build (delete_build_stack: DescribeStacks + DeleteStack;
     # instances_tagged, terminate, images_tagged, catalog.get, deregister_with_snapshots:
@@ -147,7 +150,8 @@ CALLS: dict[str, set[str]] = {
     # handlers.latest_ami.handler -> steps.latest.respond -> custom_resource.respond ->
     # latest_ami_resource -> catalog.latest (Query on the sparse index). The answer is an
     # HTTP PUT to a pre-signed URL: no IAM.
-    "LatestAmiFunction": {"dynamodb:Query on CatalogTable/index/available"},
+    "LatestAmiFunction": {"dynamodb:Query on CatalogTable/index/available",
+                          "dynamodb:GetItem on RecipesTable"},
     # steps.detect.detect: store.all_current (Query on the current index) or, for named
     # recipes, store.named (GetItem), resolve_bases, start_build, store.claim (UpdateItem).
     "DetectFunction": {
@@ -807,7 +811,7 @@ def test_the_analysis_finds_calls_through_every_path_it_claims_to(graph: CallGra
     found, _, _ = graph.reach(("amiforge.steps.stop_check", "check_waiting"))
     assert {"dynamodb:Query", "dynamodb:DeleteItem", "states:SendTaskSuccess"} <= found
     found, _, _ = graph.reach(("amiforge.handlers.latest_ami", "handler"))
-    assert found == {"dynamodb:Query"}
+    assert found == {"dynamodb:Query", "dynamodb:GetItem"}
 
 
 def test_the_policy_evaluator() -> None:
