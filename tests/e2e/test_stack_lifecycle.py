@@ -4,7 +4,9 @@ told to change; destroy keeps the data and a later deploy of the same name carri
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +14,9 @@ from click.testing import CliRunner, Result
 
 from amiforge.cli.main import cli
 from amiforge.deploy import stack as stack_api
+from amiforge.localcloud.testing import wait_for
+from amiforge.ops.builds import wait_for_builds
+from amiforge.ops.connect import connect
 
 pytestmark = pytest.mark.e2e
 
@@ -57,3 +62,101 @@ def test_deploy_keeps_values_not_given_and_reset_returns_to_defaults(
     unknown = run("deploy", "-p", "PolSeconds=1", output="text")
     assert unknown.exit_code == 2
     assert "-p PolSeconds: the stack template has no such parameter" in unknown.output
+
+
+LIFE_PARAMETERS = ("-p", "SecondsPerMinute=1", "-p", "PollSeconds=1",
+                   "-p", "DetectSchedule=rate(30 days)", "-p", "SweepSchedule=rate(30 days)",
+                   "-p", "PruneSchedule=rate(30 days)")
+
+
+def write_recipe(directory: Path, name: str, script: str) -> Path:
+    (directory / "scripts").mkdir(parents=True, exist_ok=True)
+    (directory / "scripts" / f"{name}.sh").write_text("#!/bin/bash\n" + script)
+    (directory / f"{name}.yaml").write_text(textwrap.dedent(f"""\
+        name: {name}
+        base:
+          ssm_parameter: /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64
+        build:
+          user_data: scripts/{name}.sh
+          timeout_minutes: 120
+          retries: 0
+        retention: {{keep: 1, max_age_days: null}}
+        """))
+    return directory
+
+
+def publish_and_wait(run: Callable[..., Result], env: Any, directory: Path,
+                     name: str) -> dict:
+    published = run("publish", str(directory))
+    assert published.exit_code == 0, published.output
+    (entry,) = json.loads(published.stdout)
+    (record,) = wait_for_builds(env, [{"recipe": name, "build_id": entry["build_started"]}],
+                                poll=0.2, timeout=180)
+    assert record["status"] == "AVAILABLE", record
+    return record
+
+
+def test_destroy_keeps_the_data_and_a_new_deploy_carries_on(
+        local_cloud: Any, aws: Any, tmp_path: Path) -> None:
+    stack, name = "amiforge-life", "life"
+    run = runner_for(local_cloud, stack)
+    assert run("deploy", *LIFE_PARAMETERS).exit_code == 0
+    env = connect(aws, stack)
+    tables = (env.catalog_table, env.recipes_table)
+    old = publish_and_wait(run, env, write_recipe(tmp_path, name, "echo one\n"), name)
+    new = publish_and_wait(run, env, write_recipe(tmp_path, name, "echo two\n"), name)
+
+    # A build in flight: destroy refuses, naming it, and changes nothing.
+    published = run("publish", str(write_recipe(tmp_path, name, "# amiforge-sim: hang\n")))
+    (entry,) = json.loads(published.stdout)
+    running = entry["build_started"]
+    ec2 = aws.client("ec2")
+
+    def builder() -> list[dict]:
+        return [i for r in ec2.describe_instances(Filters=[
+            {"Name": "tag:amiforge:build-id", "Values": [running]},
+            {"Name": "instance-state-name", "Values": ["pending", "running"]}])["Reservations"]
+            for i in r["Instances"]]
+
+    wait_for(builder, timeout=60, what=f"the builder of {running}")
+    refused = run("destroy", "--yes", output="text")
+    assert refused.exit_code == 1
+    assert f"stack {stack} has 1 build(s) running: {running}" in refused.output
+    assert "--force" in refused.output
+    assert stack_api.describe_stack(aws, stack)["StackStatus"].endswith("_COMPLETE")
+
+    forced = run("destroy", "--yes", "--force")
+    assert forced.exit_code == 0, forced.output
+    done = json.loads(forced.stdout)
+    assert [b["build_id"] for b in done["cancelled"]] == [running]
+    assert done["retained"] == {"catalog_table": tables[0], "recipes_table": tables[1]}
+    assert stack_api.describe_stack(aws, stack) is None
+    assert builder() == []
+    record = env.catalog.get(name, running)
+    assert (record["status"], record["reason"]) == ("FAILED", "stack destroyed")
+    assert done["cancelled"][0]["stopped"] is True
+    assert done["cancelled"][0]["terminated"]  # its builder, terminated by the cleanup
+
+    # Deploy again under the same name: the retained tables are the stack's again.
+    again = run("deploy", *LIFE_PARAMETERS)
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["reattached"] == {"RetainedCatalogTable": tables[0],
+                                                      "RetainedRecipesTable": tables[1]}
+    env = connect(aws, stack)
+    assert (env.catalog_table, env.recipes_table) == tables
+    assert run("latest", name, output="text").stdout.strip() == new["image_id"]
+    history = json.loads(run("history", name).stdout)
+    assert {b["build_id"] for b in history} == {old["build_id"], new["build_id"], running}
+
+    pruned = run("prune", name)
+    assert pruned.exit_code == 0, pruned.output
+    decisions = {d["image_id"]: d for d in json.loads(pruned.stdout)["decisions"]}
+    assert decisions[old["image_id"]]["action"] == "prune"
+    assert decisions[new["image_id"]]["action"] == "keep"
+    assert env.catalog.get(name, old["build_id"])["status"] == "PRUNED"
+    assert ec2.describe_images(ImageIds=[new["image_id"]])["Images"]
+
+    # Updating the stack keeps the re-attached tables, even with --reset-parameters.
+    reset = run("deploy", "--reset-parameters", *LIFE_PARAMETERS)
+    assert reset.exit_code == 0, reset.output
+    assert (connect(aws, stack).catalog_table, connect(aws, stack).recipes_table) == tables

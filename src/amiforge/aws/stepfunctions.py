@@ -51,3 +51,24 @@ def history(sfn: Any, execution_arn: str) -> list[dict]:
                 executionArn=execution_arn):
             events.extend(page.get("events", []))
     return events
+
+
+def running_executions(sfn: Any, state_machine_arn: str) -> list[dict]:
+    """Every RUNNING execution of the machine: {name, executionArn, startDate, ...}."""
+    found: list[dict] = []
+    with aws_call("ListExecutions"):
+        for page in sfn.get_paginator("list_executions").paginate(
+                stateMachineArn=state_machine_arn, statusFilter="RUNNING"):
+            found.extend(page.get("executions", []))
+    return found
+
+
+def stop(sfn: Any, execution_arn: str, *, cause: str) -> bool:
+    """StopExecution; False if it had already ended (nothing to stop)."""
+    try:
+        sfn.stop_execution(executionArn=execution_arn, error="Cancelled", cause=cause[:32768])
+    except ClientError as err:
+        if error_code(err) == "ExecutionDoesNotExist":
+            return False
+        raise translate(err, "StopExecution") from err
+    return True

@@ -14,6 +14,7 @@ from amiforge.cli.progress import build_progress, line_progress
 from amiforge.cli.render import Result
 from amiforge.core.recipes import load_recipes
 from amiforge.deploy import stack as stack_api
+from amiforge.ops import lifecycle
 from amiforge.ops.builds import start_build, wait_for_builds
 from amiforge.ops.connect import connect
 from amiforge.ops.plan import plan
@@ -48,23 +49,37 @@ def deploy(ctx: CliContext, parameters: tuple[str, ...], reset_parameters: bool)
     lines = [f"parameter {c['parameter']}: {c['old'] if c['old'] is not None else '(unset)'}"
              f" -> {c['new'] if c['new'] is not None else '(unset)'}" for c in changes]
     lines = lines or ["parameters: no change"]
+    lines += [f"re-attached the retained table {table} ({parameter}): history, latest and "
+              "retention carry on" for parameter, table in sorted(deployed.reattached.items())]
     return Result(data={"stack": ctx.stack, "outputs": deployed.outputs,
-                        "parameter_changes": changes},
+                        "parameter_changes": changes, "reattached": deployed.reattached},
                   title=f"stack {ctx.stack}", columns=("output", "value"),
                   rows=sorted(deployed.outputs.items()), lines=lines)
 
 
 @click.command()
+@click.option("--force", is_flag=True,
+              help="Stop running builds (recorded FAILED: stack destroyed) and clean up "
+                   "what they started, instead of refusing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_ctx
 @command_errors
-def destroy(ctx: CliContext, yes: bool) -> Result:
-    """Delete the stack. The catalog and recipe tables are retained (they hold history)."""
+def destroy(ctx: CliContext, force: bool, yes: bool) -> Result:
+    """Delete the stack, keeping its data: the catalog and recipe tables, the images and
+    the latest parameters stay, and a later `deploy` of the same name re-attaches them.
+    Refuses while builds run unless --force."""
     if not yes:
         click.confirm(f"Delete stack {ctx.stack}?", abort=True, err=True)
-    stack_api.destroy(ctx.aws, ctx.stack, progress=line_progress())
-    return Result(data={"stack": ctx.stack, "deleted": True},
-                  lines=[f"deleted stack {ctx.stack} (catalog and recipe tables retained)"])
+    done = lifecycle.destroy(ctx.aws, ctx.stack, force=force, progress=line_progress())
+    retained = done["retained"]
+    lines = [f"stopped build {b['build_id']} ({lifecycle.STACK_DESTROYED}); terminated "
+             f"{len(b['terminated'])} instance(s), removed {len(b['deregistered'])} image(s)"
+             for b in done["cancelled"]]
+    lines.append(f"deleted stack {ctx.stack}; kept the catalog table "
+                 f"{retained['catalog_table']} and the recipe table "
+                 f"{retained['recipes_table']} (`amiforge deploy` of the same stack name "
+                 "re-attaches them), the images and the /amiforge/<recipe>/latest parameters")
+    return Result(data=done, lines=lines)
 
 
 @click.command("publish")

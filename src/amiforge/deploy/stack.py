@@ -21,7 +21,7 @@ from amiforge.aws.errors import aws_call, error_code, translate
 from amiforge.aws.session import AwsContext
 from amiforge.core.stack_parameters import ParameterChange, plan_parameters
 from amiforge.deploy.bundle import Bundle, build_bundle
-from amiforge.errors import NotFound, StackFailed
+from amiforge.errors import InvalidInput, NotFound, StackFailed
 
 TEMPLATE_BODY_LIMIT = 51_200
 IN_PROGRESS = "_IN_PROGRESS"
@@ -52,6 +52,61 @@ def template_parameters(body: str | None = None) -> dict[str, str | None]:
 class Deployed:
     outputs: dict[str, str]
     changes: tuple[ParameterChange, ...]
+    reattached: dict[str, str]  # template parameter -> retained table the stack now uses
+
+
+# The tag the template puts on each table, and the parameter that re-attaches it.
+TABLE_TAG = "amiforge:table"
+RETAINED_PARAMETERS = {"catalog": "RetainedCatalogTable", "recipes": "RetainedRecipesTable"}
+
+
+def retained_tables(aws: AwsContext, stack: str) -> dict[str, str]:
+    """Tables a destroyed stack named ``stack`` retained: {template parameter: table}.
+
+    CloudFormation names a table ``<stack>-<logical id>-<suffix>``; the tags
+    ``amiforge:stack`` (exactly this stack) and ``amiforge:table`` confirm which is which.
+    """
+    ddb = aws.client("dynamodb")
+    with aws_call("ListTables"):
+        names = [name for page in ddb.get_paginator("list_tables").paginate()
+                 for name in page.get("TableNames", []) if name.startswith(f"{stack}-")]
+    found: dict[str, list[str]] = {}
+    for name in names:
+        with aws_call("DescribeTable"):
+            arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
+        with aws_call("ListTagsOfResource"):
+            tags = {t["Key"]: t["Value"]
+                    for t in ddb.list_tags_of_resource(ResourceArn=arn).get("Tags", [])}
+        parameter = RETAINED_PARAMETERS.get(tags.get(TABLE_TAG, ""))
+        if parameter and tags.get("amiforge:stack") == stack:
+            found.setdefault(parameter, []).append(name)
+    for parameter, tables in found.items():
+        if len(tables) > 1:
+            raise InvalidInput(f"stack {stack}: several retained tables could be "
+                               f"{parameter}: {', '.join(sorted(tables))}",
+                               hint=f"choose one with -p {parameter}=TABLE")
+    return {parameter: tables[0] for parameter, tables in found.items()}
+
+
+def _retained_values(aws: AwsContext, stack: str, existing: dict | None,
+                     overrides: dict[str, str]) -> dict[str, str]:
+    """What the Retained* parameters must be: found when the stack is created (or given
+    then with -p), and never changed afterwards (that would swap the data for another)."""
+    given = {k: overrides.pop(k) for k in RETAINED_PARAMETERS.values() if k in overrides}
+    if existing is None:
+        values = dict.fromkeys(RETAINED_PARAMETERS.values(), "")
+        values.update(retained_tables(aws, stack))
+        values.update(given)
+        return values
+    current = {p["ParameterKey"]: p.get("ParameterValue", "")
+               for p in existing.get("Parameters", [])}
+    values = {k: current.get(k, "") for k in RETAINED_PARAMETERS.values()}
+    for key, value in given.items():
+        if value != values[key]:
+            raise InvalidInput(f"-p {key}={value}: the stack already uses "
+                               f"{values[key] or 'the table it created'}; the tables of a "
+                               "stack can only be chosen when it is created")
+    return values
 
 
 def artifact_bucket(aws: AwsContext) -> str:
@@ -159,13 +214,18 @@ def deploy_stack(aws: AwsContext, stack: str, parameters: Mapping[str, str] | No
         existing = None
     previous = ({p["ParameterKey"]: p.get("ParameterValue", "")
                  for p in existing.get("Parameters", [])} if existing else None)
+    overrides = dict(parameters or {})
+    retained = _retained_values(aws, stack, existing, overrides)
+    reattached = {k: v for k, v in retained.items() if v} if existing is None else {}
+    for parameter, table in sorted(reattached.items()):
+        progress(f"{stack}: re-attaching the retained table {table} ({parameter})")
     bundle = build_bundle()
     bucket = artifact_bucket(aws)
     ensure_bucket(aws, bucket)
     key = upload_bundle(aws, bucket, bundle)
     progress(f"bundle s3://{bucket}/{key} ({len(bundle.data) // 1024} KiB)")
-    plan = plan_parameters(declared, previous, dict(parameters or {}),
-                           managed={"BundleBucket": bucket, "BundleKey": key},
+    plan = plan_parameters(declared, previous, overrides,
+                           managed={"BundleBucket": bucket, "BundleKey": key, **retained},
                            reset=reset_parameters)
     template: dict[str, str] = {"TemplateBody": body}
     if len(body.encode()) > TEMPLATE_BODY_LIMIT:
@@ -190,7 +250,8 @@ def deploy_stack(aws: AwsContext, stack: str, parameters: Mapping[str, str] | No
                 raise translate(err, "UpdateStack") from err
             progress(f"{stack}: already up to date")
     wait_for(aws, stack, progress)
-    return Deployed(outputs=stack_outputs(aws, stack), changes=plan.changes)
+    return Deployed(outputs=stack_outputs(aws, stack), changes=plan.changes,
+                    reattached=reattached)
 
 
 def destroy(aws: AwsContext, stack: str, progress: Progress = lambda _m: None) -> None:

@@ -1,0 +1,97 @@
+"""`amiforge destroy`: remove the stack, never the data, and never under a running build.
+
+A build in flight when its stack disappears would leave a running builder, an image and
+a BUILDING record that no later stack could see or clean (the sweeper goes with the
+stack). So :func:`destroy` refuses while any execution of the build machine runs, naming
+the builds; with ``force`` it first stops each execution, cleans up what it started with
+the same :func:`~amiforge.steps.finish.cleanup_build` every failure path uses, and
+records it FAILED with the reason "stack destroyed". A step that was already running when
+its execution stopped may still launch or image something, so the same cleanup runs once
+more after CloudFormation has deleted the functions (nothing can start anything then).
+
+The catalog and recipe tables are retained (DeletionPolicy Retain) and the result names
+them: a later `amiforge deploy` of the same stack name re-attaches them
+(:func:`amiforge.deploy.stack.retained_tables`), so history, `latest` and retention carry
+on. The `/amiforge/<recipe>/latest` parameters and the images stay too.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from amiforge.aws import stepfunctions as sfn_api
+from amiforge.aws.session import AwsContext
+from amiforge.deploy import stack as stack_api
+from amiforge.errors import OperationFailed
+from amiforge.ops.connect import connect
+from amiforge.steps.env import StepEnv
+from amiforge.steps.finish import cleanup_build
+
+STACK_DESTROYED = "stack destroyed"
+
+
+class BuildsRunning(OperationFailed):
+    """destroy without --force while builds run."""
+
+
+def running_builds(env: StepEnv) -> list[dict[str, Any]]:
+    """The builds whose execution is RUNNING: {recipe, build_id, execution_arn}."""
+    if not env.state_machine_arn:
+        return []
+    sfn = env.client("stepfunctions")
+    builds = []
+    for execution in sfn_api.running_executions(sfn, env.state_machine_arn):
+        described = sfn_api.describe(sfn, execution["executionArn"])
+        try:
+            payload = json.loads(described.get("input") or "{}")
+        except ValueError:
+            payload = {}
+        builds.append({"recipe": payload.get("recipe") if isinstance(payload, dict) else None,
+                       "build_id": execution["name"],
+                       "execution_arn": execution["executionArn"]})
+    return sorted(builds, key=lambda b: b["build_id"])
+
+
+def cancel_builds(env: StepEnv, builds: list[dict[str, Any]],
+                  reason: str = STACK_DESTROYED) -> list[dict[str, Any]]:
+    """Stop each execution, clean up what it started, record it FAILED with ``reason``."""
+    sfn = env.client("stepfunctions")
+    done = []
+    for build in builds:
+        stopped = sfn_api.stop(sfn, build["execution_arn"], cause=reason)
+        record = (env.catalog.get(build["recipe"], build["build_id"])
+                  if build.get("recipe") else None) or {}
+        cleaned = cleanup_build(env, build["build_id"], keep_image=None,
+                                regions=record.get("regions") or [])
+        recorded = bool(record) and env.catalog.mark_failed(
+            build["recipe"], build["build_id"], reason=reason)
+        done.append({**build, "regions": record.get("regions") or [], "stopped": stopped,
+                     "recorded_failed": recorded,
+                     "terminated": cleaned["terminated"],
+                     "deregistered": sorted(cleaned["deregistered"])})
+    return done
+
+
+def destroy(aws: AwsContext, stack: str, *, force: bool = False,
+            progress: stack_api.Progress = lambda _m: None) -> dict[str, Any]:
+    env = connect(aws, stack)
+    running = running_builds(env)
+    if running and not force:
+        raise BuildsRunning(
+            f"stack {stack} has {len(running)} build(s) running: "
+            + ", ".join(b["build_id"] for b in running),
+            hint="wait for them (`amiforge status`), or `amiforge destroy --force` to stop "
+                 "them and clean up what they started")
+    cancelled = cancel_builds(env, running)
+    for build in cancelled:
+        progress(f"stopped build {build['build_id']} ({STACK_DESTROYED})")
+    stack_api.destroy(aws, stack, progress=progress)
+    for build in cancelled:  # a step that was mid-flight when its execution stopped
+        again = cleanup_build(env, build["build_id"], keep_image=None,
+                              regions=build["regions"])
+        build["terminated"] = sorted({*build["terminated"], *again["terminated"]})
+        build["deregistered"] = sorted({*build["deregistered"], *again["deregistered"]})
+    return {"stack": stack, "deleted": True, "cancelled": cancelled,
+            "retained": {"catalog_table": env.catalog_table,
+                         "recipes_table": env.recipes_table}}
