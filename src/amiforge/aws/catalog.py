@@ -3,8 +3,9 @@
 Table layout (see deploy/template.yaml):
   PK ``recipe`` (S), SK ``build_id`` (S)
   GSI ``available`` — PK ``available_recipe`` (S), SK ``created_at`` (S). Sparse: only
-  AVAILABLE builds carry ``available_recipe``, so "newest available image of a recipe"
-  is one Query with Limit=1, newest first, however long the history is.
+  AVAILABLE builds carry ``available_recipe``, so a recipe's AVAILABLE builds (few:
+  retention prunes the rest) are one Query, however long the history is; which of them
+  `latest` names is :func:`amiforge.core.latest.choose_latest`.
   Two partitions hold bookkeeping, not builds: ``#waiting`` (builds waiting for their
   builder to stop, aws/waits.py) and ``#limits`` (the launch budget, aws/pacing.py).
 
