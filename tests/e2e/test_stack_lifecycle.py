@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from amiforge.aws import ssm as ssm_api
 from amiforge.cli.main import cli
 from amiforge.deploy import stack as stack_api
 from amiforge.localcloud.testing import wait_for
@@ -160,3 +161,43 @@ def test_destroy_keeps_the_data_and_a_new_deploy_carries_on(
     reset = run("deploy", "--reset-parameters", *LIFE_PARAMETERS)
     assert reset.exit_code == 0, reset.output
     assert (connect(aws, stack).catalog_table, connect(aws, stack).recipes_table) == tables
+
+
+def test_delete_data_lists_everything_asks_and_keeps_only_images_in_use(
+        local_cloud: Any, aws: Any, tmp_path: Path) -> None:
+    stack, name = "amiforge-gone", "gone"
+    run = runner_for(local_cloud, stack)
+    assert run("deploy", *LIFE_PARAMETERS).exit_code == 0
+    env = connect(aws, stack)
+    tables = [env.catalog_table, env.recipes_table]
+    used = publish_and_wait(run, env, write_recipe(tmp_path, name, "echo one\n"), name)
+    unused = publish_and_wait(run, env, write_recipe(tmp_path, name, "echo two\n"), name)
+    ec2, ssm = aws.client("ec2"), aws.client("ssm")
+    instance = ec2.run_instances(ImageId=used["image_id"], MinCount=1, MaxCount=1,
+                                 InstanceType="t3.micro")["Instances"][0]["InstanceId"]
+    assert run("destroy", "--yes").exit_code == 0  # the data outlives the stack...
+
+    declined = run("destroy", "--delete-data", output="text", input="n\n")
+    assert declined.exit_code == 1
+    for shown in (*tables, f"/amiforge/{name}/latest", used["image_id"], unused["image_id"]):
+        assert shown in declined.output
+    listed = aws.client("dynamodb").list_tables()["TableNames"]
+    assert set(tables) <= set(listed)  # ...and nothing went without a yes
+
+    done = run("destroy", "--delete-data", input="y\n")
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout[done.stdout.index("{"):])
+    outcomes = {b["image_id"]: b["outcome"] for b in report["images"]}
+    assert outcomes[unused["image_id"]] == "pruned"
+    assert outcomes[used["image_id"]].startswith("kept: in use (")
+    assert instance in outcomes[used["image_id"]]
+    assert ec2.describe_images(ImageIds=[used["image_id"]])["Images"]
+    assert not ec2.describe_images(Owners=["self"], Filters=[
+        {"Name": "image-id", "Values": [unused["image_id"]]}])["Images"]
+    assert ssm_api.get_value(ssm, f"/amiforge/{name}/latest") is None
+    assert report["tables_deleted"] == dict.fromkeys(tables, True)
+    assert not set(tables) & set(aws.client("dynamodb").list_tables()["TableNames"])
+    bucket = stack_api.artifact_bucket(aws)
+    assert (report["bucket_deleted"] == {bucket: True}) == (not report["bucket_kept_for"])
+    again = run("destroy", "--delete-data", "--yes", output="text")
+    assert again.exit_code == 2 and "nothing to delete" in again.output

@@ -57,11 +57,18 @@ def restore_latest(ssm: Any, recipe: str, *, expected: str, previous: str | None
     if get_value(ssm, name) != expected:
         return False
     if previous is None:
-        try:
-            ssm.delete_parameter(Name=name)
-        except ClientError as err:
-            if error_code(err) != "ParameterNotFound":
-                raise translate(err, "DeleteParameter") from err
+        delete_parameter(ssm, name)
         return True
     put_latest(ssm, recipe, previous, description=description)
+    return True
+
+
+def delete_parameter(ssm: Any, name: str) -> bool:
+    """Delete one parameter; False if it was already gone."""
+    try:
+        ssm.delete_parameter(Name=name)
+    except ClientError as err:
+        if error_code(err) == "ParameterNotFound":
+            return False
+        raise translate(err, "DeleteParameter") from err
     return True

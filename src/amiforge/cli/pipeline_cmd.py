@@ -14,7 +14,7 @@ from amiforge.cli.progress import build_progress, line_progress
 from amiforge.cli.render import Result
 from amiforge.core.recipes import load_recipes
 from amiforge.deploy import stack as stack_api
-from amiforge.ops import lifecycle
+from amiforge.ops import lifecycle, uninstall
 from amiforge.ops.builds import start_build, wait_for_builds
 from amiforge.ops.connect import connect
 from amiforge.ops.plan import plan
@@ -61,24 +61,61 @@ def deploy(ctx: CliContext, parameters: tuple[str, ...], reset_parameters: bool)
 @click.option("--force", is_flag=True,
               help="Stop running builds (recorded FAILED: stack destroyed) and clean up "
                    "what they started, instead of refusing.")
+@click.option("--delete-data", is_flag=True,
+              help="Uninstall: also delete the images (not those in use), the latest "
+                   "parameters, the catalog and recipe tables and the artifact bucket.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_ctx
 @command_errors
-def destroy(ctx: CliContext, force: bool, yes: bool) -> Result:
+def destroy(ctx: CliContext, force: bool, delete_data: bool, yes: bool) -> Result:
     """Delete the stack, keeping its data: the catalog and recipe tables, the images and
     the latest parameters stay, and a later `deploy` of the same name re-attaches them.
-    Refuses while builds run unless --force."""
+    Refuses while builds run unless --force. --delete-data removes the data too."""
+    if delete_data:
+        return _uninstall(ctx, force=force, yes=yes)
     if not yes:
         click.confirm(f"Delete stack {ctx.stack}?", abort=True, err=True)
     done = lifecycle.destroy(ctx.aws, ctx.stack, force=force, progress=line_progress())
     retained = done["retained"]
-    lines = [f"stopped build {b['build_id']} ({lifecycle.STACK_DESTROYED}); terminated "
-             f"{len(b['terminated'])} instance(s), removed {len(b['deregistered'])} image(s)"
-             for b in done["cancelled"]]
+    lines = _cancelled_lines(done["cancelled"])
     lines.append(f"deleted stack {ctx.stack}; kept the catalog table "
                  f"{retained['catalog_table']} and the recipe table "
                  f"{retained['recipes_table']} (`amiforge deploy` of the same stack name "
                  "re-attaches them), the images and the /amiforge/<recipe>/latest parameters")
+    return Result(data=done, lines=lines)
+
+
+def _cancelled_lines(cancelled: list[dict]) -> list[str]:
+    return [f"stopped build {b['build_id']} ({lifecycle.STACK_DESTROYED}); terminated "
+            f"{len(b['terminated'])} instance(s), removed {len(b['deregistered'])} image(s)"
+            for b in cancelled]
+
+
+def _uninstall(ctx: CliContext, *, force: bool, yes: bool) -> Result:
+    plan = uninstall.plan_uninstall(ctx.aws, ctx.stack)
+    if not yes:
+        listing = [f"stack {plan.stack}" if plan.stack_exists else
+                   f"stack {plan.stack}: already deleted",
+                   f"tables {plan.catalog_table} and {plan.recipes_table}",
+                   (f"bucket {plan.bucket}" if not plan.bucket_users else
+                    f"bucket {plan.bucket}: kept, used by {', '.join(plan.bucket_users)}"),
+                   *(f"parameter {p['name']} in {p['region']}" for p in plan.parameters),
+                   *(f"image {image_id} in {region} ({b['recipe']}, build {b['build_id']})"
+                     for b in plan.images for region, image_id in sorted(b["images"].items())),
+                   "(an image still in use is kept)"]
+        click.echo("amiforge destroy --delete-data will delete:\n  " + "\n  ".join(listing),
+                   err=True)
+        click.confirm(f"Delete stack {ctx.stack} and all of its data?", abort=True, err=True)
+    done = uninstall.uninstall(ctx.aws, plan, force=force, progress=line_progress())
+    kept = [b for b in done["images"] if str(b["outcome"]).startswith("kept")]
+    lines = _cancelled_lines(done["cancelled"])
+    lines.append(f"deleted stack {ctx.stack}, {len(done['images']) - len(kept)} image(s), "
+                 f"{len(done['parameters_deleted'])} parameter(s), the tables "
+                 f"{', '.join(done['tables_deleted'])}"
+                 + (f" and the bucket {', '.join(done['bucket_deleted'])}"
+                    if done["bucket_deleted"] else
+                    f"; kept the bucket (used by {', '.join(done['bucket_kept_for'])})"))
+    lines += [f"kept image {b['image_id']} ({b['recipe']}): {b['outcome']}" for b in kept]
     return Result(data=done, lines=lines)
 
 

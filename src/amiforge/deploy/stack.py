@@ -260,3 +260,46 @@ def destroy(aws: AwsContext, stack: str, progress: Progress = lambda _m: None) -
     with aws_call("DeleteStack"):
         aws.client("cloudformation").delete_stack(StackName=stack)
     wait_for(aws, stack, progress)
+
+
+def delete_table(aws: AwsContext, table: str) -> bool:
+    """Delete a DynamoDB table (`destroy --delete-data`); False if it was already gone."""
+    try:
+        aws.client("dynamodb").delete_table(TableName=table)
+    except ClientError as err:
+        if error_code(err) == "ResourceNotFoundException":
+            return False
+        raise translate(err, "DeleteTable") from err
+    return True
+
+
+def stacks_using_bucket(aws: AwsContext, bucket: str) -> list[str]:
+    """Live stacks of the region whose BundleBucket parameter is ``bucket``."""
+    users = []
+    with aws_call("DescribeStacks"):
+        for page in aws.client("cloudformation").get_paginator("describe_stacks").paginate():
+            for described in page.get("Stacks", []):
+                parameters = {p["ParameterKey"]: p.get("ParameterValue")
+                              for p in described.get("Parameters", [])}
+                if (parameters.get("BundleBucket") == bucket
+                        and described["StackStatus"] != "DELETE_COMPLETE"):
+                    users.append(described["StackName"])
+    return sorted(users)
+
+
+def delete_bucket(aws: AwsContext, bucket: str) -> bool:
+    """Empty (every object version) and delete ``bucket``; False if it did not exist."""
+    s3 = aws.client("s3")
+    try:
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                      for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+            if doomed:
+                with aws_call("DeleteObjects"):
+                    s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
+        s3.delete_bucket(Bucket=bucket)
+    except ClientError as err:
+        if error_code(err) == "NoSuchBucket":
+            return False
+        raise translate(err, "DeleteBucket") from err
+    return True
