@@ -66,7 +66,7 @@ def custom_resource_answer(aws: Any, recipe: str) -> dict[str, str]:
 def test_a_superseded_build_finishing_last_does_not_take_latest(
         amiforge: Any, aws: Any, stack: Any, recipe_dir: Any) -> None:
     name = unique("overlap")
-    slow = publish(amiforge, recipe_dir(name, "# amiforge-sim: slow 6\necho v1\n"), name)
+    slow = publish(amiforge, recipe_dir(name, "# amiforge-sim: slow 20\necho v1\n"), name)
     fast = publish(amiforge, recipe_dir(name, "echo v2\n"), name)
     assert slow != fast
     records = {r["build_id"]: r for r in wait_for_builds(
@@ -75,7 +75,7 @@ def test_a_superseded_build_finishing_last_does_not_take_latest(
     assert {r["status"] for r in records.values()} == {"AVAILABLE"}, records
     # The overlap really happened: both ran at once, the superseded build finished last.
     old, new = stack.catalog.get(name, slow), stack.catalog.get(name, fast)
-    assert old["created_at"] < new["finished_at"] < old["finished_at"]
+    assert old["created_at"] < new["finished_at"] < old["finished_at"], (old, new)
 
     image = new["image_id"]
     assert ssm_api.get_value(aws.client("ssm"), f"/amiforge/{name}/latest") == image

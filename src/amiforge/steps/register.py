@@ -6,9 +6,10 @@ The order is what keeps `latest` right (design invariant 2):
    permission and the snapshots' create-volume permission, which encrypted images need
    for the other account to launch them);
 2. the catalog record becomes AVAILABLE with the region -> image id map (catalog first);
-3. only if :func:`amiforge.core.latest.choose_latest` says this build is what `latest`
-   names (it is of the published recipe version, and no newer build of it is AVAILABLE),
-   ``/amiforge/<recipe>/latest`` moves, region by region (the parameter last); then the
+3. ``/amiforge/<recipe>/latest`` is made to name what
+   :func:`amiforge.core.latest.choose_latest` says (:func:`~amiforge.steps.latest.
+   sync_latest`), region by region (the parameter last): this build's image only if it
+   is of the published recipe version and no newer build of it is AVAILABLE; then the
    winner is read again, so a build that lost a race while writing puts the winner's
    image back instead of leaving its own;
 4. SNS is told.
@@ -21,7 +22,6 @@ late is AVAILABLE but never takes `latest`; its result says why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from amiforge.aws import ec2 as ec2_api
@@ -30,14 +30,7 @@ from amiforge.aws import ssm as ssm_api
 from amiforge.core.latest import latest_reason
 from amiforge.errors import BuildFailed
 from amiforge.steps.env import StepEnv
-from amiforge.steps.latest import published_hash
-
-
-@dataclass
-class Moved:
-    region: str
-    previous: str | None
-    image_id: str
+from amiforge.steps.latest import Moved, published_hash, sync_latest
 
 
 def register(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
@@ -65,9 +58,11 @@ def register(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         winner = env.catalog.latest(recipe, published)
         this = {**record, "build_id": build_id, "recipe_hash": build.get("recipe_hash")}
         latest = latest_reason(this, winner, published)
-        if latest == "latest":
-            _move(env, recipe, build_id, images, moved)
-            _settle(env, recipe, moved)
+        sync_latest(env, recipe, winner=winner, moved=moved)
+        # Read the winner again: a newer build that became AVAILABLE while this one wrote
+        # may have written first; then its image goes back.
+        if moved:
+            sync_latest(env, recipe, moved=moved)
         summary = {"status": "AVAILABLE", "recipe": recipe, "build_id": build_id,
                    "image_id": image["image_id"], "image_name": image["name"],
                    "images": images, "shared_with": build.get("share_with", []),
@@ -81,38 +76,6 @@ def register(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
             env.catalog.unmark_available(recipe, build_id)
         raise
     return summary
-
-
-def _description(recipe: str, build_id: str) -> str:
-    return f"amiforge: newest image of recipe {recipe} (build {build_id})"
-
-
-def _move(env: StepEnv, recipe: str, build_id: str, images: dict[str, str],
-          moved: list[Moved]) -> None:
-    """Set the parameter in every region; ``moved`` grows as each one is set."""
-    name = ssm_api.latest_parameter_name(recipe)
-    for region, image_id in sorted(images.items()):
-        ssm = env.client("ssm", region)
-        previous = ssm_api.get_value(ssm, name)
-        if previous == image_id:
-            continue
-        moved.append(Moved(region, previous, image_id))
-        ssm_api.put_latest(ssm, recipe, image_id, description=_description(recipe, build_id))
-
-
-def _settle(env: StepEnv, recipe: str, moved: list[Moved]) -> None:
-    """A newer build that became AVAILABLE while this one wrote wins: give it back."""
-    if not moved:
-        return
-    winner = env.catalog.latest(recipe, published_hash(env, recipe))
-    if winner is None:
-        return
-    for m in moved:
-        wanted = (winner.get("images") or {}).get(m.region)
-        if wanted and wanted != m.image_id:
-            ssm_api.restore_latest(env.client("ssm", m.region), recipe, expected=m.image_id,
-                                   previous=wanted,
-                                   description=_description(recipe, winner["build_id"]))
 
 
 def _put_back(env: StepEnv, recipe: str, build_id: str, moved: list[Moved]) -> None:
