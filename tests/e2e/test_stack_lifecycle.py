@@ -130,7 +130,8 @@ def test_destroy_keeps_the_data_and_a_new_deploy_carries_on(
     assert forced.exit_code == 0, forced.output
     done = json.loads(forced.stdout)
     assert [b["build_id"] for b in done["cancelled"]] == [running]
-    assert done["retained"] == {"catalog_table": tables[0], "recipes_table": tables[1]}
+    assert done["retained"] == {"RetainedCatalogTable": tables[0],
+                                "RetainedRecipesTable": tables[1]}
     assert stack_api.describe_stack(aws, stack) is None
     assert builder() == []
     record = env.catalog.get(name, running)
@@ -175,7 +176,10 @@ def test_delete_data_lists_everything_asks_and_keeps_only_images_in_use(
     ec2, ssm = aws.client("ec2"), aws.client("ssm")
     instance = ec2.run_instances(ImageId=used["image_id"], MinCount=1, MaxCount=1,
                                  InstanceType="t3.micro")["Instances"][0]["InstanceId"]
-    assert run("destroy", "--yes").exit_code == 0  # the data outlives the stack...
+    plain = run("destroy", "--yes", output="text")  # the data outlives the stack...
+    assert plain.exit_code == 0, plain.output
+    assert f"kept its catalog and recipe tables ({' and '.join(sorted(tables))};" in \
+        plain.output
 
     declined = run("destroy", "--delete-data", output="text", input="n\n")
     assert declined.exit_code == 1

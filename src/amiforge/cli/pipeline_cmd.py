@@ -76,12 +76,11 @@ def destroy(ctx: CliContext, force: bool, delete_data: bool, yes: bool) -> Resul
     if not yes:
         click.confirm(f"Delete stack {ctx.stack}?", abort=True, err=True)
     done = lifecycle.destroy(ctx.aws, ctx.stack, force=force, progress=line_progress())
-    retained = done["retained"]
+    tables = " and ".join(sorted(done["retained"].values())) or "none"
     lines = _cancelled_lines(done["cancelled"])
-    lines.append(f"deleted stack {ctx.stack}; kept the catalog table "
-                 f"{retained['catalog_table']} and the recipe table "
-                 f"{retained['recipes_table']} (`amiforge deploy` of the same stack name "
-                 "re-attaches them), the images and the /amiforge/<recipe>/latest parameters")
+    lines.append(f"deleted stack {ctx.stack}; kept its catalog and recipe tables ({tables}; "
+                 "`amiforge deploy` of the same stack name re-attaches them), the images "
+                 "and the /amiforge/<recipe>/latest parameters")
     return Result(data=done, lines=lines)
 
 

@@ -23,8 +23,8 @@ from typing import Any
 from amiforge.aws import stepfunctions as sfn_api
 from amiforge.aws.session import AwsContext
 from amiforge.deploy import stack as stack_api
-from amiforge.errors import OperationFailed
-from amiforge.ops.connect import connect
+from amiforge.errors import NotFound, OperationFailed
+from amiforge.ops.connect import REQUIRED_OUTPUTS, connect
 from amiforge.steps.env import StepEnv
 from amiforge.steps.finish import cleanup_build
 
@@ -73,9 +73,24 @@ def cancel_builds(env: StepEnv, builds: list[dict[str, Any]],
     return done
 
 
+def stack_env(aws: AwsContext, stack: str) -> StepEnv | None:
+    """The stack's StepEnv; None if it has no outputs to build one from (a first create
+    that rolled back made no state machine, so no build can run)."""
+    described = stack_api.describe_stack(aws, stack)
+    if described is None:
+        raise NotFound(f"stack {stack!r} not found in {aws.resolved_region}",
+                       hint="check --stack and --region")
+    outputs = {o["OutputKey"] for o in described.get("Outputs", [])}
+    return connect(aws, stack) if set(REQUIRED_OUTPUTS) <= outputs else None
+
+
 def destroy(aws: AwsContext, stack: str, *, force: bool = False,
             progress: stack_api.Progress = lambda _m: None) -> dict[str, Any]:
-    env = connect(aws, stack)
+    env = stack_env(aws, stack)
+    if env is None:
+        stack_api.destroy(aws, stack, progress=progress)
+        return {"stack": stack, "deleted": True, "cancelled": [],
+                "retained": stack_api.retained_tables(aws, stack)}
     running = running_builds(env)
     if running and not force:
         raise BuildsRunning(
@@ -93,5 +108,5 @@ def destroy(aws: AwsContext, stack: str, *, force: bool = False,
         build["terminated"] = sorted({*build["terminated"], *again["terminated"]})
         build["deregistered"] = sorted({*build["deregistered"], *again["deregistered"]})
     return {"stack": stack, "deleted": True, "cancelled": cancelled,
-            "retained": {"catalog_table": env.catalog_table,
-                         "recipes_table": env.recipes_table}}
+            "retained": {"RetainedCatalogTable": env.catalog_table,
+                         "RetainedRecipesTable": env.recipes_table}}

@@ -28,7 +28,6 @@ from amiforge.core.retention import PRUNE, Decision
 from amiforge.deploy import stack as stack_api
 from amiforge.errors import NotFound
 from amiforge.ops import lifecycle
-from amiforge.ops.connect import connect
 from amiforge.steps.env import StepEnv
 
 # Retention's executor and usage check, reused rather than deleting images here: every
@@ -58,16 +57,17 @@ class UninstallPlan:
 
 
 def _env(aws: AwsContext, stack: str) -> tuple[StepEnv, bool]:
-    described = stack_api.describe_stack(aws, stack)
-    if described is not None:
-        return connect(aws, stack), True
+    exists = stack_api.describe_stack(aws, stack) is not None
+    env = lifecycle.stack_env(aws, stack) if exists else None
+    if env is not None:
+        return env, True
     retained = stack_api.retained_tables(aws, stack)
-    if not retained:
+    if not retained and not exists:
         raise NotFound(f"stack {stack!r} not found in {aws.resolved_region}, and no table "
                        "it retained either: nothing to delete",
                        hint="pass --stack/--region of the stack to uninstall")
     return StepEnv(catalog_table=retained.get("RetainedCatalogTable", ""),
-                   recipes_table=retained.get("RetainedRecipesTable", ""), aws=aws), False
+                   recipes_table=retained.get("RetainedRecipesTable", ""), aws=aws), exists
 
 
 def plan_uninstall(aws: AwsContext, stack: str) -> UninstallPlan:
