@@ -64,6 +64,16 @@ def test_deploy_keeps_values_not_given_and_reset_returns_to_defaults(
     assert unknown.exit_code == 2
     assert "-p PolSeconds: the stack template has no such parameter" in unknown.output
 
+    # The tables of a stack are chosen when it is created, and must exist.
+    swap = run("deploy", "-p", "RetainedCatalogTable=other", output="text")
+    assert swap.exit_code == 2
+    assert "the tables of a stack can only be chosen when it is created" in swap.output
+    missing = runner_for(local_cloud, "amiforge-nowhere")(
+        "deploy", "-p", "RetainedCatalogTable=no-such-table", output="text")
+    assert missing.exit_code == 2
+    assert "-p RetainedCatalogTable=no-such-table: there is no DynamoDB table" in missing.output
+    assert stack_api.describe_stack(aws, "amiforge-nowhere") is None
+
 
 LIFE_PARAMETERS = ("-p", "SecondsPerMinute=1", "-p", "PollSeconds=1",
                    "-p", "DetectSchedule=rate(30 days)", "-p", "SweepSchedule=rate(30 days)",

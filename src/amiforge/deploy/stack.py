@@ -88,12 +88,27 @@ def retained_tables(aws: AwsContext, stack: str) -> dict[str, str]:
     return {parameter: tables[0] for parameter, tables in found.items()}
 
 
+def _table_exists(aws: AwsContext, table: str) -> bool:
+    try:
+        aws.client("dynamodb").describe_table(TableName=table)
+    except ClientError as err:
+        if error_code(err) == "ResourceNotFoundException":
+            return False
+        raise translate(err, "DescribeTable") from err
+    return True
+
+
 def _retained_values(aws: AwsContext, stack: str, existing: dict | None,
                      overrides: dict[str, str]) -> dict[str, str]:
     """What the Retained* parameters must be: found when the stack is created (or given
     then with -p), and never changed afterwards (that would swap the data for another)."""
     given = {k: overrides.pop(k) for k in RETAINED_PARAMETERS.values() if k in overrides}
     if existing is None:
+        for key, table in given.items():
+            if table and not _table_exists(aws, table):
+                raise InvalidInput(f"-p {key}={table}: there is no DynamoDB table {table} "
+                                   f"in {aws.resolved_region}",
+                                   hint="name a table a destroyed amiforge stack retained")
         values = dict.fromkeys(RETAINED_PARAMETERS.values(), "")
         values.update(retained_tables(aws, stack))
         values.update(given)
