@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from amiforge.aws import ssm as ssm_api
-from amiforge.localcloud.testing import wait_for
+from amiforge.localcloud.testing import images_of_build, wait_for
 from amiforge.ops.builds import wait_for_builds
 from amiforge.steps.finish import record_failure
 from amiforge.steps.register import register
@@ -130,3 +130,31 @@ def test_a_register_that_fails_after_moving_latest_puts_it_back(
     assert ssm_api.get_value(aws.client("ssm"), parameter) == previous
     assert amiforge("latest", name).stdout.strip() == previous
     assert custom_resource_answer(aws, name)["ImageId"] == previous
+
+
+def test_a_register_killed_on_every_attempt_leaves_latest_on_the_previous_image(
+        amiforge: Any, aws: Any, stack: Any, recipe_dir: Any, local_cloud: Any) -> None:
+    """Through the deployed stack: Register dies right after its first state-changing
+    call (the catalog write) on every attempt, so it can neither finish nor undo; the
+    failure path undoes it, and every reader still answers the previous image."""
+    name = unique("regkill")
+    (done,) = wait_for_builds(stack, [{"recipe": name, "build_id": publish(
+        amiforge, recipe_dir(name, "echo one\n"), name)}], poll=0.2, timeout=120)
+    assert done["status"] == "AVAILABLE", done
+    previous = done["image_id"]
+    before = local_cloud.faults.configure(crash_rate=1.0,
+                                          crash_functions=[f"{STACK}-register"])
+    try:
+        second = publish(amiforge, recipe_dir(name, "echo two\n"), name)
+        (failed,) = wait_for_builds(stack, [{"recipe": name, "build_id": second}], poll=0.2,
+                                    timeout=300)
+    finally:
+        local_cloud.faults.configure(crash_rate=before["crash_rate"],
+                                     crash_functions=before["crash_functions"])
+    assert failed["status"] == "FAILED", failed
+    assert "Runtime.ExitError" in failed["reason"]
+    assert local_cloud.faults.stats()["crashes"]["by_function"].get(f"{STACK}-register")
+    assert ssm_api.get_value(aws.client("ssm"), f"/amiforge/{name}/latest") == previous
+    assert amiforge("latest", name).stdout.strip() == previous
+    assert custom_resource_answer(aws, name)["ImageId"] == previous
+    assert images_of_build(aws.client("ec2"), second) == []

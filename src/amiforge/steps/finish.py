@@ -22,6 +22,7 @@ from amiforge.core.userdata import parse_console
 from amiforge.errors import AmiforgeError
 from amiforge.steps.build_stack import delete_build_stack
 from amiforge.steps.env import StepEnv
+from amiforge.steps.latest import sync_latest
 
 _log = logging.getLogger(__name__)
 
@@ -105,6 +106,11 @@ def record_failure(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
             tail = parse_console(ec2_api.console_output(env.client("ec2"), instance_id)).tail
         except Exception:  # the console is a nicety; cleanup must go on regardless
             tail = None
+    if record.get("status") == AVAILABLE:
+        # Register marked it and died before finishing or undoing (a crash, a timeout):
+        # undo it here, and put latest back on what it names without this build.
+        env.catalog.unmark_available(build["recipe"], build["build_id"])
+        sync_latest(env, build["recipe"])
     done = cleanup_build(env, build["build_id"], keep_image=None,
                          regions=build.get("regions", []))
     env.catalog.mark_failed(build["recipe"], build["build_id"], reason=reason,

@@ -139,6 +139,9 @@ CALLS: dict[str, set[str]] = {
         "ec2:DescribeInstances", "ec2:TerminateInstances", "ec2:DescribeImages",
         "ec2:DeregisterImage", "ec2:DeleteSnapshot", "dynamodb:UpdateItem on CatalogTable",
         "sns:Publish", "sqs:SendMessage",
+        # undoing a Register that died half way: sync_latest (catalog.latest, SSM).
+        "dynamodb:Query on CatalogTable/index/available", "dynamodb:GetItem on RecipesTable",
+        "ssm:GetParameter", "ssm:PutParameter",
     },
     # steps.finish.cleanup_messages: cleanup_build per message. (Receiving and deleting
     # the messages is Lambda's event source mapping: see platform_actions.)
