@@ -43,7 +43,7 @@ _AnyTagLoader.add_multi_constructor("!", lambda _loader, _suffix, _node: None)
 
 def template_parameters(body: str | None = None) -> dict[str, str | None]:
     """The template's parameters and their defaults, as CloudFormation reports values."""
-    declared = yaml.load(body or template_text(), Loader=_AnyTagLoader)["Parameters"]  # noqa: S506
+    declared = yaml.load(body or template_text(), Loader=_AnyTagLoader)["Parameters"]
     return {name: None if spec.get("Default") is None else str(spec["Default"])
             for name, spec in declared.items()}
 
