@@ -158,3 +158,21 @@ def test_a_register_killed_on_every_attempt_leaves_latest_on_the_previous_image(
     assert amiforge("latest", name).stdout.strip() == previous
     assert custom_resource_answer(aws, name)["ImageId"] == previous
     assert images_of_build(aws.client("ec2"), second) == []
+
+
+def test_publishing_content_built_before_moves_every_reader_back_together(
+        amiforge: Any, aws: Any, stack: Any, recipe_dir: Any) -> None:
+    name = unique("revert")
+    first = wait_for_builds(stack, [{"recipe": name, "build_id": publish(
+        amiforge, recipe_dir(name, "echo one\n"), name)}], poll=0.2, timeout=120)[0]
+    second = wait_for_builds(stack, [{"recipe": name, "build_id": publish(
+        amiforge, recipe_dir(name, "echo two\n"), name)}], poll=0.2, timeout=120)[0]
+    assert {first["status"], second["status"]} == {"AVAILABLE"}
+    parameter = f"/amiforge/{name}/latest"
+    assert ssm_api.get_value(aws.client("ssm"), parameter) == second["image_id"]
+
+    reverted = amiforge("publish", "--no-detect", str(recipe_dir(name, "echo one\n")))
+    assert reverted.exit_code == 0, reverted.output
+    assert ssm_api.get_value(aws.client("ssm"), parameter) == first["image_id"]
+    assert amiforge("latest", name).stdout.strip() == first["image_id"]
+    assert custom_resource_answer(aws, name)["ImageId"] == first["image_id"]
