@@ -215,3 +215,17 @@ def test_delete_data_lists_everything_asks_and_keeps_only_images_in_use(
     assert (report["bucket_deleted"] == {bucket: True}) == (not report["bucket_kept_for"])
     again = run("destroy", "--delete-data", "--yes", output="text")
     assert again.exit_code == 2 and "nothing to delete" in again.output
+
+
+def test_destroy_of_a_stack_without_outputs_deletes_it(local_cloud: Any, aws: Any) -> None:
+    """A first create that rolled back has no state machine: nothing to refuse over."""
+    cfn = aws.client("cloudformation")
+    cfn.create_stack(StackName="amiforge-bare", TemplateBody=json.dumps({
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}))
+    wait_for(lambda: not stack_api.describe_stack(aws, "amiforge-bare")["StackStatus"]
+             .endswith("IN_PROGRESS"), timeout=60, what="the bare stack")
+    done = runner_for(local_cloud, "amiforge-bare")("destroy", "--yes")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout) == {"stack": "amiforge-bare", "deleted": True,
+                                       "cancelled": [], "retained": {}}
+    assert stack_api.describe_stack(aws, "amiforge-bare") is None

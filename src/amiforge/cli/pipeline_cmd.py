@@ -76,11 +76,12 @@ def destroy(ctx: CliContext, force: bool, delete_data: bool, yes: bool) -> Resul
     if not yes:
         click.confirm(f"Delete stack {ctx.stack}?", abort=True, err=True)
     done = lifecycle.destroy(ctx.aws, ctx.stack, force=force, progress=line_progress())
-    tables = " and ".join(sorted(done["retained"].values())) or "none"
+    tables = " and ".join(sorted(done["retained"].values()))
     lines = _cancelled_lines(done["cancelled"])
     lines.append(f"deleted stack {ctx.stack}; kept its catalog and recipe tables ({tables}; "
                  "`amiforge deploy` of the same stack name re-attaches them), the images "
-                 "and the /amiforge/<recipe>/latest parameters")
+                 "and the /amiforge/<recipe>/latest parameters" if tables else
+                 f"deleted stack {ctx.stack} (it had no tables)")
     return Result(data=done, lines=lines)
 
 
