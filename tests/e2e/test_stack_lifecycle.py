@@ -149,6 +149,13 @@ def test_destroy_keeps_the_data_and_a_new_deploy_carries_on(
     assert done["cancelled"][0]["stopped"] is True
     assert done["cancelled"][0]["terminated"]  # its builder, terminated by the cleanup
 
+    # A late invocation of a deleted function recreates its log group (Lambda does that);
+    # the new stack must still be creatable.
+    logs = aws.client("logs")
+    leftover = f"/aws/lambda/{stack}-register"
+    if not logs.describe_log_groups(logGroupNamePrefix=leftover)["logGroups"]:
+        logs.create_log_group(logGroupName=leftover)
+
     # Deploy again under the same name: the retained tables are the stack's again.
     again = run("deploy", *LIFE_PARAMETERS)
     assert again.exit_code == 0, again.output

@@ -8,6 +8,7 @@ stack raises :class:`StackFailed` listing each failed resource and its reason.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -86,6 +87,27 @@ def retained_tables(aws: AwsContext, stack: str) -> dict[str, str]:
                                f"{parameter}: {', '.join(sorted(tables))}",
                                hint=f"choose one with -p {parameter}=TABLE")
     return {parameter: tables[0] for parameter, tables in found.items()}
+
+
+_LOG_GROUP = re.compile(r"LogGroupName: !Sub /aws/lambda/\$\{AWS::StackName\}-([a-z0-9-]+)")
+
+
+def leftover_log_groups(aws: AwsContext, stack: str, body: str) -> list[str]:
+    """The template's function log groups that exist although the stack does not.
+
+    A function that a destroyed stack's last events still invoked (a builder's
+    state-change event, a stopped execution's woken task) makes Lambda recreate its log
+    group after CloudFormation deleted it; creating the stack again would then fail
+    with "log group already exists". Only these exact names are looked at.
+    """
+    logs = aws.client("logs")
+    found = []
+    for suffix in sorted(set(_LOG_GROUP.findall(body))):
+        name = f"/aws/lambda/{stack}-{suffix}"
+        with aws_call("DescribeLogGroups"):
+            groups = logs.describe_log_groups(logGroupNamePrefix=name).get("logGroups", [])
+        found += [g["logGroupName"] for g in groups if g["logGroupName"] == name]
+    return found
 
 
 def _table_exists(aws: AwsContext, table: str) -> bool:
@@ -255,6 +277,11 @@ def deploy_stack(aws: AwsContext, stack: str, parameters: Mapping[str, str] | No
                              for k, v in sorted(plan.values.items())],
               "Tags": [{"Key": "amiforge:stack", "Value": stack}]}
     if existing is None:
+        for name in leftover_log_groups(aws, stack, body):
+            progress(f"{stack}: removing the log group {name} a destroyed stack's function "
+                     "recreated (the new stack makes its own)")
+            with aws_call("DeleteLogGroup"):
+                aws.client("logs").delete_log_group(logGroupName=name)
         with aws_call("CreateStack"):
             cfn.create_stack(**common, OnFailure="ROLLBACK")
     else:
