@@ -162,7 +162,9 @@ def test_flaky_build_with_one_retry_is_available_after_two_launches(
     assert "AMIFORGE-RESULT: failure" in record["attempts"][0]["console_tail"]
 
 
-def test_latest_is_one_dynamodb_query(amiforge: Any, recipe_dir: Any, stack: Any) -> None:
+def test_latest_is_one_get_and_one_query(amiforge: Any, recipe_dir: Any, stack: Any) -> None:
+    """The published version (GetItem of the recipe store) and the AVAILABLE builds (one
+    Query of the sparse index): bounded by retention, never a Scan of the history."""
     directory = recipe_dir("lookup")
     assert amiforge("publish", str(directory)).exit_code == 0
     code, (build,) = build_and_wait(amiforge, "lookup")
@@ -175,7 +177,7 @@ def test_latest_is_one_dynamodb_query(amiforge: Any, recipe_dir: Any, stack: Any
         image = latest_image(stack, "lookup")
     finally:
         dynamodb.meta.events.unregister("before-call.dynamodb.*")
-    assert calls == ["Query"]
+    assert calls == ["GetItem", "Query"]
     assert image["ImageId"] == build["image_id"]
     shown = amiforge("latest", "lookup")
     assert shown.stdout.strip() == build["image_id"]

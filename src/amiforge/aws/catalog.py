@@ -3,8 +3,9 @@
 Table layout (see deploy/template.yaml):
   PK ``recipe`` (S), SK ``build_id`` (S)
   GSI ``available`` — PK ``available_recipe`` (S), SK ``created_at`` (S). Sparse: only
-  AVAILABLE builds carry ``available_recipe``, so "newest available image of a recipe"
-  is one Query with Limit=1, newest first, however long the history is.
+  AVAILABLE builds carry ``available_recipe``, so a recipe's AVAILABLE builds (few:
+  retention prunes the rest) are one Query, however long the history is; which of them
+  `latest` names is :func:`amiforge.core.latest.choose_latest`.
   Two partitions hold bookkeeping, not builds: ``#waiting`` (builds waiting for their
   builder to stop, aws/waits.py) and ``#limits`` (the launch budget, aws/pacing.py).
 
@@ -12,8 +13,9 @@ Status moves STARTING -> BUILDING -> AVAILABLE | FAILED | CANCELLED, and AVAILAB
 PRUNED (the meaning of each: core/statuses.py). Whoever starts a build writes STARTING
 (with its execution) right after StartExecution, so a build is visible at once; Resolve
 turns it into BUILDING, and a build that fails before (in Resolve) goes from STARTING to
-FAILED. Every write that changes status is conditional, so a
-retried or duplicated step cannot move a record back.
+FAILED. Every write that changes status is conditional, so a retried or duplicated step
+cannot move a record back; the one move back, AVAILABLE -> BUILDING, is Register undoing
+its own write when it cannot finish (:meth:`Catalog.unmark_available`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from botocore.exceptions import ClientError
 
 from amiforge.aws.dynamo import deserialize, serialize, value
 from amiforge.aws.errors import aws_call, error_code, translate
+from amiforge.core.latest import choose_latest
 from amiforge.errors import AwsCallFailed, TransientAwsError
 
 STARTING, BUILDING, AVAILABLE, FAILED, PRUNED = (
@@ -77,16 +80,27 @@ class Catalog:
                 raise TransientAwsError("BatchGetItem: keys still unprocessed after 8 attempts")
         return found
 
-    def latest(self, recipe: str) -> dict | None:
-        """The newest AVAILABLE build of ``recipe``: one Query on the sparse index."""
+    def available(self, recipe: str) -> list[dict]:
+        """Every AVAILABLE build of ``recipe``, newest first: one Query on the sparse index
+        (retention keeps this short, so it is one page)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "IndexName": LATEST_INDEX,
+            "KeyConditionExpression": "available_recipe = :r",
+            "ExpressionAttributeValues": {":r": value(recipe)}, "ScanIndexForward": False}
+        found: list[dict] = []
         with aws_call("Query"):
-            items = self.db.query(
-                TableName=self.table, IndexName=LATEST_INDEX,
-                KeyConditionExpression="available_recipe = :r",
-                ExpressionAttributeValues={":r": value(recipe)},
-                ScanIndexForward=False, Limit=1,
-            ).get("Items", [])
-        return deserialize(items[0]) if items else None
+            while True:
+                page = self.db.query(**kwargs)
+                found.extend(deserialize(item) for item in page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    return found
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def latest(self, recipe: str, published_hash: str | None = None) -> dict | None:
+        """The AVAILABLE build `latest` names (:func:`amiforge.core.latest.choose_latest`):
+        a build of the published version first, then the newest."""
+        chosen = choose_latest(self.available(recipe), published_hash)
+        return dict(chosen) if chosen is not None else None
 
     def history(self, recipe: str, limit: int | None = None) -> list[dict]:
         """Every build of ``recipe``, newest first."""
@@ -278,6 +292,12 @@ class Catalog:
         return self.update(recipe, build_id, only_if_status=BUILDING, status=AVAILABLE,
                            available_recipe=recipe, finished_at=now_iso(),
                            remove=("task_token",), **fields)
+
+    def unmark_available(self, recipe: str, build_id: str) -> bool:
+        """Undo :meth:`mark_available` (AVAILABLE -> BUILDING), for a Register that could not
+        finish: the failure path then records FAILED as for any failed build."""
+        return self.update(recipe, build_id, only_if_status=AVAILABLE, status=BUILDING,
+                           remove=("available_recipe", "finished_at"))
 
     def mark_failed(self, recipe: str, build_id: str, **fields: Any) -> bool:
         """FAILED from BUILDING, or from STARTING (a build that failed in Resolve)."""

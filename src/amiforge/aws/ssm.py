@@ -48,12 +48,32 @@ def get_value(ssm: Any, name: str) -> str | None:
         raise translate(err, "GetParameter") from err
 
 
-def delete_latest(ssm: Any, recipe: str) -> bool:
-    """Delete ``/amiforge/<recipe>/latest``; False if it did not exist."""
+def restore_latest(ssm: Any, recipe: str, *, expected: str, previous: str | None,
+                   description: str) -> bool:
+    """Put ``/amiforge/<recipe>/latest`` back to ``previous`` if it still holds ``expected``
+    (another build may have moved it since); ``previous`` None: it did not exist before,
+    so the parameter this build created is removed. True if it was put back."""
+    name = latest_parameter_name(recipe)
+    if get_value(ssm, name) != expected:
+        return False
+    if previous is None:
+        delete_parameter(ssm, name)
+        return True
+    put_latest(ssm, recipe, previous, description=description)
+    return True
+
+
+def delete_parameter(ssm: Any, name: str) -> bool:
+    """Delete one parameter; False if it was already gone."""
     try:
-        ssm.delete_parameter(Name=latest_parameter_name(recipe))
+        ssm.delete_parameter(Name=name)
     except ClientError as err:
         if error_code(err) == "ParameterNotFound":
             return False
         raise translate(err, "DeleteParameter") from err
     return True
+
+
+def delete_latest(ssm: Any, recipe: str) -> bool:
+    """Delete ``/amiforge/<recipe>/latest``; False if it did not exist."""
+    return delete_parameter(ssm, latest_parameter_name(recipe))

@@ -53,7 +53,17 @@ def history(sfn: Any, execution_arn: str) -> list[dict]:
     return events
 
 
-def stop(sfn: Any, execution_arn: str, *, error: str, cause: str) -> bool:
+def running_executions(sfn: Any, state_machine_arn: str) -> list[dict]:
+    """Every RUNNING execution of the machine: {name, executionArn, startDate, ...}."""
+    found: list[dict] = []
+    with aws_call("ListExecutions"):
+        for page in sfn.get_paginator("list_executions").paginate(
+                stateMachineArn=state_machine_arn, statusFilter="RUNNING"):
+            found.extend(page.get("executions", []))
+    return found
+
+
+def stop(sfn: Any, execution_arn: str, *, cause: str, error: str = "Cancelled") -> bool:
     """StopExecution; False if there is no such execution. Stopping one that already
     ended changes nothing (Step Functions keeps its status)."""
     try:

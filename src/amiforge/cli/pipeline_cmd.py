@@ -16,6 +16,7 @@ from amiforge.cli.render import Result
 from amiforge.core.recipes import load_recipes
 from amiforge.core.statuses import MEANINGS as STATUS_MEANINGS
 from amiforge.deploy import stack as stack_api
+from amiforge.ops import lifecycle, uninstall
 from amiforge.ops.builds import ALREADY_BUILT, start_builds, wait_for_builds
 from amiforge.ops.connect import connect
 from amiforge.ops.plan import plan
@@ -30,33 +31,96 @@ pass_ctx = click.make_pass_decorator(CliContext)
 
 @click.command()
 @click.option("--parameter", "-p", "parameters", multiple=True, metavar="KEY=VALUE",
-              help="Stack parameter override (repeatable), e.g. -p LogRetentionDays=90.")
+              help="Stack parameter to set (repeatable), e.g. -p LogRetentionDays=90. "
+                   "Parameters not given keep their current values.")
+@click.option("--reset-parameters", is_flag=True,
+              help="Return every parameter not given with -p to the template's default.")
 @pass_ctx
 @command_errors
-def deploy(ctx: CliContext, parameters: tuple[str, ...]) -> Result:
-    """Package the Lambda bundle, create or update the stack, wait, print its outputs."""
+def deploy(ctx: CliContext, parameters: tuple[str, ...], reset_parameters: bool) -> Result:
+    """Package the Lambda bundle, create or update the stack, wait, print its outputs and
+    every parameter whose value changed."""
     overrides = {}
     for item in parameters:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--parameter")
         overrides[key] = value
-    outputs = stack_api.deploy(ctx.aws, ctx.stack, overrides, progress=line_progress())
-    return Result(data={"stack": ctx.stack, "outputs": outputs}, title=f"stack {ctx.stack}",
-                  columns=("output", "value"), rows=sorted(outputs.items()))
+    deployed = stack_api.deploy_stack(ctx.aws, ctx.stack, overrides,
+                                      reset_parameters=reset_parameters,
+                                      progress=line_progress())
+    changes = [c.as_dict() for c in deployed.changes]
+    lines = [f"parameter {c['parameter']}: {c['old'] if c['old'] is not None else '(unset)'}"
+             f" -> {c['new'] if c['new'] is not None else '(unset)'}" for c in changes]
+    lines = lines or ["parameters: no change"]
+    lines += [f"re-attached the retained table {table} ({parameter}): history, latest and "
+              "retention carry on" for parameter, table in sorted(deployed.reattached.items())]
+    return Result(data={"stack": ctx.stack, "outputs": deployed.outputs,
+                        "parameter_changes": changes, "reattached": deployed.reattached},
+                  title=f"stack {ctx.stack}", columns=("output", "value"),
+                  rows=sorted(deployed.outputs.items()), lines=lines)
 
 
 @click.command()
+@click.option("--force", is_flag=True,
+              help="Stop running builds (recorded CANCELLED: stack destroyed) and clean up "
+                   "what they started, instead of refusing.")
+@click.option("--delete-data", is_flag=True,
+              help="Uninstall: also delete the images (not those in use), the latest "
+                   "parameters, the catalog and recipe tables and the artifact bucket.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_ctx
 @command_errors
-def destroy(ctx: CliContext, yes: bool) -> Result:
-    """Delete the stack. The catalog and recipe tables are retained (they hold history)."""
+def destroy(ctx: CliContext, force: bool, delete_data: bool, yes: bool) -> Result:
+    """Delete the stack, keeping its data: the catalog and recipe tables, the images and
+    the latest parameters stay, and a later `deploy` of the same name re-attaches them.
+    Refuses while builds run unless --force. --delete-data removes the data too."""
+    if delete_data:
+        return _uninstall(ctx, force=force, yes=yes)
     if not yes:
         click.confirm(f"Delete stack {ctx.stack}?", abort=True, err=True)
-    stack_api.destroy(ctx.aws, ctx.stack, progress=line_progress())
-    return Result(data={"stack": ctx.stack, "deleted": True},
-                  lines=[f"deleted stack {ctx.stack} (catalog and recipe tables retained)"])
+    done = lifecycle.destroy(ctx.aws, ctx.stack, force=force, progress=line_progress())
+    tables = " and ".join(sorted(done["retained"].values()))
+    lines = _cancelled_lines(done["cancelled"])
+    lines.append(f"deleted stack {ctx.stack}; kept its catalog and recipe tables ({tables}; "
+                 "`amiforge deploy` of the same stack name re-attaches them), the images "
+                 "and the /amiforge/<recipe>/latest parameters" if tables else
+                 f"deleted stack {ctx.stack} (it had no tables)")
+    return Result(data=done, lines=lines)
+
+
+def _cancelled_lines(cancelled: list[dict]) -> list[str]:
+    return [f"stopped build {b['build_id']} ({lifecycle.STACK_DESTROYED}); terminated "
+            f"{len(b['terminated'])} instance(s), removed {len(b['deregistered'])} image(s)"
+            for b in cancelled]
+
+
+def _uninstall(ctx: CliContext, *, force: bool, yes: bool) -> Result:
+    plan = uninstall.plan_uninstall(ctx.aws, ctx.stack)
+    if not yes:
+        listing = [f"stack {plan.stack}" if plan.stack_exists else
+                   f"stack {plan.stack}: already deleted",
+                   f"tables {plan.catalog_table} and {plan.recipes_table}",
+                   (f"bucket {plan.bucket}" if not plan.bucket_users else
+                    f"bucket {plan.bucket}: kept, used by {', '.join(plan.bucket_users)}"),
+                   *(f"parameter {p['name']} in {p['region']}" for p in plan.parameters),
+                   *(f"image {image_id} in {region} ({b['recipe']}, build {b['build_id']})"
+                     for b in plan.images for region, image_id in sorted(b["images"].items())),
+                   "(an image still in use is kept)"]
+        click.echo("amiforge destroy --delete-data will delete:\n  " + "\n  ".join(listing),
+                   err=True)
+        click.confirm(f"Delete stack {ctx.stack} and all of its data?", abort=True, err=True)
+    done = uninstall.uninstall(ctx.aws, plan, force=force, progress=line_progress())
+    kept = [b for b in done["images"] if str(b["outcome"]).startswith("kept")]
+    lines = _cancelled_lines(done["cancelled"])
+    lines.append(f"deleted stack {ctx.stack}, {len(done['images']) - len(kept)} image(s), "
+                 f"{len(done['parameters_deleted'])} parameter(s), the tables "
+                 f"{', '.join(done['tables_deleted'])}"
+                 + (f" and the bucket {', '.join(done['bucket_deleted'])}"
+                    if done["bucket_deleted"] else
+                    f"; kept the bucket (used by {', '.join(done['bucket_kept_for'])})"))
+    lines += [f"kept image {b['image_id']} ({b['recipe']}): {b['outcome']}" for b in kept]
+    return Result(data=done, lines=lines)
 
 
 @click.command("publish")
@@ -225,7 +289,7 @@ def status(ctx: CliContext) -> Result:
     for record in sorted(env.store.all_current(), key=lambda r: r["name"]):
         name = record["name"]
         last = (env.catalog.history(name, limit=1) or [{}])[0]
-        latest = env.catalog.latest(name) or {}
+        latest = env.catalog.latest(name, record["hash"]) or {}
         item = {"recipe": name, "hash": record["hash"], "last_build": last.get("build_id"),
                 "retired_at": record.get("retired_at"),
                 "last_status": last.get("status"), "latest_image": latest.get("image_id"),

@@ -9,18 +9,22 @@ stack raises :class:`StackFailed` listing each failed resource and its reason.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from importlib import resources
 
+import yaml
 from botocore.exceptions import ClientError
 
 from amiforge.aws import artifacts
 from amiforge.aws.artifacts import ArtifactBucket
-from amiforge.aws.errors import aws_call, translate
+from amiforge.aws.errors import aws_call, error_code, translate
 from amiforge.aws.session import AwsContext
+from amiforge.core.stack_parameters import ParameterChange, plan_parameters
 from amiforge.deploy.bundle import build_bundle
-from amiforge.errors import NotFound, StackFailed
+from amiforge.errors import InvalidInput, NotFound, StackFailed
 
 TEMPLATE_BODY_LIMIT = 51_200
 IN_PROGRESS = "_IN_PROGRESS"
@@ -31,6 +35,117 @@ Progress = Callable[[str], None]
 
 def template_text() -> str:
     return resources.files("amiforge.deploy").joinpath("template.yaml").read_text()
+
+
+class _AnyTagLoader(yaml.SafeLoader):
+    """Reads the template's plain structure; intrinsic tags (!Ref, !Sub ...) become None."""
+
+
+_AnyTagLoader.add_multi_constructor("!", lambda _loader, _suffix, _node: None)
+
+
+def template_parameters(body: str | None = None) -> dict[str, str | None]:
+    """The template's parameters and their defaults, as CloudFormation reports values."""
+    declared = yaml.load(body or template_text(), Loader=_AnyTagLoader)["Parameters"]
+    return {name: None if spec.get("Default") is None else str(spec["Default"])
+            for name, spec in declared.items()}
+
+
+@dataclass(frozen=True)
+class Deployed:
+    outputs: dict[str, str]
+    changes: tuple[ParameterChange, ...]
+    reattached: dict[str, str]  # template parameter -> retained table the stack now uses
+
+
+# The tag the template puts on each table, and the parameter that re-attaches it.
+TABLE_TAG = "amiforge:table"
+RETAINED_PARAMETERS = {"catalog": "RetainedCatalogTable", "recipes": "RetainedRecipesTable"}
+
+
+def retained_tables(aws: AwsContext, stack: str) -> dict[str, str]:
+    """Tables a destroyed stack named ``stack`` retained: {template parameter: table}.
+
+    CloudFormation names a table ``<stack>-<logical id>-<suffix>``; the tags
+    ``amiforge:stack`` (exactly this stack) and ``amiforge:table`` confirm which is which.
+    """
+    ddb = aws.client("dynamodb")
+    with aws_call("ListTables"):
+        names = [name for page in ddb.get_paginator("list_tables").paginate()
+                 for name in page.get("TableNames", []) if name.startswith(f"{stack}-")]
+    found: dict[str, list[str]] = {}
+    for name in names:
+        with aws_call("DescribeTable"):
+            arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
+        with aws_call("ListTagsOfResource"):
+            tags = {t["Key"]: t["Value"]
+                    for t in ddb.list_tags_of_resource(ResourceArn=arn).get("Tags", [])}
+        parameter = RETAINED_PARAMETERS.get(tags.get(TABLE_TAG, ""))
+        if parameter and tags.get("amiforge:stack") == stack:
+            found.setdefault(parameter, []).append(name)
+    for parameter, tables in found.items():
+        if len(tables) > 1:
+            raise InvalidInput(f"stack {stack}: several retained tables could be "
+                               f"{parameter}: {', '.join(sorted(tables))}",
+                               hint=f"choose one with -p {parameter}=TABLE")
+    return {parameter: tables[0] for parameter, tables in found.items()}
+
+
+_LOG_GROUP = re.compile(r"LogGroupName: !Sub /aws/lambda/\$\{AWS::StackName\}-([a-z0-9-]+)")
+
+
+def leftover_log_groups(aws: AwsContext, stack: str, body: str) -> list[str]:
+    """The template's function log groups that exist although the stack does not.
+
+    A function that a destroyed stack's last events still invoked (a builder's
+    state-change event, a stopped execution's woken task) makes Lambda recreate its log
+    group after CloudFormation deleted it; creating the stack again would then fail
+    with "log group already exists". Only these exact names are looked at.
+    """
+    logs = aws.client("logs")
+    found = []
+    for suffix in sorted(set(_LOG_GROUP.findall(body))):
+        name = f"/aws/lambda/{stack}-{suffix}"
+        with aws_call("DescribeLogGroups"):
+            groups = logs.describe_log_groups(logGroupNamePrefix=name).get("logGroups", [])
+        found += [g["logGroupName"] for g in groups if g["logGroupName"] == name]
+    return found
+
+
+def _table_exists(aws: AwsContext, table: str) -> bool:
+    try:
+        aws.client("dynamodb").describe_table(TableName=table)
+    except ClientError as err:
+        if error_code(err) == "ResourceNotFoundException":
+            return False
+        raise translate(err, "DescribeTable") from err
+    return True
+
+
+def _retained_values(aws: AwsContext, stack: str, existing: dict | None,
+                     overrides: dict[str, str]) -> dict[str, str]:
+    """What the Retained* parameters must be: found when the stack is created (or given
+    then with -p), and never changed afterwards (that would swap the data for another)."""
+    given = {k: overrides.pop(k) for k in RETAINED_PARAMETERS.values() if k in overrides}
+    if existing is None:
+        for key, table in given.items():
+            if table and not _table_exists(aws, table):
+                raise InvalidInput(f"-p {key}={table}: there is no DynamoDB table {table} "
+                                   f"in {aws.resolved_region}",
+                                   hint="name a table a destroyed amiforge stack retained")
+        values = dict.fromkeys(RETAINED_PARAMETERS.values(), "")
+        values.update(retained_tables(aws, stack))
+        values.update(given)
+        return values
+    current = {p["ParameterKey"]: p.get("ParameterValue", "")
+               for p in existing.get("Parameters", [])}
+    values = {k: current.get(k, "") for k in RETAINED_PARAMETERS.values()}
+    for key, value in given.items():
+        if value != values[key]:
+            raise InvalidInput(f"-p {key}={value}: the stack already uses "
+                               f"{values[key] or 'the table it created'}; the tables of a "
+                               "stack can only be chosen when it is created")
+    return values
 
 
 def artifact_bucket(aws: AwsContext) -> ArtifactBucket:
@@ -92,14 +207,39 @@ def wait_for(aws: AwsContext, stack: str, progress: Progress, poll: float = 1.0,
 
 def deploy(aws: AwsContext, stack: str, parameters: Mapping[str, str] | None = None,
            progress: Progress = lambda _m: None) -> dict[str, str]:
+    return deploy_stack(aws, stack, parameters, progress=progress).outputs
+
+
+def deploy_stack(aws: AwsContext, stack: str, parameters: Mapping[str, str] | None = None, *,
+                 reset_parameters: bool = False,
+                 progress: Progress = lambda _m: None) -> Deployed:
+    """Create or update ``stack``. Parameters not given keep the stack's current values
+    (``reset_parameters``: they return to the defaults); the result says what changed."""
+    body = template_text()
+    declared = template_parameters(body)
+    existing = describe_stack(aws, stack)
+    if existing and existing["StackStatus"] == "ROLLBACK_COMPLETE":
+        # A first create that failed cannot be updated: remove it and start again.
+        progress(f"{stack}: removing the failed first attempt (ROLLBACK_COMPLETE)")
+        aws.client("cloudformation").delete_stack(StackName=stack)
+        wait_for(aws, stack, progress)
+        existing = None
+    previous = ({p["ParameterKey"]: p.get("ParameterValue", "")
+                 for p in existing.get("Parameters", [])} if existing else None)
+    overrides = dict(parameters or {})
+    retained = _retained_values(aws, stack, existing, overrides)
+    reattached = {k: v for k, v in retained.items() if v} if existing is None else {}
+    for parameter, table in sorted(reattached.items()):
+        progress(f"{stack}: re-attaching the retained table {table} ({parameter})")
     bundle = build_bundle()
     artifacts_bucket = artifact_bucket(aws)
     bucket, key = artifacts_bucket.bucket, bundle.key
     uploaded = artifacts_bucket.upload(key, bundle.data)
     progress(f"bundle s3://{bucket}/{key} ({len(bundle.data) // 1024} KiB"
              f"{'' if uploaded else ', already there'})")
-    params = {"BundleBucket": bucket, "BundleKey": key, **(parameters or {})}
-    body = template_text()
+    plan = plan_parameters(declared, previous, overrides,
+                           managed={"BundleBucket": bucket, "BundleKey": key, **retained},
+                           reset=reset_parameters)
     template: dict[str, str] = {"TemplateBody": body}
     if len(body.encode()) > TEMPLATE_BODY_LIMIT:
         template_key = f"templates/{bundle.sha256[:16]}.yaml"
@@ -110,16 +250,14 @@ def deploy(aws: AwsContext, stack: str, parameters: Mapping[str, str] | None = N
     cfn = aws.client("cloudformation")
     common = {"StackName": stack, **template, "Capabilities": ["CAPABILITY_IAM"],
               "Parameters": [{"ParameterKey": k, "ParameterValue": str(v)}
-                             for k, v in sorted(params.items())],
+                             for k, v in sorted(plan.values.items())],
               "Tags": [{"Key": "amiforge:stack", "Value": stack}]}
-    existing = describe_stack(aws, stack)
-    if existing and existing["StackStatus"] == "ROLLBACK_COMPLETE":
-        # A first create that failed cannot be updated: remove it and start again.
-        progress(f"{stack}: removing the failed first attempt (ROLLBACK_COMPLETE)")
-        cfn.delete_stack(StackName=stack)
-        wait_for(aws, stack, progress)
-        existing = None
     if existing is None:
+        for name in leftover_log_groups(aws, stack, body):
+            progress(f"{stack}: removing the log group {name} a destroyed stack's function "
+                     "recreated (the new stack makes its own)")
+            with aws_call("DeleteLogGroup"):
+                aws.client("logs").delete_log_group(logGroupName=name)
         with aws_call("CreateStack"):
             cfn.create_stack(**common, OnFailure="ROLLBACK")
     else:
@@ -130,7 +268,8 @@ def deploy(aws: AwsContext, stack: str, parameters: Mapping[str, str] | None = N
                 raise translate(err, "UpdateStack") from err
             progress(f"{stack}: already up to date")
     wait_for(aws, stack, progress)
-    return stack_outputs(aws, stack)
+    return Deployed(outputs=stack_outputs(aws, stack), changes=plan.changes,
+                    reattached=reattached)
 
 
 def destroy(aws: AwsContext, stack: str, progress: Progress = lambda _m: None) -> None:
@@ -139,3 +278,46 @@ def destroy(aws: AwsContext, stack: str, progress: Progress = lambda _m: None) -
     with aws_call("DeleteStack"):
         aws.client("cloudformation").delete_stack(StackName=stack)
     wait_for(aws, stack, progress)
+
+
+def delete_table(aws: AwsContext, table: str) -> bool:
+    """Delete a DynamoDB table (`destroy --delete-data`); False if it was already gone."""
+    try:
+        aws.client("dynamodb").delete_table(TableName=table)
+    except ClientError as err:
+        if error_code(err) == "ResourceNotFoundException":
+            return False
+        raise translate(err, "DeleteTable") from err
+    return True
+
+
+def stacks_using_bucket(aws: AwsContext, bucket: str) -> list[str]:
+    """Live stacks of the region whose BundleBucket parameter is ``bucket``."""
+    users = []
+    with aws_call("DescribeStacks"):
+        for page in aws.client("cloudformation").get_paginator("describe_stacks").paginate():
+            for described in page.get("Stacks", []):
+                parameters = {p["ParameterKey"]: p.get("ParameterValue")
+                              for p in described.get("Parameters", [])}
+                if (parameters.get("BundleBucket") == bucket
+                        and described["StackStatus"] != "DELETE_COMPLETE"):
+                    users.append(described["StackName"])
+    return sorted(users)
+
+
+def delete_bucket(aws: AwsContext, bucket: str) -> bool:
+    """Empty (every object version) and delete ``bucket``; False if it did not exist."""
+    s3 = aws.client("s3")
+    try:
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                      for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+            if doomed:
+                with aws_call("DeleteObjects"):
+                    s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
+        s3.delete_bucket(Bucket=bucket)
+    except ClientError as err:
+        if error_code(err) == "NoSuchBucket":
+            return False
+        raise translate(err, "DeleteBucket") from err
+    return True

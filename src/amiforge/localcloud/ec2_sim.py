@@ -22,7 +22,9 @@ What the build does is read from its user data, decoded (base64, gzip, MIME mult
   its retry, however often the recipe was built before;
   ``crash`` never reaches running: ``pending`` -> ``shutting-down`` -> ``terminated``
   with the state reason ``Server.InternalError`` (AWS's "internal error on launch");
-* otherwise it succeeds: ``AMIFORGE-RESULT: success``.
+* otherwise it succeeds: ``AMIFORGE-RESULT: success``;
+* ``# amiforge-sim: slow N`` (with any of the above) makes this builder run N seconds
+  instead of ``builder_seconds``, so a test can make one build finish after another.
 
 The console (:meth:`BuilderSimulator.console`) gets boot lines when the instance runs and
 the script's simulated output plus the marker line when it finishes; ``get_console_output``
@@ -59,6 +61,8 @@ SCRIPT_PATH = "/var/lib/cloud/instance/scripts/part-001"
 WRAPPED_SCRIPT_PATH = "/var/lib/amiforge/build-script"  # where amiforge's wrapper puts it
 _DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*amiforge-sim:[ \t]*(fail|hang|flaky|crash)\b",
                         re.MULTILINE)
+_SLOW = re.compile(r"^[ \t]*#[ \t]*amiforge-sim:[ \t]*slow[ \t]+(\d+(?:\.\d+)?)\b",
+                   re.MULTILINE)
 _CLOUD_INIT_STARTS = ("#!", "#cloud-config", "#include", "#cloud-boothook", "#part-handler",
                       "#upstart-job", "## template: jinja")
 _STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48,
@@ -75,6 +79,7 @@ class Outcome:
     exit_code: int = 0
     output: list[str] = field(default_factory=list)   # written when the script ends
     started: list[str] = field(default_factory=list)  # written when the instance boots
+    seconds: float | None = None  # how long it runs (None: the simulator's builder_seconds)
 
 
 @dataclass
@@ -178,17 +183,20 @@ def plan_outcome(user_data: str, *, windows: bool, first_launch: bool) -> Outcom
                 return Outcome("fail", 2, error.splitlines())
     directive = _DIRECTIVE.search(user_data)
     kind = directive.group(1) if directive else "success"
+    slow = _SLOW.search(user_data)
+    seconds = float(slow.group(1)) if slow else None
     lines = len(user_data.splitlines())
     ran = f"amiforge-sim: ran the user data ({lines} lines)"
     if kind == "fail" or (kind == "flaky" and first_launch):
         why = "fail" if kind == "fail" else "flaky, first launch"
-        return Outcome("fail", 1, [ran, f"amiforge-sim: script exited with status 1 ({why})"])
+        return Outcome("fail", 1, [ran, f"amiforge-sim: script exited with status 1 ({why})"],
+                       seconds=seconds)
     if kind == "crash":
         return Outcome("crash")
     if kind == "hang":
         return Outcome("hang", started=[
             "amiforge-sim: running the user data; it hangs (never shuts down)"])
-    return Outcome("success", 0, [ran])
+    return Outcome("success", 0, [ran], seconds=seconds)
 
 
 def instance_tags(instance: Any) -> dict[str, str]:
@@ -343,7 +351,9 @@ class BuilderSimulator:
                 self._transition(build, "running")
                 self._boot_console(build)
                 build.phase = "running"
-            elif build.phase == "running" and age >= self.builder_seconds:
+            elif build.phase == "running" and age >= (
+                    self.builder_seconds if build.outcome.seconds is None
+                    else build.outcome.seconds):
                 if build.outcome.kind == "hang":
                     continue
                 self._finish_console(build)

@@ -11,6 +11,7 @@ from amiforge.core.model import Recipe
 from amiforge.core.recipes import publish_problems
 from amiforge.errors import NotFound, RecipeInvalid
 from amiforge.steps.env import StepEnv
+from amiforge.steps.latest import sync_latest
 
 
 def git_commit(path: Path) -> str | None:
@@ -37,6 +38,10 @@ def publish(env: StepEnv, recipes: Sequence[Recipe], commit: str | None) -> list
     for recipe in recipes:
         previous = env.store.current(recipe.name)
         changed = env.store.publish(recipe.name, recipe.hash, recipe.to_document(), commit)
+        if changed:
+            # The published version decides what `latest` names (core/latest.py): content
+            # built before (a revert) takes it back at once, in the SSM parameter too.
+            sync_latest(env, recipe.name)
         results.append({"recipe": recipe.name, "hash": recipe.hash, "changed": changed,
                         "previous_hash": previous["hash"] if previous else None,
                         "git_commit": commit,

@@ -17,6 +17,7 @@ from typing import Any
 
 from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import messaging
+from amiforge.aws.catalog import AVAILABLE
 from amiforge.core import cleanup_message
 from amiforge.core.deletion import (
     OVER_STATUSES,
@@ -32,6 +33,7 @@ from amiforge.errors import AmiforgeError, InvalidInput
 from amiforge.steps.build_stack import delete_build_stack
 from amiforge.steps.env import StepEnv
 from amiforge.steps.gate import Gate, describe_failure
+from amiforge.steps.latest import sync_latest
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +141,11 @@ def record_failure(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
             tail = parse_console(ec2_api.console_output(env.client("ec2"), instance_id)).tail
         except Exception:  # the console is a nicety; cleanup must go on regardless
             tail = None
+    if record.get("status") == AVAILABLE:
+        # Register marked it and died before finishing or undoing (a crash, a timeout):
+        # undo it here, and put latest back on what it names without this build.
+        env.catalog.unmark_available(build["recipe"], build["build_id"])
+        sync_latest(env, build["recipe"])
     marked = env.catalog.mark_failed(build["recipe"], build["build_id"], reason=reason,
                                      console_tail=(tail or "")[-4000:] or None)
     if not marked and not record:

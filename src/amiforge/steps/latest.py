@@ -1,6 +1,9 @@
-"""The newest AVAILABLE image of a recipe: what Custom::LatestAmi and `amiforge latest` answer.
+"""The image a recipe's `latest` names: what Custom::LatestAmi and `amiforge latest` answer,
+and what Register writes to ``/amiforge/<recipe>/latest``.
 
-:func:`latest_image` is the lookup (one DynamoDB Query on the catalog's sparse index).
+All three use :func:`current_latest`: the recipe's published version (one GetItem of the
+recipe store) and its AVAILABLE builds (one Query on the catalog's sparse index), judged by
+:func:`amiforge.core.latest.choose_latest`. :func:`latest_image` is the lookup.
 :func:`latest_ami_resource` is ``Custom::LatestAmi``: its properties checked, the lookup
 made, the attributes returned; :func:`respond` answers a CloudFormation request for it
 (the protocol, malformed events and the 4 KB limit are :mod:`amiforge.steps.custom_resource`).
@@ -8,8 +11,10 @@ made, the attributes returned; :func:`respond` answers a CloudFormation request 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from amiforge.aws import ssm as ssm_api
 from amiforge.core.rules import REGION, check_recipe_name
 from amiforge.errors import InvalidInput, NotFound
 from amiforge.steps import custom_resource
@@ -20,9 +25,51 @@ RESOURCE = "Custom::LatestAmi"
 ATTRIBUTES = ("ImageId", "ImageName", "BuildId", "CreationDate")
 
 
+def published_hash(env: StepEnv, recipe: str) -> str | None:
+    current = env.store.current(recipe)
+    return current.get("hash") if current else None
+
+
+def current_latest(env: StepEnv, recipe: str) -> dict[str, Any] | None:
+    """The catalog record of the build `latest` names, or None."""
+    return env.catalog.latest(recipe, published_hash(env, recipe))
+
+
+@dataclass
+class Moved:
+    """One parameter :func:`sync_latest` changed: enough to put it back."""
+
+    region: str
+    previous: str | None
+    image_id: str
+
+
+def sync_latest(env: StepEnv, recipe: str, *, winner: dict[str, Any] | None = None,
+                moved: list[Moved] | None = None) -> list[Moved]:
+    """Make ``/amiforge/<recipe>/latest`` name what :func:`current_latest` names, in every
+    region that build has an image in (``winner``: already read). ``moved`` grows as each
+    parameter is set, so a caller that fails later can put them back."""
+    moved = [] if moved is None else moved
+    winner = winner if winner is not None else current_latest(env, recipe)
+    if winner is None:
+        return moved
+    name = ssm_api.latest_parameter_name(recipe)
+    images = winner.get("images") or {env.region: winner.get("image_id")}
+    for region, image_id in sorted(images.items()):
+        ssm = env.client("ssm", region)
+        previous = ssm_api.get_value(ssm, name)
+        if not image_id or previous == image_id:
+            continue
+        moved.append(Moved(region, previous, image_id))
+        ssm_api.put_latest(ssm, recipe, image_id,
+                           description=f"amiforge: newest image of recipe {recipe} "
+                                       f"(build {winner['build_id']})")
+    return moved
+
+
 def latest_image(env: StepEnv, recipe: str, region: str | None = None) -> dict[str, Any]:
-    """One DynamoDB Query. Raises NotFound naming the recipe (and region) if there is none."""
-    record = env.catalog.latest(recipe)
+    """Raises NotFound naming the recipe (and region) if there is none."""
+    record = current_latest(env, recipe)
     if record is None:
         raise NotFound(f"recipe {recipe!r} has no AVAILABLE image in the catalog "
                        "(unknown recipe, or no build has succeeded yet)",

@@ -1,10 +1,23 @@
-"""Step Register: the image (and its copies) are good. Share, publish, catalog, notify.
+"""Step Register: the image (and its copies) are good. Share, catalog, publish, notify.
 
-In every region the image lives in: share it with ``image.share_with`` (launch permission
-and the snapshots' create-volume permission, which encrypted images need for the other
-account to launch them), then set ``/amiforge/<recipe>/latest`` there. The catalog record
-gets the region -> image id map and becomes AVAILABLE last, so nothing points at an
-image before it is ready everywhere.
+The order is what keeps `latest` right (design invariant 2):
+
+1. in every region the image lives in, share it with ``image.share_with`` (launch
+   permission and the snapshots' create-volume permission, which encrypted images need
+   for the other account to launch them);
+2. the catalog record becomes AVAILABLE with the region -> image id map (catalog first);
+3. ``/amiforge/<recipe>/latest`` is made to name what
+   :func:`amiforge.core.latest.choose_latest` says (:func:`~amiforge.steps.latest.
+   sync_latest`), region by region (the parameter last): this build's image only if it
+   is of the published recipe version and no newer build of it is AVAILABLE; then the
+   winner is read again, so a build that lost a race while writing puts the winner's
+   image back instead of leaving its own;
+4. SNS is told.
+
+If anything after step 2 fails, every parameter this run moved is put back (when it
+still holds this build's image) and the record returns to BUILDING, so the failure path
+records FAILED and removes an image that nothing names. A superseded build that finishes
+late is AVAILABLE but never takes `latest`; its result says why.
 """
 
 from __future__ import annotations
@@ -14,15 +27,18 @@ from typing import Any
 from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import messaging
 from amiforge.aws import ssm as ssm_api
+from amiforge.core.latest import latest_reason
 from amiforge.errors import BuildFailed
 from amiforge.steps.env import StepEnv
+from amiforge.steps.latest import Moved, published_hash, sync_latest
 
 
 def register(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     build, image = state["build"], state["image"]
+    recipe, build_id = build["recipe"], build["build_id"]
     images: dict[str, str] = dict((state.get("distribution") or {}).get("images")
                                   or {env.region: image["image_id"]})
-    parameters, shared = [], {}
+    shared = {}
     for region, image_id in sorted(images.items()):
         described = ec2_api.describe_image(env.client("ec2", region), image_id)
         if described is None:
@@ -30,19 +46,41 @@ def register(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         if build.get("share_with"):
             shared[region] = ec2_api.share_image(env.client("ec2", region), described,
                                                  build["share_with"])
-        parameters.append(ssm_api.put_latest(
-            env.client("ssm", region), build["recipe"], image_id,
-            description=f"amiforge: newest image of recipe {build['recipe']} "
-                        f"(build {build['build_id']})"))
-    record = env.catalog.get(build["recipe"], build["build_id"]) or {}
-    env.catalog.mark_available(build["recipe"], build["build_id"],
-                               created_at=record.get("created_at", ""),
+    parameters = [ssm_api.latest_parameter_name(recipe)] if images else []
+    record = env.catalog.get(recipe, build_id) or {}
+    env.catalog.mark_available(recipe, build_id, created_at=record.get("created_at", ""),
                                image_id=image["image_id"], image_name=image["name"],
                                images=images, snapshot_ids=image.get("snapshot_ids", []),
                                parameters=parameters, shared_with=build.get("share_with"))
-    summary = {"status": "AVAILABLE", "recipe": build["recipe"], "build_id": build["build_id"],
-               "image_id": image["image_id"], "image_name": image["name"], "images": images,
-               "shared_with": build.get("share_with", []), "parameters": parameters}
-    messaging.notify(env.client("sns"), env.topic_arn,
-                     f"amiforge: {build['recipe']} image {image['image_id']} available", summary)
+    moved: list[Moved] = []
+    try:
+        published = published_hash(env, recipe)
+        winner = env.catalog.latest(recipe, published)
+        this = {**record, "build_id": build_id, "recipe_hash": build.get("recipe_hash")}
+        latest = latest_reason(this, winner, published)
+        sync_latest(env, recipe, winner=winner, moved=moved)
+        # Read the winner again: a newer build that became AVAILABLE while this one wrote
+        # may have written first; then its image goes back.
+        if moved:
+            sync_latest(env, recipe, moved=moved)
+        summary = {"status": "AVAILABLE", "recipe": recipe, "build_id": build_id,
+                   "image_id": image["image_id"], "image_name": image["name"],
+                   "images": images, "shared_with": build.get("share_with", []),
+                   "parameters": parameters, "latest": latest}
+        messaging.notify(env.client("sns"), env.topic_arn,
+                         f"amiforge: {recipe} image {image['image_id']} available", summary)
+    except Exception:
+        try:
+            _put_back(env, recipe, build_id, moved)
+        finally:
+            env.catalog.unmark_available(recipe, build_id)
+        raise
     return summary
+
+
+def _put_back(env: StepEnv, recipe: str, build_id: str, moved: list[Moved]) -> None:
+    for m in reversed(moved):
+        ssm_api.restore_latest(env.client("ssm", m.region), recipe, expected=m.image_id,
+                               previous=m.previous,
+                               description=f"amiforge: put back after build {build_id} "
+                                           "could not register")

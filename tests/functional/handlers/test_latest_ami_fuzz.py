@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from amiforge.localcloud.testing import LambdaContext
 
 TABLE = "amiforge-fuzz-catalog"
+RECIPES = "amiforge-fuzz-recipes"
 
 
 class _Receiver(BaseHTTPRequestHandler):
@@ -78,14 +79,23 @@ def handler(local_cloud: Any) -> Iterator[Any]:
         "available_recipe": {"S": "web"}, "created_at": {"S": "2026-01-01T00:00:00Z"},
         "image_id": {"S": "ami-0123456789abcdef0"}, "image_name": {"S": "web-1"},
         "images": {"M": {local_cloud.region: {"S": "ami-0123456789abcdef0"}}}})
+    # Which version is published decides what latest names: an empty store, so the newest.
+    db.create_table(
+        TableName=RECIPES, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"}
+                              for n in ("name", "version")],
+        KeySchema=[{"AttributeName": "name", "KeyType": "HASH"},
+                   {"AttributeName": "version", "KeyType": "RANGE"}])
     mp = pytest.MonkeyPatch()
     mp.setenv("AMIFORGE_CATALOG_TABLE", TABLE)
+    mp.setenv("AMIFORGE_RECIPES_TABLE", RECIPES)
     mp.setattr(runtime, "_env", None)  # the responder builds its StepEnv from these
     try:
         yield latest_ami.handler
     finally:
         mp.undo()
         db.delete_table(TableName=TABLE)
+        db.delete_table(TableName=RECIPES)
 
 
 json_values = st.recursive(

@@ -121,3 +121,58 @@ def test_data_is_encrypted_and_retained(template: dict) -> None:
     for queue in ("CleanupQueue", "CleanupDeadLetterQueue"):
         assert resources[queue]["Properties"]["SqsManagedSseEnabled"] is True
     assert resources["CleanupQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 3
+
+
+def _walk(node: object) -> list[object]:
+    found = [node]
+    if isinstance(node, dict):
+        for value in node.values():
+            found += _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _walk(value)
+    return found
+
+
+@pytest.mark.parametrize("table", ["CatalogTable", "RecipesTable"])
+def test_a_retained_table_is_reattached_everywhere_the_stack_names_it(
+        template: dict, table: str) -> None:
+    resources = template["Resources"]
+    condition = f"Create{table}"
+    assert resources[table]["Condition"] == condition
+    assert resources[table]["UpdateReplacePolicy"] == "Retain"
+    assert template["Conditions"][condition] == {
+        "Fn::Equals": [{"Ref": f"Retained{table}"}, ""]}
+    assert template["Parameters"][f"Retained{table}"]["Default"] == ""
+    tags = {t["Key"]: t["Value"] for t in resources[table]["Properties"]["Tags"]}
+    assert tags["amiforge:stack"] == {"Ref": "AWS::StackName"}
+    # Every reference to the table outside its own definition chooses between the created
+    # table and the retained one, and both branches name the same kind of thing.
+    arn = ("arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/"
+           f"${{Retained{table}}}")
+    uses = 0
+    for name, resource in {**resources, **{f"Output.{k}": v
+                                            for k, v in template["Outputs"].items()}}.items():
+        if name == table:
+            continue
+        for node in _walk(resource):
+            if not isinstance(node, dict):
+                continue
+            ref_or_att = node.get("Ref") == table or (
+                "Fn::GetAtt" in node and node["Fn::GetAtt"][0] == table) or (
+                isinstance(node.get("Fn::Sub"), str) and f"${{{table}." in node["Fn::Sub"])
+            if "Fn::If" in node and node["Fn::If"][0] == condition:
+                uses += 1
+                created, retained = node["Fn::If"][1], node["Fn::If"][2]
+                if created == {"Ref": table}:
+                    assert retained == {"Ref": f"Retained{table}"}
+                elif created == {"Fn::GetAtt": [table, "Arn"]}:
+                    assert retained == {"Fn::Sub": arn}
+                else:
+                    suffix = created["Fn::Sub"].split("}", 1)[1]
+                    assert retained == {"Fn::Sub": arn + suffix}, name
+            elif ref_or_att:
+                parents = [n for n in _walk(resource) if isinstance(n, dict) and "Fn::If" in n
+                           and node in n["Fn::If"][1:]]
+                assert parents, f"{name} names {table} outside an !If [{condition}, ...]"
+    assert uses > 10

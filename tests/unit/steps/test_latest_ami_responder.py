@@ -45,7 +45,7 @@ class FakeCatalog:
     calls: list[str] = field(default_factory=list)
     delay: float = 0.0
 
-    def latest(self, recipe: str) -> dict | None:
+    def latest(self, recipe: str, published_hash: str | None = None) -> dict | None:
         self.calls.append(recipe)
         if self.delay:
             time.sleep(self.delay)
@@ -55,10 +55,16 @@ class FakeCatalog:
         return record
 
 
+class NoPublishedVersion:
+    def current(self, name: str) -> None:
+        return None
+
+
 @dataclass
 class FakeEnv:
     catalog: FakeCatalog
     region: str = "us-east-1"
+    store: NoPublishedVersion = field(default_factory=NoPublishedVersion)
 
 
 class Collector(BaseHTTPRequestHandler):
