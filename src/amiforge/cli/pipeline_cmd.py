@@ -105,20 +105,13 @@ def publish_cmd(ctx: CliContext, directory: Path, no_detect: bool, wait: bool,
         follow = [{"recipe": r["recipe"], "build_id": r["build_started"]}
                   for r in results if r["build_started"]]
         return _waited(env, follow, timeout, title="published builds",
-                       published=_published(results))
-    return Result(data=views.versioned(recipes=_published(results)), title="published",
+                       published=views.published(results))
+    return Result(data=views.versioned(recipes=views.published(results)), title="published",
                   columns=("recipe", "hash", "changed", "git commit", "build started"),
                   rows=[(r["recipe"], r["hash"][:12], "yes" if r["changed"] else "no",
                          r["git_commit"] or "-",
                          _started_text(r))
                         for r in results])
-
-
-def _published(results: list[dict]) -> list[dict]:
-    """Each published recipe with the build its publish started (or re-released)."""
-    return [{k: r[k] for k in ("recipe", "hash", "changed", "previous_hash", "git_commit",
-                               "revived", "build_started", "build_outcome", "re_released")}
-            for r in results]
 
 
 def _started_text(r: dict) -> str:

@@ -31,6 +31,8 @@ STARTED_FIELDS = ("recipe", "build_id", "base_ami", "execution_arn", "started", 
                   "image_id", "summary")
 WAITED_FIELDS = ("recipe", "build_id", "base_ami", "execution_arn", "status", "reason",
                  "image_id")
+PUBLISHED_FIELDS = ("recipe", "hash", "changed", "previous_hash", "git_commit", "revived",
+                    "build_started", "build_outcome", "re_released")
 DECISION_FIELDS = ("recipe", "action", "reason", "detail", "base_ami", "previous_base_ami",
                    "changes")
 
@@ -69,6 +71,11 @@ def latest(recipe: str, image: Mapping[str, Any]) -> dict[str, Any]:
 def started_builds(builds: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """``build`` without ``--wait``: what each start did (``started`` only if it started)."""
     return versioned(builds=[_pick(b, STARTED_FIELDS) for b in builds])
+
+
+def published(results: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each recipe ``publish`` stored, with the build it started (or re-released)."""
+    return [_pick(r, PUBLISHED_FIELDS) for r in results]
 
 
 def waited_build(build: Mapping[str, Any]) -> dict[str, Any]:
