@@ -197,3 +197,14 @@ def test_history_limit_keeps_the_newest(amiforge: Any, recipe_dir: Any) -> None:
     every = json.loads(amiforge("history", name, output="json").stdout)["builds"]
     one = json.loads(amiforge("history", "--limit", "1", name, output="json").stdout)["builds"]
     assert len(every) == 2 and one == every[:1]
+
+
+def test_a_known_recipe_without_builds_is_not_unknown(amiforge: Any, recipe_dir: Any) -> None:
+    name = f"unbuilt-{uuid.uuid4().hex[:6]}"
+    assert amiforge("publish", "--no-detect", str(recipe_dir(name))).exit_code == 0
+    shown = amiforge("history", name, output="json")
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["builds"] == []
+    latest = amiforge("latest", name)
+    assert latest.exit_code == 2
+    assert f"recipe '{name}' has no AVAILABLE image" in latest.stderr
+    assert "not published" not in latest.stderr

@@ -35,9 +35,18 @@ def history(env: StepEnv, name: str, limit: int) -> list[dict[str, Any]]:
 
 
 def latest(env: StepEnv, name: str, region: str | None) -> dict[str, Any]:
-    """The newest AVAILABLE image of ``name`` (in ``region``), as Custom::LatestAmi sees it."""
-    require_known(env, name)
-    return latest_image(env, name, region)
+    """The newest AVAILABLE image of ``name`` (in ``region``), as Custom::LatestAmi sees it.
+
+    The answer stays one catalog Query; only a miss asks whether the name is known, so
+    that an unknown recipe reads as one."""
+    problem = check_recipe_name(name)
+    if problem:
+        raise InvalidInput(problem)
+    try:
+        return latest_image(env, name, region)
+    except NotFound:
+        require_known(env, name)
+        raise
 
 
 def _last_build_text(last: dict[str, Any]) -> str:
