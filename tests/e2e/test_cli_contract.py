@@ -208,3 +208,12 @@ def test_a_known_recipe_without_builds_is_not_unknown(amiforge: Any, recipe_dir:
     assert latest.exit_code == 2
     assert f"recipe '{name}' has no AVAILABLE image" in latest.stderr
     assert "not published" not in latest.stderr
+
+
+@pytest.mark.parametrize("command", ["history", "latest"])
+def test_a_name_that_cannot_be_a_recipe_exits_2_naming_it(local_cloud: Any, stack: Any,
+                                                          command: str) -> None:
+    proc = console(local_cloud, command, "Not_A_Recipe")
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert "'Not_A_Recipe' is not a valid recipe name" in line
