@@ -127,7 +127,7 @@ def main() -> None:
             pending = set(names)
             while pending:
                 time.sleep(1)
-                for row in cli(env, "status"):
+                for row in cli(env, "status")["recipes"]:
                     # This round's build: a build id not seen before, and ended.
                     if (row["recipe"] in pending and row.get("last_build") not in seen
                             and row.get("last_status") in ("AVAILABLE", "FAILED")):

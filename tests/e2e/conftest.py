@@ -7,6 +7,8 @@ bundle in the local cloud's runtime.
 
 from __future__ import annotations
 
+import json
+import re
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -82,3 +84,42 @@ def recipe_dir(tmp_path: Path) -> Callable[..., Path]:
         return directory
 
     return write
+
+
+# -- the JSON contract (docs/cli.md) ---------------------------------------------------
+CLI_DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
+_EXAMPLE = re.compile(r"<!-- json: (?P<name>[^>]+?) -->\s*```json\n(?P<body>.*?)```", re.S)
+
+
+def documented_shapes() -> dict[str, Any]:
+    """docs/cli.md's JSON example of each command, by the name in its ``<!-- json: -->``."""
+    return {m["name"]: json.loads(m["body"]) for m in _EXAMPLE.finditer(CLI_DOC.read_text())}
+
+
+def key_mismatches(name: str, documented: dict[str, Any], actual: Any) -> list[str]:
+    """How ``actual`` differs in keys from ``documented``: the top level, and each item of
+    a list whose documented items are objects (an empty actual list has none to compare)."""
+    if not isinstance(actual, dict):
+        return [f"{name}: not a JSON object but {type(actual).__name__}"]
+    problems = []
+    if set(actual) != set(documented):
+        problems.append(f"{name}: keys {sorted(set(actual) ^ set(documented))} differ "
+                        "from docs/cli.md")
+    for key, example in documented.items():
+        if isinstance(example, list) and example and isinstance(example[0], dict):
+            for item in actual.get(key) or []:
+                if set(item) != set(example[0]):
+                    problems.append(f"{name}: {key}[] keys "
+                                    f"{sorted(set(item) ^ set(example[0]))} differ")
+    return problems
+
+
+@pytest.fixture(scope="session")
+def cli_shapes() -> dict[str, Any]:
+    return documented_shapes()
+
+
+@pytest.fixture(scope="session")
+def shape_problems(cli_shapes: dict[str, Any]) -> Callable[[str, Any], list[str]]:
+    """``shape_problems(name, output)``: how ``output`` differs from docs/cli.md's ``name``."""
+    return lambda name, actual: key_mismatches(name, cli_shapes[name], actual)

@@ -75,15 +75,15 @@ def test_build_checks_every_name_before_starting_any(amiforge: Any, stack: Any,
 def test_status_and_history_show_a_build_from_its_start(amiforge: Any, stack: Any,
                                                         tmp_path: Path) -> None:
     write(tmp_path, "visible")
-    published = json.loads(amiforge("publish", str(tmp_path), output="json").stdout)
+    published = json.loads(amiforge("publish", str(tmp_path), output="json").stdout)["recipes"]
     build_id = published[0]["build_started"]
     assert build_id
-    status = {s["recipe"]: s for s in json.loads(amiforge("status", output="json").stdout)}
+    status = {s["recipe"]: s for s in json.loads(amiforge("status", output="json").stdout)["recipes"]}
     assert status["visible"]["last_build"] == build_id
     # STARTING until Resolve runs, BUILDING after: never "never built".
     assert status["visible"]["last_status"] in {"STARTING", "BUILDING"}
     assert status["visible"]["execution_arn"].endswith(f":{build_id}")
-    history = json.loads(amiforge("history", "visible", output="json").stdout)
+    history = json.loads(amiforge("history", "visible", output="json").stdout)["builds"]
     assert [(b["build_id"], b["execution_arn"]) for b in history] == [
         (build_id, status["visible"]["execution_arn"])]
     assert finish(stack, "visible", build_id)["status"] == "AVAILABLE"
@@ -95,7 +95,7 @@ def test_publish_wait_follows_its_builds_and_fails_if_one_failed(amiforge: Any,
     good = write(tmp_path / "good", "wait-good")
     result = amiforge("publish", "--wait", str(good), output="json")
     assert result.exit_code == 0, result.output
-    assert [(b["recipe"], b["status"]) for b in json.loads(result.stdout)] == [
+    assert [(b["recipe"], b["status"]) for b in json.loads(result.stdout)["builds"]] == [
         ("wait-good", "AVAILABLE")]
     mixed = write(write(tmp_path / "mixed", "wait-ok"), "wait-bad", FAIL)
     result = amiforge("publish", "--wait", str(mixed))
@@ -107,15 +107,15 @@ def test_publish_wait_follows_its_builds_and_fails_if_one_failed(amiforge: Any,
 def test_a_failed_build_is_visible_retried_after_backoff_then_left_alone(
         amiforge: Any, stack: Any, tmp_path: Path) -> None:
     write(tmp_path, "retrying", FAIL, retry_failed=1)
-    published = json.loads(amiforge("publish", str(tmp_path), output="json").stdout)
+    published = json.loads(amiforge("publish", str(tmp_path), output="json").stdout)["recipes"]
     first = published[0]["build_started"]
     assert finish(stack, "retrying", first)["status"] == "FAILED"
     # The stack's detection period is 30 days: plan says failed, and when it retries.
-    (plan,) = json.loads(amiforge("plan", str(tmp_path), output="json").stdout)
+    (plan,) = json.loads(amiforge("plan", str(tmp_path), output="json").stdout)["decisions"]
     assert (plan["action"], plan["reason"]) == ("skip", "failed")
     assert plan["detail"].startswith("failed: ") and "build script failed" in plan["detail"]
     assert f"(build {first}); retry 1 of 1 from " in plan["detail"]
-    status = {s["recipe"]: s for s in json.loads(amiforge("status", output="json").stdout)}
+    status = {s["recipe"]: s for s in json.loads(amiforge("status", output="json").stdout)["recipes"]}
     assert status["retrying"]["last_status"] == "FAILED"
     assert status["retrying"]["summary"].startswith("failed: ")
     assert status["retrying"]["summary"].endswith(f"(build {first})")
@@ -131,7 +131,7 @@ def test_a_failed_build_is_visible_retried_after_backoff_then_left_alone(
     assert stop["detail"].startswith("failed 2 times: fix the recipe, or `amiforge build`")
     assert len(executions_of(stack, "retrying")) == 2
     # A person can still build it: no --rebuild needed for a failed key.
-    manual = json.loads(amiforge("build", "retrying", output="json").stdout)
+    manual = json.loads(amiforge("build", "retrying", output="json").stdout)["builds"]
     assert (manual[0]["started"], manual[0]["build_id"]) == (True, f"{first}-g3")
     assert finish(stack, "retrying", manual[0]["build_id"])["status"] == "FAILED"
 
@@ -157,7 +157,7 @@ def test_a_resolve_failure_is_recorded_and_notified(amiforge: Any, stack: Any,
     assert (record["build_key"], record["base_ami"]) == (key, gone)
     assert any(m.get("build_id") == key and m.get("status") == "FAILED"
                for m in receive_all(sqs, queue, 1) if isinstance(m, dict))
-    status = {s["recipe"]: s for s in json.loads(amiforge("status", output="json").stdout)}
+    status = {s["recipe"]: s for s in json.loads(amiforge("status", output="json").stdout)["recipes"]}
     assert status["unresolved"]["summary"].startswith("failed: NotFound: base image ")
     assert status["unresolved"]["summary"].endswith(f"(build {key})")
 
@@ -173,13 +173,13 @@ def run_cli(local_cloud: Any, stack: Any, *args: str) -> subprocess.CompletedPro
 def test_concurrent_builds_start_at_most_one_per_content_and_base(
         amiforge: Any, local_cloud: Any, stack: Any, tmp_path: Path) -> None:
     write(tmp_path, "racing")
-    published = json.loads(amiforge("publish", str(tmp_path), output="json").stdout)
+    published = json.loads(amiforge("publish", str(tmp_path), output="json").stdout)["recipes"]
     built = finish(stack, "racing", published[0]["build_started"])
     assert built["status"] == "AVAILABLE"
     with ThreadPoolExecutor(5) as pool:
         runs = list(pool.map(lambda _: run_cli(local_cloud, stack, "build", "racing"), range(5)))
     assert [r.returncode for r in runs] == [0] * 5, [r.stderr for r in runs]
-    reports = [json.loads(r.stdout)[0] for r in runs]
+    reports = [json.loads(r.stdout)["builds"][0] for r in runs]
     assert {(b["started"], b["outcome"], b["image_id"]) for b in reports} == {
         (False, "already built", built["image_id"])}
     assert len(executions_of(stack, "racing")) == 1
@@ -193,7 +193,7 @@ def test_concurrent_builds_start_at_most_one_per_content_and_base(
     finally:
         local_cloud.faults.configure(fault_rate=before["fault_rate"])
     assert [r.returncode for r in runs] == [0] * 5, [r.stderr for r in runs]
-    reports = [json.loads(r.stdout)[0] for r in runs]
+    reports = [json.loads(r.stdout)["builds"][0] for r in runs]
     assert sum(b["started"] for b in reports) == 1
     assert {b["build_id"] for b in reports} == {f"{built['build_id']}-g2"}
     assert len(executions_of(stack, "racing")) == 2
@@ -214,7 +214,7 @@ def test_retired_recipes_build_nothing_and_publishing_brings_them_back(
     warned = amiforge("publish", str(tmp_path))
     assert warned.exit_code == 0
     assert "published but not in" in warned.stderr and "retired-one" in warned.stderr
-    status = {s["recipe"]: s for s in json.loads(amiforge("status", output="json").stdout)}
+    status = {s["recipe"]: s for s in json.loads(amiforge("status", output="json").stdout)["recipes"]}
     assert status["retired-one"]["retired_at"] is None
     # ... and retired by --prune: status says so, `latest` still answers. --prune retires
     # every published recipe the directory lacks: other tests' on this shared stack too,
@@ -231,7 +231,7 @@ def test_retired_recipes_build_nothing_and_publishing_brings_them_back(
         for record in others:
             stack.store.publish(record["name"], record["hash"], record["document"],
                                 record.get("git_commit"))
-    status = {s["recipe"]: s for s in json.loads(amiforge("status", output="json").stdout)}
+    status = {s["recipe"]: s for s in json.loads(amiforge("status", output="json").stdout)["recipes"]}
     assert status["retired-one"]["summary"].startswith("retired (")
     assert amiforge("latest", "retired-one").stdout.strip() == old_image
     # A new base: only the recipe still in service builds.
@@ -249,7 +249,7 @@ def test_retired_recipes_build_nothing_and_publishing_brings_them_back(
     assert len(executions_of(stack, "retired-one")) == 1
     # Publishing it again brings it back, and it builds on the new base.
     parked.rename(tmp_path / "retired-one.yaml")
-    back = json.loads(amiforge("publish", str(tmp_path), output="json").stdout)
+    back = json.loads(amiforge("publish", str(tmp_path), output="json").stdout)["recipes"]
     revived = {p["recipe"]: p for p in back}["retired-one"]
     assert revived["revived"] and revived["build_started"]
     assert finish(stack, "retired-one", revived["build_started"])["status"] == "AVAILABLE"
@@ -261,7 +261,7 @@ def test_retire_checks_every_name_first(amiforge: Any, stack: Any, tmp_path: Pat
     result = amiforge("retire", "retire-checked", "retire-nope")
     assert result.exit_code == 2 and "'retire-nope'" in result.output
     assert stack.store.current("retire-checked").get("retired_at") is None
-    retired = json.loads(amiforge("retire", "retire-checked", output="json").stdout)
+    retired = json.loads(amiforge("retire", "retire-checked", output="json").stdout)["retired"]
     assert retired[0]["recipe"] == "retire-checked" and retired[0]["retired_at"]
 
 
@@ -277,15 +277,15 @@ def test_a_revert_re_releases_the_earlier_image_or_rebuilds_it_if_gone(
     family = f"revert-{uuid.uuid4().hex[:8]}"
     local_cloud.release_base(name=f"{family}-1", owner="amazon")
     write(tmp_path, "reverted", "echo first\n", family=family)
-    first = json.loads(amiforge("publish", "--wait", str(tmp_path), output="json").stdout)[0]
+    first = json.loads(amiforge("publish", "--wait", str(tmp_path), output="json").stdout)["builds"][0]
     write(tmp_path, "reverted", "echo second\n", family=family)
-    second = json.loads(amiforge("publish", "--wait", str(tmp_path), output="json").stdout)[0]
+    second = json.loads(amiforge("publish", "--wait", str(tmp_path), output="json").stdout)["builds"][0]
     assert latest_everywhere(amiforge, stack, "reverted") == {second["image_id"]}
     write(tmp_path, "reverted", "echo first\n", family=family)
-    (plan,) = json.loads(amiforge("plan", str(tmp_path), output="json").stdout)
+    (plan,) = json.loads(amiforge("plan", str(tmp_path), output="json").stdout)["decisions"]
     assert (plan["action"], plan["reason"], plan["detail"]) == (
         "release", "re-release", f"re-release {first['image_id']} built as {first['build_id']}")
-    (back,) = json.loads(amiforge("publish", str(tmp_path), output="json").stdout)
+    (back,) = json.loads(amiforge("publish", str(tmp_path), output="json").stdout)["recipes"]
     assert (back["build_started"], back["re_released"]) == (None, first["build_id"])
     # latest is the first image again, in the catalog, the CLI and SSM; nothing was built.
     assert latest_everywhere(amiforge, stack, "reverted") == {first["image_id"]}
@@ -294,9 +294,9 @@ def test_a_revert_re_releases_the_earlier_image_or_rebuilds_it_if_gone(
     # Back to the second content, whose image is then removed (pruned, say): built again.
     write(tmp_path, "reverted", "echo second\n", family=family)
     stack.client("ec2").deregister_image(ImageId=second["image_id"])
-    (plan,) = json.loads(amiforge("plan", str(tmp_path), output="json").stdout)
+    (plan,) = json.loads(amiforge("plan", str(tmp_path), output="json").stdout)["decisions"]
     assert (plan["action"], plan["reason"]) == ("build", "recipe changed")
-    (again,) = json.loads(amiforge("publish", str(tmp_path), output="json").stdout)
+    (again,) = json.loads(amiforge("publish", str(tmp_path), output="json").stdout)["recipes"]
     assert (again["build_started"], again["build_outcome"]) == (
         f"{second['build_id']}-g2", "started")
     rebuilt = finish(stack, "reverted", again["build_started"])

@@ -41,7 +41,7 @@ def snapshots_of(aws: Any, build_id: str) -> list[dict]:
 
 def build_and_wait(amiforge: Any, *recipes: str) -> tuple[int, list[dict]]:
     result = amiforge("build", "--wait", *recipes, output="json")
-    return result.exit_code, as_json(result)
+    return result.exit_code, as_json(result)["builds"]
 
 
 def test_example_linux_and_windows_recipes_reach_available(amiforge: Any, aws: Any,
@@ -124,7 +124,7 @@ def test_hanging_builder_with_one_retry_is_launched_twice_and_history_shows_both
     assert shown.exit_code == 0
     for a in record["attempts"]:
         assert f"attempt {a['attempt']} ({a['instance_id']}): failed: timed out" in shown.stdout
-    assert as_json(amiforge("history", "stuck-twice", output="json"))[0]["attempts"] == \
+    assert as_json(amiforge("history", "stuck-twice", output="json"))["builds"][0]["attempts"] == \
         record["attempts"]
 
 

@@ -60,7 +60,7 @@ def test_a_wait_that_times_out_says_the_build_goes_on_and_cancel_removes_it(
 
     cancelled = amiforge("cancel", "hangs", "--reason", "not needed", output="json")
     assert cancelled.exit_code == 0, cancelled.output
-    (done,) = json.loads(cancelled.stdout)
+    (done,) = json.loads(cancelled.stdout)["cancelled"]
     assert (done["build_id"], done["status"], done["execution_stopped"]) == (
         build_id, "CANCELLED", True)
     assert set(done["terminated"]) == {i["InstanceId"] for i in launched}
@@ -78,9 +78,9 @@ def test_a_wait_that_times_out_says_the_build_goes_on_and_cancel_removes_it(
     assert again.exit_code == 2
     assert f"build {build_id} is already CANCELLED: nothing to cancel" in one_line(again.stderr)
     assert stack.catalog.get("hangs", build_id)["updated_at"] == record["updated_at"]
-    (shown,) = json.loads(amiforge("history", "hangs", output="json").stdout)
+    (shown,) = json.loads(amiforge("history", "hangs", output="json").stdout)["builds"]
     assert (shown["status"], shown["status_meaning"]) == ("CANCELLED", MEANINGS["CANCELLED"])
-    rows = json.loads(amiforge("status", output="json").stdout)
+    rows = json.loads(amiforge("status", output="json").stdout)["recipes"]
     (row,) = [r for r in rows if r["recipe"] == "hangs"]
     assert (row["last_status"], row["last_status_meaning"]) == (
         "CANCELLED", MEANINGS["CANCELLED"])
@@ -121,10 +121,10 @@ def test_a_build_cancelled_right_after_publish_is_cancelled_and_leaves_nothing(
     # the recipe's claimed execution and cancelled all the same.
     published = amiforge("publish", str(recipe_dir("early", HANG, timeout_minutes=600)),
                          output="json")
-    (started,) = json.loads(published.stdout)
+    (started,) = json.loads(published.stdout)["recipes"]
     cancelled = amiforge("cancel", "early", output="json")
     assert cancelled.exit_code == 0, cancelled.output
-    (done,) = json.loads(cancelled.stdout)
+    (done,) = json.loads(cancelled.stdout)["cancelled"]
     assert (done["build_id"], done["status"]) == (started["build_started"], "CANCELLED")
     record = stack.catalog.get("early", done["build_id"])
     assert record["status"] == "CANCELLED"
@@ -146,7 +146,7 @@ def test_a_finished_build_is_not_cancelled_and_keeps_its_image(
     assert amiforge("publish", str(recipe_dir("finished"))).exit_code == 0
     built = amiforge("build", "--wait", "finished", output="json")
     assert built.exit_code == 0, built.output
-    (build,) = json.loads(built.stdout)
+    (build,) = json.loads(built.stdout)["builds"]
     for target in (build["build_id"], "finished"):
         refused = amiforge("cancel", target)
         assert refused.exit_code == 2

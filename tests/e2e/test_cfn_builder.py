@@ -50,7 +50,7 @@ def test_sabs_example_builds_and_its_build_stack_is_deleted(amiforge: Any, aws: 
     assert amiforge("publish", "--no-detect", str(directory)).exit_code == 0
     result = amiforge("build", "--wait", "sabs-web", output="json")
     assert result.exit_code == 0, result.output
-    (build,) = json.loads(result.stdout)
+    (build,) = json.loads(result.stdout)["builds"]
     assert build["status"] == "AVAILABLE"
     assert stack_status(aws, build["build_id"]) in {"GONE", "DELETE_COMPLETE",
                                                      "DELETE_IN_PROGRESS"}
@@ -91,7 +91,7 @@ def test_failed_build_stack_fails_the_build_with_its_events(amiforge: Any, aws: 
     assert amiforge("publish", "--no-detect", str(directory)).exit_code == 0
     result = amiforge("build", "--wait", "cfn-bad", output="json")
     assert result.exit_code == 1
-    (build,) = json.loads(result.stdout)
+    (build,) = json.loads(result.stdout)["builds"]
     assert build["status"] == "FAILED"
     assert "disk check failed: /var is 97% full" in build["reason"]
     assert stack_name(build["build_id"]) in build["reason"]
@@ -121,7 +121,7 @@ def test_failing_windows_script_is_failed_with_its_console_tail(
     assert amiforge("publish", "--no-detect", str(directory)).exit_code == 0
     result = amiforge("build", "--wait", "win-broken", output="json")
     assert result.exit_code == 1
-    (build,) = json.loads(result.stdout)
+    (build,) = json.loads(result.stdout)["builds"]
     assert build["status"] == "FAILED"
     assert "build script failed" in build["reason"]
     history = amiforge("history", "win-broken")

@@ -84,7 +84,7 @@ def test_each_examples_amiforge_commands_run_against_the_stack(
     assert stack.store.current(name)["hash"]  # published
     if example == "codebuild":  # its artifact is the publish result
         published = json.loads((repo / "publish.json").read_text())
-        assert [p["recipe"] for p in published] == [name]
+        assert [p["recipe"] for p in published["recipes"]] == [name]
 
 
 def test_the_git_hook_publishes_a_commit_on_main(tmp_path: Path, local_cloud: Any,

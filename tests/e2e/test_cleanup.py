@@ -49,7 +49,7 @@ def start_hanging_build(amiforge: Any, recipe_dir: Any, stack: Any, name: str) -
     """Publish a recipe whose builder never stops; return its build once AwaitStop waits."""
     directory = recipe_dir(name, HANG, timeout_minutes=600)
     assert amiforge("publish", "--no-detect", str(directory)).exit_code == 0
-    (build,) = as_json(amiforge("build", name, output="json"))
+    (build,) = as_json(amiforge("build", name, output="json"))["builds"]
     assert build["started"], build
 
     def waiting() -> bool:
@@ -120,7 +120,7 @@ def test_the_sweeper_leaves_live_builds_and_available_images_alone(
         amiforge: Any, aws: Any, recipe_dir: Any, stack: Any) -> None:
     directory = recipe_dir("swept-good")
     assert amiforge("publish", "--no-detect", str(directory)).exit_code == 0
-    (good,) = as_json(amiforge("build", "--wait", "swept-good", output="json"))
+    (good,) = as_json(amiforge("build", "--wait", "swept-good", output="json"))["builds"]
     assert good["status"] == "AVAILABLE", good
     good_snapshots = {s["SnapshotId"] for s in snapshots_of(aws, good["build_id"])}
     assert good_snapshots

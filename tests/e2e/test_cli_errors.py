@@ -98,7 +98,7 @@ def test_tables_into_a_pipe_keep_whole_ids(amiforge: Any, recipe_dir: Any,
     assert amiforge("publish", str(recipe_dir(name))).exit_code == 0
     built = amiforge("build", "--wait", name, output="json")
     assert built.exit_code == 0, built.output
-    (build,) = json.loads(built.stdout)
+    (build,) = json.loads(built.stdout)["builds"]
     proc = run("history", name, "--stack", "amiforge-e2e",
                AWS_ENDPOINT_URL=local_cloud.endpoint, AWS_REGION=local_cloud.region)
     assert proc.returncode == 0, proc.stderr

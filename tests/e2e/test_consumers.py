@@ -36,7 +36,7 @@ def build(amiforge: Any, stack: Any, recipe_dir: Any, name: str, script: str) ->
     """Publish recipe ``name`` with ``script``, wait for the build it starts; its image."""
     result = amiforge("publish", str(recipe_dir(name, script)), output="json")
     assert result.exit_code == 0, result.output
-    (published,) = [p for p in json.loads(result.stdout) if p["recipe"] == name]
+    (published,) = [p for p in json.loads(result.stdout)["recipes"] if p["recipe"] == name]
     assert published["build_started"], published
     (record,) = wait_for_builds(stack, [{"recipe": name, "build_id": published["build_started"]}],
                                 poll=0.2, timeout=120)

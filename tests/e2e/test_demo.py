@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "recipes"
 
 
-def test_demo_builds_every_example_and_shows_the_catalog() -> None:
+def test_demo_builds_every_example_and_shows_the_catalog(shape_problems: Any) -> None:
     amiforge = Path(sys.executable).with_name("amiforge")
     assert amiforge.exists(), "the console script is installed with the package"
     env = {k: v for k, v in os.environ.items()
@@ -32,3 +33,4 @@ def test_demo_builds_every_example_and_shows_the_catalog() -> None:
     assert set(catalog) == names
     assert all(b["image_id"].startswith("ami-") for b in catalog.values())
     assert "Traceback" not in proc.stderr
+    assert shape_problems("demo", summary) == []  # the shape docs/cli.md documents

@@ -31,9 +31,9 @@ def test_two_regions_and_one_account(amiforge: Any, aws: Any, recipe_dir: Any) -
     assert amiforge("publish", "--no-detect", str(directory)).exit_code == 0
     result = amiforge("build", "--wait", "spread", output="json")
     assert result.exit_code == 0, result.output
-    (build,) = json.loads(result.stdout)
+    (build,) = json.loads(result.stdout)["builds"]
     record = amiforge("history", "spread", output="json")
-    (latest,) = [b for b in json.loads(record.stdout) if b["build_id"] == build["build_id"]]
+    (latest,) = [b for b in json.loads(record.stdout)["builds"] if b["build_id"] == build["build_id"]]
     images = latest["images"]
     assert set(images) == {aws.resolved_region, *COPY_REGIONS}
     for region, image_id in images.items():
@@ -106,8 +106,8 @@ def test_pruning_removes_an_image_and_its_snapshots_in_every_region(
         assert amiforge("publish", "--no-detect", str(directory)).exit_code == 0
         result = amiforge("build", "--wait", "spread-prune", output="json")
         assert result.exit_code == 0, result.output
-        (build,) = json.loads(result.stdout)
-        history = json.loads(amiforge("history", "spread-prune", output="json").stdout)
+        (build,) = json.loads(result.stdout)["builds"]
+        history = json.loads(amiforge("history", "spread-prune", output="json").stdout)["builds"]
         (record,) = [b for b in history if b["build_id"] == build["build_id"]]
         return {**record["images"], "build_id": build["build_id"]}
 
@@ -125,6 +125,6 @@ def test_pruning_removes_an_image_and_its_snapshots_in_every_region(
         assert ec2.describe_snapshots(OwnerIds=["self"], Filters=flt)["Snapshots"] == [], region
         (kept,) = ec2.describe_images(ImageIds=[new[region]])["Images"]
         assert kept["State"] == "available"
-    history = json.loads(amiforge("history", "spread-prune", output="json").stdout)
+    history = json.loads(amiforge("history", "spread-prune", output="json").stdout)["builds"]
     assert {b["build_id"]: b["status"] for b in history} == {
         old["build_id"]: "PRUNED", new["build_id"]: "AVAILABLE"}

@@ -41,7 +41,7 @@ def stack_group(aws: Any) -> dict:
 def build(amiforge: Any, name: str) -> dict:
     result = amiforge("build", "--wait", name, output="json")
     assert result.exit_code == 0, result.output
-    (built,) = json.loads(result.stdout)
+    (built,) = json.loads(result.stdout)["builds"]
     return built
 
 
@@ -94,7 +94,7 @@ def test_a_live_builder_s_volumes_and_interfaces_carry_the_stack_tag(
                            timeout_minutes=20)
     assert amiforge("publish", str(directory)).exit_code == 0
     started = amiforge("build", "livetag", output="json")
-    (build_id,) = [b["build_id"] for b in json.loads(started.stdout)]
+    (build_id,) = [b["build_id"] for b in json.loads(started.stdout)["builds"]]
     ec2 = aws.client("ec2")
     builder = wait_for(lambda: next((i for i in builders(aws, build_id)
                                      if i["State"]["Name"] == "running"), None),
@@ -108,7 +108,7 @@ def test_a_live_builder_s_volumes_and_interfaces_carry_the_stack_tag(
     assert {t["Value"] for n in interfaces for t in n["TagSet"] if t["Key"] == STACK} == {
         STACK_NAME}
     waited = amiforge("build", "--wait", "livetag", output="json")
-    assert json.loads(waited.stdout)[0]["status"] == "FAILED"  # timed out, cleaned up
+    assert json.loads(waited.stdout)["builds"][0]["status"] == "FAILED"  # timed out, cleaned up
 
 
 def test_a_malformed_execution_input_fails_recorded_naming_the_field(aws: Any,

@@ -69,7 +69,7 @@ def test_the_readme_walkthrough_works_pasted_line_by_line() -> None:
             status = subprocess.run([amiforge, "status", "--output", "json"], env=env,
                                     capture_output=True, text=True, timeout=120)
             assert status.returncode == 0, status.stderr
-            rows = json.loads(status.stdout)
+            rows = json.loads(status.stdout)["recipes"]
             return len(rows) == 4 and all(r["latest_image"] for r in rows)
 
         wait_for(every_example_built, timeout=300, interval=1.0, what="4 examples built")

@@ -46,7 +46,7 @@ def test_a_secret_base_parameter_is_never_echoed(amiforge: Any, aws: Any, stack:
 
     planned = amiforge("plan", str(directory), output="json")
     assert planned.exit_code == 0, planned.output
-    [decision] = json.loads(planned.stdout)
+    [decision] = json.loads(planned.stdout)["decisions"]
     assert (decision["action"], decision["reason"], decision["base_ami"]) == (
         "skip", "base not found", None)
     assert decision["detail"].startswith(f"SSM parameter {parameter} does not hold an AMI id")
@@ -80,7 +80,7 @@ def test_secrets_in_a_build_log_are_masked_in_the_catalog_and_history(
     assert amiforge("publish", str(directory)).exit_code == 0
     result = amiforge("build", "--wait", "leaky", output="json")
     assert result.exit_code == 1
-    [build] = json.loads(result.stdout)
+    [build] = json.loads(result.stdout)["builds"]
     record = stack.catalog.get("leaky", build["build_id"])
     assert "DB_PASSWORD=****" in record["console_tail"]
     history = amiforge("history", "leaky")

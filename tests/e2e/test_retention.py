@@ -84,7 +84,7 @@ def build_versions(local_cloud: Any, stack: Any, directory: Path, count: int) ->
     """
     for version in range(count):
         write_version(directory, version)
-        (entry,) = run_cli(local_cloud, "publish", str(directory))
+        (entry,) = run_cli(local_cloud, "publish", str(directory))["recipes"]
         assert entry["build_started"], entry
         (result,) = wait_for_builds(stack, [{"recipe": RECIPE,
                                              "build_id": entry["build_started"]}], timeout=600)
@@ -250,7 +250,7 @@ def test_an_unused_old_image_is_pruned_with_its_snapshots(world: World, aws: Any
     assert record["status"] == "PRUNED"
     assert "available_recipe" not in record
     assert record["prune_reason"] == decision["reason"]
-    history = {b["build_id"]: b["status"] for b in run_cli(local_cloud, "history", RECIPE)}
+    history = {b["build_id"]: b["status"] for b in run_cli(local_cloud, "history", RECIPE)["builds"]}
     assert history[build_id] == "PRUNED"
 
 

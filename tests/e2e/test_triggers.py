@@ -50,7 +50,7 @@ def started(report: dict, names: set[str]) -> dict[str, str]:
 
 def settle(stack: Any, report: dict) -> None:
     """Wait for the builds a detection started."""
-    builds = [{"recipe": d["recipe"], "build_id": d["build_key"]}
+    builds = [{"recipe": d["recipe"], "build_id": d["build_id"]}
               for d in report["decisions"] if d.get("outcome") == "started"]
     results = wait_for_builds(stack, builds, timeout=300)
     assert all(r["status"] == "AVAILABLE" for r in results), results
@@ -65,9 +65,9 @@ def test_new_base_rebuilds_exactly_the_recipes_on_it(amiforge: Any, local_cloud:
     write_recipe(tmp_path, "on-a-two", a)
     write_recipe(tmp_path, "on-b", b)
     names = {"on-a-one", "on-a-two", "on-b"}
-    published = json.loads(amiforge("publish", str(tmp_path), output="json").stdout)
+    published = json.loads(amiforge("publish", str(tmp_path), output="json").stdout)["recipes"]
     assert {p["recipe"] for p in published if p["build_started"]} == names
-    settle(stack, {"decisions": [{"recipe": p["recipe"], "build_key": p["build_started"],
+    settle(stack, {"decisions": [{"recipe": p["recipe"], "build_id": p["build_started"],
                                   "outcome": "started"} for p in published]})
     new_image = local_cloud.release_base(name=f"{a}-2026.2", owner="amazon")
     result = amiforge("detect", output="json")
@@ -90,9 +90,9 @@ def test_base_released_with_an_earlier_date_is_still_caught(local_cloud: Any, st
     local_cloud.release_base(name=f"{fam}-1", owner="amazon",
                              creation_date=two_days_ago - timedelta(days=30))
     write_recipe(tmp_path, "late-release", fam)
-    published = json.loads(amiforge("publish", str(tmp_path), output="json").stdout)
+    published = json.loads(amiforge("publish", str(tmp_path), output="json").stdout)["recipes"]
     settle(stack, {"decisions": [{"recipe": "late-release", "outcome": "started",
-                                  "build_key": published[0]["build_started"]}]})
+                                  "build_id": published[0]["build_started"]}]})
     # The vendor's release is dated two days ago: a "released today?" check would miss it.
     released = local_cloud.release_base(name=f"{fam}-2", owner="amazon",
                                         creation_date=two_days_ago)
@@ -116,21 +116,21 @@ def test_a_commit_that_edits_one_script_rebuilds_only_that_recipe(amiforge: Any,
     write_recipe(repo, "git-two", fam)
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "two recipes")
-    first = json.loads(amiforge("publish", str(repo), output="json").stdout)
+    first = json.loads(amiforge("publish", str(repo), output="json").stdout)["recipes"]
     assert all(p["build_started"] for p in first)
     assert {p["git_commit"] for p in first} == {git(repo, "rev-parse", "HEAD")}
-    settle(stack, {"decisions": [{"recipe": p["recipe"], "build_key": p["build_started"],
+    settle(stack, {"decisions": [{"recipe": p["recipe"], "build_id": p["build_started"],
                                   "outcome": "started"} for p in first]})
     (repo / "scripts" / "git-two.sh").write_text("#!/bin/bash\necho changed\n")
     git(repo, "commit", "-qam", "change git-two")
     second = {p["recipe"]: p for p in
-              json.loads(amiforge("publish", str(repo), output="json").stdout)}
+              json.loads(amiforge("publish", str(repo), output="json").stdout)["recipes"]}
     assert second["git-one"]["build_started"] is None
     assert second["git-two"]["build_started"]
     assert second["git-two"]["git_commit"] == git(repo, "rev-parse", "HEAD")
     settle(stack, {"decisions": [{"recipe": "git-two", "outcome": "started",
-                                  "build_key": second["git-two"]["build_started"]}]})
-    again = json.loads(amiforge("publish", str(repo), output="json").stdout)
+                                  "build_id": second["git-two"]["build_started"]}]})
+    again = json.loads(amiforge("publish", str(repo), output="json").stdout)["recipes"]
     assert [p["build_started"] for p in again] == [None, None]
     assert [p["changed"] for p in again] == [False, False]
 
@@ -170,15 +170,15 @@ def test_plan_shows_each_reason_and_changes_nothing(amiforge: Any, local_cloud: 
     for name in ("plan-same", "plan-script", "plan-new"):
         write_recipe(tmp_path, name, fam)
     (tmp_path / "plan-new.yaml").rename(tmp_path / "plan-new.later")
-    published = json.loads(amiforge("publish", str(tmp_path), output="json").stdout)
-    settle(stack, {"decisions": [{"recipe": p["recipe"], "build_key": p["build_started"],
+    published = json.loads(amiforge("publish", str(tmp_path), output="json").stdout)["recipes"]
+    settle(stack, {"decisions": [{"recipe": p["recipe"], "build_id": p["build_started"],
                                   "outcome": "started"} for p in published]})
     (tmp_path / "plan-new.later").rename(tmp_path / "plan-new.yaml")
     (tmp_path / "scripts" / "plan-script.sh").write_text("#!/bin/bash\necho v2\n")
     before = stack.client("stepfunctions").list_executions(
         stateMachineArn=stack.state_machine_arn)["executions"]
     plan = {d["recipe"]: d for d in
-            json.loads(amiforge("plan", str(tmp_path), output="json").stdout)}
+            json.loads(amiforge("plan", str(tmp_path), output="json").stdout)["decisions"]}
     assert plan["plan-same"]["reason"] == "up to date"
     assert plan["plan-new"]["reason"] == "never built"
     assert plan["plan-script"]["reason"] == "recipe changed"
@@ -186,7 +186,7 @@ def test_plan_shows_each_reason_and_changes_nothing(amiforge: Any, local_cloud: 
     # Now only the base moves: plan-same says from which AMI to which.
     new_base = local_cloud.release_base(name=f"{fam}-2", owner="amazon")
     plan = {d["recipe"]: d for d in
-            json.loads(amiforge("plan", str(tmp_path), output="json").stdout)}
+            json.loads(amiforge("plan", str(tmp_path), output="json").stdout)["decisions"]}
     assert plan["plan-same"]["reason"] == "base changed"
     assert plan["plan-same"]["detail"].endswith(f"to {new_base}")
     text = amiforge("plan", str(tmp_path)).stdout

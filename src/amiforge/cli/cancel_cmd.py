@@ -8,6 +8,7 @@ from amiforge.cli.complete import complete_recipe
 from amiforge.cli.context import CliContext
 from amiforge.cli.main import command_errors
 from amiforge.cli.render import Result
+from amiforge.ops import views
 from amiforge.ops.cancel import DEFAULT_REASON, cancel
 from amiforge.ops.connect import connect
 
@@ -26,7 +27,7 @@ def cancel_cmd(ctx: CliContext, targets: tuple[str, ...], reason: str) -> Result
     images, snapshots and build stack they started, and record them CANCELLED. A build
     that already ended is left as it is (exit 2)."""
     done = cancel(connect(ctx.aws, ctx.stack), list(targets), reason=reason)
-    return Result(data=done, title="cancelled",
+    return Result(data=views.versioned(cancelled=done), title="cancelled",
                   columns=("recipe", "build id", "status", "terminated", "images removed"),
                   rows=[(d["recipe"], d["build_id"], d["status"],
                          " ".join(d["terminated"]) or "-",

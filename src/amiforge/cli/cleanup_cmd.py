@@ -15,6 +15,7 @@ from amiforge.cli.context import CliContext
 from amiforge.cli.main import command_errors
 from amiforge.cli.render import Result
 from amiforge.errors import NotFound
+from amiforge.ops import views
 from amiforge.ops.connect import connect
 from amiforge.steps.prune import prune as run_prune
 from amiforge.steps.sweep import sweep as run_sweep
@@ -42,7 +43,7 @@ def prune(ctx: CliContext, recipes: tuple[str, ...], dry_run: bool) -> Result:
              f"{len(report['decisions'])} image(s)")
     lines = [f"skipped {s['recipe']}: {s['reason']}" for s in report["skipped"]]
     lines += [f"not checked for use: {where}" for where in report["not_visible"]]
-    return Result(data=report, title=title,
+    return Result(data=views.versioned(**report), title=title,
                   columns=("recipe", "image", "action", "reason", "outcome"),
                   rows=[(d["recipe"], d["image_id"], d["action"], d["reason"], d["outcome"])
                         for d in report["decisions"]],
@@ -61,7 +62,7 @@ def sweep(ctx: CliContext, dry_run: bool) -> Result:
     acted = [a for a in report["actions"] if a["action"] not in ("leave", "keep")]
     title = (f"sweep{' (dry run)' if dry_run else ''} of {', '.join(report['regions'])}: "
              f"{len(acted)} action(s)")
-    return Result(data=report, title=title,
+    return Result(data=views.versioned(**report), title=title,
                   columns=("recipe", "build id", "region", "resource", "action", "reason",
                            "outcome"),
                   rows=[(a["recipe"], a["build_id"], a["region"], a["resource"], a["action"],

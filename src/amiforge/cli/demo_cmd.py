@@ -11,6 +11,7 @@ from amiforge.cli.main import command_errors
 from amiforge.cli.progress import build_progress, line_progress
 from amiforge.cli.render import Result
 from amiforge.errors import InvalidInput
+from amiforge.ops import views
 from amiforge.ops.demo import run_demo
 
 pass_ctx = click.make_pass_decorator(CliContext)
@@ -37,7 +38,7 @@ def demo(ctx: CliContext, recipes_dir: Path, builder_seconds: float) -> Result:
     lines = [f"{len(summary['builds']) - len(failed)} of {len(summary['builds'])} builds "
              f"AVAILABLE in {summary['seconds']} s"]
     lines += [f"FAILED {b['recipe']}: {b.get('reason')}" for b in failed]
-    return Result(data=summary, title="amiforge catalog (local cloud)",
+    return Result(data=views.demo(summary), title="amiforge catalog (local cloud)",
                   columns=("recipe", "build id", "status", "image", "name"), rows=rows,
                   lines=lines, exit_code=0 if summary["ok"] else 1)
 

@@ -23,6 +23,7 @@ from amiforge.cli.context import CliContext
 from amiforge.cli.main import command_errors
 from amiforge.cli.render import Result, to_json
 from amiforge.errors import InvalidInput, OperationFailed
+from amiforge.ops.views import versioned
 
 DEFAULT_PORT = 4566
 
@@ -91,13 +92,13 @@ def up(ctx: CliContext, port: int, time_scale: float, builder_seconds: float,
         signal.signal(signal.SIGTERM, previous)
         endpoint = cloud.endpoint
         cloud.stop()
-    return Result(data={"endpoint": endpoint, "stopped": True},
+    return Result(data=versioned(endpoint=endpoint, stopped=True),
                   lines=[f"local cloud at {endpoint} stopped"])
 
 
 def _announce(env: dict[str, str], output: str) -> None:
     if output == "json":
-        click.echo(to_json({"endpoint": env["AWS_ENDPOINT_URL"], "env": env}))
+        click.echo(to_json(versioned(endpoint=env["AWS_ENDPOINT_URL"], env=env)))
     else:
         click.echo(f"amiforge local cloud on {env['AWS_ENDPOINT_URL']} (Ctrl-C stops it)")
         click.echo("In another shell:")
@@ -133,7 +134,7 @@ def release_base(ctx: CliContext, name: str, owner: str, ssm_parameter: str | No
                "creation_date": creation_date.isoformat() if creation_date else None,
                "region": ctx.region}
     answer = _post(ctx.endpoint_url, "release-base", request)
-    return Result(data={"image_id": answer["image_id"]}, lines=[answer["image_id"]])
+    return Result(data=versioned(image_id=answer["image_id"]), lines=[answer["image_id"]])
 
 
 def _post(endpoint: str, route: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -14,9 +14,8 @@ from amiforge.cli.main import command_errors
 from amiforge.cli.progress import build_progress, err_console, line_progress
 from amiforge.cli.render import Result
 from amiforge.core.recipes import load_recipes
-from amiforge.core.statuses import MEANINGS as STATUS_MEANINGS
 from amiforge.deploy import stack as stack_api
-from amiforge.ops import lifecycle, uninstall
+from amiforge.ops import lifecycle, lookups, uninstall, views
 from amiforge.ops.builds import ALREADY_BUILT, start_builds, wait_for_builds
 from amiforge.ops.connect import connect
 from amiforge.ops.plan import plan
@@ -24,7 +23,6 @@ from amiforge.ops.publish import git_commit, missing_from, publish, retire
 from amiforge.ops.purge import purge as purge_recipes
 from amiforge.steps.detect import detect
 from amiforge.steps.env import StepEnv
-from amiforge.steps.latest import latest_image
 
 pass_ctx = click.make_pass_decorator(CliContext)
 
@@ -55,8 +53,9 @@ def deploy(ctx: CliContext, parameters: tuple[str, ...], reset_parameters: bool)
     lines = lines or ["parameters: no change"]
     lines += [f"re-attached the retained table {table} ({parameter}): history, latest and "
               "retention carry on" for parameter, table in sorted(deployed.reattached.items())]
-    return Result(data={"stack": ctx.stack, "outputs": deployed.outputs,
-                        "parameter_changes": changes, "reattached": deployed.reattached},
+    return Result(data=views.versioned(stack=ctx.stack, outputs=deployed.outputs,
+                                       parameter_changes=changes,
+                                       reattached=deployed.reattached),
                   title=f"stack {ctx.stack}", columns=("output", "value"),
                   rows=sorted(deployed.outputs.items()), lines=lines)
 
@@ -86,7 +85,7 @@ def destroy(ctx: CliContext, force: bool, delete_data: bool, yes: bool) -> Resul
                  "`amiforge deploy` of the same stack name re-attaches them), the images "
                  "and the /amiforge/<recipe>/latest parameters" if tables else
                  f"deleted stack {ctx.stack} (it had no tables)")
-    return Result(data=done, lines=lines)
+    return Result(data=views.versioned(**done), lines=lines)
 
 
 def _cancelled_lines(cancelled: list[dict]) -> list[str]:
@@ -120,7 +119,7 @@ def _uninstall(ctx: CliContext, *, force: bool, yes: bool) -> Result:
                     if done["bucket_deleted"] else
                     f"; kept the bucket (used by {', '.join(done['bucket_kept_for'])})"))
     lines += [f"kept image {b['image_id']} ({b['recipe']}): {b['outcome']}" for b in kept]
-    return Result(data=done, lines=lines)
+    return Result(data=views.versioned(**done), lines=lines)
 
 
 @click.command("publish")
@@ -170,8 +169,9 @@ def publish_cmd(ctx: CliContext, directory: Path, no_detect: bool, wait: bool,
     if wait:
         follow = [{"recipe": r["recipe"], "build_id": r["build_started"]}
                   for r in results if r["build_started"]]
-        return _waited(env, follow, timeout, title="published builds")
-    return Result(data=results, title="published",
+        return _waited(env, follow, timeout, title="published builds",
+                       published=views.published(results))
+    return Result(data=views.versioned(recipes=views.published(results)), title="published",
                   columns=("recipe", "hash", "changed", "git commit", "build started"),
                   rows=[(r["recipe"], r["hash"][:12], "yes" if r["changed"] else "no",
                          r["git_commit"] or "-",
@@ -194,7 +194,7 @@ def _started_text(r: dict) -> str:
 def plan_cmd(ctx: CliContext, directory: Path) -> Result:
     """Say which recipes in DIRECTORY would build and why. Changes nothing."""
     decisions = plan(connect(ctx.aws, ctx.stack), load_recipes(directory))
-    return Result(data=[d.as_dict() for d in decisions], title="plan",
+    return Result(data=views.plan(d.as_dict() for d in decisions), title="plan",
                   columns=("recipe", "action", "reason", "detail"),
                   rows=[(d.recipe, d.action, d.reason, d.detail) for d in decisions])
 
@@ -205,7 +205,8 @@ def plan_cmd(ctx: CliContext, directory: Path) -> Result:
 def detect_cmd(ctx: CliContext) -> Result:
     """Run detection now: start a build for every stale published recipe."""
     report = detect({"trigger": "cli"}, connect(ctx.aws, ctx.stack))
-    return Result(data=report, title=f"detect: {report['started']} build(s) started",
+    return Result(data=views.detect(report),
+                  title=f"detect: {report['started']} build(s) started",
                   columns=("recipe", "action", "reason", "detail", "outcome"),
                   rows=[(d["recipe"], d["action"], d["reason"], d.get("detail", ""),
                          d.get("outcome", "-")) for d in report["decisions"]])
@@ -221,8 +222,10 @@ def _build_rows(results: list[dict]) -> list[tuple]:
              r.get("reason") or "") for r in results]
 
 
-def _waited(env: StepEnv, builds: list[dict], timeout: int, *, title: str) -> Result:
-    """Follow ``builds`` with the progress display; exit 1 if one did not end AVAILABLE."""
+def _waited(env: StepEnv, builds: list[dict], timeout: int, *, title: str,
+            published: list[dict] | None = None) -> Result:
+    """Follow ``builds`` with the progress display; exit 1 if one did not end AVAILABLE.
+    ``published``: publish --wait shows the recipes it published too."""
     with build_progress(builds) as on_update:
         results = wait_for_builds(env, builds, on_update=on_update, timeout=timeout)
     failed = [r for r in results if r["status"] != AVAILABLE]
@@ -231,7 +234,9 @@ def _waited(env: StepEnv, builds: list[dict], timeout: int, *, title: str) -> Re
         tail = (r.get("record") or {}).get("console_tail")
         if tail:
             lines += [f"--- console tail of {r['build_id']} ---", *tail.splitlines()[-20:]]
-    data = [{k: v for k, v in r.items() if k != "record"} for r in results]
+    data = views.versioned(builds=[views.waited_build(r) for r in results])
+    if published is not None:
+        data["recipes"] = published
     return Result(data=data, title=title, columns=("recipe", "build id", "status", "image",
                                                    "reason"),
                   rows=_build_rows(results), lines=lines, exit_code=1 if failed else 0)
@@ -263,20 +268,11 @@ def build(ctx: CliContext, recipes: tuple[str, ...], wait: bool, rebuild: bool,
     started = start_builds(env, recipes, rebuild=rebuild)
     if not wait:
         started = [{**b, "summary": _outcome(b)} for b in started]
-        return Result(data=started, title="builds",
+        return Result(data=views.started_builds(started), title="builds",
                       columns=("recipe", "build id", "base ami", "started"),
                       rows=[(b["recipe"], b["build_id"], b["base_ami"], b["summary"])
                             for b in started])
     return _waited(env, started, timeout, title="builds")
-
-
-def _last_build_text(last: dict) -> str:
-    """"failed: <reason> (build …)" for a failure; the status and build id otherwise."""
-    if not last:
-        return "never built"
-    if last.get("status") == FAILED:
-        return f"failed: {last.get('reason') or 'no reason recorded'} (build {last['build_id']})"
-    return f"{last.get('status')} ({last['build_id']})"
 
 
 @click.command()
@@ -284,24 +280,11 @@ def _last_build_text(last: dict) -> str:
 @command_errors
 def status(ctx: CliContext) -> Result:
     """Every published recipe: its newest build and its newest available image."""
-    env = connect(ctx.aws, ctx.stack)
-    rows, data = [], []
-    for record in sorted(env.store.all_current(), key=lambda r: r["name"]):
-        name = record["name"]
-        last = (env.catalog.history(name, limit=1) or [{}])[0]
-        latest = env.catalog.latest(name, record["hash"]) or {}
-        item = {"recipe": name, "hash": record["hash"], "last_build": last.get("build_id"),
-                "retired_at": record.get("retired_at"),
-                "last_status": last.get("status"), "latest_image": latest.get("image_id"),
-                "reason": last.get("reason"), "execution_arn": last.get("execution_arn"),
-                "last_status_meaning": STATUS_MEANINGS.get(last.get("status") or ""),
-                "summary": (f"retired ({record['retired_at']})" if record.get("retired_at")
-                            else _last_build_text(last))}
-        data.append(item)
-        rows.append((name, record["hash"][:12], item["summary"],
-                     latest.get("image_id") or "-", last.get("reason") or ""))
-    return Result(data=data, title=f"amiforge status ({ctx.stack})",
-                  columns=("recipe", "hash", "last build", "latest image", "reason"), rows=rows)
+    rows = lookups.status(connect(ctx.aws, ctx.stack))
+    return Result(data=views.versioned(recipes=rows), title=f"amiforge status ({ctx.stack})",
+                  columns=("recipe", "hash", "last build", "latest image", "reason"),
+                  rows=[(r["recipe"], r["hash"][:12], r["summary"], r["latest_image"] or "-",
+                         r["reason"] or "") for r in rows])
 
 
 def attempt_lines(build: dict) -> list[str]:
@@ -320,23 +303,20 @@ def attempt_lines(build: dict) -> list[str]:
 
 @click.command()
 @click.argument("recipe", shell_complete=complete_recipe)
-@click.option("--limit", default=20, show_default=True, help="Newest N builds.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Newest N builds (N >= 1).")
 @pass_ctx
 @command_errors
 def history(ctx: CliContext, recipe: str, limit: int) -> Result:
     """Builds of RECIPE, newest first, with the console tail of each failure."""
-    env = connect(ctx.aws, ctx.stack)
-    builds = env.catalog.history(recipe, limit=limit)
+    builds = lookups.history(connect(ctx.aws, ctx.stack), recipe, limit)
     lines = []
     for b in builds:
         lines += attempt_lines(b)
         if b.get("status") == FAILED and b.get("console_tail"):
             lines += [f"--- console tail of {b['build_id']} ---",
                       *b["console_tail"].splitlines()[-20:]]
-    for b in builds:
-        b.pop("task_token", None)
-        b["status_meaning"] = STATUS_MEANINGS.get(b.get("status") or "")
-    return Result(data=builds, title=f"history of {recipe}",
+    return Result(data=views.history(recipe, builds), title=f"history of {recipe}",
                   columns=("build id", "status", "image", "base ami", "created", "reason"),
                   rows=[(b["build_id"], b.get("status"), b.get("image_id") or "-",
                          b.get("base_ami"), b.get("created_at"), b.get("reason") or "")
@@ -350,8 +330,8 @@ def history(ctx: CliContext, recipe: str, limit: int) -> Result:
 @command_errors
 def latest(ctx: CliContext, recipe: str, region: str | None) -> Result:
     """The newest AVAILABLE image of RECIPE (one catalog Query)."""
-    image = latest_image(connect(ctx.aws, ctx.stack), recipe, region)
-    return Result(data=image, lines=[image["ImageId"]])
+    image = lookups.latest(connect(ctx.aws, ctx.stack), recipe, region)
+    return Result(data=views.latest(recipe, image), lines=[image["ImageId"]])
 
 
 @click.command("retire")
@@ -368,14 +348,14 @@ def retire_cmd(ctx: CliContext, recipes: tuple[str, ...], purge: bool) -> Result
     of theirs that nothing uses is removed (the deletion gate keeps those in use)."""
     if purge:
         purged = purge_recipes(connect(ctx.aws, ctx.stack), recipes)
-        return Result(data=purged, title="retired and purged",
+        return Result(data=views.versioned(purged=purged), title="retired and purged",
                       columns=("recipe", "parameters deleted", "images removed", "kept"),
                       rows=[(r["recipe"], ", ".join(r["parameters_deleted"]) or "-",
                              ", ".join(r["pruned"]) or "-",
                              "; ".join(f"{k['image_id']}: {k['reason']}" for k in r["kept"])
                              or "-") for r in purged])
     retired = retire(connect(ctx.aws, ctx.stack), recipes)
-    return Result(data=retired, title="retired",
+    return Result(data=views.versioned(retired=retired), title="retired",
                   columns=("recipe", "retired at", "latest image"),
                   rows=[(r["recipe"], r["retired_at"], r["latest_image"] or "-")
                         for r in retired])

@@ -18,6 +18,7 @@ from amiforge.cli.render import Result
 from amiforge.core import rules
 from amiforge.core.recipes import load_recipes
 from amiforge.errors import InvalidInput, RecipeInvalid
+from amiforge.ops import views
 from amiforge.ops.lint import lint_recipes
 
 
@@ -40,11 +41,9 @@ def validate(path: Path, base_parameter_prefixes: str, strict: bool) -> Result:
         raise RecipeInvalid(report.errors)
     for warning in report.warnings:
         click.echo(f"amiforge: warning: {warning}", err=True)
-    data = [{"name": r.name, "base": r.base.label(), "platform": r.build.platform,
-             "hash": r.hash, "source": r.source} for r in recipes]
     noun = "recipe" if len(recipes) == 1 else "recipes"
     return Result(
-        data=data,
+        data=views.validated(recipes),
         title=f"{len(recipes)} {noun} valid",
         columns=("name", "platform", "base", "hash", "source"),
         rows=[(r.name, r.build.platform, r.base.label(), r.short_hash, r.source)

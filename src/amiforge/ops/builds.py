@@ -175,7 +175,9 @@ def wait_for_builds(env: StepEnv, builds: Sequence[dict[str, Any]], *,
         record = env.catalog.get(build["recipe"], build["build_id"]) or {}
         arn = build.get("execution_arn") or execution_arn_for(env, build["build_id"])
         described = sfn_api.describe(env.client("stepfunctions"), arn)
-        results.append({**build, "status": record.get("status") or described["status"],
+        results.append({**build, "execution_arn": arn,
+                        "base_ami": build.get("base_ami") or record.get("base_ami"),
+                        "status": record.get("status") or described["status"],
                         "image_id": record.get("image_id"), "reason": record.get("reason")
                         or described.get("cause"), "record": record})
     return results

@@ -26,7 +26,7 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
 def test_output_option_before_or_after_the_command(args: list[str]) -> None:
     result = invoke(*args)
     assert result.exit_code == 0, result.output
-    assert [r["name"] for r in json.loads(result.stdout)][:1] == ["ecs-host"]
+    assert [r["name"] for r in json.loads(result.stdout)["recipes"]][:1] == ["ecs-host"]
 
 
 def test_a_commands_own_option_of_the_same_name_is_left_to_it() -> None:

@@ -28,6 +28,8 @@ def test_json_output() -> None:
     result = invoke("--output", "json", "validate", str(EXAMPLES))
     assert result.exit_code == 0
     data = json.loads(result.stdout)
+    assert data["version"] == 1
+    data = data["recipes"]
     assert [row["name"] for row in data] == ["ecs-host", "sabs-web", "web", "windows-iis"]
     web = data[2]
     assert set(web) == {"name", "base", "platform", "hash", "source"}
@@ -41,7 +43,7 @@ def test_one_file(tmp_path: Path) -> None:
     (tmp_path / "r.yaml").write_text("name: r\nbase: {ssm_parameter: /aws/service/p}\nbuild: {script: x}\n")
     result = invoke("--output", "json", "validate", str(tmp_path / "r.yaml"))
     assert result.exit_code == 0
-    assert json.loads(result.stdout)[0]["name"] == "r"
+    assert json.loads(result.stdout)["recipes"][0]["name"] == "r"
 
 
 def test_every_problem_is_one_stderr_line_and_exit_2(tmp_path: Path) -> None:
