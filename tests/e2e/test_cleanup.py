@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -290,11 +291,23 @@ def test_a_tagged_copy_in_use_survives_the_sweep(amiforge: Any, aws: Any, recipe
         ec2.terminate_instances(InstanceIds=[instance])
 
 
+@pytest.fixture
+def disabled_region(local_cloud: Any) -> Iterator[str]:
+    """An opt-in region this account has not enabled: every call there is refused
+    (AuthFailure), as on AWS. ``validate`` accepts the name; only AWS can say no."""
+    region = "ap-east-1"
+    before = local_cloud.faults.configure(disabled_regions=[region])
+    try:
+        yield region
+    finally:
+        local_cloud.faults.configure(disabled_regions=before["disabled_regions"])
+
+
 def test_an_unreachable_region_fails_its_own_build_and_nothing_else(
-        amiforge: Any, aws: Any, recipe_dir: Any, stack: Any) -> None:
-    """A recipe copying to a region the cloud does not answer: its build ends FAILED with
+        amiforge: Any, aws: Any, recipe_dir: Any, stack: Any, disabled_region: str) -> None:
+    """A recipe copying to a region the account cannot reach: its build ends FAILED with
     the reason (not BUILDING), and sweep and prune still complete for everything else."""
-    far = recipe_dir("far-away", extra="  regions: [zz-fake-9]\n")
+    far = recipe_dir("far-away", extra=f"  regions: [{disabled_region}]\n")
     recipe_dir("near-by")
     assert amiforge("publish", "--no-detect", str(far)).exit_code == 0
     (failed,) = as_json(amiforge("build", "--wait", "far-away", output="json"))
@@ -309,9 +322,9 @@ def test_an_unreachable_region_fails_its_own_build_and_nothing_else(
         result = amiforge(*args, output="json")
         assert "Traceback" not in result.output
         report = json.loads(result.stdout)
-        assert "zz-fake-9" in report["regions"]
+        assert disabled_region in report["regions"]
         errors = [a for a in report["actions"] if a["outcome"] == "error"]
-        assert {a["region"] for a in errors} == {"zz-fake-9"}, errors
+        assert {a["region"] for a in errors} == {disabled_region}, errors
     assert [i["ImageId"] for i in images_of(aws, good["build_id"])] == [good["image_id"]]
     pruned = amiforge("prune", output="json")
     assert pruned.exit_code == 0, pruned.output

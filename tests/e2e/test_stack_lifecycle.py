@@ -218,7 +218,7 @@ def test_delete_data_lists_everything_asks_and_keeps_only_images_in_use(
     assert ssm_api.get_value(ssm, f"/amiforge/{name}/latest") is None
     assert report["tables_deleted"] == dict.fromkeys(tables, True)
     assert not set(tables) & set(aws.client("dynamodb").list_tables()["TableNames"])
-    bucket = stack_api.artifact_bucket(aws)
+    bucket = stack_api.artifact_bucket_name(aws)
     assert (report["bucket_deleted"] == {bucket: True}) == (not report["bucket_kept_for"])
     again = run("destroy", "--delete-data", "--yes", output="text")
     assert again.exit_code == 2 and "nothing to delete" in again.output

@@ -39,11 +39,25 @@ def bucket_name(account: str, region: str) -> str:
     return f"amiforge-artifacts-{account}-{region}"
 
 
-def tls_only_policy(bucket: str) -> dict[str, Any]:
+def partition_of(region: str) -> str:
+    """The ARN partition of ``region``: aws-cn in China, aws-us-gov in GovCloud."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    if region.startswith("us-iso-"):
+        return "aws-iso"
+    if region.startswith("us-isob-"):
+        return "aws-iso-b"
+    return "aws"
+
+
+def tls_only_policy(bucket: str, region: str = "us-east-1") -> dict[str, Any]:
     """Deny every request that does not come over TLS (AWS's documented pattern)."""
+    arn = f"arn:{partition_of(region)}:s3:::{bucket}"
     return {"Version": "2012-10-17", "Statement": [{
         "Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-        "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+        "Resource": [arn, f"{arn}/*"],
         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
 
 
@@ -108,7 +122,7 @@ class ArtifactBucket:
                                           VersioningConfiguration={"Status": "Enabled"})
         with aws_call("PutBucketPolicy"):
             self.s3.put_bucket_policy(**owner,
-                                      Policy=json.dumps(tls_only_policy(self.bucket)))
+                                      Policy=json.dumps(tls_only_policy(self.bucket, self.region)))
 
     def holds(self, key: str, data: bytes) -> bool:
         """True if ``key`` exists with exactly ``data`` (its ETag is the bytes' MD5)."""

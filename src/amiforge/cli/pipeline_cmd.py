@@ -15,9 +15,11 @@ from amiforge.cli.progress import build_progress, err_console, line_progress
 from amiforge.cli.render import Result
 from amiforge.core.recipes import load_recipes
 from amiforge.deploy import stack as stack_api
+from amiforge.errors import InvalidInput, RecipeInvalid
 from amiforge.ops import lifecycle, lookups, uninstall, views
 from amiforge.ops.builds import ALREADY_BUILT, start_builds, wait_for_builds
 from amiforge.ops.connect import connect
+from amiforge.ops.lint import lint_recipes
 from amiforge.ops.plan import plan
 from amiforge.ops.publish import git_commit, missing_from, publish, retire
 from amiforge.ops.purge import purge as purge_recipes
@@ -140,10 +142,17 @@ def publish_cmd(ctx: CliContext, directory: Path, no_detect: bool, wait: bool,
     start the builds they imply (so a commit that reaches `publish` builds)."""
     if wait and no_detect:
         raise click.UsageError("--wait follows the builds publish starts; drop --no-detect")
+    if prune and not directory.is_dir():
+        raise InvalidInput(f"--prune retires every published recipe {directory} lacks: give "
+                           "the recipe directory, not one recipe file")
     recipes = load_recipes(directory)
+    lint = lint_recipes(recipes)  # the same script checks as validate, before any write
+    if lint.errors:
+        raise RecipeInvalid(lint.errors)
     env = connect(ctx.aws, ctx.stack)
     results = publish(env, recipes, git_commit(directory))
-    missing = missing_from(env, recipes)
+    # One recipe file says nothing about the others: only a directory names what is gone.
+    missing = missing_from(env, recipes) if directory.is_dir() else []
     if missing and prune:
         retire(env, missing)
         warn(f"retired {', '.join(missing)}: no longer in {directory} "

@@ -109,7 +109,7 @@ def _problem(value: Any, spec: Spec, path: str) -> str | None:
     if isinstance(spec, Int):
         # JSON numbers arrive as int; the state machine may pass a numeric string.
         if isinstance(value, bool) or not isinstance(value, (int, str)) \
-                or (isinstance(value, str) and not value.isdigit()):
+                or (isinstance(value, str) and not (value.isascii() and value.isdigit())):
             return f"{path} must be {spec.what}, got {_shown(value)}"
         if int(value) < spec.minimum:
             return f"{path} must be at least {spec.minimum}, got {_shown(value)}"

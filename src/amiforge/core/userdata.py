@@ -135,6 +135,14 @@ for amiforge_file in "$amiforge_script" "$amiforge_log"; do
   [[ -f $amiforge_file && ! -L $amiforge_file ]] && rm -f -- "$amiforge_file"
 done
 rmdir -- "$amiforge_dir" 2>/dev/null
+# cloud-init keeps copies of the user data (this wrapper, the script inside it): the raw
+# user data and the part it ran (this very file: bash keeps reading it once unlinked).
+amiforge_cloud="${{AMIFORGE_CLOUD_DIR:-/var/lib/cloud}}"
+for amiforge_file in "$amiforge_cloud"/instances/*/user-data.txt* \
+    "$amiforge_cloud"/instances/*/scripts/part-* "$amiforge_cloud"/instance/user-data.txt* \
+    "$amiforge_cloud"/instance/scripts/part-*; do
+  [[ -f $amiforge_file && ! -L $amiforge_file ]] && rm -f -- "$amiforge_file"
+done
 sync
 bash -c "$amiforge_poweroff"
 exit "$amiforge_status"

@@ -305,17 +305,27 @@ def stacks_using_bucket(aws: AwsContext, bucket: str) -> list[str]:
     return sorted(users)
 
 
+def artifact_bucket_name(aws: AwsContext) -> str:
+    """The name of this account's artifact bucket in this region (nothing is created)."""
+    return artifacts.bucket_name(artifacts.caller_account(aws.client("sts")),
+                                 aws.resolved_region)
+
+
 def delete_bucket(aws: AwsContext, bucket: str) -> bool:
-    """Empty (every object version) and delete ``bucket``; False if it did not exist."""
+    """Empty (every object version) and delete ``bucket``, only if this account owns it
+    (ExpectedBucketOwner on every call); False if it did not exist."""
     s3 = aws.client("s3")
+    owner = artifacts.caller_account(aws.client("sts"))
     try:
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for page in s3.get_paginator("list_object_versions").paginate(
+                Bucket=bucket, ExpectedBucketOwner=owner):
             doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]}
                       for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
             if doomed:
                 with aws_call("DeleteObjects"):
-                    s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
-        s3.delete_bucket(Bucket=bucket)
+                    s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True},
+                                      ExpectedBucketOwner=owner)
+        s3.delete_bucket(Bucket=bucket, ExpectedBucketOwner=owner)
     except ClientError as err:
         if error_code(err) == "NoSuchBucket":
             return False

@@ -61,7 +61,10 @@ _ATTEMPT = re.compile(r"attempt=(\d+)")
 READ_PREFIXES = ("Describe", "Get", "List", "Query", "Scan", "BatchGet")
 SERVER_ERROR_SHARE = 0.25
 KNOBS = ("fault_rate", "event_drop_rate", "event_drop_sources", "crash_rate",
-         "crash_functions", "server_error_share", "seed")
+         "crash_functions", "server_error_share", "seed", "disabled_regions")
+# The region of a SigV4 request: Credential=KEY/DATE/REGION/SERVICE/aws4_request.
+_SCOPE_REGION = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/")
+_REGION_NAME = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 
 StartResponse = Callable[..., Any]
 
@@ -133,6 +136,8 @@ class FaultInjector:
         self.crash_rate = 0.0
         self.crash_functions: tuple[str, ...] = ()  # () : every function
         self.server_error_share = SERVER_ERROR_SHARE
+        # Regions that answer as a region not enabled for the account does (every caller).
+        self.disabled_regions: tuple[str, ...] = ()
         self.configure(fault_rate=fault_rate, event_drop_rate=event_drop_rate,
                        crash_rate=crash_rate)
         self._counters = _Counters()
@@ -145,7 +150,8 @@ class FaultInjector:
                   crash_rate: float | None = None,
                   crash_functions: Iterable[str] | None = None,
                   server_error_share: float | None = None,
-                  seed: int | None = None) -> dict[str, Any]:
+                  seed: int | None = None,
+                  disabled_regions: Iterable[str] | None = None) -> dict[str, Any]:
         """Change any knob (None: keep it); returns the knobs as they were before.
         All or nothing: a bad value (ValueError) changes no knob."""
         rates = {name: _check_rate(name, rate) for name, rate in (
@@ -155,6 +161,13 @@ class FaultInjector:
         names = {name: _names(name, value) for name, value in (
             ("event_drop_sources", event_drop_sources), ("crash_functions", crash_functions))
             if value is not None}
+        if disabled_regions is not None:
+            disabled = tuple(disabled_regions)
+            bad = [r for r in disabled if not isinstance(r, str) or not _REGION_NAME.fullmatch(r)]
+            if isinstance(disabled_regions, str) or bad:
+                raise ValueError(f"disabled_regions must be a list of region names, got "
+                                 f"{disabled_regions!r}")
+            names["disabled_regions"] = disabled
         with self._lock:
             before = self.knobs()
             for name, value in {**rates, **names}.items():
@@ -167,7 +180,8 @@ class FaultInjector:
         return {"fault_rate": self.fault_rate, "event_drop_rate": self.event_drop_rate,
                 "event_drop_sources": list(self.event_drop_sources),
                 "crash_rate": self.crash_rate, "crash_functions": list(self.crash_functions),
-                "server_error_share": self.server_error_share}
+                "server_error_share": self.server_error_share,
+                "disabled_regions": list(self.disabled_regions)}
 
     def _roll(self, rate: float) -> bool:
         if rate <= 0.0:
@@ -248,6 +262,12 @@ class FaultInjector:
     def middleware(self, app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
                    ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
         def faulty(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+            if self.disabled_regions:
+                scope = _SCOPE_REGION.search(environ.get("HTTP_AUTHORIZATION", ""))
+                if scope and scope.group(1) in self.disabled_regions:
+                    status, headers, body = disabled_region_response(describe_call(environ))
+                    start_response(status, headers)
+                    return [body]
             if FUNCTION_MARK not in environ.get("HTTP_USER_AGENT", ""):
                 return app(environ, start_response)
             call = describe_call(environ)
@@ -366,6 +386,28 @@ def error_response(call: Call, *, server_error: bool) -> tuple[str, list[tuple[s
     headers = _headers("application/x-amz-json-1.0", body, request_id)
     headers.append(("x-amzn-ErrorType", code))
     return status, headers, body.encode()
+
+
+def disabled_region_response(call: Call) -> tuple[str, list[tuple[str, str]], bytes]:
+    """AWS's answer in a region that is not enabled for the account (an opt-in region):
+    the credentials are not valid there. Not retried by botocore."""
+    request_id = str(uuid.uuid4())
+    if call.protocol == "ec2":
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
+                "<Code>AuthFailure</Code><Message>AWS was not able to validate the provided "
+                "access credentials</Message></Error></Errors>"
+                f"<RequestID>{request_id}</RequestID></Response>")
+        return "401 Unauthorized", _headers("text/xml", body, request_id), body.encode()
+    if call.protocol == "query":
+        body = ("<ErrorResponse><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code>"
+                "<Message>The security token included in the request is invalid.</Message>"
+                f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>")
+        return "403 Forbidden", _headers("text/xml", body, request_id), body.encode()
+    body = ('{"__type": "UnrecognizedClientException", '
+            '"message": "The security token included in the request is invalid."}')
+    headers = _headers("application/x-amz-json-1.0", body, request_id)
+    headers.append(("x-amzn-ErrorType", "UnrecognizedClientException"))
+    return "403 Forbidden", headers, body.encode()
 
 
 def _headers(content_type: str, body: str, request_id: str) -> list[tuple[str, str]]:

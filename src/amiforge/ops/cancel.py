@@ -21,13 +21,13 @@ exit 2 and nothing touched.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from amiforge.aws import messaging
 from amiforge.aws import stepfunctions as sfn_api
 from amiforge.aws.catalog import CANCELLED, IN_FLIGHT, STARTING
 from amiforge.aws.waits import WaitingList
+from amiforge.core.deletion import valid_build_id
 from amiforge.errors import AwsCallFailed, InvalidInput, NotFound
 from amiforge.ops.builds import execution_arn_for
 from amiforge.steps.env import StepEnv
@@ -36,8 +36,13 @@ from amiforge.steps.finish import cleanup_build
 # Statuses of a build that is still going (STARTING: started, Resolve not yet run).
 LIVE = tuple(sorted(IN_FLIGHT))
 DEFAULT_REASON = "cancelled with `amiforge cancel`"
-# A build id is its build key, "<recipe>-<20 hex>", maybe with a rebuild's suffix.
-_BUILD_ID = re.compile(r"^(?P<recipe>[a-z0-9][a-z0-9-]*?)-[0-9a-f]{20}(?:-[0-9A-Za-z]+)*$")
+
+
+def _recipes_of(target: str) -> list[str]:
+    """Every recipe ``target`` could be a build id of, longest first: a recipe name may
+    itself contain "-<20 hex>" (``a-0123456789abcdef0123``), so each cut is tried."""
+    cuts = [i for i, char in enumerate(target) if char == "-"]
+    return [target[:cut] for cut in reversed(cuts) if valid_build_id(target, target[:cut])]
 
 
 def find_build(env: StepEnv, target: str) -> dict[str, Any]:
@@ -47,10 +52,9 @@ def find_build(env: StepEnv, target: str) -> dict[str, Any]:
     seconds after a publish or ``amiforge build``) is found by its execution: named by its
     build id, or the recipe's claimed ``last_build_id``.
     """
-    match = _BUILD_ID.match(target)
-    if match:
-        record = env.catalog.get(match.group("recipe"), target)
-        unrecorded = record or _unrecorded(env, match.group("recipe"), target)
+    for recipe in _recipes_of(target):
+        record = env.catalog.get(recipe, target)
+        unrecorded = record or _unrecorded(env, recipe, target)
         if unrecorded:
             return unrecorded
     builds = env.catalog.history(target)
@@ -110,8 +114,8 @@ def _cancel_one(env: StepEnv, record: dict[str, Any], reason: str) -> dict[str, 
     if record.get("unrecorded"):
         # Written here so the cancel is recorded; a Resolve in flight finds it there (its
         # conditional put does nothing) and the stopped execution takes no next step.
-        env.catalog.start({"recipe": recipe, "build_id": build_id,
-                           "execution_arn": record["execution_arn"]})
+        env.catalog.announce({"recipe": recipe, "build_id": build_id,
+                              "execution_arn": record["execution_arn"]})
     if not env.catalog.mark_cancelled(recipe, build_id, reason=reason, live=LIVE):
         status = (env.catalog.get(recipe, build_id) or record).get("status")
         raise InvalidInput(f"build {build_id} is already {status}: nothing to cancel")

@@ -90,7 +90,7 @@ def plan_uninstall(aws: AwsContext, stack: str) -> UninstallPlan:
             value = ssm_api.get_value(env.client("ssm", region), name)
             if value in ours:  # another stack's recipe of the same name is left alone
                 plan.parameters.append({"region": region, "name": name, "value": value})
-    plan.bucket = stack_api.artifact_bucket(aws)
+    plan.bucket = stack_api.artifact_bucket_name(aws)
     plan.bucket_users = [s for s in stack_api.stacks_using_bucket(aws, plan.bucket)
                          if s != stack]
     return plan

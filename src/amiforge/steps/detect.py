@@ -152,7 +152,8 @@ def start_next(env: StepEnv, recipe: Recipe, key: str, base_ami: str, trigger: s
         earlier = release_candidate(env, builds)
         if earlier is not None:
             ours = rerelease(env, recipe, key, base_ami, earlier, trigger)
-            return earlier["build_id"], RE_RELEASED if ours else ALREADY_BUILT
+            if ours is not None:  # None: pruned meanwhile, so it is built again below
+                return earlier["build_id"], RE_RELEASED if ours else ALREADY_BUILT
     generation = max([generation_of(key, b["build_id"]) for b in builds]
                      + [generation_of(key, previous) if previous else 0]) + 1
     build_id = generation_id(key, generation)

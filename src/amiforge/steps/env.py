@@ -46,6 +46,8 @@ class StepEnv:
     # The stack's builder security group (no inbound rules): builders join it unless the
     # recipe names its own security_group_ids, so they never join a VPC's default group.
     builder_security_group_id: str | None = None
+    # The stack's BuilderSubnetId: where builders launch unless the recipe says.
+    builder_subnet_id: str | None = None
     # The DetectSchedule expression: failed builds are retried after 1, 2, 4 ... periods.
     detect_schedule: str | None = None
     aws: AwsContext = field(default_factory=AwsContext)
@@ -73,6 +75,7 @@ class StepEnv:
                 e.get("AMIFORGE_BASE_PARAMETER_PREFIXES")),
             stack_name=e.get("AMIFORGE_STACK_NAME", ""),
             builder_security_group_id=e.get("AMIFORGE_BUILDER_SECURITY_GROUP") or None,
+            builder_subnet_id=e.get("AMIFORGE_BUILDER_SUBNET") or None,
             detect_schedule=e.get("AMIFORGE_DETECT_SCHEDULE") or None,
         )
 

@@ -29,6 +29,20 @@ def builder_groups(recipe_groups: Sequence[str], env: StepEnv) -> tuple[str, ...
     return (env.builder_security_group_id,)
 
 
+def builder_subnet(recipe_subnet: str | None, recipe_groups: Sequence[str],
+                   env: StepEnv) -> str | None:
+    """The recipe's subnet; else, for a builder in the stack's group, the stack's subnet
+    (BuilderSubnetId, in that group's VPC); else None (the default VPC's subnets).
+
+    A recipe that names its own groups but no subnet keeps EC2's default subnet: its
+    groups decide the VPC, not the stack's."""
+    if recipe_subnet:
+        return recipe_subnet
+    if recipe_groups:
+        return None
+    return env.builder_subnet_id
+
+
 def launch(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     build = state["build"]
     attempt = int(state.get("launch", {}).get("attempt", 0)) + 1
@@ -53,7 +67,7 @@ def launch(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         user_data=recipe.user_data(),
         tags=builder_tags(common_tags(build, env), attempt=attempt),
         client_token=f"{build['build_id']}-{attempt}",
-        subnet_id=recipe.build.subnet_id,
+        subnet_id=builder_subnet(recipe.build.subnet_id, recipe.build.security_group_ids, env),
         security_group_ids=builder_groups(recipe.build.security_group_ids, env),
         volume_size_gb=max(recipe.build.volume_size_gb or 0, int(build.get("root_volume_gb", 8))),
         kms_key_id=recipe.image.kms_key_id,

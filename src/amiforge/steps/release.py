@@ -41,14 +41,16 @@ def release_candidate(env: StepEnv, builds: Sequence[dict[str, Any]]) -> dict[st
 
 
 def rerelease(env: StepEnv, recipe: Recipe, key: str, base_ami: str,
-              build: dict[str, Any], trigger: str) -> bool:
+              build: dict[str, Any], trigger: str) -> bool | None:
     """Make ``build`` (an AVAILABLE build of ``key``) the recipe's newest image again;
-    True if this call's claim won (it then notifies)."""
+    True if this call's claim won (it then notifies). None if the build is no longer
+    AVAILABLE (retention pruned it since it was read): nothing moved, the caller builds."""
     name, build_id = recipe.name, build["build_id"]
     images: dict[str, str] = dict(build.get("images") or {env.region: build["image_id"]})
-    env.catalog.update(name, build_id, only_if_status=AVAILABLE, created_at=now_iso(),
-                       built_at=build.get("built_at") or build.get("created_at"),
-                       released_at=now_iso(), release_trigger=trigger)
+    if not env.catalog.update(name, build_id, only_if_status=AVAILABLE, created_at=now_iso(),
+                              built_at=build.get("built_at") or build.get("created_at"),
+                              released_at=now_iso(), release_trigger=trigger):
+        return None
     for region, image_id in sorted(images.items()):
         ssm_api.put_latest(env.client("ssm", region), name, image_id,
                            description=f"amiforge: newest image of recipe {name} "

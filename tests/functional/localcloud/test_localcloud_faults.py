@@ -190,3 +190,17 @@ def test_a_knob_typo_is_refused_not_ignored(faults: Any, local_cloud: Any) -> No
     assert "unknown fault knob 'faultrate'; did you mean 'fault_rate'?" in json.load(
         refused.value)["error"]
     assert faults.fault_rate == 0.0
+
+
+def test_a_disabled_region_refuses_every_caller_as_aws_does(faults: Any,
+                                                            local_cloud: Any) -> None:
+    faults.configure(disabled_regions=["ap-east-1"])
+    with pytest.raises(boto3.session.botocore.exceptions.ClientError) as refused:
+        boto3.client("ec2", region_name="ap-east-1").describe_images(Owners=["self"])
+    assert refused.value.response["Error"]["Code"] == "AuthFailure"
+    with pytest.raises(boto3.session.botocore.exceptions.ClientError) as refused:
+        boto3.client("ssm", region_name="ap-east-1").describe_parameters()
+    assert refused.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    boto3.client("ec2", region_name="us-east-1").describe_images(Owners=["self"])  # others fine
+    with pytest.raises(ValueError, match="list of region names"):
+        faults.configure(disabled_regions="ap-east-1")

@@ -131,3 +131,25 @@ def test_any_json_is_accepted_or_refused_with_invalid_event(name: str, event: An
         ev.check(event, SCHEMAS[name], name)
     except InvalidEvent as err:
         assert str(err).startswith(f"{name} event refused: ")
+
+
+def test_the_state_machines_other_shapes_fit_their_schemas() -> None:
+    # ResolveFailed (a Pass state) hands RecordFailure a build made from the input, and a
+    # rebuild's execution name carries a generation suffix.
+    rebuild = "web-5f1e2d3c4b5a69788796-g2"
+    ev.check({"build": {"recipe": "web", "build_id": rebuild, "regions": [],
+                        "start": {"recipe": "web", "base_ami": "ami-0123456789abcdef0"}},
+              "error": {"Error": "InvalidInput", "Cause": "{}"}},
+             ev.RECORD_FAILURE, "record_failure")
+    # AttemptFailed runs Verify's function with the error a failed attempt was caught with.
+    verify = sample("verify")
+    ev.check({"failed_attempt": {"Error": "States.Timeout", "Cause": ""},
+              "build": {**verify["build"], "build_id": rebuild}, "launch": verify["launch"]},
+             ev.VERIFY, "verify")
+
+
+def test_a_unicode_digit_is_no_number() -> None:
+    event = sample("await_image")
+    event["image"]["polls"] = "²"  # str.isdigit() says yes; int() does not
+    with pytest.raises(InvalidEvent, match="polls"):
+        ev.check(event, ev.AWAIT_IMAGE, "await_image")

@@ -348,3 +348,28 @@ def test_tail_is_cleaned_of_escapes_and_control_characters() -> None:
 def test_user_data_limit_constant() -> None:
     assert USER_DATA_LIMIT == 16384
     assert RESULT_PREFIX == "AMIFORGE-RESULT:"
+
+
+@needs_bash
+def test_cloud_inits_copies_of_the_user_data_leave_the_image_too(tmp_path: Path) -> None:
+    # As cloud-init lays them out: the raw user data, and the part it runs (this wrapper).
+    cloud = tmp_path / "cloud"
+    instance = cloud / "instances" / "i-0123456789abcdef0"
+    (instance / "scripts").mkdir(parents=True)
+    (cloud / "instance").symlink_to(instance)
+    text = wrap("linux", "echo s3cret-step\n", recipe_name="web", recipe_hash=HASH)
+    (instance / "user-data.txt").write_text(text)
+    (instance / "user-data.txt.i").write_text(text)
+    part = instance / "scripts" / "part-001"
+    part.write_text(text)
+    (instance / "obj.pkl").write_text("cloud-init's own state stays")
+    env = {"PATH": "/usr/bin:/bin", "AMIFORGE_CONSOLE": str(tmp_path / "console"),
+           "AMIFORGE_LOG": str(tmp_path / "build.log"), "AMIFORGE_WORKDIR": str(tmp_path / "w"),
+           "AMIFORGE_POWEROFF": "true", "AMIFORGE_CLOUD_DIR": str(cloud)}
+    proc = subprocess.run([BASH or "bash", str(part)], env=env, capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert "AMIFORGE-RESULT: success" in (tmp_path / "console").read_text()
+    left = [p for p in cloud.rglob("*") if p.is_file()]
+    assert [p.name for p in left] == ["obj.pkl"]
+    assert all("s3cret-step" not in p.read_text() for p in left)

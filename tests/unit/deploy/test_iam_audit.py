@@ -142,3 +142,19 @@ def test_the_builder_group_has_no_inbound_rule_and_passrole_needs_a_named_role()
     passrole = [s for s in launch["PolicyDocument"]["Statement"] if "Fn::If" in s]
     assert [s["Fn::If"][0] for s in passrole] == ["HasBuilderRole"]
     assert passrole[0]["Fn::If"][1]["Resource"] == {"Ref": "BuilderRoleArn"}
+
+
+def test_a_build_template_s_instance_joins_only_this_stack_s_groups() -> None:
+    # A build stack's instance must never join a VPC's default group (or any group this
+    # stack did not make): RunInstances reaches security groups only by the stack tag.
+    statements = [s for s in dict(stack_policies())["BuildStackRole/build-stack"]["Statement"]
+                  if "ec2:RunInstances" in (s["Action"] if isinstance(s["Action"], list)
+                                            else [s["Action"]])]
+    reaching_groups = [s for s in statements
+                       if any(":security-group/" in r for r in (
+                           s["Resource"] if isinstance(s["Resource"], list)
+                           else [s["Resource"]]))]
+    assert reaching_groups
+    for statement in reaching_groups:
+        assert statement["Condition"]["StringEquals"][
+            "aws:ResourceTag/amiforge:stack"] == "amiforge"

@@ -186,8 +186,10 @@ CALLS: dict[str, set[str]] = {
         # start_and_claim (catalog.announce: the STARTING record).
         "dynamodb:BatchGetItem on CatalogTable", "dynamodb:Query on CatalogTable",
         "dynamodb:Query on CatalogTable/index/available", "dynamodb:PutItem on CatalogTable",
-        # steps.release.rerelease: catalog.update, put_latest per region, notify.
+        # steps.release.rerelease: catalog.update, put_latest per region, notify; then
+        # detect reads the re-released record (catalog.get).
         "dynamodb:UpdateItem on CatalogTable", "ssm:PutParameter", "sns:Publish",
+        "dynamodb:GetItem on CatalogTable",
     },
     # steps.prune.prune: store.all_current, catalog.history (Query), usage.images_in_use
     # (instances_using, DescribeParameters + GetParameters, launch templates and their

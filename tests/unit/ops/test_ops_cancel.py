@@ -131,3 +131,13 @@ def test_the_still_running_line_names_every_build_and_how_to_follow_or_cancel_th
                     "status` / `amiforge history db` / `amiforge history web`; stop with "
                     "`amiforge cancel db-2 web-1`)")
     assert "\n" not in line
+
+
+def test_a_recipe_name_that_looks_like_a_key_is_still_its_recipe() -> None:
+    # "a-0123456789abcdef0123" is a valid recipe name; its build id then holds two
+    # "-<20 hex>" parts, and the recipe is the longer prefix, not "a".
+    recipe = "a-0123456789abcdef0123"
+    build_id = f"{recipe}-fedcba9876543210fedc"
+    env = env_of(build(recipe, build_id, "BUILDING"))
+    found = find_build(env, build_id)
+    assert (found["recipe"], found["build_id"]) == (recipe, build_id)

@@ -48,3 +48,26 @@ def test_the_environment_carries_the_stack_name_and_group() -> None:
                                    "AMIFORGE_BUILDER_SECURITY_GROUP": "sg-0123456789abcdef0"})
     assert (loaded.stack_name, loaded.builder_security_group_id) == (
         "s1", "sg-0123456789abcdef0")
+
+
+def test_the_stack_s_subnet_goes_with_the_stack_s_group() -> None:
+    from amiforge.steps.launch import builder_subnet
+
+    stack = env(builder_security_group_id="sg-0123456789abcdef0",
+                builder_subnet_id="subnet-0123456789abcdef0")
+    assert builder_subnet("subnet-00000000000000001", [], stack) == "subnet-00000000000000001"
+    assert builder_subnet(None, [], stack) == "subnet-0123456789abcdef0"
+    # The recipe's own groups pick their own VPC: EC2's default subnet, not the stack's.
+    assert builder_subnet(None, ["sg-00000000000000001"], stack) is None
+    assert builder_subnet(None, [], env(builder_security_group_id="sg-0123456789abcdef0")) \
+        is None
+
+
+def test_the_stack_s_vpc_needs_its_subnet() -> None:
+    from cfnlint.decode.cfn_yaml import loads
+
+    from amiforge.deploy.stack import template_text
+
+    rule = loads(template_text())["Rules"]["BuilderVpcNeedsItsSubnet"]
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [
+        {"Ref": "BuilderSubnetId"}, ""]}]}
