@@ -116,3 +116,40 @@ def test_recipe_names_complete_from_the_stack(amiforge: Any, recipe_dir: Any,
                                "AWS_ENDPOINT_URL": local_cloud.endpoint,
                                "AWS_REGION": local_cloud.region})
     assert proc.stdout.splitlines() == ["plain,completes-from-stack"]
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "recipes"
+
+
+def test_global_options_after_the_command_and_aws_region_alone(tmp_path: Path) -> None:
+    proc = run("validate", str(EXAMPLES), "--output", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["version"] == 1
+    # AWS_REGION alone (no AWS_DEFAULT_REGION) is a region; --profile that does not exist
+    # is one line, exit 2.
+    env = {k: v for k, v in os.environ.items() if k != "AWS_DEFAULT_REGION"}
+    proc = subprocess.run([AMIFORGE, "status", "--profile", "no-such-profile"],
+                          env={**env, "AWS_REGION": "eu-west-3"}, capture_output=True,
+                          text=True, timeout=60)
+    assert_one_line(proc, 2, "profile 'no-such-profile' is not configured")
+
+
+def test_validate_refuses_a_script_that_powers_off_and_warns_of_imdsv1(tmp_path: Path) -> None:
+    base = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64"
+    (tmp_path / "s.sh").write_text("#!/bin/bash\ncurl http://169.254.169.254/latest/\n")
+    (tmp_path / "r.yaml").write_text(
+        f"name: r\nbase:\n  ssm_parameter: {base}\nbuild:\n  user_data: s.sh\n")
+    warned = run("validate", str(tmp_path))
+    assert warned.returncode == 0 and "IMDSv1" in warned.stderr
+    assert run("validate", str(tmp_path), "--strict").returncode == 2
+    (tmp_path / "s.sh").write_text("#!/bin/bash\nyum -y update\nshutdown -h now\n")
+    assert_one_line(run("validate", str(tmp_path)), 2, "powers off or restarts the machine")
+
+
+def test_destroy_without_a_terminal_or_yes_says_how_to_go_on() -> None:
+    proc = subprocess.run([AMIFORGE, "destroy", "--endpoint-url", "http://127.0.0.1:9"],
+                          env=os.environ, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and "Aborted!" not in proc.stderr
+    assert "pass --yes" in proc.stderr

@@ -15,7 +15,7 @@ from amiforge.cli.progress import build_progress, err_console, line_progress
 from amiforge.cli.render import Result
 from amiforge.core.recipes import load_recipes
 from amiforge.deploy import stack as stack_api
-from amiforge.errors import InvalidInput, RecipeInvalid
+from amiforge.errors import InvalidInput, OperationFailed, RecipeInvalid
 from amiforge.ops import lifecycle, lookups, uninstall, views
 from amiforge.ops.builds import ALREADY_BUILT, start_builds, wait_for_builds
 from amiforge.ops.connect import connect
@@ -62,6 +62,18 @@ def deploy(ctx: CliContext, parameters: tuple[str, ...], reset_parameters: bool)
                   rows=sorted(deployed.outputs.items()), lines=lines)
 
 
+def _confirm(question: str) -> None:
+    """Ask; a no, or no answer at all (no terminal, empty input), deletes nothing and says
+    how to go on without the question (click alone printed a bare "Aborted!")."""
+    try:
+        click.confirm(question, abort=True, err=True)
+    except click.Abort:
+        click.echo("", err=True)  # end the question's line
+        raise OperationFailed("not confirmed: nothing was deleted",
+                              hint="answer y, or pass --yes (needed where there is no "
+                                   "terminal to ask on, as in CI)") from None
+
+
 @click.command()
 @click.option("--force", is_flag=True,
               help="Stop running builds (recorded CANCELLED: stack destroyed) and clean up "
@@ -79,7 +91,7 @@ def destroy(ctx: CliContext, force: bool, delete_data: bool, yes: bool) -> Resul
     if delete_data:
         return _uninstall(ctx, force=force, yes=yes)
     if not yes:
-        click.confirm(f"Delete stack {ctx.stack}?", abort=True, err=True)
+        _confirm(f"Delete stack {ctx.stack}?")
     done = lifecycle.destroy(ctx.aws, ctx.stack, force=force, progress=line_progress())
     tables = " and ".join(sorted(done["retained"].values()))
     lines = _cancelled_lines(done["cancelled"])
@@ -110,7 +122,7 @@ def _uninstall(ctx: CliContext, *, force: bool, yes: bool) -> Result:
                    "(an image still in use is kept)"]
         click.echo("amiforge destroy --delete-data will delete:\n  " + "\n  ".join(listing),
                    err=True)
-        click.confirm(f"Delete stack {ctx.stack} and all of its data?", abort=True, err=True)
+        _confirm(f"Delete stack {ctx.stack} and all of its data?")
     done = uninstall.uninstall(ctx.aws, plan, force=force, progress=line_progress())
     kept = [b for b in done["images"] if str(b["outcome"]).startswith("kept")]
     lines = _cancelled_lines(done["cancelled"])
