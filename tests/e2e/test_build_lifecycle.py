@@ -321,7 +321,7 @@ def test_retire_purge_removes_unused_images_and_the_parameter_and_keeps_one_in_u
     try:
         result = amiforge("retire", "--purge", name, output="json")
         assert result.exit_code == 0, result.output
-        (report,) = json.loads(result.stdout)
+        (report,) = json.loads(result.stdout)["purged"]
         assert report["parameters_deleted"] == [stack.region]
         assert report["pruned"] == [images[1]]
         (kept,) = report["kept"]

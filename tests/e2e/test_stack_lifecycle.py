@@ -100,7 +100,7 @@ def publish_and_wait(run: Callable[..., Result], env: Any, directory: Path,
                      name: str) -> dict:
     published = run("publish", str(directory))
     assert published.exit_code == 0, published.output
-    (entry,) = json.loads(published.stdout)
+    (entry,) = json.loads(published.stdout)["recipes"]
     (record,) = wait_for_builds(env, [{"recipe": name, "build_id": entry["build_started"]}],
                                 poll=0.2, timeout=180)
     assert record["status"] == "AVAILABLE", record
@@ -119,7 +119,7 @@ def test_destroy_keeps_the_data_and_a_new_deploy_carries_on(
 
     # A build in flight: destroy refuses, naming it, and changes nothing.
     published = run("publish", str(write_recipe(tmp_path, name, "# amiforge-sim: hang\n")))
-    (entry,) = json.loads(published.stdout)
+    (entry,) = json.loads(published.stdout)["recipes"]
     running = entry["build_started"]
     ec2 = aws.client("ec2")
 
@@ -164,7 +164,7 @@ def test_destroy_keeps_the_data_and_a_new_deploy_carries_on(
     env = connect(aws, stack)
     assert (env.catalog_table, env.recipes_table) == tables
     assert run("latest", name, output="text").stdout.strip() == new["image_id"]
-    history = json.loads(run("history", name).stdout)
+    history = json.loads(run("history", name).stdout)["builds"]
     assert {b["build_id"] for b in history} == {old["build_id"], new["build_id"], running}
 
     pruned = run("prune", name)
@@ -233,6 +233,6 @@ def test_destroy_of_a_stack_without_outputs_deletes_it(local_cloud: Any, aws: An
              .endswith("IN_PROGRESS"), timeout=60, what="the bare stack")
     done = runner_for(local_cloud, "amiforge-bare")("destroy", "--yes")
     assert done.exit_code == 0, done.output
-    assert json.loads(done.stdout) == {"stack": "amiforge-bare", "deleted": True,
-                                       "cancelled": [], "retained": {}}
+    assert json.loads(done.stdout) == {"version": 1, "stack": "amiforge-bare",
+                                       "deleted": True, "cancelled": [], "retained": {}}
     assert stack_api.describe_stack(aws, "amiforge-bare") is None
