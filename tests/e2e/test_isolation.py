@@ -84,6 +84,12 @@ def test_everything_a_build_makes_carries_the_stack_tag(amiforge: Any, aws: Any,
             *snapshots_of_build(ec2, built["build_id"])]
     assert len(made) >= 3
     assert {tags(r).get(STACK) for r in made} == {STACK_NAME}
+    # ... and the latest parameter Register set (tagged after the put: PutParameter
+    # cannot tag while it overwrites).
+    ssm = aws.client("ssm")
+    parameter_tags = ssm.list_tags_for_resource(
+        ResourceType="Parameter", ResourceId="/amiforge/stacktag/latest")["TagList"]
+    assert {t["Key"]: t["Value"] for t in parameter_tags}.get(STACK) == STACK_NAME
 
 
 def test_a_live_builder_s_volumes_and_interfaces_carry_the_stack_tag(

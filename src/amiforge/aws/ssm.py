@@ -31,11 +31,18 @@ def get_parameters(ssm: Any, names: Iterable[str]) -> tuple[dict[str, str], list
     return found, invalid
 
 
-def put_latest(ssm: Any, recipe: str, image_id: str, *, description: str) -> str:
+def put_latest(ssm: Any, recipe: str, image_id: str, *, description: str,
+               stack: str | None = None) -> str:
+    """Set ``/amiforge/<recipe>/latest``; with ``stack``, tag it ``amiforge:stack`` too
+    (PutParameter cannot tag while it overwrites; adding the tag again changes nothing)."""
     name = latest_parameter_name(recipe)
     with aws_call("PutParameter"):
         ssm.put_parameter(Name=name, Value=image_id, Type="String", DataType="aws:ec2:image",
                           Overwrite=True, Description=description[:1024])
+    if stack:
+        with aws_call("AddTagsToResource"):
+            ssm.add_tags_to_resource(ResourceType="Parameter", ResourceId=name,
+                                     Tags=[{"Key": "amiforge:stack", "Value": stack}])
     return name
 
 
@@ -49,7 +56,7 @@ def get_value(ssm: Any, name: str) -> str | None:
 
 
 def restore_latest(ssm: Any, recipe: str, *, expected: str, previous: str | None,
-                   description: str) -> bool:
+                   description: str, stack: str | None = None) -> bool:
     """Put ``/amiforge/<recipe>/latest`` back to ``previous`` if it still holds ``expected``
     (another build may have moved it since); ``previous`` None: it did not exist before,
     so the parameter this build created is removed. True if it was put back."""
@@ -59,7 +66,7 @@ def restore_latest(ssm: Any, recipe: str, *, expected: str, previous: str | None
     if previous is None:
         delete_parameter(ssm, name)
         return True
-    put_latest(ssm, recipe, previous, description=description)
+    put_latest(ssm, recipe, previous, description=description, stack=stack)
     return True
 
 

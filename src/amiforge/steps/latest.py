@@ -63,7 +63,8 @@ def sync_latest(env: StepEnv, recipe: str, *, winner: dict[str, Any] | None = No
         moved.append(Moved(region, previous, image_id))
         ssm_api.put_latest(ssm, recipe, image_id,
                            description=f"amiforge: newest image of recipe {recipe} "
-                                       f"(build {winner['build_id']})")
+                                       f"(build {winner['build_id']})",
+                           stack=env.stack_name or None)
     return moved
 
 

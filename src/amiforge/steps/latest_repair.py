@@ -75,7 +75,8 @@ def repair_latest(env: StepEnv, recipes: list[dict[str, Any]], *, dry_run: bool,
                 if not dry_run:
                     ssm_api.put_latest(env.client("ssm", region), name, str(image),
                                        description=f"amiforge {name}: build "
-                                                   f"{build['build_id']} (repaired by sweep)")
+                                                   f"{build['build_id']} (repaired by sweep)",
+                                       stack=env.stack_name or None)
             except Exception as err:  # this region only
                 log.warning("latest of %s in %s: %s", name, region, err)
                 rows.append({**row, "action": "error", "outcome": "error",

@@ -83,4 +83,5 @@ def _put_back(env: StepEnv, recipe: str, build_id: str, moved: list[Moved]) -> N
         ssm_api.restore_latest(env.client("ssm", m.region), recipe, expected=m.image_id,
                                previous=m.previous,
                                description=f"amiforge: put back after build {build_id} "
-                                           "could not register")
+                                           "could not register",
+                               stack=env.stack_name or None)

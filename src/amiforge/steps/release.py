@@ -54,7 +54,8 @@ def rerelease(env: StepEnv, recipe: Recipe, key: str, base_ami: str,
     for region, image_id in sorted(images.items()):
         ssm_api.put_latest(env.client("ssm", region), name, image_id,
                            description=f"amiforge: newest image of recipe {name} "
-                                       f"(build {build_id}, re-released)")
+                                       f"(build {build_id}, re-released)",
+                           stack=env.stack_name or None)
     claimed = env.store.claim(name, key, build_id=build_id, base_ami=base_ami,
                               recipe_hash=recipe.hash)
     if claimed:

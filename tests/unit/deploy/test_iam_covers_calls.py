@@ -116,7 +116,7 @@ CALLS: dict[str, set[str]] = {
     # catalog.mark_available (UpdateItem), messaging.notify.
     "RegisterFunction": {
         "ec2:DescribeImages", "ec2:ModifyImageAttribute", "ec2:ModifySnapshotAttribute",
-        "ssm:PutParameter", "dynamodb:GetItem on CatalogTable",
+        "ssm:PutParameter", "ssm:AddTagsToResource", "dynamodb:GetItem on CatalogTable",
         "dynamodb:UpdateItem on CatalogTable", "sns:Publish",
         # which build latest names (catalog.latest, published_hash), and the put-back.
         "dynamodb:Query on CatalogTable/index/available", "dynamodb:GetItem on RecipesTable",
@@ -155,7 +155,7 @@ CALLS: dict[str, set[str]] = {
         "ec2:DescribeSnapshots",
         # undoing a Register that died half way: sync_latest (catalog.latest, SSM).
         "dynamodb:Query on CatalogTable/index/available", "dynamodb:GetItem on RecipesTable",
-        "ssm:PutParameter",
+        "ssm:PutParameter", "ssm:AddTagsToResource",
     },
     # steps.finish.cleanup_messages: cleanup_build per message; a refused message is sent
     # to the dead-letter queue (messaging.dead_letter). (Receiving and deleting the
@@ -188,7 +188,7 @@ CALLS: dict[str, set[str]] = {
         "dynamodb:Query on CatalogTable/index/available", "dynamodb:PutItem on CatalogTable",
         # steps.release.rerelease: catalog.update, put_latest per region, notify; then
         # detect reads the re-released record (catalog.get).
-        "dynamodb:UpdateItem on CatalogTable", "ssm:PutParameter", "sns:Publish",
+        "dynamodb:UpdateItem on CatalogTable", "ssm:PutParameter", "ssm:AddTagsToResource", "sns:Publish",
         "dynamodb:GetItem on CatalogTable",
     },
     # steps.prune.prune: store.all_current, catalog.history (Query), usage.images_in_use
@@ -220,7 +220,7 @@ CALLS: dict[str, set[str]] = {
         "dynamodb:Query on CatalogTable", "dynamodb:GetItem on CatalogTable",
         "states:DescribeExecution", "states:StopExecution",
         "dynamodb:UpdateItem on CatalogTable", "sns:Publish", "ec2:TerminateInstances",
-        "ec2:DeregisterImage", "ec2:DeleteSnapshot", "ssm:PutParameter",
+        "ec2:DeregisterImage", "ec2:DeleteSnapshot", "ssm:PutParameter", "ssm:AddTagsToResource",
         "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions",
         "ec2:DescribeSpotFleetRequests", "ec2:DescribeFleets",
         "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeAutoScalingGroups",
