@@ -235,7 +235,7 @@ def test_untrusted_cleanup_messages_delete_nothing_and_are_dead_lettered(
     built = {}
     for name in ("untrusted-a", "untrusted-b"):
         assert amiforge("publish", "--no-detect", str(recipe_dir(name))).exit_code == 0
-        (build,) = as_json(amiforge("build", "--wait", name, output="json"))
+        (build,) = as_json(amiforge("build", "--wait", name, output="json"))["builds"]
         assert build["status"] == "AVAILABLE", build
         built[name] = build
     a, b = built["untrusted-a"], built["untrusted-b"]
@@ -268,7 +268,7 @@ def test_untrusted_cleanup_messages_delete_nothing_and_are_dead_lettered(
 def test_a_tagged_copy_in_use_survives_the_sweep(amiforge: Any, aws: Any, recipe_dir: Any,
                                                  stack: Any) -> None:
     assert amiforge("publish", "--no-detect", str(recipe_dir("swept-copy"))).exit_code == 0
-    (build,) = as_json(amiforge("build", "--wait", "swept-copy", output="json"))
+    (build,) = as_json(amiforge("build", "--wait", "swept-copy", output="json"))["builds"]
     assert build["status"] == "AVAILABLE", build
     ec2 = aws.client("ec2")
     copy = ec2.copy_image(SourceImageId=build["image_id"], SourceRegion=aws.region,
@@ -310,12 +310,12 @@ def test_an_unreachable_region_fails_its_own_build_and_nothing_else(
     far = recipe_dir("far-away", extra=f"  regions: [{disabled_region}]\n")
     recipe_dir("near-by")
     assert amiforge("publish", "--no-detect", str(far)).exit_code == 0
-    (failed,) = as_json(amiforge("build", "--wait", "far-away", output="json"))
+    (failed,) = as_json(amiforge("build", "--wait", "far-away", output="json"))["builds"]
     assert failed["status"] == "FAILED", failed
     record = stack.catalog.get("far-away", failed["build_id"])
     assert record["status"] == "FAILED" and record["reason"], record
     assert images_of(aws, failed["build_id"]) == []  # the home region was cleaned
-    (good,) = as_json(amiforge("build", "--wait", "near-by", output="json"))
+    (good,) = as_json(amiforge("build", "--wait", "near-by", output="json"))["builds"]
     assert good["status"] == "AVAILABLE", good
 
     for args in (("sweep", "--dry-run"), ("sweep",)):

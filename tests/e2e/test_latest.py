@@ -43,7 +43,7 @@ def unique(prefix: str) -> str:
 def publish(amiforge: Any, directory: Any, name: str) -> str:
     result = amiforge("publish", str(directory), output="json")
     assert result.exit_code == 0, result.output
-    (published,) = [p for p in json.loads(result.stdout) if p["recipe"] == name]
+    (published,) = [p for p in json.loads(result.stdout)["recipes"] if p["recipe"] == name]
     assert published["build_started"], published
     return published["build_started"]
 
@@ -81,7 +81,7 @@ def test_a_superseded_build_finishing_last_does_not_take_latest(
     assert ssm_api.get_value(aws.client("ssm"), f"/amiforge/{name}/latest") == image
     assert amiforge("latest", name).stdout.strip() == image
     assert custom_resource_answer(aws, name) == {"ImageId": image, "BuildId": fast}
-    status = json.loads(amiforge("status", output="json").stdout)
+    status = json.loads(amiforge("status", output="json").stdout)["recipes"]
     assert [s["latest_image"] for s in status if s["recipe"] == name] == [image]
 
 
