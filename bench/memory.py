@@ -152,7 +152,9 @@ def main() -> None:
         "processes_end": end["processes"],
         "rss_peak_mb": max(s["rss_mb"] for s in samples),
         "pss_peak_mb": max(s["pss_mb"] for s in samples),
-        "limit_mb": LIMIT_MB, "within_limit": end["rss_mb"] < LIMIT_MB,
+        # Judged on PSS: execution environments fork from one parent and share its pages
+        # (boto3, the parsed botocore models), which RSS counts once per process.
+        "limit_mb": LIMIT_MB, "within_limit": end["pss_mb"] < LIMIT_MB,
         "samples": samples,
     }, indent=2))
 
