@@ -153,3 +153,14 @@ def test_destroy_without_a_terminal_or_yes_says_how_to_go_on() -> None:
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr and "Aborted!" not in proc.stderr
     assert "pass --yes" in proc.stderr
+
+
+def test_publish_says_why_a_build_did_not_start(amiforge: Any, tmp_path: Path) -> None:
+    (tmp_path / "s.sh").write_text("#!/bin/bash\necho hi\n")
+    (tmp_path / "nobase.yaml").write_text(
+        "name: nobase\nbase:\n  ssm_parameter: /aws/service/ami-amazon-linux-latest/"
+        "no-such-image-x86_64\nbuild:\n  user_data: s.sh\n")
+    shown = amiforge("publish", str(tmp_path))
+    assert shown.exit_code == 0, shown.output
+    row = next(line for line in shown.stdout.splitlines() if "nobase" in line)
+    assert "- (base not found" in row

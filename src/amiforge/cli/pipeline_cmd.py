@@ -174,8 +174,13 @@ def publish_cmd(ctx: CliContext, directory: Path, no_detect: bool, wait: bool,
              "(`amiforge publish --prune` or `amiforge retire` retires them)")
     building: dict[str, dict] = {}
     released: dict[str, str] = {}
+    why_not: dict[str, str] = {}
     if not no_detect:
         report = detect({"recipes": [r.name for r in recipes], "trigger": "publish"}, env)
+        # Why nothing started, for the table: "up to date", "base not found: ..." (a
+        # Windows base the local cloud has not released yet, say).
+        why_not = {d["recipe"]: (f"{d['reason']}: {d['detail']}" if d.get("detail")
+                                 else d["reason"]) for d in report["decisions"]}
         # "already started": a detection running at the same moment (the schedule)
         # started the very build this publish implies; it is reported the same way.
         building = {d["recipe"]: d for d in report["decisions"]
@@ -196,16 +201,18 @@ def publish_cmd(ctx: CliContext, directory: Path, no_detect: bool, wait: bool,
                   columns=("recipe", "hash", "changed", "git commit", "build started"),
                   rows=[(r["recipe"], r["hash"][:12], "yes" if r["changed"] else "no",
                          r["git_commit"] or "-",
-                         _started_text(r))
+                         _started_text(r, why_not.get(r["recipe"])))
                         for r in results])
 
 
-def _started_text(r: dict) -> str:
+def _started_text(r: dict, why_not: str | None = None) -> str:
     if r["re_released"]:
         return f"- (re-released {r['re_released']})"
     if r["build_outcome"] == "already started":
         return f"{r['build_started']} (by a concurrent detection)"
-    return r["build_started"] or "-"
+    if r["build_started"]:
+        return str(r["build_started"])
+    return f"- ({why_not})" if why_not else "-"
 
 
 @click.command("plan")
