@@ -83,6 +83,9 @@ EXPLAINED: dict[tuple[str, str], str] = {
     ("SweepRole/sweep", "RESOURCE_MISMATCH"):
         "states:DescribeExecution also accepts express-execution ARNs; the build machine "
         "is STANDARD, so only its own executions are granted",
+    ("PublisherPolicy", "RESOURCE_MISMATCH"):
+        "states:DescribeExecution also accepts express-execution ARNs; the build machine "
+        "is STANDARD, so only its own executions are granted",
     ("SweepRole/sweep", "PERMISSIONS_MANAGEMENT_ACTIONS"):
         "iam:PassRole of BuildStackRole only, to CloudFormation only: the sweeper deletes "
         "leftover build stacks, which runs as the role they were created with",
