@@ -152,3 +152,23 @@ class ArtifactBucket:
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentMD5=md5,
                                ExpectedBucketOwner=self.account)
         return True
+
+
+def delete_bucket(s3: Any, bucket: str, owner: str) -> bool:
+    """Empty (every object version) and delete ``bucket``, only if ``owner`` owns it
+    (ExpectedBucketOwner on every call); False if it did not exist."""
+    try:
+        for page in s3.get_paginator("list_object_versions").paginate(
+                Bucket=bucket, ExpectedBucketOwner=owner):
+            doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                      for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+            if doomed:
+                with aws_call("DeleteObjects"):
+                    s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True},
+                                      ExpectedBucketOwner=owner)
+        s3.delete_bucket(Bucket=bucket, ExpectedBucketOwner=owner)
+    except ClientError as err:
+        if error_code(err) == "NoSuchBucket":
+            return False
+        raise translate(err, "DeleteBucket") from err
+    return True

@@ -78,3 +78,17 @@ def delete(cfn: Any, name: str) -> bool:
     with aws_call("DeleteStack"):
         cfn.delete_stack(StackName=stack["StackId"])
     return True
+
+
+def stacks_with_parameter(cfn: Any, key: str, value: str) -> list[str]:
+    """Live stacks of the region whose parameter ``key`` is ``value``."""
+    users = []
+    with aws_call("DescribeStacks"):
+        for page in cfn.get_paginator("describe_stacks").paginate():
+            for described in page.get("Stacks", []):
+                parameters = {p["ParameterKey"]: p.get("ParameterValue")
+                              for p in described.get("Parameters", [])}
+                if (parameters.get(key) == value
+                        and described["StackStatus"] != "DELETE_COMPLETE"):
+                    users.append(described["StackName"])
+    return sorted(users)

@@ -19,8 +19,11 @@ import yaml
 from botocore.exceptions import ClientError
 
 from amiforge.aws import artifacts
+from amiforge.aws import cloudformation as cfn_api
+from amiforge.aws import logs as logs_api
+from amiforge.aws import tables as tables_api
 from amiforge.aws.artifacts import ArtifactBucket
-from amiforge.aws.errors import aws_call, error_code, translate
+from amiforge.aws.errors import aws_call, translate
 from amiforge.aws.session import AwsContext
 from amiforge.core.stack_parameters import ParameterChange, plan_parameters
 from amiforge.deploy.bundle import build_bundle
@@ -70,16 +73,9 @@ def retained_tables(aws: AwsContext, stack: str) -> dict[str, str]:
     ``amiforge:stack`` (exactly this stack) and ``amiforge:table`` confirm which is which.
     """
     ddb = aws.client("dynamodb")
-    with aws_call("ListTables"):
-        names = [name for page in ddb.get_paginator("list_tables").paginate()
-                 for name in page.get("TableNames", []) if name.startswith(f"{stack}-")]
     found: dict[str, list[str]] = {}
-    for name in names:
-        with aws_call("DescribeTable"):
-            arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
-        with aws_call("ListTagsOfResource"):
-            tags = {t["Key"]: t["Value"]
-                    for t in ddb.list_tags_of_resource(ResourceArn=arn).get("Tags", [])}
+    for name in tables_api.names_starting(ddb, f"{stack}-"):
+        tags = tables_api.tags_of(ddb, name)
         parameter = RETAINED_PARAMETERS.get(tags.get(TABLE_TAG, ""))
         if parameter and tags.get("amiforge:stack") == stack:
             found.setdefault(parameter, []).append(name)
@@ -102,24 +98,12 @@ def leftover_log_groups(aws: AwsContext, stack: str, body: str) -> list[str]:
     group after CloudFormation deleted it; creating the stack again would then fail
     with "log group already exists". Only these exact names are looked at.
     """
-    logs = aws.client("logs")
-    found = []
-    for suffix in sorted(set(_LOG_GROUP.findall(body))):
-        name = f"/aws/lambda/{stack}-{suffix}"
-        with aws_call("DescribeLogGroups"):
-            groups = logs.describe_log_groups(logGroupNamePrefix=name).get("logGroups", [])
-        found += [g["logGroupName"] for g in groups if g["logGroupName"] == name]
-    return found
+    names = [f"/aws/lambda/{stack}-{suffix}" for suffix in sorted(set(_LOG_GROUP.findall(body)))]
+    return logs_api.existing_groups(aws.client("logs"), names)
 
 
 def _table_exists(aws: AwsContext, table: str) -> bool:
-    try:
-        aws.client("dynamodb").describe_table(TableName=table)
-    except ClientError as err:
-        if error_code(err) == "ResourceNotFoundException":
-            return False
-        raise translate(err, "DescribeTable") from err
-    return True
+    return tables_api.exists(aws.client("dynamodb"), table)
 
 
 def _retained_values(aws: AwsContext, stack: str, existing: dict | None,
@@ -256,8 +240,7 @@ def deploy_stack(aws: AwsContext, stack: str, parameters: Mapping[str, str] | No
         for name in leftover_log_groups(aws, stack, body):
             progress(f"{stack}: removing the log group {name} a destroyed stack's function "
                      "recreated (the new stack makes its own)")
-            with aws_call("DeleteLogGroup"):
-                aws.client("logs").delete_log_group(logGroupName=name)
+            logs_api.delete_group(aws.client("logs"), name)
         with aws_call("CreateStack"):
             cfn.create_stack(**common, OnFailure="ROLLBACK")
     else:
@@ -282,27 +265,12 @@ def destroy(aws: AwsContext, stack: str, progress: Progress = lambda _m: None) -
 
 def delete_table(aws: AwsContext, table: str) -> bool:
     """Delete a DynamoDB table (`destroy --delete-data`); False if it was already gone."""
-    try:
-        aws.client("dynamodb").delete_table(TableName=table)
-    except ClientError as err:
-        if error_code(err) == "ResourceNotFoundException":
-            return False
-        raise translate(err, "DeleteTable") from err
-    return True
+    return tables_api.delete(aws.client("dynamodb"), table)
 
 
 def stacks_using_bucket(aws: AwsContext, bucket: str) -> list[str]:
     """Live stacks of the region whose BundleBucket parameter is ``bucket``."""
-    users = []
-    with aws_call("DescribeStacks"):
-        for page in aws.client("cloudformation").get_paginator("describe_stacks").paginate():
-            for described in page.get("Stacks", []):
-                parameters = {p["ParameterKey"]: p.get("ParameterValue")
-                              for p in described.get("Parameters", [])}
-                if (parameters.get("BundleBucket") == bucket
-                        and described["StackStatus"] != "DELETE_COMPLETE"):
-                    users.append(described["StackName"])
-    return sorted(users)
+    return cfn_api.stacks_with_parameter(aws.client("cloudformation"), "BundleBucket", bucket)
 
 
 def artifact_bucket_name(aws: AwsContext) -> str:
@@ -312,22 +280,6 @@ def artifact_bucket_name(aws: AwsContext) -> str:
 
 
 def delete_bucket(aws: AwsContext, bucket: str) -> bool:
-    """Empty (every object version) and delete ``bucket``, only if this account owns it
-    (ExpectedBucketOwner on every call); False if it did not exist."""
-    s3 = aws.client("s3")
-    owner = artifacts.caller_account(aws.client("sts"))
-    try:
-        for page in s3.get_paginator("list_object_versions").paginate(
-                Bucket=bucket, ExpectedBucketOwner=owner):
-            doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]}
-                      for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
-            if doomed:
-                with aws_call("DeleteObjects"):
-                    s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True},
-                                      ExpectedBucketOwner=owner)
-        s3.delete_bucket(Bucket=bucket, ExpectedBucketOwner=owner)
-    except ClientError as err:
-        if error_code(err) == "NoSuchBucket":
-            return False
-        raise translate(err, "DeleteBucket") from err
-    return True
+    """Empty and delete ``bucket`` if this account owns it; False if it did not exist."""
+    return artifacts.delete_bucket(aws.client("s3"), bucket,
+                                   artifacts.caller_account(aws.client("sts")))
