@@ -1,7 +1,7 @@
 """Benchmark: builds under faults, and a burst of recipes published at once.
 
-Prints one JSON object with two runs on one local cloud (amiforge.localcloud.chaos does
-the work and the audit):
+Prints one JSON object with two runs on one local cloud (bench/chaos_harness.py does
+the work and the audit, as for the chaos test tier):
 
 * ``chaos``: N builds (default 20) while 10% of the functions' AWS calls are throttled
   or fail with a 5xx, 10% of EventBridge deliveries are lost and 5% of invocations are
@@ -30,9 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from chaos_harness import ChaosPlan, chaos_run, deploy_stack  # noqa: E402
+
 from amiforge.core import ratelimit  # noqa: E402
 from amiforge.localcloud import LocalCloud  # noqa: E402
-from amiforge.localcloud.chaos import ChaosPlan, chaos_run, deploy_stack  # noqa: E402
 
 # The stack is deployed with the production launch budget (the template's defaults).
 PACE = (ratelimit.DEFAULT_LAUNCH_BURST, ratelimit.DEFAULT_LAUNCH_PER_SECOND)

@@ -2,7 +2,8 @@
 and kills functions mid-step. Each test states the figures it survived (run with ``-s``).
 
 The worker's shared local cloud is re-configured for the duration of each run and put
-back afterwards (:func:`amiforge.localcloud.chaos.cloud_settings`): fault knobs, time
+back afterwards (``cloud_settings`` in ``bench/chaos_harness.py``, the harness this tier shares with
+``bench/chaos.py``): fault knobs, time
 scale, builder duration, Lambda concurrency. The stack is this module's own, deployed
 with a tight launch budget (2 burst, 1 a second) so that pacing visibly engages on a
 machine far slower than EC2; the production budget (4, 1.5/s) against EC2's (5, 2/s) with
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +23,18 @@ import boto3
 import pytest
 
 from amiforge.core.recipes import load_recipes
-from amiforge.localcloud.chaos import (
+from amiforge.ops.publish import publish
+from amiforge.steps.env import StepEnv
+
+# The harness is a benchmark's (bench/ is not a package): import it from there.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from chaos_harness import (  # noqa: E402
     ChaosPlan,
     chaos_run,
     deploy_stack,
     wait_all,
     write_recipes,
 )
-from amiforge.ops.publish import publish
-from amiforge.steps.env import StepEnv
 
 pytestmark = pytest.mark.chaos
 

@@ -1,8 +1,9 @@
 """Chaos runs on the local cloud: many builds under faults, then an audit. Shared by the
-``chaos`` test tier (tests/chaos) and ``bench/chaos.py``.
+``chaos`` test tier (tests/chaos) and ``bench/chaos.py``; a harness, not part of the local
+cloud (which never imports it).
 
 :func:`chaos_run` deploys a stack (or reuses it), turns the fault knobs of the running
-cloud (:mod:`.faults`), publishes recipes and starts their builds as ``amiforge
+cloud (:mod:`amiforge.localcloud.faults`), publishes recipes and starts their builds as ``amiforge
 publish`` does, waits for every build, turns the knobs back, and audits the account:
 
 * every build ended AVAILABLE, or FAILED with a reason;
