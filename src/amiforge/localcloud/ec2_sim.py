@@ -9,7 +9,7 @@ events, and answers ``GetConsoleOutput`` with canned text. For instances tagged
 moto instance (``describe_instances`` shows it; a stopped one can be imaged) and emits
 AWS's "EC2 Instance State-change Notification" on the default bus of its region.
 
-What the build does is read from its user data, decoded (base64, gzip, MIME multipart):
+What the build does is read from its user data (:mod:`.builder_script`):
 
 * Linux user data (no ``<powershell>``) is checked with ``bash -n``, and so is the
   recipe's own script inside amiforge's wrapper (:func:`amiforge.core.userdata.
@@ -28,28 +28,27 @@ What the build does is read from its user data, decoded (base64, gzip, MIME mult
 
 The console (:meth:`BuilderSimulator.console`) gets boot lines when the instance runs and
 the script's simulated output plus the marker line when it finishes; ``get_console_output``
-is patched to return it (base64, as AWS). Stopping, terminating or starting any instance
+answers it (base64, as AWS) through :mod:`.fills.ec2`. Stopping, terminating or starting any instance
 through the API also emits the state-change events AWS would (moto emits none).
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import email
-import gzip
 import hashlib
 import logging
-import re
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
+
+from amiforge.localcloud.builder_script import (
+    SCRIPT_PATH,
+    Outcome,
+    decode_user_data,
+    plan_outcome,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,29 +56,10 @@ ROLE_TAG = "amiforge:role"
 RECIPE_TAG = "amiforge:recipe"
 BUILD_ID_TAG = "amiforge:build-id"
 DETAIL_TYPE = "EC2 Instance State-change Notification"
-SCRIPT_PATH = "/var/lib/cloud/instance/scripts/part-001"
-WRAPPED_SCRIPT_PATH = "/var/lib/amiforge/build-script"  # where amiforge's wrapper puts it
-_DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*amiforge-sim:[ \t]*(fail|hang|flaky|crash)\b",
-                        re.MULTILINE)
-_SLOW = re.compile(r"^[ \t]*#[ \t]*amiforge-sim:[ \t]*slow[ \t]+(\d+(?:\.\d+)?)\b",
-                   re.MULTILINE)
-_CLOUD_INIT_STARTS = ("#!", "#cloud-config", "#include", "#cloud-boothook", "#part-handler",
-                      "#upstart-job", "## template: jinja")
 _STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48,
                 "stopping": 64, "stopped": 80}
 
 Emit = Callable[[str, str, str, str], None]  # account, region, instance id, state
-
-
-@dataclass
-class Outcome:
-    """What the simulated user script does."""
-
-    kind: str                     # success | fail | hang | crash
-    exit_code: int = 0
-    output: list[str] = field(default_factory=list)   # written when the script ends
-    started: list[str] = field(default_factory=list)  # written when the instance boots
-    seconds: float | None = None  # how long it runs (None: the simulator's builder_seconds)
 
 
 @dataclass
@@ -92,111 +72,6 @@ class _Build:
     launched: float
     phase: str = "pending"        # pending | running | finishing | done
     finish_at: float = 0.0
-
-
-def decode_user_data(instance: Any) -> str:
-    raw = getattr(instance, "user_data", None)
-    if raw is None:
-        return ""
-    if hasattr(raw, "as_bytes"):
-        data = base64.b64decode(raw.as_bytes())  # moto's Base64EncodedString
-    else:
-        data = raw if isinstance(raw, bytes) else str(raw).encode()
-        with contextlib.suppress(ValueError):
-            data = base64.b64decode(data, validate=True)
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    return data.decode("utf-8", errors="replace")
-
-
-def _shell_parts(user_data: str) -> list[str]:
-    """The shell scripts cloud-init would run from this user data."""
-    if user_data.lstrip().lower().startswith("content-type: multipart"):
-        message = email.message_from_string(user_data)
-        return [str(part.get_payload(decode=True).decode("utf-8", errors="replace"))
-                for part in message.walk()
-                if part.get_content_type() in ("text/x-shellscript", "text/x-sh")]
-    if user_data.lstrip().startswith("#cloud-config"):
-        return []
-    return [user_data] if user_data.strip() else []
-
-
-def _bash_like(script: str) -> bool:
-    first = script.split("\n", 1)[0]
-    if not first.startswith("#!"):
-        return True
-    return bool(re.search(r"\b(ba)?sh\b", first))
-
-
-def scripts_to_check(user_data: str) -> list[tuple[str, str]]:
-    """(script, path on the instance) bash would parse: each shell part, and the recipe's
-    script inside amiforge's wrapper (a quoted heredoc, which ``bash -n`` of the wrapper
-    alone does not parse)."""
-    from amiforge.core.userdata import extract_user_script
-
-    scripts = []
-    for part in _shell_parts(user_data):
-        scripts.append((part, SCRIPT_PATH))
-        inner = extract_user_script(part)
-        if inner and _bash_like(inner):
-            scripts.append((inner, WRAPPED_SCRIPT_PATH))
-    return scripts
-
-
-def bash_syntax_error(script: str, shown_as: str = SCRIPT_PATH) -> str | None:
-    """bash's message for a syntax error in ``script``, or None if it parses."""
-    with tempfile.TemporaryDirectory(prefix="amiforge-sim-") as tmp:
-        path = Path(tmp) / "part-001"
-        path.write_text(script, encoding="utf-8")
-        try:
-            result = subprocess.run(["bash", "-n", str(path)], capture_output=True,
-                                    text=True, timeout=10, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        if result.returncode == 0:
-            return None
-        return result.stderr.replace(str(path), shown_as).strip() or "syntax error"
-
-
-def runnable(user_data: str) -> bool:
-    """Whether cloud-init (or EC2Launch) would run anything from this user data.
-
-    cloud-init runs user data only in a format it knows by its first bytes; anything
-    else (say, user data base64-encoded twice) is logged as unhandled and ignored, and
-    the instance boots, runs nothing and never powers off.
-    """
-    return (user_data.startswith(_CLOUD_INIT_STARTS)
-            or user_data.lower().startswith("content-type: multipart")
-            or "<powershell>" in user_data.lower())
-
-
-def plan_outcome(user_data: str, *, windows: bool, first_launch: bool) -> Outcome:
-    if not runnable(user_data):
-        shown = user_data[:40].encode()
-        return Outcome("hang", started=[
-            f"cloud-init[1603]: __init__.py[WARNING]: Unhandled non-multipart "
-            f"(text/x-not-multipart) userdata: '{shown!r}...'"])
-    if not windows:
-        for script, shown_as in scripts_to_check(user_data):
-            error = bash_syntax_error(script, shown_as)
-            if error:
-                return Outcome("fail", 2, error.splitlines())
-    directive = _DIRECTIVE.search(user_data)
-    kind = directive.group(1) if directive else "success"
-    slow = _SLOW.search(user_data)
-    seconds = float(slow.group(1)) if slow else None
-    lines = len(user_data.splitlines())
-    ran = f"amiforge-sim: ran the user data ({lines} lines)"
-    if kind == "fail" or (kind == "flaky" and first_launch):
-        why = "fail" if kind == "fail" else "flaky, first launch"
-        return Outcome("fail", 1, [ran, f"amiforge-sim: script exited with status 1 ({why})"],
-                       seconds=seconds)
-    if kind == "crash":
-        return Outcome("crash")
-    if kind == "hang":
-        return Outcome("hang", started=[
-            "amiforge-sim: running the user data; it hangs (never shuts down)"])
-    return Outcome("success", 0, [ran], seconds=seconds)
 
 
 def instance_tags(instance: Any) -> dict[str, str]:
@@ -448,82 +323,17 @@ def _instance_initiated(instance: Any) -> None:
 
 # -- moto patches --------------------------------------------------------------------
 
+
+# -- the simulator moto's EC2 reaches (through the fills in .fills.ec2) --------------
+
 _simulator: BuilderSimulator | None = None
-_originals: dict[str, Any] = {}
 
 
-def _emit_api(backend: Any, instance: Any, *states: str) -> None:
-    sim = _simulator
-    if sim is None:
-        return
-    for state in states:
-        sim.emit(backend.account_id, backend.region_name, instance.id, state)
-
-
-def _run_instances(self: Any, *args: Any, **kwargs: Any) -> Any:
-    reservation = _originals["run_instances"](self, *args, **kwargs)
-    sim = _simulator
-    if sim is not None:
-        for instance in reservation.instances:
-            if instance_tags(instance).get(ROLE_TAG) == "builder":
-                sim.launched(instance, self.account_id, self.region_name)
-                _emit_api(self, instance, "pending")
-            else:
-                _emit_api(self, instance, "pending", "running")
-    return reservation
-
-
-def _state_change(name: str, steps: dict[str, tuple[str, ...]]) -> Callable[..., Any]:
-    def patched(self: Any, instance_ids: list[str]) -> Any:
-        changed = _originals[name](self, instance_ids)
-        for instance, previous in changed:
-            before = getattr(previous, "name", None)
-            if before in steps:
-                _emit_api(self, instance, *steps[before])
-        return changed
-
-    patched.__name__ = name
-    return patched
-
-
-def _get_console_output(self: Any) -> Any:
-    from moto.core.responses import ActionResult
-    from moto.core.utils import utcnow
-    from moto.ec2.utils import Base64EncodedString
-
-    sim = _simulator
-    instance_id = self._get_param("InstanceId")
-    instance = self.ec2_backend.get_instance(instance_id)
-    text = sim.console(instance.id) if sim is not None else None
-    if text is None:
-        return _originals["get_console_output"](self)
-    result: dict[str, Any] = {"InstanceId": instance.id, "Timestamp": utcnow()}
-    if text:
-        result["Output"] = Base64EncodedString.from_raw_string(text)
-    return ActionResult(result)
-
-
-def install(simulator: BuilderSimulator | None) -> None:
-    """Patch moto's EC2 so launches reach ``simulator`` (None: moto's own behaviour)."""
+def attach(simulator: BuilderSimulator | None) -> None:
+    """Make ``simulator`` the one launches reach (None: moto's own behaviour)."""
     global _simulator
     _simulator = simulator
-    if _originals:
-        return
-    from moto.ec2.models.instances import InstanceBackend
-    from moto.ec2.responses.general import General
 
-    _originals["run_instances"] = InstanceBackend.run_instances
-    _originals["stop_instances"] = InstanceBackend.stop_instances
-    _originals["terminate_instances"] = InstanceBackend.terminate_instances
-    _originals["start_instances"] = InstanceBackend.start_instances
-    _originals["get_console_output"] = General.get_console_output
-    live = ("pending", "running")
-    InstanceBackend.run_instances = _run_instances  # type: ignore[method-assign]
-    InstanceBackend.stop_instances = _state_change(  # type: ignore[method-assign]
-        "stop_instances", {s: ("stopping", "stopped") for s in live})
-    InstanceBackend.terminate_instances = _state_change(  # type: ignore[method-assign]
-        "terminate_instances",
-        {s: ("shutting-down", "terminated") for s in (*live, "stopping", "stopped")})
-    InstanceBackend.start_instances = _state_change(  # type: ignore[method-assign]
-        "start_instances", {"stopped": ("pending", "running")})
-    General.get_console_output = _get_console_output  # type: ignore[method-assign]
+
+def attached() -> BuilderSimulator | None:
+    return _simulator

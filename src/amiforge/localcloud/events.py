@@ -2,9 +2,9 @@
 
 moto matches events to rules but delivers only to SQS, logs, buses and archives; a Lambda
 target raises ``NotImplementedError``, disabled rules still deliver, and a schedule rule
-(no pattern) matches every event. :func:`install` replaces
-``moto.events.models.Rule.send_to_targets`` with :func:`deliver`, which, for an ENABLED
-rule with a pattern that matches:
+(no pattern) matches every event. The fill in :mod:`.fills.events` routes
+``moto.events.models.Rule.send_to_targets`` (:func:`routed_send_to_targets`) to
+:func:`deliver`, which, for an ENABLED rule with a pattern that matches:
 
 * renders each target's input as AWS does (:func:`render_input`: ``Input``,
   ``InputPath`` or ``InputTransformer``, else the whole event as JSON);
@@ -33,8 +33,8 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-_original_send_to_targets: Callable[..., None] | None = None
-_enabled = False
+# moto's own Rule.send_to_targets, for target kinds delivered as moto does.
+_moto_send_to_targets: Callable[..., None] | None = None
 # (rule, target, event) -> True to lose the delivery: the fault injector's hook.
 _drop: Callable[[Any, dict[str, Any], dict[str, Any]], bool] | None = None
 
@@ -182,7 +182,7 @@ def _to_state_machine(arn: str, account: str, region: str, body: str) -> None:
 
 def _to_queue(resource: str, account: str, region: str, body: str,
               target: dict[str, Any], event_id: str) -> None:
-    from moto.sqs import sqs_backends
+    from moto.sqs.models import sqs_backends
 
     group_id = (target.get("SqsParameters") or {}).get("MessageGroupId")
     fifo = resource.endswith(".fifo")
@@ -192,7 +192,7 @@ def _to_queue(resource: str, account: str, region: str, body: str,
 
 
 def _to_log_group(resource: str, account: str, region: str, body: str) -> None:
-    from moto.logs import logs_backends
+    from moto.logs.models import logs_backends
 
     name = resource.split(":", 1)[1].removesuffix(":*")
     backend = logs_backends[account][region]
@@ -232,11 +232,11 @@ def deliver_to_target(rule: Any, target: dict[str, Any], event: dict[str, Any],
         _to_log_group(resource, account, region, body)
     elif service == "events" and resource.startswith("event-bus/"):
         _to_bus(resource, account, region, shaped)
-    elif _original_send_to_targets is not None:
+    elif _moto_send_to_targets is not None:
         # Archives and API destinations: moto's own code, for this one target.
         single = copy.copy(rule)
         single.targets = [target]
-        _original_send_to_targets(single, event, transform_input)
+        _moto_send_to_targets(single, event, transform_input)
     log.info("rule %s -> %s", rule.name, target["Arn"])
 
 
@@ -253,17 +253,21 @@ def deliver(rule: Any, event: dict[str, Any], transform_input: bool = True) -> N
             log.exception("rule %s: delivery to %s failed", rule.name, target.get("Arn"))
 
 
-def _send_to_targets(self: Any, event: Any, transform_input: bool = True) -> None:
-    if not _enabled:
-        assert _original_send_to_targets is not None
-        _original_send_to_targets(self, event, transform_input)
-        return
-    if self.state != "ENABLED" or not self.event_pattern.get_pattern():
-        # A schedule rule has no pattern: moto's empty pattern would match every event.
-        return
-    if not self.event_pattern.matches_event(event):
-        return
-    deliver(self, event, transform_input)
+def routed_send_to_targets(original: Callable[..., None]) -> Callable[..., None]:
+    """``Rule.send_to_targets`` as AWS delivers: ENABLED rules with a matching pattern,
+    through :func:`deliver`; ``original`` (moto's) serves the kinds it delivers itself."""
+    global _moto_send_to_targets
+    _moto_send_to_targets = original
+
+    def send_to_targets(self: Any, event: Any, transform_input: bool = True) -> None:
+        if self.state != "ENABLED" or not self.event_pattern.get_pattern():
+            # A schedule rule has no pattern: moto's empty pattern would match every event.
+            return
+        if not self.event_pattern.matches_event(event):
+            return
+        deliver(self, event, transform_input)
+
+    return send_to_targets
 
 
 def put_event(account: str, region: str, source: str, detail_type: str,
@@ -277,7 +281,7 @@ def put_event(account: str, region: str, source: str, detail_type: str,
     from moto.events.models import events_backends
 
     now = datetime.now(UTC).timestamp()
-    event = {
+    event: Any = {
         "version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type,
         "source": source, "account": account, "time": now, "region": region,
         "resources": list(resources), "detail": detail, "ingestion-time": now,
@@ -292,14 +296,3 @@ def set_drop_filter(drop: Callable[[Any, dict[str, Any], dict[str, Any]], bool] 
     """Lose the deliveries for which ``drop(rule, target, event)`` is True (None: none)."""
     global _drop
     _drop = drop
-
-
-def install(enabled: bool) -> None:
-    """Route moto's rule delivery through :func:`deliver` (``enabled=False``: moto's own)."""
-    global _original_send_to_targets, _enabled
-    from moto.events.models import Rule
-
-    if _original_send_to_targets is None:
-        _original_send_to_targets = Rule.send_to_targets
-        Rule.send_to_targets = _send_to_targets  # type: ignore[method-assign]
-    _enabled = enabled

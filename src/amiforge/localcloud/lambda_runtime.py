@@ -2,10 +2,12 @@
 
 moto calls ``LambdaFunction._invoke_lambda(event) -> (payload, errored, logs)`` for every
 invoke (API, Step Functions task, CloudFormation custom resource); shipped, it needs
-Docker. :func:`install` replaces it with :meth:`LambdaRuntime.invoke`:
+Docker. The fills in :mod:`.fills.awslambda` send it to :meth:`LambdaRuntime.invoke` of the
+runtime given to :func:`attach`:
 
-* the zip (cached per code hash) and its layers are extracted under a private work dir;
-* an *execution environment* is a ``lambda_bootstrap.py`` process (forked from a
+* the zip (cached per code hash) and its layers are extracted under a private work dir
+  (:mod:`.lambda_code`);
+* an *execution environment* (:mod:`.lambda_environment`) is a ``lambda_bootstrap.py`` process (forked from a
   pre-initialised parent, :mod:`.lambda_zygote`, that has imported boto3 once; or, with
   ``fork_server=False``, a fresh ``python -I -S`` interpreter) whose
   ``sys.path`` holds only the zip, its layers, the standard library and a *runtime dir*
@@ -39,14 +41,8 @@ asynchronous invoke does (moto runs it inline).
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import hashlib
-import io
 import json
 import logging
-import os
-import select
 import shutil
 import subprocess
 import sys
@@ -54,83 +50,37 @@ import tempfile
 import threading
 import time
 import uuid
-import zipfile
 from datetime import UTC, datetime
-from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from amiforge.localcloud.lambda_forkserver import (
-    ZYGOTE,
-    ForkedProcess,
-    ForkServer,
-    kill_group,
-    zygote_preload,
+from amiforge.localcloud.lambda_code import (
+    BOOTSTRAP,
+    RUNTIME_PACKAGES,
+    CodeStore,
+    build_runtime_dir,
 )
+from amiforge.localcloud.lambda_environment import (
+    ExecutionEnvironment,
+    environment_key,
+    environment_variables,
+    invocation_envelope,
+    invocation_log,
+    read_log,
+    save_logs,
+)
+from amiforge.localcloud.lambda_forkserver import ForkedProcess, ForkServer, kill_group
+
+__all__ = ["DEFAULT_IDLE_SECONDS", "RUNTIME_PACKAGES", "LambdaRuntime", "attach", "attached",
+           "invoke_async"]
 
 log = logging.getLogger(__name__)
 
-# What the AWS Lambda Python runtime provides besides the standard library.
-RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
-_BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
 _LOG_TAIL_BYTES = 4096
 # How long an unused execution environment is kept warm. AWS keeps one for minutes; a
 # local cloud on a laptop keeps it shorter, since each is a Python process with boto3.
 DEFAULT_IDLE_SECONDS = 120.0
 
-_active: LambdaRuntime | None = None
-_installed = False
-
-
-class _Environment:
-    """One execution environment: a bootstrap process serving invocations one by one."""
-
-    def __init__(self, key: tuple[Any, ...], proc: Any, stream: str,
-                 marker: str = "", function_name: str = "") -> None:
-        self.key = key
-        self.proc = proc
-        self.stream = stream
-        self.marker = marker            # its AWS_SDK_UA_APP_ID (see .faults)
-        self.function_name = function_name
-        self.used = time.monotonic()
-        self.cold = True
-        self.mutated = False            # made a state-changing AWS call this invocation
-        self._buffer = b""
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def send(self, envelope: dict[str, Any]) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write((json.dumps(envelope) + "\n").encode())
-        self.proc.stdin.flush()
-
-    def receive(self, timeout: float) -> dict[str, Any] | None:
-        """The invocation's outcome; None on timeout; EOFError if the process died."""
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            ready, _, _ = select.select([fd], [], [], remaining)
-            if ready:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    raise EOFError("the execution environment exited")
-                self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        return json.loads(line)
-
-    def kill(self) -> None:
-        _kill_group(self.proc)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            if pipe is not None:
-                with contextlib.suppress(OSError):
-                    pipe.close()
 
 
 class LambdaRuntime:
@@ -153,15 +103,16 @@ class LambdaRuntime:
         self.max_concurrency = max_concurrency
         self.concurrency_by_function: dict[str, int] = {}  # overrides, by function name
         self._slots: dict[str, threading.BoundedSemaphore] = {}
-        self._by_marker: dict[str, _Environment] = {}
+        self._by_marker: dict[str, ExecutionEnvironment] = {}
         self.workdir = Path(tempfile.mkdtemp(prefix="amiforge-lambda-"))
         self.runtime_dir = self.workdir / "runtime"
         (self.workdir / "logs").mkdir()
         self._lock = threading.Lock()
-        self._idle: list[_Environment] = []
-        self._busy: set[_Environment] = set()
+        self._idle: list[ExecutionEnvironment] = []
+        self._busy: set[ExecutionEnvironment] = set()
         self._closed = False
-        self._build_runtime_dir()
+        self._preloaded = build_runtime_dir(self.runtime_dir)
+        self.code = CodeStore(self.workdir)
         self._stop_reaper = threading.Event()
         self._reaper = threading.Thread(target=self._reap_forever, daemon=True,
                                         name="amiforge-lambda-reaper")
@@ -189,20 +140,6 @@ class LambdaRuntime:
         with self._lock:
             return {"idle": len(self._idle), "busy": len(self._busy)}
 
-    def _build_runtime_dir(self) -> None:
-        self.runtime_dir.mkdir()
-        for name in RUNTIME_PACKAGES:
-            module = import_module(name)
-            origin = Path(module.__file__ or "")
-            target = origin.parent if origin.name == "__init__.py" else origin
-            (self.runtime_dir / target.name).symlink_to(target)
-        shutil.copy(_BOOTSTRAP, self.runtime_dir / _BOOTSTRAP.name)
-        shutil.copy(ZYGOTE, self.runtime_dir / ZYGOTE.name)
-        # Top-level names the fork server imports: a bundle shipping its own copy of one
-        # must get it, so such a function starts as a fresh interpreter.
-        self._preloaded = frozenset(
-            [*RUNTIME_PACKAGES, *(name.split(".")[0] for name in zygote_preload())])
-
     def close(self) -> None:
         self._stop_reaper.set()
         with self._lock:
@@ -225,97 +162,27 @@ class LambdaRuntime:
             environment.kill()
             self._forget(environment)
 
-    # -- code ------------------------------------------------------------------------
-
-    def _extract(self, key: str, code: bytes) -> Path:
-        """Extract ``code`` once per ``key``; concurrent invokes share the directory."""
-        target = self.workdir / "code" / hashlib.sha256(key.encode()).hexdigest()[:24]
-        with self._lock:
-            if not target.is_dir():
-                partial = target.with_name(target.name + ".partial")
-                shutil.rmtree(partial, ignore_errors=True)
-                partial.mkdir(parents=True)
-                if code:
-                    with zipfile.ZipFile(io.BytesIO(code)) as archive:
-                        archive.extractall(partial)
-                partial.rename(target)
-        return target
-
-    def _task_dir(self, fn: Any) -> Path:
-        code = getattr(fn, "code_bytes", b"") or b""
-        key = f"code:{getattr(fn, 'code_sha_256', '')}:{hashlib.sha256(code).hexdigest()}"
-        return self._extract(key, code)
-
-    def _layer_dirs(self, fn: Any) -> list[str]:
-        from moto.awslambda.utils import get_backend
-
-        dirs: list[str] = []
-        for layer in getattr(fn, "layers", None) or []:
-            version = get_backend(fn.account_id, fn.region).layers_versions_by_arn(layer["Arn"])
-            if version is None:
-                continue
-            root = self._extract(f"layer:{layer['Arn']}", version.code_bytes or b"")
-            py = f"python{sys.version_info.major}.{sys.version_info.minor}"
-            dirs += [str(root / "python" / "lib" / py / "site-packages"), str(root / "python")]
-        return dirs
 
     # -- environments ----------------------------------------------------------------
 
-    def _environment(self, fn: Any, task_dir: Path, stream: str,
-                     marker: str = "") -> dict[str, str]:
-        env = {str(k): str(v) for k, v in (fn.environment_vars or {}).items()}
-        env.update({
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "LANG": "en_US.UTF-8",
-            "TZ": ":UTC",
-            "LAMBDA_TASK_ROOT": str(task_dir),
-            "LAMBDA_RUNTIME_DIR": str(self.runtime_dir),
-            "_HANDLER": fn.handler or "",
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time or 'python3.12'}",
-            "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_LOG_GROUP_NAME": fn.logs_group_name,
-            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
-            "AWS_REGION": fn.region,
-            "AWS_DEFAULT_REGION": fn.region,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_ENDPOINT_URL": self.endpoint,
-            # Never look for real credentials or the instance metadata service.
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            # botocore puts it in the User-Agent (app/...): how the local cloud's fault
-            # injector tells which execution environment made a call.
-            "AWS_SDK_UA_APP_ID": marker,
-        })
-        return env
-
-    def _key(self, fn: Any, task_dir: Path, opt_dirs: list[str]) -> tuple[Any, ...]:
-        variables = json.dumps({k: str(v) for k, v in (fn.environment_vars or {}).items()},
-                               sort_keys=True)
-        return (fn.function_arn, str(task_dir), tuple(opt_dirs), fn.handler, variables,
-                str(fn.timeout), str(fn.memory_size), fn.region)
-
     def _spawn(self, key: tuple[Any, ...], fn: Any, task_dir: Path,
-               opt_dirs: list[str]) -> _Environment:
+               opt_dirs: list[str]) -> ExecutionEnvironment:
         stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
         marker = f"lc-fn-{uuid.uuid4().hex[:16]}"
-        env = self._environment(fn, task_dir, stream, marker)
+        env = environment_variables(fn, task_dir=task_dir, runtime_dir=self.runtime_dir,
+                                    endpoint=self.endpoint, stream=stream, marker=marker)
         proc: Any = None
         if self.fork_server and not self._ships_preloaded(task_dir, opt_dirs):
             proc = self._fork(task_dir, opt_dirs, env)
         if proc is None:
             proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", str(self.runtime_dir / _BOOTSTRAP.name),
+                [sys.executable, "-I", "-S", str(self.runtime_dir / BOOTSTRAP.name),
                  str(task_dir), str(self.runtime_dir), *opt_dirs],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 env=env, cwd=task_dir, bufsize=0,
                 start_new_session=True,  # so a timeout kills the handler's children too
             )
-        environment = _Environment(key, proc, stream, marker, fn.function_name)
+        environment = ExecutionEnvironment(key, proc, stream, marker, fn.function_name)
         with self._lock:
             self._by_marker[marker] = environment
         return environment
@@ -352,8 +219,8 @@ class LambdaRuntime:
             return None
 
     def _acquire(self, key: tuple[Any, ...], fn: Any, task_dir: Path,
-                 opt_dirs: list[str]) -> _Environment:
-        expired: list[_Environment] = []
+                 opt_dirs: list[str]) -> ExecutionEnvironment:
+        expired: list[ExecutionEnvironment] = []
         chosen = None
         with self._lock:
             if self._closed:
@@ -377,8 +244,8 @@ class LambdaRuntime:
                 self._busy.add(chosen)
         return chosen
 
-    def _release(self, environment: _Environment, keep: bool) -> None:
-        evicted: list[_Environment] = []
+    def _release(self, environment: ExecutionEnvironment, keep: bool) -> None:
+        evicted: list[ExecutionEnvironment] = []
         with self._lock:
             self._busy.discard(environment)
             if keep and self.warm and not self._closed and environment.alive():
@@ -417,7 +284,7 @@ class LambdaRuntime:
                 slot = self._slots[fn.function_arn] = threading.BoundedSemaphore(limit)
             return slot
 
-    def _forget(self, environment: _Environment) -> None:
+    def _forget(self, environment: ExecutionEnvironment) -> None:
         with self._lock:
             self._by_marker.pop(environment.marker, None)
 
@@ -442,7 +309,7 @@ class LambdaRuntime:
             environment = self._by_marker.get(marker)
         if environment is None or not environment.alive():
             return False
-        _kill_group(environment.proc)
+        kill_group(environment.proc)
         return True
 
     # -- invoke ----------------------------------------------------------------------
@@ -461,27 +328,16 @@ class LambdaRuntime:
     def _invoke(self, fn: Any, event: Any) -> tuple[str, bool, str]:
         request_id = str(uuid.uuid4())
         timeout = float(fn.timeout or 3)
-        task_dir = self._task_dir(fn)
-        opt_dirs = self._layer_dirs(fn)
+        task_dir = self.code.task_dir(fn)
+        opt_dirs = self.code.layer_dirs(fn)
         started = time.time()
-        environment = self._acquire(self._key(fn, task_dir, opt_dirs), fn, task_dir, opt_dirs)
+        environment = self._acquire(environment_key(fn, task_dir, opt_dirs), fn, task_dir, opt_dirs)
         cold = environment.cold
         environment.mutated = False
         log_path = self.workdir / "logs" / f"{request_id}.log"
-        envelope = {
-            "event": event,
-            "log_path": str(log_path),
-            "context": {
-                "function_name": fn.function_name,
-                "function_version": "$LATEST",
-                "invoked_function_arn": fn.function_arn,
-                "memory_limit_in_mb": fn.memory_size,
-                "aws_request_id": request_id,
-                "log_group_name": fn.logs_group_name,
-                "log_stream_name": environment.stream,
-                "deadline_ms": int((started + timeout) * 1000),
-            },
-        }
+        envelope = invocation_envelope(fn, event, request_id=request_id, log_path=log_path,
+                                       stream=environment.stream,
+                                       deadline=started + timeout)
         try:
             environment.send(envelope)
             outcome = environment.receive(max(0.0, started + timeout - time.time()))
@@ -506,83 +362,31 @@ class LambdaRuntime:
             keep = not outcome.get("fatal")
         self._release(environment, keep)
         duration_ms = (time.time() - started) * 1000
-
         start = " (cold start)" if cold else ""
-        logs = (f"START RequestId: {request_id} Version: $LATEST\n{_read_log(log_path)}{note}"
-                f"END RequestId: {request_id}\n"
-                f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
-                f"Billed Duration: {int(duration_ms) + 1} ms\tMemory Size: {fn.memory_size} MB"
-                f"{start}\n")
-        _save_logs(fn, environment.stream, logs)
+        logs = invocation_log(request_id, read_log(log_path) + note, duration_ms,
+                              fn.memory_size, cold)
+        save_logs(fn, environment.stream, logs)
         log.info("lambda %s %s in %.0f ms%s", fn.function_name,
                  "FAILED" if errored else "ok", duration_ms, start)
         tail = logs.encode()[-_LOG_TAIL_BYTES:].decode("utf-8", errors="replace")
         return payload, errored, tail
 
 
-def _kill_group(proc: Any) -> None:
-    kill_group(proc)
 
 
-def _read_log(path: Path) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-        path.unlink()
-    except OSError:
-        return ""
-    return text if not text or text.endswith("\n") else text + "\n"
+# -- the runtime moto's Lambda reaches (through the fills in .fills.awslambda) ---------
+
+_active: LambdaRuntime | None = None
 
 
-def _save_logs(fn: Any, stream: str, text: str) -> None:
-    try:
-        backend = fn.logs_backend
-        from moto.logs.exceptions import ResourceAlreadyExistsException
-
-        backend.ensure_log_group(fn.logs_group_name)
-        with contextlib.suppress(ResourceAlreadyExistsException):  # a warm environment's
-            backend.create_log_stream(fn.logs_group_name, stream)
-        stamp = int(time.time() * 1000)
-        events = [{"timestamp": stamp, "message": line} for line in text.splitlines() if line]
-        backend.put_log_events(fn.logs_group_name, stream, events)
-    except Exception:  # logs are a convenience; never fail an invoke over them
-        log.exception("could not store logs of %s", fn.function_name)
+def attach(runtime: LambdaRuntime | None) -> None:
+    """Make ``runtime`` the one moto's invokes reach (None: they fail until the next)."""
+    global _active
+    _active = runtime
 
 
-# -- moto patches --------------------------------------------------------------------
-
-def _normalise_event(event: Any) -> Any:
-    # moto hands over json.loads(body), or the string "{}" for an empty body.
-    if isinstance(event, str | bytes):
-        try:
-            return json.loads(event)
-        except ValueError:
-            return event
-    return {} if event is None else event
-
-
-def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
-    runtime = _active
-    if runtime is None:
-        return json.dumps({"errorType": "ServiceException",
-                           "errorMessage": "the local cloud is not running"}), True, ""
-    return runtime.invoke(self, _normalise_event(event))
-
-
-def _invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> str | bytes:
-    event = json.loads(body) if body else {}
-    invocation_type = (request_headers or {}).get("x-amz-invocation-type") or \
-        (request_headers or {}).get("X-Amz-Invocation-Type") or "RequestResponse"
-    if invocation_type == "DryRun":
-        return ""
-    if invocation_type == "Event":
-        invoke_async(self, event)
-        return ""
-    payload, errored, tail = self._invoke_lambda(event=event)
-    if errored:
-        response_headers["x-amz-function-error"] = "Unhandled"
-    response_headers["x-amz-executed-version"] = "$LATEST"
-    response_headers["x-amz-log-result"] = base64.b64encode(tail.encode()).decode()
-    return payload.encode("utf-8")
+def attached() -> LambdaRuntime | None:
+    return _active
 
 
 def invoke_async(fn: Any, event: Any) -> None:
@@ -598,14 +402,3 @@ def invoke_async(fn: Any, event: Any) -> None:
 
     threading.Thread(target=run, name=f"invoke-{fn.function_name}", daemon=True).start()
 
-
-def install(runtime: LambdaRuntime | None) -> None:
-    """Make ``runtime`` the one moto uses (``None``: invokes fail until the next install)."""
-    global _active, _installed
-    _active = runtime
-    if not _installed:
-        from moto.awslambda.models import LambdaFunction
-
-        LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
-        LambdaFunction.invoke = _invoke  # type: ignore[method-assign]
-        _installed = True

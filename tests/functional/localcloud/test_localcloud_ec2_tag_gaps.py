@@ -1,5 +1,5 @@
 """RunInstances tags the network interfaces it creates, as AWS does
-(localcloud/ec2_tag_gaps.py)."""
+(localcloud/fills/ec2.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """StopExecution, image deprecation and data-type parameter filters as AWS has them
-(localcloud/lifecycle_gaps.py)."""
+(localcloud/fills/: stepfunctions, ec2_images, ssm)."""
 
 from __future__ import annotations
 

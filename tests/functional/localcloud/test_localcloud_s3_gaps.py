@@ -1,5 +1,5 @@
 """S3 refuses a request whose ExpectedBucketOwner is not the bucket's owner, as AWS does
-(localcloud/s3_gaps.py)."""
+(localcloud/fills/s3.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SQS -> Lambda event source mappings behave as on AWS (see localcloud/sqs_gaps.py).
+"""SQS -> Lambda event source mappings behave as on AWS (see localcloud/sqs_poller.py and localcloud/fills/awslambda.py).
 
 moto as shipped runs the function inside SendMessage and ignores batchItemFailures; here
 a poller delivers batches, deletes only what succeeded, and a message that keeps failing

@@ -1,6 +1,6 @@
 """The simulator's `slow N` directive: one builder runs longer than the rest."""
 
-from amiforge.localcloud.ec2_sim import plan_outcome
+from amiforge.localcloud.builder_script import plan_outcome
 
 
 def test_slow_sets_this_builders_seconds_and_keeps_the_outcome() -> None:

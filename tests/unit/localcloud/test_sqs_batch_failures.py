@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from amiforge.localcloud.sqs_gaps import batch_item_failures
+from amiforge.localcloud.sqs_poller import batch_item_failures
 
 BATCH = {"m1", "m2", "m3"}
 

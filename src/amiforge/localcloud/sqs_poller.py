@@ -20,8 +20,9 @@ What is not deleted becomes visible again when its visibility timeout ends and i
 received again, its receive count growing; SQS moves it to the dead-letter queue once it
 has been received ``maxReceiveCount`` times (moto's ReceiveMessage does that part).
 
-:func:`install` makes moto do this: ``CreateEventSourceMapping`` no longer hooks the
-mapping onto the queue (so SendMessage returns at once), and a poller thread serves every
+The local cloud does this: ``CreateEventSourceMapping`` no longer hooks the mapping onto
+the queue (so SendMessage returns at once; :mod:`.fills.awslambda`), and :class:`Poller`
+(started and stopped with the cloud) serves every
 enabled SQS mapping of every account and region, up to :data:`CONCURRENCY` batches at a
 time per mapping, as Lambda's pollers do.
 """
@@ -33,47 +34,12 @@ import json
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2
 CONCURRENCY = 5  # batches in flight per mapping (Lambda starts with five pollers)
-
-_undo: list[Callable[[], None]] = []
-_poller: _Poller | None = None
-
-
-def install() -> None:
-    global _poller
-    if _undo:
-        return
-    from moto.awslambda.models import LambdaBackend
-
-    original = LambdaBackend.create_event_source_mapping
-
-    def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
-        esm = original(self, spec)
-        queue = _queue_of(esm)
-        if queue is not None and queue.lambda_event_source_mappings.get(esm.function_arn) is esm:
-            # Unhooked: moto would run the function inside SendMessage. The poller serves it.
-            del queue.lambda_event_source_mappings[esm.function_arn]
-        return esm
-
-    LambdaBackend.create_event_source_mapping = create_event_source_mapping  # type: ignore
-    _undo.append(lambda: setattr(LambdaBackend, "create_event_source_mapping", original))
-    _poller = _Poller()
-    _poller.start()
-
-
-def uninstall() -> None:
-    global _poller
-    if _poller is not None:
-        _poller.stop()
-        _poller = None
-    while _undo:
-        _undo.pop()()
 
 
 def _sqs_backend(account: str, region: str) -> Any:
@@ -82,7 +48,7 @@ def _sqs_backend(account: str, region: str) -> Any:
     return sqs_backends[account][region]
 
 
-def _queue_of(esm: Any) -> Any:
+def queue_of(esm: Any) -> Any:
     """The moto queue an event source mapping reads, or None (not SQS, or gone)."""
     arn = str(getattr(esm, "event_source_arn", ""))
     parts = arn.split(":")
@@ -104,7 +70,9 @@ def _mappings() -> list[Any]:
     return found
 
 
-class _Poller:
+class Poller:
+    """Lambda's SQS pollers: a thread serving every enabled SQS mapping."""
+
     def __init__(self) -> None:
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -132,7 +100,7 @@ class _Poller:
                 with self._lock:
                     if self._inflight[esm.uuid] >= CONCURRENCY:
                         break
-                queue = _queue_of(esm)
+                queue = queue_of(esm)
                 if queue is None:
                     break
                 backend = _sqs_backend(queue.account_id, queue.region)

@@ -1,4 +1,4 @@
-"""Fill for a gap in moto 5.2.5's S3 that deploy meets. Nothing here knows amiforge.
+"""S3 fills: what deploy meets. Nothing here knows amiforge.
 
 **ExpectedBucketOwner.** AWS refuses any bucket or object request whose
 ``x-amz-expected-bucket-owner`` header names an account other than the bucket's owner:
@@ -16,8 +16,6 @@ plain HTTP on 127.0.0.1 where they would reach AWS's endpoints over TLS (the SDK
 use HTTPS with AWS), so here every request counts as secure transport: a statement whose
 ``Bool`` condition on ``aws:SecureTransport`` does not hold for it does not apply, as on
 AWS. Other conditions are left to moto.
-
-Installed by :class:`~amiforge.localcloud.LocalCloud` for as long as it runs.
 """
 
 from __future__ import annotations
@@ -26,33 +24,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from amiforge.localcloud.fills import Fill
+
 HEADER = "x-amz-expected-bucket-owner"
 # The transport every request to the emulator stands for (see the module docstring).
 REQUEST_CONTEXT = {"aws:securetransport": "true"}
-_undo: list[Callable[[], None]] = []
-
-
-def install() -> None:
-    if _undo:
-        return
-    from moto.s3.responses import S3Response
-
-    for name in ("_bucket_response", "_key_response"):
-        original = getattr(S3Response, name)
-        setattr(S3Response, name, _guarded(original))
-        _undo.append(lambda name=name, original=original: setattr(S3Response, name, original))
-    from moto.s3.models import FakeBucket
-
-    original_permission = FakeBucket.get_permission
-    FakeBucket.get_permission = _conditioned(original_permission)
-    _undo.append(lambda: setattr(FakeBucket, "get_permission", original_permission))
-
-
-def uninstall() -> None:
-    while _undo:
-        _undo.pop()()
-
-
 def _guarded(original: Callable[..., Any]) -> Callable[..., Any]:
     """``original`` (called inside moto's S3ClientError handling) behind the owner check."""
 
@@ -103,3 +79,13 @@ def _conditioned(original: Callable[..., Any]) -> Callable[..., Any]:
             self.policy = saved
 
     return get_permission
+
+
+_RESPONSE = "moto.s3.responses:S3Response"
+
+FILLS = [
+    Fill("s3.expected-bucket-owner:bucket", _RESPONSE, "_bucket_response", _guarded, "15b194a31b24"),
+    Fill("s3.expected-bucket-owner:key", _RESPONSE, "_key_response", _guarded, "eb67586ff76b"),
+    Fill("s3.secure-transport-condition", "moto.s3.models:FakeBucket", "get_permission",
+         _conditioned, "7571412a3495"),
+]

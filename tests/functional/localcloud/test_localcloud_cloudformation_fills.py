@@ -1,4 +1,4 @@
-"""The local cloud's CloudFormation as AWS documents it for consumer stacks (cfn_gaps):
+"""The local cloud's CloudFormation as AWS documents it for consumer stacks (localcloud/fills/cloudformation):
 SSM parameter types, updates that follow resolved values, instances that honour
 MetadataOptions and are replaced when their image changes, and creation that waits for a
 custom resource's answer."""
@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from amiforge.localcloud import cfn_gaps
+from amiforge.localcloud.fills.cloudformation import resources as cfn_resources
 from amiforge.localcloud.testing import wait_for
 
 IMDSV2 = {"HttpTokens": "required", "HttpEndpoint": "enabled"}
@@ -237,11 +237,11 @@ def test_dependency_order_follows_refs_getatts_subs_and_depends_on() -> None:
         "Role": {"Properties": {"Literal": {"Fn::Sub": "${!NotARef}"}}},
         "Prefix": {"Properties": {}},
     }
-    order = cfn_gaps.dependency_order(resources)
+    order = cfn_resources.dependency_order(resources)
     assert order.index("Role") < order.index("Function") < order.index("Latest") < \
         order.index("Instance")
     assert order.index("Prefix") < order.index("Instance")
-    assert cfn_gaps.references(resources["Role"]) == set()
+    assert cfn_resources.references(resources["Role"]) == set()
 
 
 def test_a_stack_whose_export_is_imported_cannot_be_deleted(clients: dict) -> None:
@@ -271,20 +271,3 @@ def test_a_stack_whose_export_is_imported_cannot_be_deleted(clients: dict) -> No
     cfn.delete_stack(StackName=importer)  # once nothing imports it, it goes
     cfn.delete_stack(StackName=exporter)
     assert export not in {e["Name"] for e in cfn.list_exports()["Exports"]}
-
-
-def test_uninstall_puts_moto_back(local_cloud: Any) -> None:
-    from moto.cloudformation.models import Stack
-    from moto.ec2.models.instances import Instance
-
-    patched = Stack.__dict__["parameter_list"]
-    cfn_gaps.uninstall()
-    try:
-        assert Stack.__dict__["parameter_list"] is not patched
-        assert "update_from_cloudformation_json" not in Instance.__dict__
-        from moto.cloudformation.responses import CloudFormationResponse
-        assert CloudFormationResponse.delete_stack.__qualname__.startswith(
-            "CloudFormationResponse")
-    finally:
-        cfn_gaps.install()
-    assert "update_from_cloudformation_json" in Instance.__dict__

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moto.ec2.models.elastic_network_interfaces import NetworkInterface
-
-from amiforge.localcloud import moto_gaps
+from amiforge.localcloud.fills.ec2 import association
 
 
 class Backend:
@@ -37,14 +35,12 @@ class StoppingInterface:
 
 
 def test_association_reads_the_public_ip_once() -> None:
-    moto_gaps.install()
-    association = NetworkInterface.association.fget(StoppingInterface())  # type: ignore[attr-defined]
-    assert association["publicIp"] == "54.1.2.3"
-    assert association["publicDnsName"].startswith("ip-54-1-2-3")
+    found = association(StoppingInterface())
+    assert found["publicIp"] == "54.1.2.3"
+    assert found["publicDnsName"].startswith("ip-54-1-2-3")
 
 
 def test_no_public_ip_no_association() -> None:
-    moto_gaps.install()
 
     class Stopped(StoppingInterface):
         reads = 1
@@ -52,4 +48,4 @@ def test_no_public_ip_no_association() -> None:
         def __init__(self) -> None:
             self.reads = 1
 
-    assert NetworkInterface.association.fget(Stopped()) == {}  # type: ignore[attr-defined]
+    assert association(Stopped()) == {}

@@ -3,8 +3,9 @@
 moto sends a custom resource's Lambda the ``Create`` request only, ignores a ``FAILED``
 answer (the stack stays ``CREATE_IN_PROGRESS`` for ever) and the answer's
 ``PhysicalResourceId``, never sends ``Update`` or ``Delete``, and loses the resource on
-a stack update. :func:`install` patches ``moto.cloudformation.custom_model.CustomModel``
-and ``CloudFormationResponse.process_cfn_response`` so that:
+a stack update. The fills (:mod:`amiforge.localcloud.fills.cloudformation`) on
+``moto.cloudformation.custom_model.CustomModel``, ``CloudFormationResponse.
+process_cfn_response`` and the stack's update and delete make it so that:
 
 * a ``FAILED`` answer to Create fails the stack: the resource's ``CREATE_FAILED`` event
   carries AWS's reason (``Received response status [FAILED] from custom resource.
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 _answers: dict[str, dict[str, Any]] = {}  # RequestId -> the function's answer
 _deleting: dict[str, Any] = {}  # stack id -> stack: moto unlists a stack before deleting it
 _answers_lock = threading.Lock()
-_installed = False
 
 
 class CustomResourceFailed(Exception):
@@ -56,7 +56,7 @@ def _response_url(region: str, stack_id: str) -> str:
 
 
 def _stack(model: Any) -> Any:
-    from moto.cloudformation import cloudformation_backends
+    from moto.cloudformation.models import cloudformation_backends
 
     return _deleting.get(model.stack_id) or cloudformation_backends[model.account_id][
         model.region_name].get_stack(model.stack_id)
@@ -90,7 +90,8 @@ def _call(model: Any, request_type: str, properties: dict[str, Any],
     }
     if old_properties is not None:
         event["OldResourceProperties"] = old_properties
-    fn = get_backend(model.account_id, model.region_name).get_function(model.service_token)
+    fn: Any = get_backend(model.account_id, model.region_name).get_function(
+        model.service_token)
     fn._invoke_lambda(event=event)
     with _answers_lock:
         answer = _answers.pop(request_id, None)
@@ -99,14 +100,14 @@ def _call(model: Any, request_type: str, properties: dict[str, Any],
     return answer
 
 
-# -- patches -----------------------------------------------------------------------------
+# -- the fills' replacements -----------------------------------------------------------------------------
 
-def _physical_resource_id(self: Any) -> str:
-    return getattr(self, "_physical_id", None) or self.resource_name
+def physical_resource_id(self: Any) -> str:
+    return str(getattr(self, "_physical_id", None) or self.resource_name)
 
 
-def _wrap_create(original: Any) -> Any:
-    def create_from_cloudformation_json(cls: Any, resource_name: str,
+def wrap_create(original: Any) -> Any:
+    def create_from_cloudformation_json(cls: Any, /, resource_name: str,
                                         cloudformation_json: dict[str, Any], account_id: str,
                                         region_name: str, **kwargs: Any) -> Any:
         model = original.__func__(cls, resource_name, cloudformation_json, account_id,
@@ -122,7 +123,7 @@ def _wrap_create(original: Any) -> Any:
     return classmethod(create_from_cloudformation_json)
 
 
-def _update_from_cloudformation_json(cls: Any, original_resource: Any,
+def update_from_cloudformation_json(cls: Any, original_resource: Any,
                                      new_resource_name: str,
                                      cloudformation_json: dict[str, Any], account_id: str,
                                      region_name: str) -> Any:
@@ -142,7 +143,7 @@ def _update_from_cloudformation_json(cls: Any, original_resource: Any,
     return model
 
 
-def _delete(self: Any, account_id: str, region_name: str) -> None:
+def delete_custom_resource(self: Any, account_id: str, region_name: str) -> None:
     if not getattr(self, "service_token", None):
         return
     try:
@@ -152,7 +153,7 @@ def _delete(self: Any, account_id: str, region_name: str) -> None:
         raise
 
 
-def _process_cfn_response(self: Any) -> tuple[int, dict[str, int], str]:
+def process_cfn_response(self: Any) -> tuple[int, dict[str, int], str]:
     try:
         answer = json.loads(self.body or "{}")
     except ValueError:
@@ -186,7 +187,7 @@ def _process_cfn_response(self: Any) -> tuple[int, dict[str, int], str]:
     return 200, {"status": 200}, json.dumps("{}")
 
 
-def _wrap_stack_update(original: Any) -> Any:
+def wrap_stack_update(original: Any) -> Any:
     def update(self: Any, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
         failures = [m for m in self.custom_resources.values()
@@ -200,7 +201,7 @@ def _wrap_stack_update(original: Any) -> Any:
     return update
 
 
-def _wrap_stack_delete(original: Any) -> Any:
+def wrap_stack_delete(original: Any) -> Any:
     def delete(self: Any) -> None:
         _deleting[self.stack_id] = self
         try:
@@ -215,7 +216,7 @@ def _wrap_stack_delete(original: Any) -> Any:
             if not getattr(model, "service_token", None):
                 continue
             try:
-                _delete(model, self.account_id, self.region_name)
+                delete_custom_resource(model, self.account_id, self.region_name)
             except CustomResourceFailed as err:
                 self._add_stack_event("DELETE_IN_PROGRESS",
                                       resource_status_reason="User Initiated")
@@ -229,7 +230,7 @@ def _wrap_stack_delete(original: Any) -> Any:
     return delete
 
 
-def _wrap_delete_stack(original: Any) -> Any:
+def wrap_backend_delete_stack(original: Any) -> Any:
     def delete_stack(self: Any, name_or_stack_id: str) -> None:
         original(self, name_or_stack_id)
         # A stack whose deletion failed stays listed (DELETE_FAILED), as on AWS.
@@ -238,26 +239,3 @@ def _wrap_delete_stack(original: Any) -> Any:
                 self.stacks[stack_id] = self.deleted_stacks.pop(stack_id)
 
     return delete_stack
-
-
-def install() -> None:
-    """Patch moto once per process (the patches act only on custom resources)."""
-    global _installed
-    if _installed:
-        return
-    from moto.cloudformation.custom_model import CustomModel
-    from moto.cloudformation.models import CloudFormationBackend, Stack
-    from moto.cloudformation.responses import CloudFormationResponse
-
-    CustomModel.create_from_cloudformation_json = _wrap_create(  # type: ignore[method-assign]
-        CustomModel.__dict__["create_from_cloudformation_json"])
-    CustomModel.update_from_cloudformation_json = classmethod(  # type: ignore[method-assign,assignment]
-        _update_from_cloudformation_json)
-    CustomModel.delete = _delete  # type: ignore[attr-defined]
-    CustomModel.physical_resource_id = property(_physical_resource_id)  # type: ignore[method-assign,assignment]
-    CloudFormationResponse.process_cfn_response = _process_cfn_response  # type: ignore[method-assign]
-    CloudFormationBackend.delete_stack = _wrap_delete_stack(  # type: ignore[method-assign]
-        CloudFormationBackend.delete_stack)
-    Stack.update = _wrap_stack_update(Stack.update)  # type: ignore[method-assign]
-    Stack.delete = _wrap_stack_delete(Stack.delete)  # type: ignore[method-assign]
-    _installed = True
