@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -104,7 +105,7 @@ def _announce(env: dict[str, str], output: str) -> None:
         click.echo("In another shell:")
         for name, value in env.items():
             click.echo(f"  export {name}={value}")
-    click.get_text_stream("stdout").flush()
+    sys.stdout.flush()
 
 
 @local.command("release-base")
@@ -143,7 +144,8 @@ def _post(endpoint: str, route: str, body: dict[str, Any]) -> dict[str, Any]:
                                      headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())
+            answer: dict[str, Any] = json.loads(response.read())
+            return answer
     except urllib.error.HTTPError as err:
         try:
             message = json.loads(err.read()).get("error", str(err))

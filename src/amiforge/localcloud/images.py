@@ -88,7 +88,8 @@ def point_parameter(account: str, region: str, name: str, image_id: str) -> int:
     if len(versions) >= _PARAMETER_VERSION_LIMIT:
         versions.pop(0)
     version = previous.version + 1 if previous else 1
-    versions.append(Parameter(
+    parameter: Any = Parameter  # moto types it abstract; it is what moto instantiates
+    versions.append(parameter(
         account_id=account, name=name, value=image_id, parameter_type="String",
         description=previous.description if previous else None, allowed_pattern=None,
         keyid=None, last_modified_date=utcnow(), version=version, data_type="aws:ec2:image",

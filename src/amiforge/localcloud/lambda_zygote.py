@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import importlib
 import json
 import os
 import signal
@@ -58,7 +59,9 @@ _MAX_REQUEST = 1 << 20
 
 def _warm_botocore() -> None:
     """Parse the common models once; new default loaders start with them (see above)."""
-    from botocore import loaders, session
+    # Imported by name: botocore has no type hints (and this runs in the fork server).
+    loaders: Any = importlib.import_module("botocore.loaders")
+    session: Any = importlib.import_module("botocore.session")
 
     warm = session.Session()
     for service in WARM_SERVICES:
@@ -77,7 +80,7 @@ def _warm_botocore() -> None:
         return loader
 
     loaders.create_loader = create_loader
-    session.create_loader = create_loader  # type: ignore[attr-defined]
+    session.create_loader = create_loader
 
 
 def _reap(status_dir: str) -> None:

@@ -33,22 +33,22 @@ def zip_bytes(files: dict[str, str | bytes]) -> bytes:
 def lambda_role(iam: Any, name: str = "amiforge-test-lambda") -> str:
     """ARN of a role Lambda can assume (moto checks the role exists)."""
     try:
-        return iam.get_role(RoleName=name)["Role"]["Arn"]
+        return str(iam.get_role(RoleName=name)["Role"]["Arn"])
     except iam.exceptions.NoSuchEntityException:
-        return iam.create_role(RoleName=name,
-                               AssumeRolePolicyDocument=ASSUME_LAMBDA)["Role"]["Arn"]
+        return str(iam.create_role(RoleName=name,
+                                   AssumeRolePolicyDocument=ASSUME_LAMBDA)["Role"]["Arn"])
 
 
 def create_function(lam: Any, iam: Any, name: str, source: str | dict[str, str | bytes], *,
                     handler: str = "app.handler", env: dict[str, str] | None = None,
                     timeout: int = 10) -> str:
     """Create a Python function from ``source`` (app.py) or a dict of files; its ARN."""
-    files = {"app.py": source} if isinstance(source, str) else source
+    files: dict[str, str | bytes] = {"app.py": source} if isinstance(source, str) else source
     response = lam.create_function(
         FunctionName=name, Runtime="python3.12", Role=lambda_role(iam), Handler=handler,
         Code={"ZipFile": zip_bytes(files)}, Timeout=timeout,
         Environment={"Variables": env or {}})
-    return response["FunctionArn"]
+    return str(response["FunctionArn"])
 
 
 def wait_for(check: Callable[[], T | None], timeout: float = 15.0, interval: float = 0.05,
@@ -98,13 +98,15 @@ class LambdaContext:
         return self._millis
 
 
-def images_of_build(ec2: Any, build_id: str) -> list[dict]:
+def images_of_build(ec2: Any, build_id: str) -> list[dict[str, Any]]:
     """Images tagged ``amiforge:build-id`` = ``build_id``, asked of EC2 directly."""
-    return ec2.describe_images(Owners=["self"], Filters=[
+    images: list[dict[str, Any]] = ec2.describe_images(Owners=["self"], Filters=[
         {"Name": "tag:amiforge:build-id", "Values": [build_id]}])["Images"]
+    return images
 
 
-def snapshots_of_build(ec2: Any, build_id: str) -> list[dict]:
+def snapshots_of_build(ec2: Any, build_id: str) -> list[dict[str, Any]]:
     """Snapshots tagged ``amiforge:build-id`` = ``build_id``, asked of EC2 directly."""
-    return ec2.describe_snapshots(OwnerIds=["self"], Filters=[
+    snapshots: list[dict[str, Any]] = ec2.describe_snapshots(OwnerIds=["self"], Filters=[
         {"Name": "tag:amiforge:build-id", "Values": [build_id]}])["Snapshots"]
+    return snapshots
