@@ -115,6 +115,7 @@ class LocalCloud:
         self._previous_moto_port: str | None = None
         self._moto_config: dict[tuple[str, str], Any] | None = None
         self._poller: Poller | None = None
+        self._fills_installed = False
 
     # -- properties ------------------------------------------------------------------
 
@@ -191,6 +192,7 @@ class LocalCloud:
         logging.getLogger(_MOTO_ASL_ERRORS).setLevel(logging.CRITICAL)
         _check_port_free(self.requested_port)
         REGISTRY.install()  # refuses a moto whose code is not what a fill was written for
+        self._fills_installed = True
         self._moto_config = _set_moto_config(_MOTO_CONFIG)
         app = PrivateRoutes(
             self.faults.middleware(DomainDispatcherApplication(create_backend_app)), self)
@@ -242,7 +244,9 @@ class LocalCloud:
         lambda_runtime.attach(None)
         events.set_drop_filter(None)
         ec2_sim.attach(None)
-        REGISTRY.uninstall()
+        if self._fills_installed:  # not another's install, after a refused start
+            REGISTRY.uninstall()
+            self._fills_installed = False
         if self._moto_config is not None:
             _set_moto_config(self._moto_config)
             self._moto_config = None

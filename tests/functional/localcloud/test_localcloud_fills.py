@@ -73,8 +73,8 @@ print(json.dumps({
 '''
 
 
-def run_child() -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
+def run_child(script: str = CHILD) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -92,3 +92,38 @@ def test_stop_leaves_no_moto_attribute_patched() -> None:
     assert report["not_restored"] == []
     assert report["scanned_after"] == []
     assert report["installed_after"] is False
+
+
+REFUSED = r'''
+import dataclasses, json
+
+from amiforge.localcloud import LocalCloud
+from amiforge.localcloud.fills import MISSING, MotoMismatch, resolve_owner
+from amiforge.localcloud.fills.services import REGISTRY
+
+# As if moto's DynamoDBBackend.update_item had changed since the fill was written.
+REGISTRY.fills = tuple(
+    dataclasses.replace(f, fingerprint="000000000000")
+    if f.name == "dynamodb.update-item-atomic" else f for f in REGISTRY.fills)
+before = {f.target: vars(resolve_owner(f.owner)).get(f.attribute, MISSING)
+          for f in REGISTRY.fills}
+try:
+    LocalCloud(port=0).start()
+    error = None
+except MotoMismatch as err:
+    error = str(err)
+after = {f.target: vars(resolve_owner(f.owner)).get(f.attribute, MISSING)
+         for f in REGISTRY.fills}
+print(json.dumps({"error": error, "changed": sorted(t for t in before
+                                                    if after[t] is not before[t])}))
+'''
+
+
+def test_a_fill_that_does_not_fit_moto_refuses_the_start_in_one_line() -> None:
+    report = run_child(REFUSED)
+    assert report["error"].startswith(
+        "the local cloud's fill 'dynamodb.update-item-atomic' does not fit "
+        "moto.dynamodb.models:DynamoDBBackend.update_item: its code changed (fingerprint ")
+    assert "recorded 000000000000" in report["error"]
+    assert "\n" not in report["error"]
+    assert report["changed"] == []  # refused before anything was replaced
