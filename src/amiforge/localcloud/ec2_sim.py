@@ -321,9 +321,6 @@ def _instance_initiated(instance: Any) -> None:
         "Client.InstanceInitiatedShutdown")
 
 
-# -- moto patches --------------------------------------------------------------------
-
-
 # -- the simulator moto's EC2 reaches (through the fills in .fills.ec2) --------------
 
 _simulator: BuilderSimulator | None = None
