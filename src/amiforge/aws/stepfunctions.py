@@ -44,6 +44,17 @@ def describe(sfn: Any, execution_arn: str) -> dict:
         return sfn.describe_execution(executionArn=execution_arn)
 
 
+def status_of(sfn: Any, execution_arn: str) -> str | None:
+    """The execution's status (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED); None if
+    there is no such execution."""
+    try:
+        return str(sfn.describe_execution(executionArn=execution_arn)["status"])
+    except ClientError as err:
+        if error_code(err) == "ExecutionDoesNotExist":
+            return None
+        raise translate(err, "DescribeExecution") from err
+
+
 def history(sfn: Any, execution_arn: str) -> list[dict]:
     events: list[dict] = []
     with aws_call("GetExecutionHistory"):
