@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from amiforge.aws.errors import aws_call, error_code, is_transient, translate
-from amiforge.errors import OperationFailed
+from amiforge.errors import NoCapacity
 
 # RunInstances errors that mean "this type, here, now" rather than "this request is bad":
 # the next instance type in the recipe's list is tried.
@@ -23,9 +23,6 @@ CAPACITY_CODES = frozenset({
 })
 NOT_FOUND_AMI = frozenset({"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"})
 
-
-class NoCapacity(OperationFailed):
-    """No instance type in the recipe's list could be launched."""
 
 
 def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:

@@ -44,7 +44,7 @@ from botocore.exceptions import ClientError
 from amiforge.aws import ec2_lifecycle
 from amiforge.aws.errors import aws_call, error_code, translate
 from amiforge.core.in_use import FLEET_ENDED_STATES
-from amiforge.errors import AmiforgeError
+from amiforge.errors import AmiforgeError, UsageUnknown
 
 SSM_PREFIX = "resolve:ssm:"
 AMIFORGE_PATH = "/amiforge"
@@ -57,12 +57,6 @@ _LT_GONE = frozenset({"InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplate
 Client = Callable[[str], Any]  # service name -> boto3 client of the region
 
 
-class UsageUnknown(Exception):
-    """Which candidates a region uses cannot be known; ``reason`` says why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def images_in_use(client: Client, candidates: Iterable[str], *,
