@@ -9,9 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from amiforge.aws.errors import aws_call, error_code, translate
+from amiforge.aws.errors import ClientError, aws_call, error_code, translate
 
 
 def describe(cfn: Any, name: str) -> dict[str, Any] | None:
@@ -58,7 +56,7 @@ def create(cfn: Any, *, name: str, template: str, parameters: Mapping[str, str],
     if role_arn:
         kwargs["RoleARN"] = role_arn
     with aws_call("CreateStack"):
-        return cfn.create_stack(**kwargs)["StackId"]
+        return str(cfn.create_stack(**kwargs)["StackId"])
 
 
 def declared_parameters(cfn: Any, template: str) -> set[str]:

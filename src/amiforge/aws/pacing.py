@@ -29,10 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from amiforge.aws.dynamo import value
-from amiforge.aws.errors import aws_call, error_code, translate
+from amiforge.aws.errors import ClientError, aws_call, error_code, translate
 from amiforge.core import ratelimit
 from amiforge.errors import LaunchThrottled
 

@@ -39,10 +39,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from amiforge.aws import ec2_lifecycle
-from amiforge.aws.errors import aws_call, error_code, translate
+from amiforge.aws.errors import ClientError, aws_call, error_code, translate
 from amiforge.core.in_use import FLEET_ENDED_STATES
 from amiforge.errors import AmiforgeError, UsageUnknown
 

@@ -106,7 +106,7 @@ def _table_exists(aws: AwsContext, table: str) -> bool:
     return tables_api.exists(aws.client("dynamodb"), table)
 
 
-def _retained_values(aws: AwsContext, stack: str, existing: dict | None,
+def _retained_values(aws: AwsContext, stack: str, existing: dict[str, Any] | None,
                      overrides: dict[str, str]) -> dict[str, str]:
     """What the Retained* parameters must be: found when the stack is created (or given
     then with -p), and never changed afterwards (that would swap the data for another)."""
@@ -161,7 +161,7 @@ def failure_reasons(aws: AwsContext, stack: str) -> list[str]:
 
 
 def wait_for(aws: AwsContext, stack: str, progress: Progress, poll: float = 1.0,
-             timeout: float = 3600) -> dict:
+             timeout: float = 3600) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     last = None
     while True:
