@@ -126,23 +126,15 @@ class RecipeStore:
 
     def all_current(self) -> Iterator[dict[str, Any]]:
         """Every recipe's current item: a Query of the ``current`` index, page by page."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": CURRENT_INDEX,
-            "KeyConditionExpression": "#v = :c",
-            "ExpressionAttributeNames": {"#v": "version"},
-            "ExpressionAttributeValues": {":c": value(CURRENT)},
-        }
         with aws_call("Query"):
-            while True:
-                page = self.db.query(**kwargs)
+            for page in self.db.get_paginator("query").paginate(
+                    TableName=self.table, IndexName=CURRENT_INDEX,
+                    KeyConditionExpression="#v = :c", ExpressionAttributeNames={"#v": "version"},
+                    ExpressionAttributeValues={":c": value(CURRENT)}):
                 for item in page.get("Items", []):
                     record = deserialize(item)
                     record["document"] = json.loads(record["document"])
                     yield record
-                if "LastEvaluatedKey" not in page:
-                    return
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def named(self, names: Iterable[str]) -> list[dict[str, Any]]:
         """The current items of ``names`` that exist, read consistently (just published)."""
