@@ -14,33 +14,13 @@ from typing import Any
 
 import boto3
 import pytest
-import yaml
+from dynamo_tables import table_spec
 
 from amiforge.aws.catalog import AVAILABLE, BUILDING, FAILED, PRUNED, STARTING, Catalog
-from amiforge.deploy.stack import template_text
-
-
-class _AnyTag(yaml.SafeLoader):
-    pass
-
-
-_AnyTag.add_multi_constructor("!", lambda _loader, _suffix, _node: None)
 
 
 def catalog_table_spec(*, indexes: bool = True) -> dict[str, Any]:
-    """CreateTable arguments for the template's CatalogTable (without its GSIs: a table
-    retained by an older stack)."""
-    props = yaml.load(template_text(), Loader=_AnyTag)["Resources"]["CatalogTable"][
-        "Properties"]
-    spec: dict[str, Any] = {"BillingMode": "PAY_PER_REQUEST", "KeySchema": props["KeySchema"],
-                            "AttributeDefinitions": props["AttributeDefinitions"]}
-    if indexes:
-        spec["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
-    else:
-        keys = {k["AttributeName"] for k in props["KeySchema"]}
-        spec["AttributeDefinitions"] = [a for a in props["AttributeDefinitions"]
-                                        if a["AttributeName"] in keys]
-    return spec
+    return table_spec("CatalogTable", indexes=indexes)
 
 
 @pytest.fixture(scope="module")
