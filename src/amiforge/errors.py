@@ -9,6 +9,11 @@ Branches:
   InvalidInput      - the user gave us something wrong (exit 2): a recipe, a flag, a value.
   OperationFailed   - a valid request that did not succeed (exit 1): a failed build, a stack.
   TransientAwsError - throttling or eventual consistency; safe to retry (Step Functions does).
+
+The state machine's Retry/Catch rules name ``TransientAwsError``, ``LaunchThrottled``,
+``ConsoleNotReady`` and ``NoCapacity``: renaming one breaks a deployed state machine.
+Modules that raised them first (aws/pacing.py, aws/ec2.py, aws/usage.py, steps/verify.py)
+re-export them.
 """
 
 from __future__ import annotations
@@ -102,3 +107,24 @@ class AwsCallFailed(OperationFailed):
         self.operation = operation
         self.code = code
         super().__init__(f"{operation} failed: {code}: {message}")
+
+
+class NoCapacity(OperationFailed):
+    """No instance type in the recipe's list could be launched."""
+
+
+class LaunchThrottled(TransientAwsError):
+    """amiforge's RunInstances budget is spent for now; the state machine backs off."""
+
+
+class ConsoleNotReady(TransientAwsError):
+    """No result marker in the console output yet."""
+
+
+class UsageUnknown(OperationFailed):
+    """Which candidates a region uses cannot be known; ``reason`` says why. The deletion
+    gate counts an unknown use as a use: nothing there is removed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

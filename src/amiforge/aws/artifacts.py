@@ -16,9 +16,7 @@ import hashlib
 import json
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from amiforge.aws.errors import aws_call, error_code, translate
+from amiforge.aws.errors import ClientError, aws_call, error_code, translate
 from amiforge.errors import InvalidInput
 
 MISSING = frozenset({"404", "NoSuchBucket", "NotFound"})

@@ -6,8 +6,38 @@ Table layout (see deploy/template.yaml):
   AVAILABLE builds carry ``available_recipe``, so a recipe's AVAILABLE builds (few:
   retention prunes the rest) are one Query, however long the history is; which of them
   `latest` names is :func:`amiforge.core.latest.choose_latest`.
-  Two partitions hold bookkeeping, not builds: ``#waiting`` (builds waiting for their
-  builder to stop, aws/waits.py) and ``#limits`` (the launch budget, aws/pacing.py).
+  GSI ``history`` — PK ``recipe``, SK ``created_at``: a recipe's builds in time order, so
+  ``history(limit=n)`` (and ``status``, which wants each recipe's newest build) reads n
+  items newest first, whatever the length of the history.
+  Three partitions hold bookkeeping, not builds: ``#waiting`` (builds waiting for their
+  builder to stop, aws/waits.py), ``#limits`` (the launch budget, aws/pacing.py) and
+  ``#in-flight`` (below).
+
+Every read is bounded by what it returns, not by the history (``items_read`` counts what
+DynamoDB read, for the tests and bench/catalog_reads.py):
+  * ``history``/``status``: the ``history`` index, newest first, ``Limit``.
+  * ``find_key``: every build id of a key starts with the key (``<key>`` then
+    ``<key>-g<N>``: core/plan.py ``generation_id``; older manual rebuilds ``<key>-<suffix>``),
+    so it is a Query of the main table with ``begins_with(build_id, key)``: it reads that
+    key's builds only.
+  * ``in_flight`` (the sweeper): one marker item per build that entered STARTING or
+    BUILDING, in the ``#in-flight`` partition (``build_id = "<recipe>#<build id>"``),
+    written *before* the record, so no in-flight record is ever without its marker. A
+    marker is not removed when its build ends (that would add a write, and an IAM grant, to
+    every step that ends a build); :meth:`Catalog.in_flight` drops the markers of ended
+    builds as it meets them, so the partition holds the builds in flight plus those that
+    ended since the last sweep.
+
+Records written before these indexes existed: the ``history`` index is keyed on
+attributes every build record has always carried (``recipe``, ``created_at``), so
+DynamoDB fills it from the existing items when the index is added, nothing to migrate.
+(One new index per change on purpose: CloudFormation adds at most one GSI to a table per
+stack update.) A table that does not have the index yet (a table retained by an older
+stack and re-attached, or while DynamoDB is still filling the index) answers the index
+Query with ValidationException: the read then falls back to the whole partition, as
+before. In-flight markers did not exist either: ``amiforge deploy`` writes one for each
+record still STARTING or BUILDING, once per table (:meth:`Catalog.backfill_in_flight`,
+one Scan, remembered by the ``#in-flight``/``#backfilled`` item).
 
 Status moves STARTING -> BUILDING -> AVAILABLE | FAILED | CANCELLED, and AVAILABLE ->
 PRUNED (the meaning of each: core/statuses.py). Whoever starts a build writes STARTING
@@ -21,48 +51,72 @@ its own write when it cannot finish (:meth:`Catalog.unmark_available`).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
-from typing import Any
-
-from botocore.exceptions import ClientError
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 from amiforge.aws.dynamo import deserialize, serialize, value
-from amiforge.aws.errors import aws_call, error_code, translate
+from amiforge.aws.errors import aws_call
 from amiforge.core.latest import choose_latest
+from amiforge.core.records import BuildRecord
+from amiforge.core.statuses import IN_FLIGHT, BuildStatus
 from amiforge.errors import AwsCallFailed, TransientAwsError
 
-STARTING, BUILDING, AVAILABLE, FAILED, PRUNED = (
-    "STARTING", "BUILDING", "AVAILABLE", "FAILED", "PRUNED")
-# A build in flight: ``amiforge build`` follows it rather than starting another.
-IN_FLIGHT = frozenset({STARTING, BUILDING})
-CANCELLED = "CANCELLED"
+# The statuses by their old names (callers import them from here).
+STARTING = BuildStatus.STARTING
+BUILDING = BuildStatus.BUILDING
+AVAILABLE = BuildStatus.AVAILABLE
+FAILED = BuildStatus.FAILED
+CANCELLED = BuildStatus.CANCELLED
+PRUNED = BuildStatus.PRUNED
 LATEST_INDEX = "available"
+HISTORY_INDEX = "history"
+IN_FLIGHT_PARTITION = "#in-flight"
+_BACKFILLED = "#backfilled"
+# A marker whose build never got a record (its starter died between the two writes) is
+# dropped after this long; a live announce writes its record within milliseconds.
+_ORPHAN_MARKER_AGE = timedelta(days=1)
+
+__all__ = ["AVAILABLE", "BUILDING", "CANCELLED", "FAILED", "HISTORY_INDEX", "IN_FLIGHT",
+           "LATEST_INDEX", "PRUNED", "STARTING", "Catalog", "now_iso"]
 
 
 def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _record(item: Mapping[str, Any]) -> BuildRecord:
+    return cast(BuildRecord, deserialize(dict(item)))
+
+
+def _marker_key(recipe: str, build_id: str) -> dict[str, Any]:
+    return {"recipe": value(IN_FLIGHT_PARTITION), "build_id": value(f"{recipe}#{build_id}")}
+
+
 class Catalog:
     def __init__(self, dynamodb: Any, table: str) -> None:
         self.db = dynamodb
         self.table = table
+        # Items DynamoDB read for this adapter (each response's ScannedCount; one per item
+        # GetItem/BatchGetItem found): what a read costs, whatever the history's length.
+        self.items_read = 0
 
     # -- reads ---------------------------------------------------------------------
-    def get(self, recipe: str, build_id: str) -> dict | None:
+    def get(self, recipe: str, build_id: str) -> BuildRecord | None:
         with aws_call("GetItem"):
             item = self.db.get_item(
                 TableName=self.table, ConsistentRead=True,
                 Key={"recipe": value(recipe), "build_id": value(build_id)},
             ).get("Item")
-        return deserialize(item) if item else None
+        self.items_read += 1 if item else 0
+        return _record(item) if item else None
 
-    def get_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+    def get_many(self, keys: Iterable[tuple[str, str]]
+                 ) -> dict[tuple[str, str], BuildRecord]:
         """Records by (recipe, build_id), 100 per BatchGetItem, read consistently; missing
         ones are absent from the answer."""
         wanted = list(dict.fromkeys(keys))
-        found: dict[tuple[str, str], dict] = {}
+        found: dict[tuple[str, str], BuildRecord] = {}
         for start in range(0, len(wanted), 100):
             pending: dict[str, Any] = {self.table: {"ConsistentRead": True, "Keys": [
                 {"recipe": value(r), "build_id": value(b)} for r, b in wanted[start:start + 100]]}}
@@ -70,7 +124,8 @@ class Catalog:
                 with aws_call("BatchGetItem"):
                     page = self.db.batch_get_item(RequestItems=pending)
                 for item in page.get("Responses", {}).get(self.table, []):
-                    record = deserialize(item)
+                    record = _record(item)
+                    self.items_read += 1
                     found[(record["recipe"], record["build_id"])] = record
                 pending = page.get("UnprocessedKeys") or {}
                 if not pending:
@@ -80,69 +135,123 @@ class Catalog:
                 raise TransientAwsError("BatchGetItem: keys still unprocessed after 8 attempts")
         return found
 
-    def available(self, recipe: str) -> list[dict]:
+    def _query(self, limit: int | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Items of a Query, through botocore's paginator; with ``limit``, each request
+        asks for at most that many (``Limit``) and paging stops there."""
+        config = {"PageSize": limit, "MaxItems": limit} if limit else {}
+        with aws_call("Query"):
+            for page in self.db.get_paginator("query").paginate(
+                    TableName=self.table, PaginationConfig=config, **kwargs):
+                yield from self._counted(page)
+
+    def _scan(self) -> Iterator[dict[str, Any]]:
+        with aws_call("Scan"):
+            for page in self.db.get_paginator("scan").paginate(TableName=self.table):
+                yield from self._counted(page)
+
+    def _counted(self, page: Mapping[str, Any]) -> list[dict[str, Any]]:
+        self.items_read += int(page.get("ScannedCount", page.get("Count", 0)))
+        return list(page.get("Items", []))
+
+    def available(self, recipe: str) -> list[BuildRecord]:
         """Every AVAILABLE build of ``recipe``, newest first: one Query on the sparse index
         (retention keeps this short, so it is one page)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.table, "IndexName": LATEST_INDEX,
-            "KeyConditionExpression": "available_recipe = :r",
-            "ExpressionAttributeValues": {":r": value(recipe)}, "ScanIndexForward": False}
-        found: list[dict] = []
-        with aws_call("Query"):
-            while True:
-                page = self.db.query(**kwargs)
-                found.extend(deserialize(item) for item in page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
-                    return found
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [_record(i) for i in self._query(
+            IndexName=LATEST_INDEX, KeyConditionExpression="available_recipe = :r",
+            ExpressionAttributeValues={":r": value(recipe)}, ScanIndexForward=False)]
 
-    def latest(self, recipe: str, published_hash: str | None = None) -> dict | None:
+    def latest(self, recipe: str, published_hash: str | None = None) -> BuildRecord | None:
         """The AVAILABLE build `latest` names (:func:`amiforge.core.latest.choose_latest`):
         a build of the published version first, then the newest."""
         chosen = choose_latest(self.available(recipe), published_hash)
-        return dict(chosen) if chosen is not None else None
+        return cast(BuildRecord, dict(chosen)) if chosen is not None else None
 
-    def history(self, recipe: str, limit: int | None = None) -> list[dict]:
-        """Every build of ``recipe``, newest first."""
-        items = list(self._query_recipe(recipe))
+    def history(self, recipe: str, limit: int | None = None) -> list[BuildRecord]:
+        """The newest ``limit`` builds of ``recipe`` (every build without), newest first."""
+        try:
+            return [_record(i) for i in self._query(
+                limit, IndexName=HISTORY_INDEX,
+                KeyConditionExpression="recipe = :r",
+                ExpressionAttributeValues={":r": value(recipe)}, ScanIndexForward=False)]
+        except AwsCallFailed as err:
+            # What this fixed Query meets when the table has no (usable) history index
+            # yet: ValidationException from AWS, ResourceNotFoundException from the
+            # local cloud (and for a missing table, which the partition read reports
+            # again). Read the partition, as before the index.
+            if err.code not in ("ValidationException", "ResourceNotFoundException"):
+                raise
+        items = [_record(i) for i in self._query(
+            KeyConditionExpression="recipe = :r",
+            ExpressionAttributeValues={":r": value(recipe)})]
         items.sort(key=lambda i: i.get("created_at", ""), reverse=True)
         return items[:limit] if limit else items
 
-    def _query_recipe(self, recipe: str) -> Iterator[dict]:
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "recipe = :r",
-            "ExpressionAttributeValues": {":r": value(recipe)},
-        }
-        with aws_call("Query"):
-            while True:
-                page = self.db.query(**kwargs)
-                for item in page.get("Items", []):
-                    yield deserialize(item)
-                if "LastEvaluatedKey" not in page:
-                    return
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    def all_builds(self) -> Iterator[BuildRecord]:
+        for item in self._scan():
+            # "#waiting", "#limits" and "#in-flight" items are bookkeeping, not builds
+            # (aws/waits.py, aws/pacing.py, above); no recipe name starts with "#".
+            if not item.get("recipe", {}).get("S", "").startswith("#"):
+                yield _record(item)
 
-    def all_builds(self) -> Iterator[dict]:
-        kwargs: dict[str, Any] = {"TableName": self.table}
-        with aws_call("Scan"):
-            while True:
-                page = self.db.scan(**kwargs)
-                for item in page.get("Items", []):
-                    # "#waiting" and "#limits" items are bookkeeping, not builds
-                    # (aws/waits.py, aws/pacing.py); no recipe name starts with "#".
-                    if not item.get("recipe", {}).get("S", "").startswith("#"):
-                        yield deserialize(item)
-                if "LastEvaluatedKey" not in page:
-                    return
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    def find_key(self, recipe: str, build_key: str) -> list[BuildRecord]:
+        """Builds of ``recipe`` with this build key (any status): every build id of a key
+        starts with the key, so this reads that key's builds only."""
+        return [_record(i) for i in self._query(
+            KeyConditionExpression="recipe = :r AND begins_with(build_id, :k)",
+            FilterExpression="build_key = :k",
+            ExpressionAttributeValues={":r": value(recipe), ":k": value(build_key)})]
 
-    def find_key(self, recipe: str, build_key: str) -> list[dict]:
-        """Builds of ``recipe`` with this build key (any status)."""
-        return [b for b in self._query_recipe(recipe) if b.get("build_key") == build_key]
+    def in_flight(self, recipe: str) -> list[BuildRecord]:
+        """The builds of ``recipe`` whose record is STARTING or BUILDING, newest first: the
+        recipe's ``#in-flight`` markers and their records. Markers of builds that ended are
+        deleted on the way (bookkeeping only: no record changes)."""
+        markers = [deserialize(i) for i in self._query(
+            KeyConditionExpression="recipe = :p AND begins_with(build_id, :r)",
+            ExpressionAttributeValues={":p": value(IN_FLIGHT_PARTITION),
+                                       ":r": value(f"{recipe}#")})]
+        records = self.get_many((recipe, m["build"]) for m in markers)
+        live: list[BuildRecord] = []
+        orphan_before = (datetime.now(UTC) - _ORPHAN_MARKER_AGE).strftime(
+            "%Y-%m-%dT%H:%M:%S.%fZ")
+        for marker in markers:
+            record = records.get((recipe, marker["build"]))
+            if record is not None and record.get("status") in IN_FLIGHT:
+                live.append(record)
+            elif record is not None or str(marker.get("since", "")) < orphan_before:
+                with aws_call("DeleteItem"):
+                    self.db.delete_item(TableName=self.table,
+                                        Key=_marker_key(recipe, marker["build"]))
+        live.sort(key=lambda r: r.get("created_at", ""), reverse=True)
+        return live
+
+    def backfill_in_flight(self) -> int:
+        """Write the ``#in-flight`` marker of every STARTING or BUILDING record that has
+        none (records written before markers existed); once per table: a second call reads
+        one item. Returns how many markers were written."""
+        with aws_call("GetItem"):
+            done = self.db.get_item(TableName=self.table, ConsistentRead=True, Key={
+                "recipe": value(IN_FLIGHT_PARTITION), "build_id": value(_BACKFILLED)},
+            ).get("Item")
+        if done:
+            return 0
+        count = 0
+        for record in self.all_builds():
+            if record.get("status") in IN_FLIGHT:
+                self._mark_in_flight(record["recipe"], record["build_id"])
+                count += 1
+        with aws_call("PutItem"):
+            self.db.put_item(TableName=self.table, Item=serialize(
+                {"recipe": IN_FLIGHT_PARTITION, "build_id": _BACKFILLED, "at": now_iso()}))
+        return count
+
+    def _mark_in_flight(self, recipe: str, build_id: str) -> None:
+        with aws_call("PutItem"):
+            self.db.put_item(TableName=self.table, Item={
+                **_marker_key(recipe, build_id), "build": value(build_id),
+                "since": value(now_iso())})
 
     # -- writes --------------------------------------------------------------------
-    def announce(self, record: dict[str, Any]) -> bool:
+    def announce(self, record: Mapping[str, Any]) -> bool:
         """Write the STARTING record of a build just started; False if it has one already.
 
         Called by whoever started the execution, right after StartExecution, so ``status``
@@ -151,14 +260,16 @@ class Catalog:
         """
         return self._put_new({**record, "status": STARTING})
 
-    def start(self, record: dict[str, Any]) -> bool:
+    def start(self, record: Mapping[str, Any]) -> bool:
         """Create the BUILDING record, over the STARTING one if there is one; False if this
         build id is already past STARTING (a retried Resolve)."""
         return self._put_new({**record, "status": BUILDING}, over=STARTING)
 
-    def _put_new(self, item: dict[str, Any], over: str | None = None) -> bool:
+    def _put_new(self, item: Mapping[str, Any], over: str | None = None) -> bool:
         item = {**item, "created_at": item.get("created_at") or now_iso(),
                 "updated_at": now_iso()}
+        if item.get("status") in IN_FLIGHT:  # the marker first: never a record without one
+            self._mark_in_flight(item["recipe"], item["build_id"])
         kwargs: dict[str, Any] = {"TableName": self.table, "Item": serialize(item),
                                   "ConditionExpression": "attribute_not_exists(build_id)"}
         if over:
@@ -166,11 +277,12 @@ class Catalog:
             kwargs["ExpressionAttributeNames"] = {"#status": "status"}
             kwargs["ExpressionAttributeValues"] = {":over": value(over)}
         try:
-            self.db.put_item(**kwargs)
-        except ClientError as err:
-            if error_code(err) == "ConditionalCheckFailedException":
+            with aws_call("PutItem"):
+                self.db.put_item(**kwargs)
+        except AwsCallFailed as err:
+            if err.code == "ConditionalCheckFailedException":
                 return False
-            raise translate(err, "PutItem") from err
+            raise
         return True
 
     def update(self, recipe: str, build_id: str, *,
@@ -205,14 +317,15 @@ class Catalog:
                 " AND #status IN (" + ", ".join(f":expected{j}" for j in range(len(expected)))
                 + ")")
         try:
-            self.db.update_item(**kwargs)
-        except ClientError as err:
-            if error_code(err) == "ConditionalCheckFailedException":
+            with aws_call("UpdateItem"):
+                self.db.update_item(**kwargs)
+        except AwsCallFailed as err:
+            if err.code == "ConditionalCheckFailedException":
                 return False
-            raise translate(err, "UpdateItem") from err
+            raise
         return True
 
-    def add_attempt(self, recipe: str, build_id: str, attempt: dict[str, Any]) -> bool:
+    def add_attempt(self, recipe: str, build_id: str, attempt: Mapping[str, Any]) -> bool:
         """Append ``attempt`` (its ``attempt`` number n counts from 1) to the record's
         ``attempts`` list, unless n attempts are already there: a retried Verify must not
         list the same launch twice. False if it was already recorded."""
@@ -258,17 +371,24 @@ class Catalog:
             raise
         return True
 
-    def put_many(self, records: Iterable[dict[str, Any]]) -> int:
+    def put_many(self, records: Iterable[Mapping[str, Any]]) -> int:
         """Write records as they are, 25 per BatchWriteItem (imports, seeding); how many.
 
-        No conditions: this is for filling an empty catalog, never for a live build.
+        No conditions: this is for filling an empty catalog, never for a live build. A
+        record without ``created_at`` gets the time of writing (the ``history`` index
+        orders by it), and an in-flight one its ``#in-flight`` marker.
         """
         count = 0
         batch: list[dict[str, Any]] = []
         for record in records:
-            batch.append({"PutRequest": {"Item": serialize(record)}})
+            item = {**record, "created_at": record.get("created_at") or now_iso()}
+            batch.append({"PutRequest": {"Item": serialize(item)}})
+            if item.get("status") in IN_FLIGHT:
+                batch.append({"PutRequest": {"Item": {
+                    **_marker_key(item["recipe"], item["build_id"]),
+                    "build": value(item["build_id"]), "since": value(now_iso())}}})
             count += 1
-            if len(batch) == 25:
+            if len(batch) >= 24:
                 self._write_batch(batch)
                 batch = []
         if batch:
@@ -295,7 +415,10 @@ class Catalog:
 
     def unmark_available(self, recipe: str, build_id: str) -> bool:
         """Undo :meth:`mark_available` (AVAILABLE -> BUILDING), for a Register that could not
-        finish: the failure path then records FAILED as for any failed build."""
+        finish: the failure path then records FAILED as for any failed build. Back in
+        flight: the ``#in-flight`` marker first (the one write into flight that is not
+        :meth:`_put_new`; ``update`` never sets an in-flight status otherwise)."""
+        self._mark_in_flight(recipe, build_id)
         return self.update(recipe, build_id, only_if_status=AVAILABLE, status=BUILDING,
                            remove=("available_recipe", "finished_at"))
 
@@ -305,7 +428,7 @@ class Catalog:
                            status=FAILED, finished_at=now_iso(), remove=("task_token",),
                            **fields)
 
-    def record_failed(self, record: dict[str, Any]) -> bool:
+    def record_failed(self, record: Mapping[str, Any]) -> bool:
         """A FAILED record for a build that has none (it died before any record was
         written: started, then its starter crashed, then Resolve failed)."""
         return self._put_new({**record, "status": FAILED, "finished_at": now_iso()})

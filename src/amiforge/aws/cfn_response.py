@@ -37,7 +37,7 @@ def retry_sleep(attempt: int, backoff: float, seconds_left: float) -> float | No
     room = seconds_left - MIN_TRY_SECONDS
     if room <= 0:
         return None
-    return min(backoff * 2 ** (attempt - 1), room)
+    return min(backoff * 2.0 ** (attempt - 1), room)
 
 
 def send(url: str, body: dict[str, Any], *, attempts: int = 3, timeout: float = 5.0,

@@ -1,20 +1,23 @@
-"""CloudFormation adapter for build stacks (SABS-style builders)."""
+"""CloudFormation adapter: build stacks (SABS-style builders) and amiforge's own stack
+(deploy/stack.py). Every CloudFormation call amiforge makes is here.
+
+CloudFormation answers a stack that does not exist with the generic ValidationError; only
+its message says so, hence the one text match (:func:`describe`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from amiforge.aws.errors import aws_call, translate
+from amiforge.aws.errors import ClientError, aws_call, error_code, translate
 
 
-def describe(cfn: Any, name: str) -> dict | None:
+def describe(cfn: Any, name: str) -> dict[str, Any] | None:
+    """The stack ``name`` (its id works too) as DescribeStacks has it; None if there is none."""
     try:
-        stacks = cfn.describe_stacks(StackName=name)["Stacks"]
+        stacks: list[dict[str, Any]] = cfn.describe_stacks(StackName=name)["Stacks"]
     except ClientError as err:
-        if "does not exist" in str(err):
+        if error_code(err) == "ValidationError" and "does not exist" in str(err):
             return None
         raise translate(err, "DescribeStacks") from err
     return stacks[0] if stacks else None
@@ -27,7 +30,7 @@ LIVE_STATUSES = ("CREATE_IN_PROGRESS", "CREATE_FAILED", "CREATE_COMPLETE", "ROLL
                  "UPDATE_ROLLBACK_COMPLETE")
 
 
-def stacks_named(cfn: Any, prefix: str) -> list[dict]:
+def stacks_named(cfn: Any, prefix: str) -> list[dict[str, Any]]:
     """Every stack not yet deleted whose name starts with ``prefix``, with its tags.
 
     ListStacks finds them (it cannot be scoped to names); DescribeStacks, which the
@@ -53,7 +56,7 @@ def create(cfn: Any, *, name: str, template: str, parameters: Mapping[str, str],
     if role_arn:
         kwargs["RoleARN"] = role_arn
     with aws_call("CreateStack"):
-        return cfn.create_stack(**kwargs)["StackId"]
+        return str(cfn.create_stack(**kwargs)["StackId"])
 
 
 def declared_parameters(cfn: Any, template: str) -> set[str]:
@@ -62,12 +65,35 @@ def declared_parameters(cfn: Any, template: str) -> set[str]:
     return {p["ParameterKey"] for p in response.get("Parameters", [])}
 
 
-def failure_reasons(cfn: Any, name: str, limit: int = 10) -> list[str]:
+def failure_reasons(cfn: Any, name: str, limit: int | None = 10, *,
+                    with_type: bool = False) -> list[str]:
+    """"<logical id>: <reason>" of each failed resource event, newest first (``with_type``:
+    "<logical id> (<resource type>): <reason>")."""
     with aws_call("DescribeStackEvents"):
         events = cfn.describe_stack_events(StackName=name)["StackEvents"]
-    reasons = [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason') or e['ResourceStatus']}"
+    reasons = [f"{e['LogicalResourceId']}"
+               f"{' (' + e['ResourceType'] + ')' if with_type else ''}: "
+               f"{e.get('ResourceStatusReason') or e['ResourceStatus']}"
                for e in events if e["ResourceStatus"].endswith("_FAILED")]
-    return reasons[:limit]
+    return reasons[:limit] if limit else reasons
+
+
+def create_stack(cfn: Any, request: Mapping[str, Any]) -> str:
+    """CreateStack with the request as given; the stack id."""
+    with aws_call("CreateStack"):
+        return str(cfn.create_stack(**request)["StackId"])
+
+
+def update_stack(cfn: Any, request: Mapping[str, Any]) -> bool:
+    """UpdateStack; False if CloudFormation found nothing to change (its ValidationError
+    "No updates are to be performed", which is not a failure)."""
+    try:
+        cfn.update_stack(**request)
+    except ClientError as err:
+        if error_code(err) == "ValidationError" and "No updates are to be performed" in str(err):
+            return False
+        raise translate(err, "UpdateStack") from err
+    return True
 
 
 def delete(cfn: Any, name: str) -> bool:

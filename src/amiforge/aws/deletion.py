@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from amiforge.aws.ec2 import NOT_FOUND_AMI
-from amiforge.aws.errors import aws_call, error_code, translate
+from amiforge.aws.errors import ClientError, aws_call, error_code, translate
 from amiforge.core.deletion import Verdict
 
 

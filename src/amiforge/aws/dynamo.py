@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer  # type: ignore[import-untyped]
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
@@ -40,4 +40,5 @@ def deserialize(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def value(v: Any) -> dict[str, Any]:
-    return _ser.serialize(_to_dynamo(v))
+    serialized: dict[str, Any] = _ser.serialize(_to_dynamo(v))
+    return serialized

@@ -10,10 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from amiforge.aws.errors import aws_call, error_code, is_transient, translate
-from amiforge.errors import OperationFailed
+from amiforge.aws.errors import ClientError, aws_call, error_code, is_transient, translate
+from amiforge.errors import NoCapacity
 
 # RunInstances errors that mean "this type, here, now" rather than "this request is bad":
 # the next instance type in the recipe's list is tried.
@@ -24,9 +22,6 @@ CAPACITY_CODES = frozenset({
 NOT_FOUND_AMI = frozenset({"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"})
 
 
-class NoCapacity(OperationFailed):
-    """No instance type in the recipe's list could be launched."""
-
 
 def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
@@ -36,11 +31,11 @@ def tags_of(resource: Mapping[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in resource.get("Tags", []) or []}
 
 
-def newest_image(ec2: Any, *, owners: Iterable[str], filters: list[dict[str, Any]]) -> dict | None:
+def newest_image(ec2: Any, *, owners: Iterable[str], filters: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The newest available, non-deprecated image matching the query, or None."""
     with aws_call("DescribeImages"):
         paginator = ec2.get_paginator("describe_images")
-        images: list[dict] = []
+        images: list[dict[str, Any]] = []
         for page in paginator.paginate(Owners=list(owners), Filters=filters):
             images.extend(page.get("Images", []))
     usable = [i for i in images if i.get("State", "available") == "available"
@@ -60,7 +55,7 @@ def _deprecated(image: Mapping[str, Any]) -> bool:
         return False
 
 
-def describe_image(ec2: Any, image_id: str) -> dict | None:
+def describe_image(ec2: Any, image_id: str) -> dict[str, Any] | None:
     """The image, or None if EC2 does not (yet, or any more) know it."""
     try:
         images = ec2.describe_images(ImageIds=[image_id]).get("Images", [])
@@ -71,20 +66,21 @@ def describe_image(ec2: Any, image_id: str) -> dict | None:
     return images[0] if images else None
 
 
-def images_tagged(ec2: Any, key: str, value: str) -> list[dict]:
+def images_tagged(ec2: Any, key: str, value: str) -> list[dict[str, Any]]:
     with aws_call("DescribeImages"):
-        return ec2.describe_images(
+        images: list[dict[str, Any]] = ec2.describe_images(
             Owners=["self"], Filters=[{"Name": f"tag:{key}", "Values": [value]}]
         ).get("Images", [])
+    return images
 
 
 def instances_tagged(ec2: Any, filters: Mapping[str, str], *,
-                     live_only: bool = True) -> list[dict]:
+                     live_only: bool = True) -> list[dict[str, Any]]:
     api_filters = [{"Name": f"tag:{k}", "Values": [v]} for k, v in filters.items()]
     if live_only:
         api_filters.append({"Name": "instance-state-name",
                             "Values": ["pending", "running", "stopping", "stopped"]})
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     with aws_call("DescribeInstances"):
         for page in ec2.get_paginator("describe_instances").paginate(Filters=api_filters):
             for reservation in page.get("Reservations", []):
@@ -92,7 +88,7 @@ def instances_tagged(ec2: Any, filters: Mapping[str, str], *,
     return out
 
 
-def describe_instance(ec2: Any, instance_id: str) -> dict | None:
+def describe_instance(ec2: Any, instance_id: str) -> dict[str, Any] | None:
     try:
         reservations = ec2.describe_instances(InstanceIds=[instance_id]).get("Reservations", [])
     except ClientError as err:
@@ -101,7 +97,7 @@ def describe_instance(ec2: Any, instance_id: str) -> dict | None:
         raise translate(err, "DescribeInstances") from err
     for reservation in reservations:
         for instance in reservation.get("Instances", []):
-            return instance
+            return dict(instance)
     return None
 
 
@@ -224,7 +220,7 @@ def create_image(ec2: Any, *, instance_id: str, name: str, description: str,
                 {"ResourceType": "snapshot", "Tags": _tag_list(tags)},
             ],
         )
-    return response["ImageId"]
+    return str(response["ImageId"])
 
 
 def snapshot_ids(image: Mapping[str, Any]) -> list[str]:
@@ -248,7 +244,7 @@ def copy_image(ec2: Any, *, source_image_id: str, source_region: str, name: str,
     if kms_key_id:
         kwargs["KmsKeyId"] = kms_key_id
     with aws_call("CopyImage"):
-        return ec2.copy_image(**kwargs)["ImageId"]
+        return str(ec2.copy_image(**kwargs)["ImageId"])
 
 
 def share_image(ec2: Any, image: Mapping[str, Any], accounts: Iterable[str]) -> list[str]:

@@ -23,11 +23,11 @@ IN_USE_STATES = INSTANCE_STATES
 _FILTER_VALUES = 200  # values per DescribeInstances filter
 
 
-def builders(ec2: Any) -> list[dict]:
+def builders(ec2: Any) -> list[dict[str, Any]]:
     """Live instances tagged ``amiforge:role=builder``."""
     filters = [{"Name": f"tag:{ROLE}", "Values": [BUILDER]},
                {"Name": "instance-state-name", "Values": list(LIVE_STATES)}]
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     with aws_call("DescribeInstances"):
         for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
             for reservation in page.get("Reservations", []):
@@ -45,19 +45,20 @@ def _build_filter(build_id: str | None) -> list[dict[str, Any]]:
     return [{"Name": f"tag:{BUILD_ID}", "Values": [build_id]}]
 
 
-def build_images(ec2: Any, build_id: str | None = None) -> list[dict]:
+def build_images(ec2: Any, build_id: str | None = None) -> list[dict[str, Any]]:
     """Images this account owns that carry ``amiforge:build-id`` (= ``build_id`` if given),
     deprecated ones included."""
     filters = _build_filter(build_id)  # refused before any call if not exact
     with aws_call("DescribeImages"):
-        return ec2.describe_images(Owners=["self"], Filters=filters,
-                                   IncludeDeprecated=True).get("Images", [])
+        images: list[dict[str, Any]] = ec2.describe_images(
+            Owners=["self"], Filters=filters, IncludeDeprecated=True).get("Images", [])
+    return images
 
 
-def build_snapshots(ec2: Any, build_id: str | None = None) -> list[dict]:
+def build_snapshots(ec2: Any, build_id: str | None = None) -> list[dict[str, Any]]:
     """Snapshots this account owns that carry ``amiforge:build-id`` (= ``build_id`` if given)."""
     filters = _build_filter(build_id)  # refused before any call if not exact
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     with aws_call("DescribeSnapshots"):
         for page in ec2.get_paginator("describe_snapshots").paginate(
                 OwnerIds=["self"], Filters=filters):
@@ -65,10 +66,10 @@ def build_snapshots(ec2: Any, build_id: str | None = None) -> list[dict]:
     return out
 
 
-def instances_using(ec2: Any, image_ids: Iterable[str]) -> list[dict]:
+def instances_using(ec2: Any, image_ids: Iterable[str]) -> list[dict[str, Any]]:
     """Instances launched from any of ``image_ids``, in any state but terminated."""
     ids = sorted(set(image_ids))
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     for start in range(0, len(ids), _FILTER_VALUES):
         filters = [{"Name": "image-id", "Values": ids[start:start + _FILTER_VALUES]},
                    {"Name": "instance-state-name", "Values": list(IN_USE_STATES)}]

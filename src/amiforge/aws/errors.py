@@ -1,4 +1,6 @@
-"""Turn botocore's ``ClientError`` into amiforge's own errors.
+"""Turn botocore's ``ClientError`` into amiforge's own errors: the one module of aws/ that
+imports botocore's exceptions (the adapters take ``ClientError`` from here, catch it only
+to recognise an expected code, and hand everything else to :func:`translate`).
 
 Throttling and eventual-consistency codes become :class:`TransientAwsError` so Step
 Functions' Retry (which matches the Lambda ``errorType``) backs off and tries again;
@@ -10,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from amiforge.errors import AwsCallFailed, TransientAwsError
+
+__all__ = ["THROTTLING_CODES", "ClientError", "aws_call", "error_code", "is_transient",
+           "translate"]
 
 THROTTLING_CODES = frozenset({
     "RequestLimitExceeded", "Throttling", "ThrottlingException", "TooManyRequestsException",

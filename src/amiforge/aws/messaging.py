@@ -8,7 +8,7 @@ from typing import Any
 from amiforge.aws.errors import aws_call
 
 
-def notify(sns: Any, topic_arn: str | None, subject: str, message: dict) -> None:
+def notify(sns: Any, topic_arn: str | None, subject: str, message: dict[str, Any]) -> None:
     if not topic_arn:
         return
     with aws_call("Publish"):
@@ -20,7 +20,7 @@ def notify(sns: Any, topic_arn: str | None, subject: str, message: dict) -> None
                     })
 
 
-def send_cleanup(sqs: Any, queue_url: str | None, message: dict) -> None:
+def send_cleanup(sqs: Any, queue_url: str | None, message: dict[str, Any]) -> None:
     if not queue_url:
         return
     with aws_call("SendMessage"):

@@ -29,12 +29,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from amiforge.aws.dynamo import value
-from amiforge.aws.errors import aws_call, error_code, translate
+from amiforge.aws.errors import ClientError, aws_call, error_code, translate
 from amiforge.core import ratelimit
-from amiforge.errors import TransientAwsError
+from amiforge.errors import LaunchThrottled
 
 LIMITS_PARTITION = "#limits"      # the catalog's ``recipe`` key; recipe names start [a-z0-9]
 RUN_INSTANCES_KEY = "ec2:RunInstances"
@@ -42,9 +40,6 @@ MAX_WAIT_SECONDS = 5.0
 COMPARE_AND_SET_ATTEMPTS = 8
 _HOOK_ID = "amiforge-launch-pacing"
 
-
-class LaunchThrottled(TransientAwsError):
-    """amiforge's RunInstances budget is spent for now; the state machine backs off."""
 
 
 @dataclass

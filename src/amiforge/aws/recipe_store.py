@@ -21,11 +21,9 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from amiforge.aws.catalog import now_iso
 from amiforge.aws.dynamo import deserialize, serialize, value
-from amiforge.aws.errors import aws_call, error_code, translate
+from amiforge.aws.errors import ClientError, aws_call, error_code, translate
 
 CURRENT = "current"
 CURRENT_INDEX = "current"  # the GSI over ``version``: its "current" partition
@@ -36,7 +34,7 @@ class RecipeStore:
         self.db = dynamodb
         self.table = table
 
-    def publish(self, name: str, recipe_hash: str, document: dict,
+    def publish(self, name: str, recipe_hash: str, document: dict[str, Any],
                 git_commit: str | None) -> bool:
         """Store a version and make it current. Returns True if the current hash changed."""
         previous = self.current(name)
@@ -76,7 +74,7 @@ class RecipeStore:
             if error_code(err) == "ConditionalCheckFailedException":
                 return None
             raise translate(err, "UpdateItem") from err
-        return deserialize(answer["Attributes"])["retired_at"]
+        return str(deserialize(answer["Attributes"])["retired_at"])
 
     def claim(self, name: str, build_key: str, *, build_id: str, base_ami: str,
               recipe_hash: str, previous: str | None = None) -> bool:
@@ -108,13 +106,13 @@ class RecipeStore:
             raise translate(err, "UpdateItem") from err
         return True
 
-    def current(self, name: str) -> dict | None:
+    def current(self, name: str) -> dict[str, Any] | None:
         return self._get(name, CURRENT)
 
-    def version(self, name: str, recipe_hash: str) -> dict | None:
+    def version(self, name: str, recipe_hash: str) -> dict[str, Any] | None:
         return self._get(name, f"hash#{recipe_hash}")
 
-    def _get(self, name: str, version: str) -> dict | None:
+    def _get(self, name: str, version: str) -> dict[str, Any] | None:
         with aws_call("GetItem"):
             item = self.db.get_item(
                 TableName=self.table, ConsistentRead=True,
@@ -126,26 +124,18 @@ class RecipeStore:
         record["document"] = json.loads(record["document"])
         return record
 
-    def all_current(self) -> Iterator[dict]:
+    def all_current(self) -> Iterator[dict[str, Any]]:
         """Every recipe's current item: a Query of the ``current`` index, page by page."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": CURRENT_INDEX,
-            "KeyConditionExpression": "#v = :c",
-            "ExpressionAttributeNames": {"#v": "version"},
-            "ExpressionAttributeValues": {":c": value(CURRENT)},
-        }
         with aws_call("Query"):
-            while True:
-                page = self.db.query(**kwargs)
+            for page in self.db.get_paginator("query").paginate(
+                    TableName=self.table, IndexName=CURRENT_INDEX,
+                    KeyConditionExpression="#v = :c", ExpressionAttributeNames={"#v": "version"},
+                    ExpressionAttributeValues={":c": value(CURRENT)}):
                 for item in page.get("Items", []):
                     record = deserialize(item)
                     record["document"] = json.loads(record["document"])
                     yield record
-                if "LastEvaluatedKey" not in page:
-                    return
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def named(self, names: Iterable[str]) -> list[dict]:
+    def named(self, names: Iterable[str]) -> list[dict[str, Any]]:
         """The current items of ``names`` that exist, read consistently (just published)."""
         return [record for name in sorted(set(names)) if (record := self.current(name))]

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from amiforge.aws.errors import aws_call, error_code, translate
+from amiforge.aws.errors import ClientError, aws_call, error_code, translate
 
 PARAMETER_PREFIX = "/amiforge"
 BATCH = 10  # GetParameters takes at most 10 names per call
@@ -48,7 +46,7 @@ def put_latest(ssm: Any, recipe: str, image_id: str, *, description: str,
 
 def get_value(ssm: Any, name: str) -> str | None:
     try:
-        return ssm.get_parameter(Name=name)["Parameter"]["Value"]
+        return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
     except ClientError as err:
         if error_code(err) == "ParameterNotFound":
             return None

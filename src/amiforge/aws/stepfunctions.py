@@ -5,30 +5,28 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from amiforge.aws.errors import aws_call, error_code, translate
+from amiforge.aws.errors import ClientError, aws_call, error_code, translate
 
 # A token that has already been answered, or whose task timed out: nothing to resume.
 GONE_TOKEN_CODES = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
 
 
-def start_build(sfn: Any, state_machine_arn: str, build_id: str, payload: dict) -> str | None:
+def start_build(sfn: Any, state_machine_arn: str, build_id: str, payload: dict[str, Any]) -> str | None:
     """Start an execution named ``build_id``; None if that name was already used.
 
     The execution name is the idempotency key: Step Functions refuses a second execution
     of the same name, so two triggers for one build can never both run.
     """
     try:
-        return sfn.start_execution(stateMachineArn=state_machine_arn, name=build_id,
-                                   input=json.dumps(payload, sort_keys=True))["executionArn"]
+        return str(sfn.start_execution(stateMachineArn=state_machine_arn, name=build_id,
+                                       input=json.dumps(payload, sort_keys=True))["executionArn"])
     except ClientError as err:
         if error_code(err) == "ExecutionAlreadyExists":
             return None
         raise translate(err, "StartExecution") from err
 
 
-def resume(sfn: Any, token: str, output: dict) -> bool:
+def resume(sfn: Any, token: str, output: dict[str, Any]) -> bool:
     """SendTaskSuccess; False if the task is no longer waiting (answered or timed out)."""
     try:
         sfn.send_task_success(taskToken=token, output=json.dumps(output))
@@ -39,13 +37,25 @@ def resume(sfn: Any, token: str, output: dict) -> bool:
     return True
 
 
-def describe(sfn: Any, execution_arn: str) -> dict:
+def describe(sfn: Any, execution_arn: str) -> dict[str, Any]:
     with aws_call("DescribeExecution"):
-        return sfn.describe_execution(executionArn=execution_arn)
+        described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+    return described
 
 
-def history(sfn: Any, execution_arn: str) -> list[dict]:
-    events: list[dict] = []
+def status_of(sfn: Any, execution_arn: str) -> str | None:
+    """The execution's status (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED); None if
+    there is no such execution."""
+    try:
+        return str(sfn.describe_execution(executionArn=execution_arn)["status"])
+    except ClientError as err:
+        if error_code(err) == "ExecutionDoesNotExist":
+            return None
+        raise translate(err, "DescribeExecution") from err
+
+
+def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
     with aws_call("GetExecutionHistory"):
         for page in sfn.get_paginator("get_execution_history").paginate(
                 executionArn=execution_arn):
@@ -53,9 +63,9 @@ def history(sfn: Any, execution_arn: str) -> list[dict]:
     return events
 
 
-def running_executions(sfn: Any, state_machine_arn: str) -> list[dict]:
+def running_executions(sfn: Any, state_machine_arn: str) -> list[dict[str, Any]]:
     """Every RUNNING execution of the machine: {name, executionArn, startDate, ...}."""
-    found: list[dict] = []
+    found: list[dict[str, Any]] = []
     with aws_call("ListExecutions"):
         for page in sfn.get_paginator("list_executions").paginate(
                 stateMachineArn=state_machine_arn, statusFilter="RUNNING"):

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from amiforge.aws.errors import aws_call, error_code, translate
+from amiforge.aws.errors import ClientError, aws_call, error_code, translate
 
 _GONE = "ResourceNotFoundException"
 

@@ -1,6 +1,7 @@
 """Which images are in use, and where: the facts the deletion gate keeps images for.
 
-What counts is ``core/in_use.py``; this module reads it. :func:`images_in_use` looks,
+What counts is ``core/in_use.py`` (which versions, fleet states, ``resolve:ssm:``
+references); this module reads the account and applies it. :func:`images_in_use` looks,
 in one region, for every way an image keeps being needed:
 
 * an instance launched from it, in any state but ``terminated`` (a stopped instance
@@ -39,14 +40,18 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from amiforge.aws import ec2_lifecycle
-from amiforge.aws.errors import aws_call, error_code, translate
-from amiforge.core.in_use import FLEET_ENDED_STATES
-from amiforge.errors import AmiforgeError
+from amiforge.aws.errors import ClientError, aws_call, error_code, translate
+from amiforge.core.in_use import (
+    DEFAULT_VERSION,
+    SSM_PREFIX,
+    fleet_can_launch,
+    ssm_reference,
+    version_labels,
+)
+from amiforge.errors import AmiforgeError, UsageUnknown
 
-SSM_PREFIX = "resolve:ssm:"
+__all__ = ["SSM_PREFIX", "UsageUnknown", "images_in_use"]
 AMIFORGE_PATH = "/amiforge"
 _GET_PARAMETERS_BATCH = 10
 # A launch template version that is gone (deleted) answers one of these; it uses nothing.
@@ -57,12 +62,6 @@ _LT_GONE = frozenset({"InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplate
 Client = Callable[[str], Any]  # service name -> boto3 client of the region
 
 
-class UsageUnknown(Exception):
-    """Which candidates a region uses cannot be known; ``reason`` says why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def images_in_use(client: Client, candidates: Iterable[str], *,
@@ -132,8 +131,8 @@ class _Finder:
 
     def _image_of(self, image: str | None, template: str) -> str | None:
         """A launch template's ImageId: an AMI id, or ``resolve:ssm:NAME``."""
-        if image and image.startswith(SSM_PREFIX):
-            name = image[len(SSM_PREFIX):]
+        name = ssm_reference(image)
+        if name is not None:
             try:
                 return self._resolve([name]).get(name)
             except AmiforgeError as err:  # AccessDenied, throttled, invalid name, ...
@@ -155,9 +154,7 @@ class _Finder:
             latest = str(template.get("LatestVersionNumber", ""))
             for number, image in self._all_versions(template_id).items():
                 self._versions[(template_id, number)] = image
-                labels = [label for label, hit in (("$Default", number == default),
-                                                   ("$Latest", number == latest)) if hit]
-                for label in labels or [f"version {number}"]:
+                for label in version_labels(number, default, latest):
                     self._found(image, f"launch template {template_id} ({name}) {label}")
             self._versions[(template_id, "$Default")] = self._versions.get((template_id, default))
             self._versions[(template_id, "$Latest")] = self._versions.get((template_id, latest))
@@ -201,7 +198,7 @@ class _Finder:
         if not spec:
             return None, ""
         template = spec.get("LaunchTemplateId") or spec.get("LaunchTemplateName") or ""
-        version = str(spec.get("Version") or "$Default")
+        version = str(spec.get("Version") or DEFAULT_VERSION)
         if not template:
             return None, ""
         return self._template_image(template, version), f"{template} {version}"
@@ -244,7 +241,7 @@ class _Finder:
         with aws_call("DescribeSpotFleetRequests"):
             for page in ec2.get_paginator("describe_spot_fleet_requests").paginate():
                 for request in page.get("SpotFleetRequestConfigs", []):
-                    if request.get("SpotFleetRequestState") in FLEET_ENDED_STATES:
+                    if not fleet_can_launch(request.get("SpotFleetRequestState")):
                         continue
                     name = f"Spot fleet request {request['SpotFleetRequestId']}"
                     config = request.get("SpotFleetRequestConfig") or {}
@@ -254,7 +251,7 @@ class _Finder:
         with aws_call("DescribeFleets"):
             for page in ec2.get_paginator("describe_fleets").paginate():
                 for fleet in page.get("Fleets", []):
-                    if fleet.get("FleetState") in FLEET_ENDED_STATES:
+                    if not fleet_can_launch(fleet.get("FleetState")):
                         continue
                     self._template_configs(f"EC2 Fleet {fleet['FleetId']}",
                                            fleet.get("LaunchTemplateConfigs"))

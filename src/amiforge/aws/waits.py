@@ -65,14 +65,10 @@ class WaitingList:
                 "build_id": value(marker_key(build_id, instance_id))})
 
     def all(self) -> Iterator[Waiting]:
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "recipe = :w",
-            "ExpressionAttributeValues": {":w": value(WAITING_PARTITION)},
-        }
         with aws_call("Query"):
-            while True:
-                page = self.db.query(**kwargs)
+            for page in self.db.get_paginator("query").paginate(
+                    TableName=self.table, KeyConditionExpression="recipe = :w",
+                    ExpressionAttributeValues={":w": value(WAITING_PARTITION)}):
                 for item in page.get("Items", []):
                     record = deserialize(item)
                     yield Waiting(recipe=record.get("build_recipe", ""),
@@ -80,6 +76,3 @@ class WaitingList:
                                   instance_id=record.get("instance_id", ""),
                                   token=record.get("task_token", ""),
                                   since=record.get("since", ""))
-                if "LastEvaluatedKey" not in page:
-                    return
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -32,3 +32,28 @@ CANNOT_SEE = (
     "services that keep their own copy of an image id (EC2 Image Builder, templates "
     "with a literal id)",
 )
+
+SSM_PREFIX = "resolve:ssm:"
+# A launch template reference without a version launches the default one.
+DEFAULT_VERSION = "$Default"
+
+
+def ssm_reference(image: str | None) -> str | None:
+    """The parameter a launch template's ``ImageId`` names (``resolve:ssm:NAME``), or None
+    for a plain AMI id: the image in use is the parameter's value."""
+    if image and image.startswith(SSM_PREFIX):
+        return image[len(SSM_PREFIX):]
+    return None
+
+
+def version_labels(number: str, default: str, latest: str) -> list[str]:
+    """How a launch template version that names an image is reported: every version
+    counts (any can be launched by number); ``$Default``/``$Latest`` say which it is."""
+    labels = [label for label, hit in (("$Default", number == default),
+                                       ("$Latest", number == latest)) if hit]
+    return labels or [f"version {number}"]
+
+
+def fleet_can_launch(state: str | None) -> bool:
+    """A Spot fleet request or EC2 Fleet uses its images until it ended."""
+    return state not in FLEET_ENDED_STATES

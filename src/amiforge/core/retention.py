@@ -33,8 +33,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from amiforge.core.statuses import BuildStatus
+
 KEEP, PRUNE, DEPRECATE = "keep", "prune", "deprecate"
-AVAILABLE = "AVAILABLE"
+AVAILABLE = BuildStatus.AVAILABLE
 _MAX_USES_SHOWN = 3
 
 

@@ -27,10 +27,11 @@ from typing import Any
 
 from amiforge.core.model import Recipe
 from amiforge.core.retention import parse_time
+from amiforge.core.statuses import IN_FLIGHT, OVER
 
 LEAVE, CLEAN, FAIL = "leave", "clean", "fail"
 RUNNING = "RUNNING"
-OVER_STATUSES = frozenset({"AVAILABLE", "FAILED", "CANCELLED", "PRUNED"})
+OVER_STATUSES = OVER
 # Minutes (of the stack's "timeout minute") added to a build's budget before the sweeper
 # calls it dead: Lambda retries, Step Functions backoff and queueing all take time.
 MARGIN_MINUTES = 30
@@ -117,7 +118,7 @@ def judge(record: Mapping[str, Any] | None, execution_status: str | None, *, now
     status = record.get("status")
     if status in OVER_STATUSES:
         return Verdict(CLEAN, f"build is {status}")
-    if status not in ("STARTING", "BUILDING"):  # STARTING: started, Resolve not yet run
+    if status not in IN_FLIGHT:  # STARTING: started, Resolve not yet run
         return Verdict(LEAVE, f"unknown status {status!r}")
     if execution_status is None:
         return Verdict(FAIL, "the build's execution no longer exists; it ended without "

@@ -200,7 +200,7 @@ def _as_list(value: Any) -> list[Any]:
 
 def audit_policy(owner: str, policy: dict[str, Any]) -> list[Finding]:
     """parliament's findings plus amiforge's own rules, minus the explained ones."""
-    from parliament import analyze_policy_string
+    from parliament import analyze_policy_string  # type: ignore[import-untyped]
 
     findings: list[Finding] = []
     analysed = analyze_policy_string(json.dumps(policy), include_community_auditors=True)

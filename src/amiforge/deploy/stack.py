@@ -14,16 +14,16 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import yaml
-from botocore.exceptions import ClientError
 
 from amiforge.aws import artifacts
 from amiforge.aws import cloudformation as cfn_api
 from amiforge.aws import logs as logs_api
 from amiforge.aws import tables as tables_api
 from amiforge.aws.artifacts import ArtifactBucket
-from amiforge.aws.errors import aws_call, translate
+from amiforge.aws.catalog import Catalog
 from amiforge.aws.session import AwsContext
 from amiforge.core.stack_parameters import ParameterChange, plan_parameters
 from amiforge.deploy.bundle import build_bundle
@@ -106,7 +106,7 @@ def _table_exists(aws: AwsContext, table: str) -> bool:
     return tables_api.exists(aws.client("dynamodb"), table)
 
 
-def _retained_values(aws: AwsContext, stack: str, existing: dict | None,
+def _retained_values(aws: AwsContext, stack: str, existing: dict[str, Any] | None,
                      overrides: dict[str, str]) -> dict[str, str]:
     """What the Retained* parameters must be: found when the stack is created (or given
     then with -p), and never changed afterwards (that would swap the data for another)."""
@@ -143,14 +143,8 @@ def artifact_bucket(aws: AwsContext) -> ArtifactBucket:
     return bucket
 
 
-def describe_stack(aws: AwsContext, stack: str) -> dict | None:
-    try:
-        stacks = aws.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
-    except ClientError as err:
-        if "does not exist" in str(err):
-            return None
-        raise translate(err, "DescribeStacks") from err
-    return stacks[0] if stacks else None
+def describe_stack(aws: AwsContext, stack: str) -> dict[str, Any] | None:
+    return cfn_api.describe(aws.client("cloudformation"), stack)
 
 
 def stack_outputs(aws: AwsContext, stack: str) -> dict[str, str]:
@@ -162,14 +156,12 @@ def stack_outputs(aws: AwsContext, stack: str) -> dict[str, str]:
 
 
 def failure_reasons(aws: AwsContext, stack: str) -> list[str]:
-    events = aws.client("cloudformation").describe_stack_events(StackName=stack)["StackEvents"]
-    return [f"{e['LogicalResourceId']} ({e['ResourceType']}): "
-            f"{e.get('ResourceStatusReason', e['ResourceStatus'])}"
-            for e in events if e["ResourceStatus"].endswith("_FAILED")]
+    return cfn_api.failure_reasons(aws.client("cloudformation"), stack, limit=None,
+                                   with_type=True)
 
 
 def wait_for(aws: AwsContext, stack: str, progress: Progress, poll: float = 1.0,
-             timeout: float = 3600) -> dict:
+             timeout: float = 3600) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     last = None
     while True:
@@ -205,7 +197,7 @@ def deploy_stack(aws: AwsContext, stack: str, parameters: Mapping[str, str] | No
     if existing and existing["StackStatus"] == "ROLLBACK_COMPLETE":
         # A first create that failed cannot be updated: remove it and start again.
         progress(f"{stack}: removing the failed first attempt (ROLLBACK_COMPLETE)")
-        aws.client("cloudformation").delete_stack(StackName=stack)
+        cfn_api.delete(aws.client("cloudformation"), stack)
         wait_for(aws, stack, progress)
         existing = None
     previous = ({p["ParameterKey"]: p.get("ParameterValue", "")
@@ -241,25 +233,25 @@ def deploy_stack(aws: AwsContext, stack: str, parameters: Mapping[str, str] | No
             progress(f"{stack}: removing the log group {name} a destroyed stack's function "
                      "recreated (the new stack makes its own)")
             logs_api.delete_group(aws.client("logs"), name)
-        with aws_call("CreateStack"):
-            cfn.create_stack(**common, OnFailure="ROLLBACK")
-    else:
-        try:
-            cfn.update_stack(**common)
-        except ClientError as err:
-            if "No updates are to be performed" not in str(err):
-                raise translate(err, "UpdateStack") from err
-            progress(f"{stack}: already up to date")
+        cfn_api.create_stack(cfn, {**common, "OnFailure": "ROLLBACK"})
+    elif not cfn_api.update_stack(cfn, common):
+        progress(f"{stack}: already up to date")
     wait_for(aws, stack, progress)
-    return Deployed(outputs=stack_outputs(aws, stack), changes=plan.changes,
-                    reattached=reattached)
+    outputs = stack_outputs(aws, stack)
+    if outputs.get("CatalogTableName"):
+        # Records an older version left in flight get their #in-flight marker (once per
+        # table: aws/catalog.py), so the sweeper's bounded read still finds them.
+        marked = Catalog(aws.client("dynamodb"), outputs["CatalogTableName"]
+                         ).backfill_in_flight()
+        if marked:
+            progress(f"{stack}: noted {marked} build(s) in flight for the sweeper")
+    return Deployed(outputs=outputs, changes=plan.changes, reattached=reattached)
 
 
 def destroy(aws: AwsContext, stack: str, progress: Progress = lambda _m: None) -> None:
     if describe_stack(aws, stack) is None:
         raise NotFound(f"stack {stack!r} not found in {aws.resolved_region}")
-    with aws_call("DeleteStack"):
-        aws.client("cloudformation").delete_stack(StackName=stack)
+    cfn_api.delete(aws.client("cloudformation"), stack)
     wait_for(aws, stack, progress)
 
 

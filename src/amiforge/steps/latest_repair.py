@@ -16,7 +16,6 @@ from typing import Any
 
 from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import ssm as ssm_api
-from amiforge.aws.catalog import AVAILABLE
 from amiforge.steps.env import StepEnv
 from amiforge.steps.gate import describe_failure
 
@@ -56,8 +55,7 @@ def repair_latest(env: StepEnv, recipes: list[dict[str, Any]], *, dry_run: bool,
                 if named is None or _exists(ec2, named):
                     continue
                 if builds is None:
-                    builds = [b for b in env.catalog.history(name)
-                              if b.get("status") == AVAILABLE]
+                    builds = env.catalog.available(name)  # newest first
                 found = next(((b, image) for b in builds
                               if _exists(ec2, image := _image_in(b, region, env.region))),
                              None)

@@ -39,13 +39,14 @@ from typing import Any
 from amiforge.aws import cloudformation as cfn_api
 from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import ec2_lifecycle, messaging
+from amiforge.aws import stepfunctions as sfn_api
 from amiforge.aws.catalog import AVAILABLE
-from amiforge.aws.errors import aws_call
 from amiforge.core import sweep as rules
 from amiforge.core.deletion import Owner
 from amiforge.core.model import DEFAULT_TIMEOUT_MINUTES, Recipe
+from amiforge.core.statuses import IN_FLIGHT, BuildStatus
 from amiforge.core.tags import BUILD_ID, RECIPE
-from amiforge.errors import AmiforgeError, AwsCallFailed, RecipeInvalid
+from amiforge.errors import AmiforgeError, RecipeInvalid
 from amiforge.steps.build_stack import STACK_PREFIX as BUILD_STACK_PREFIX
 from amiforge.steps.env import StepEnv
 from amiforge.steps.gate import Gate, describe_failure
@@ -123,13 +124,7 @@ def _execution_status(env: StepEnv, record: dict[str, Any]) -> str | None:
             f":{record['build_id']}"
     if not arn:
         return None
-    try:
-        with aws_call("DescribeExecution"):
-            return env.client("stepfunctions").describe_execution(executionArn=arn)["status"]
-    except AwsCallFailed as err:
-        if err.code == "ExecutionDoesNotExist":
-            return None
-        raise
+    return sfn_api.status_of(env.client("stepfunctions"), arn)
 
 
 def _budget(env: StepEnv, record: dict[str, Any]) -> timedelta:
@@ -155,7 +150,7 @@ def _budget(env: StepEnv, record: dict[str, Any]) -> timedelta:
 def _judge(env: StepEnv, left: Leftovers, now: datetime) -> tuple[rules.Verdict, dict | None]:
     record = env.catalog.get(left.recipe, left.build_id)
     status, budget = None, timedelta(0)
-    if record is not None and record.get("status") in ("STARTING", "BUILDING"):
+    if record is not None and record.get("status") in IN_FLIGHT:
         status, budget = _execution_status(env, record), _budget(env, record)
     return rules.judge(record, status, now=now, budget=budget), record
 
@@ -209,7 +204,7 @@ def _image_rows(gate: Gate, left: Leftovers, verdict: rules.Verdict,
     kept = _kept_images(record)
     owner = Owner(left.recipe, left.build_id, stack=gate.env.stack_name or None)
     if verdict.action == rules.FAIL:  # the record is marked FAILED before anything goes
-        record = {**(record or {}), "status": "FAILED"}
+        record = {**(record or {}), "status": BuildStatus.FAILED}
     regions = sorted({*left.images, *left.snapshots})
     out: list[dict[str, Any]] = []
     for region in regions:
@@ -254,8 +249,8 @@ def sweep(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     # A build can die before it creates anything (stopped during Resolve or Launch): its
     # BUILDING (or STARTING) record is judged too, with nothing to clean.
     for recipe in recipes:
-        for build in env.catalog.history(recipe["name"]):
-            if build.get("status") in ("STARTING", "BUILDING"):
+        for build in env.catalog.in_flight(recipe["name"]):
+            if build.get("status") in IN_FLIGHT:
                 leftovers.setdefault((recipe["name"], build["build_id"]),
                                      Leftovers(recipe["name"], build["build_id"]))
     judged: dict[tuple[str, str], tuple[rules.Verdict, dict | None] | AmiforgeError] = {}
@@ -329,7 +324,7 @@ def _carry_out(env: StepEnv, gate: Gate, left: Leftovers, verdict: rules.Verdict
         else:
             messaging.notify(env.client("sns"), env.topic_arn,
                              f"amiforge: {left.recipe} build failed",
-                             {"status": "FAILED", "recipe": left.recipe,
+                             {"status": BuildStatus.FAILED, "recipe": left.recipe,
                               "build_id": left.build_id, "reason": f"swept: {verdict.reason}"})
     for action in actions:
         action["outcome"] = _do(env, action)
@@ -339,13 +334,8 @@ def _carry_out(env: StepEnv, gate: Gate, left: Leftovers, verdict: rules.Verdict
 
 
 def _stop(env: StepEnv, arn: str, reason: str) -> None:
-    try:
-        with aws_call("StopExecution"):
-            env.client("stepfunctions").stop_execution(
-                executionArn=arn, error="amiforge.Swept", cause=reason[:32000])
-    except AwsCallFailed as err:
-        if err.code != "ExecutionDoesNotExist":
-            raise
+    sfn_api.stop(env.client("stepfunctions"), arn, error="amiforge.Swept",
+                 cause=reason[:32000])
 
 
 def _do(env: StepEnv, action: dict[str, Any]) -> str:

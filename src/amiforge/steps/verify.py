@@ -25,16 +25,13 @@ from typing import Any
 
 from amiforge.aws import ec2 as ec2_api
 from amiforge.core.userdata import parse_console
-from amiforge.errors import BuildFailed, TransientAwsError
+from amiforge.errors import BuildFailed, ConsoleNotReady
 from amiforge.steps.env import StepEnv
 from amiforge.steps.finish import failure_reason
 
 # Console excerpt kept per attempt; the record's console_tail keeps the last 4,000.
 ATTEMPT_TAIL_CHARS = 1500
 
-
-class ConsoleNotReady(TransientAwsError):
-    """No result marker in the console output yet."""
 
 
 def verify(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:

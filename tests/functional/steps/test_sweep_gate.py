@@ -41,6 +41,13 @@ class FakeCatalog:
         record = self.records.get((recipe, build_id))
         return dict(record) if record else None
 
+    # The sweeper's bounded reads (aws/catalog.py): in-flight builds, AVAILABLE builds.
+    def in_flight(self, recipe: str) -> list[dict[str, Any]]:
+        return [r for r in self.history(recipe) if r.get("status") in ("STARTING", "BUILDING")]
+
+    def available(self, recipe: str) -> list[dict[str, Any]]:
+        return [r for r in self.history(recipe) if r.get("status") == "AVAILABLE"]
+
 
 @pytest.fixture()
 def aws(local_cloud: Any) -> AwsContext:

@@ -118,6 +118,8 @@ CALLS: dict[str, set[str]] = {
         "ec2:DescribeImages", "ec2:ModifyImageAttribute", "ec2:ModifySnapshotAttribute",
         "ssm:PutParameter", "ssm:AddTagsToResource", "dynamodb:GetItem on CatalogTable",
         "dynamodb:UpdateItem on CatalogTable", "sns:Publish",
+        # catalog.unmark_available puts back the build's #in-flight marker.
+        "dynamodb:PutItem on CatalogTable",
         # which build latest names (catalog.latest, published_hash), and the put-back.
         "dynamodb:Query on CatalogTable/index/available", "dynamodb:GetItem on RecipesTable",
         "ssm:GetParameter", "ssm:DeleteParameter",
@@ -198,6 +200,8 @@ CALLS: dict[str, set[str]] = {
     # _delete_left_snapshots lists the build's images and snapshots by tag per region.
     "PruneFunction": {
         "dynamodb:Query on RecipesTable/index/current", "dynamodb:Query on CatalogTable",
+        # catalog.history: the history index (the partition only on a table without it).
+        "dynamodb:Query on CatalogTable/index/history",
         "dynamodb:GetItem on CatalogTable", "dynamodb:UpdateItem on CatalogTable",
         "ec2:DescribeInstances", "ssm:DescribeParameters", "ssm:GetParameters",
         "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions",
@@ -218,6 +222,10 @@ CALLS: dict[str, set[str]] = {
         "dynamodb:Query on RecipesTable/index/current", "dynamodb:GetItem on RecipesTable",
         "ec2:DescribeInstances", "ec2:DescribeImages", "ec2:DescribeSnapshots",
         "dynamodb:Query on CatalogTable", "dynamodb:GetItem on CatalogTable",
+        # catalog.in_flight: the #in-flight markers (Query), their records (BatchGetItem),
+        # the markers of ended builds (DeleteItem); latest_repair: catalog.available.
+        "dynamodb:BatchGetItem on CatalogTable", "dynamodb:DeleteItem on CatalogTable",
+        "dynamodb:Query on CatalogTable/index/available",
         "states:DescribeExecution", "states:StopExecution",
         "dynamodb:UpdateItem on CatalogTable", "sns:Publish", "ec2:TerminateInstances",
         "ec2:DeregisterImage", "ec2:DeleteSnapshot", "ssm:PutParameter", "ssm:AddTagsToResource",

@@ -1,0 +1,152 @@
+"""The catalog adapter against the local cloud's DynamoDB, on a table made from the
+template's own definition (indexes included): reads bounded by what they return, the
+fallback for a table without the history index, and in-flight markers.
+
+The items-read figures are DynamoDB's own (each response's ScannedCount), summed by the
+adapter (``Catalog.items_read``): the same at 10 and 10,000 builds of one recipe.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from dynamo_tables import table_spec
+
+from amiforge.aws.catalog import AVAILABLE, BUILDING, FAILED, PRUNED, STARTING, Catalog
+
+
+def catalog_table_spec(*, indexes: bool = True) -> dict[str, Any]:
+    return table_spec("CatalogTable", indexes=indexes)
+
+
+@pytest.fixture(scope="module")
+def dynamodb(local_cloud: Any) -> Any:
+    return boto3.client("dynamodb", region_name=local_cloud.region,
+                        endpoint_url=local_cloud.endpoint)
+
+
+def new_catalog(dynamodb: Any, *, indexes: bool = True) -> Catalog:
+    table = f"catalog-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(TableName=table, **catalog_table_spec(indexes=indexes))
+    return Catalog(dynamodb, table)
+
+
+def builds(recipe: str, count: int, start: int = 0) -> Iterator[dict[str, Any]]:
+    """``count`` finished builds of ``recipe``, oldest first: PRUNED, then the newest
+    three AVAILABLE (retention keeps a few), the newest one FAILED."""
+    for n in range(start, start + count):
+        status = (FAILED if n == start + count - 1 else
+                  AVAILABLE if n >= start + count - 4 else PRUNED)
+        key = f"{recipe}-{n:020x}"
+        record = {"recipe": recipe, "build_id": key, "build_key": key, "status": status,
+                  "created_at": f"2024-01-01T00:00:00.{n:06d}Z", "image_id": f"ami-{n:017x}"}
+        if status == AVAILABLE:
+            record["available_recipe"] = recipe
+        yield record
+
+
+def reads(catalog: Catalog, fn: Any) -> tuple[Any, int]:
+    catalog.items_read = 0
+    result = fn()
+    return result, catalog.items_read
+
+
+@pytest.fixture(scope="module")
+def grown(dynamodb: Any) -> dict[int, Catalog]:
+    """One catalog per size, each holding that many builds of `web`."""
+    out = {}
+    for size in (10, 10_000):
+        catalog = new_catalog(dynamodb)
+        assert catalog.put_many(builds("web", size)) == size
+        out[size] = catalog
+    return out
+
+
+def test_status_history_and_find_key_read_the_same_at_10_and_10000_builds(
+        grown: dict[int, Catalog]) -> None:
+    figures = {}
+    for size, catalog in grown.items():
+        newest = f"web-{size - 1:020x}"
+        # what `amiforge status` reads per recipe: the newest build and `latest`
+        (last, latest), status_reads = reads(catalog, lambda c=catalog: (
+            c.history("web", limit=1), c.latest("web")))
+        assert [b["build_id"] for b in last] == [newest] and last[0]["status"] == FAILED
+        assert latest is not None and latest["build_id"] == f"web-{size - 2:020x}"
+        five, history_reads = reads(catalog, lambda c=catalog: c.history("web", limit=5))
+        assert [b["build_id"] for b in five] == [f"web-{n:020x}"
+                                                 for n in range(size - 1, size - 6, -1)]
+        found, key_reads = reads(catalog, lambda c=catalog, k=newest: c.find_key("web", k))
+        assert [b["build_id"] for b in found] == [newest]
+        figures[size] = (status_reads, history_reads, key_reads)
+    assert figures[10] == figures[10_000] == (1 + 3, 5, 1)
+
+
+def test_a_table_without_the_history_index_still_answers_in_time_order(
+        dynamodb: Any) -> None:
+    catalog = new_catalog(dynamodb, indexes=False)
+    catalog.put_many({**b, "available_recipe": None} for b in builds("web", 12))
+    newest = catalog.history("web", limit=2)
+    assert [b["build_id"] for b in newest] == [f"web-{n:020x}" for n in (11, 10)]
+    assert catalog.items_read == 12  # the whole partition: what the index saves
+    assert len(catalog.history("web")) == 12
+
+
+def test_find_key_lists_every_generation_of_the_key_and_nothing_else(dynamodb: Any) -> None:
+    catalog = new_catalog(dynamodb)
+    key, other = "web-" + "a" * 20, "web-" + "b" * 20
+    for build_id, build_key in ((key, key), (f"{key}-g2", key), (f"{key}-g3", key),
+                                (other, other)):
+        assert catalog.announce({"recipe": "web", "build_id": build_id, "build_key": build_key})
+    found, items = reads(catalog, lambda: catalog.find_key("web", key))
+    assert sorted(b["build_id"] for b in found) == [key, f"{key}-g2", f"{key}-g3"]
+    assert items == 3
+
+
+def test_in_flight_lists_live_builds_and_forgets_ended_ones(dynamodb: Any) -> None:
+    catalog = new_catalog(dynamodb)
+    catalog.put_many(builds("web", 50))  # history the sweeper must not read
+    assert catalog.announce({"recipe": "web", "build_id": "web-s"})  # STARTING
+    assert catalog.start({"recipe": "web", "build_id": "web-b"})  # BUILDING
+    assert catalog.start({"recipe": "web", "build_id": "web-done"})
+    assert catalog.mark_failed("web", "web-done", reason="boom")
+    assert catalog.start({"recipe": "api", "build_id": "api-b"})
+    live, items = reads(catalog, lambda: catalog.in_flight("web"))
+    assert sorted((b["build_id"], b["status"]) for b in live) == [
+        ("web-b", BUILDING), ("web-s", STARTING)]
+    assert items == 3 + 3  # three markers, their three records
+    live, items = reads(catalog, lambda: catalog.in_flight("web"))
+    assert len(live) == 2 and items == 2 + 2  # the ended build's marker is gone
+    # Register undoing its AVAILABLE write puts the build back in flight.
+    assert catalog.update("web", "web-b", only_if_status=BUILDING, status=AVAILABLE)
+    assert [b["build_id"] for b in catalog.in_flight("web")] == ["web-s"]
+    assert catalog.unmark_available("web", "web-b")
+    assert sorted(b["build_id"] for b in catalog.in_flight("web")) == ["web-b", "web-s"]
+    assert all(not b["recipe"].startswith("#") for b in catalog.all_builds())
+
+
+def test_backfill_marks_records_written_before_markers_once(dynamodb: Any) -> None:
+    catalog = new_catalog(dynamodb)
+    # As an older version wrote them: records only, no markers.
+    dynamodb.put_item(TableName=catalog.table, Item={
+        "recipe": {"S": "web"}, "build_id": {"S": "web-old"}, "status": {"S": BUILDING},
+        "created_at": {"S": "2024-01-01T00:00:00.000000Z"}})
+    assert catalog.in_flight("web") == []
+    assert catalog.backfill_in_flight() == 1
+    assert [b["build_id"] for b in catalog.in_flight("web")] == ["web-old"]
+    assert catalog.backfill_in_flight() == 0
+
+
+def test_status_never_moves_back(dynamodb: Any) -> None:
+    catalog = new_catalog(dynamodb)
+    assert catalog.start({"recipe": "web", "build_id": "b"})
+    assert catalog.mark_available("web", "b", created_at="x", image_id="ami-1")
+    assert catalog.announce({"recipe": "web", "build_id": "b"}) is False
+    assert catalog.start({"recipe": "web", "build_id": "b"}) is False
+    assert catalog.mark_failed("web", "b", reason="late") is False
+    record = catalog.get("web", "b")
+    assert record is not None and record["status"] == AVAILABLE
+    assert [b["build_id"] for b in catalog.available("web")] == ["b"]

@@ -1,0 +1,35 @@
+"""aws/session.py: clients made once per (service, region) against the local cloud, and
+endpoints, regions and profiles refused with one line before any call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from amiforge.aws.session import AwsContext, check_endpoint_url
+from amiforge.errors import InvalidInput
+
+
+def test_clients_are_cached_per_service_and_region(local_cloud: Any) -> None:
+    aws = AwsContext(region=local_cloud.region, endpoint_url=local_cloud.endpoint)
+    assert aws.client("sts") is aws.client("sts")
+    assert aws.client("ec2", "eu-west-1") is not aws.client("ec2")
+    assert aws.client("ec2", "eu-west-1").meta.region_name == "eu-west-1"
+    assert aws.client("sts").get_caller_identity()["Account"]
+    assert aws.resolved_region == local_cloud.region
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:4566", "htp://x", "http://", "http://h:port"])
+def test_a_bad_endpoint_is_refused_with_the_fix(url: str) -> None:
+    with pytest.raises(InvalidInput, match="http://127.0.0.1:4566"):
+        check_endpoint_url(url)
+    with pytest.raises(InvalidInput):
+        AwsContext(region="us-east-1", endpoint_url=url).client("sts")
+
+
+def test_an_unknown_region_or_profile_is_refused(local_cloud: Any) -> None:
+    with pytest.raises(InvalidInput, match="mars-1"):
+        AwsContext(region="mars-1", endpoint_url=local_cloud.endpoint).client("sts")
+    with pytest.raises(InvalidInput, match="profile 'amiforge-no-such-profile'"):
+        AwsContext(profile="amiforge-no-such-profile").client("sts")

@@ -1,0 +1,55 @@
+"""aws/stepfunctions.py on the local cloud's Step Functions: the execution name is the
+idempotency key; a missing execution or an answered token is an answer, not an error."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+from amiforge.aws import stepfunctions as sfn_api
+from amiforge.aws.session import AwsContext
+from amiforge.errors import AwsCallFailed
+
+ROLE = "arn:aws:iam::123456789012:role/amiforge-test"
+WAIT = {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 600, "End": True}}}
+
+
+@pytest.fixture()
+def machine(aws: AwsContext, unique: Callable[[str], str]) -> str:
+    return str(aws.client("stepfunctions").create_state_machine(
+        name=unique("machine"), definition=json.dumps(WAIT), roleArn=ROLE)["stateMachineArn"])
+
+
+def test_a_build_id_starts_one_execution(aws: AwsContext, machine: str) -> None:
+    sfn = aws.client("stepfunctions")
+    arn = sfn_api.start_build(sfn, machine, "web-0123", {"recipe": "web"})
+    assert arn is not None and arn.endswith(":web-0123")
+    assert sfn_api.status_of(sfn, arn) == "RUNNING"
+    assert [e["executionArn"] for e in sfn_api.running_executions(sfn, machine)] == [arn]
+    assert json.loads(sfn_api.describe(sfn, arn)["input"]) == {"recipe": "web"}
+    assert sfn_api.stop(sfn, arn, cause="test", error="amiforge.Test") is True
+    assert sfn_api.status_of(sfn, arn) == "ABORTED"
+    assert sfn_api.history(sfn, arn)  # the events of what it did
+
+
+def test_a_missing_execution_is_an_answer(aws: AwsContext, machine: str) -> None:
+    sfn = aws.client("stepfunctions")
+    missing = machine.replace(":stateMachine:", ":execution:") + ":nope"
+    assert sfn_api.status_of(sfn, missing) is None
+    assert sfn_api.stop(sfn, missing, cause="x") is False
+
+
+def test_an_unknown_machine_is_an_error_naming_the_operation(aws: AwsContext,
+                                                           machine: str) -> None:
+    with pytest.raises(AwsCallFailed) as caught:
+        sfn_api.start_build(aws.client("stepfunctions"), machine + "-gone", "b", {})
+    assert caught.value.operation == "StartExecution"
+    assert caught.value.code == "StateMachineDoesNotExist"
+
+
+def test_an_unknown_token_resumes_nothing(aws: AwsContext) -> None:
+    assert sfn_api.resume(aws.client("stepfunctions"), "x" * 40, {"ok": True}) is False
+
+
