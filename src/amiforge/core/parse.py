@@ -2,7 +2,7 @@
 
 One parser serves two sources: recipe files on disk (:mod:`amiforge.core.recipes` reads
 the YAML and supplies referenced files from beside it) and published documents
-(:meth:`Recipe.from_document` supplies them from the document's ``files``). Both get
+(:func:`recipe_from_document` supplies them from the document's ``files``). Both get
 identical checks and messages, so what ``amiforge validate`` accepts is exactly what the
 stack accepts.
 

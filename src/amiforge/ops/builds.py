@@ -10,6 +10,7 @@ from amiforge.aws import stepfunctions as sfn_api
 from amiforge.aws.catalog import AVAILABLE, IN_FLIGHT, STARTING
 from amiforge.core.hashing import build_key
 from amiforge.core.model import Recipe
+from amiforge.core.parse import recipe_from_document
 from amiforge.core.plan import generation_id, generation_of
 from amiforge.errors import BuildsStillRunning, InvalidInput, NotFound
 from amiforge.steps.base import resolve_one
@@ -37,7 +38,7 @@ def published(env: StepEnv, names: Sequence[str]) -> dict[str, Recipe]:
         raise InvalidInput(f"recipe(s) {', '.join(repr(n) for n in retired)} retired; "
                            "nothing was started",
                            hint="`amiforge publish DIR` with the recipe brings it back")
-    return {name: Recipe.from_document(record["document"])
+    return {name: recipe_from_document(record["document"])
             for name, record in records.items() if record is not None}
 
 
@@ -70,7 +71,7 @@ def start_build(env: StepEnv, name: str, *, trigger: str = "manual",
     if claim.get("retired_at"):
         raise InvalidInput(f"recipe {name!r} is retired",
                            hint="`amiforge publish DIR` with the recipe brings it back")
-    recipe = Recipe.from_document(claim["document"])
+    recipe = recipe_from_document(claim["document"])
     base_ami = resolve_one(env, recipe.base)
     key = build_key(name, recipe.hash, base_ami)
 

@@ -30,6 +30,7 @@ from amiforge.aws import stepfunctions as sfn_api
 from amiforge.aws.catalog import AVAILABLE, FAILED, IN_FLIGHT
 from amiforge.core.hashing import build_key
 from amiforge.core.model import Recipe
+from amiforge.core.parse import recipe_from_document
 from amiforge.core.plan import (
     BUILD,
     LastBuild,
@@ -63,7 +64,7 @@ def detect(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
                            "detail": f"retired at {record['retired_at']}"})
             continue
         try:
-            recipes[record["name"]] = Recipe.from_document(record["document"])
+            recipes[record["name"]] = recipe_from_document(record["document"])
         except RecipeInvalid as err:
             report.append({"recipe": record["name"], "action": "skip",
                            "reason": "invalid recipe", "detail": str(err)})

@@ -34,7 +34,7 @@ from amiforge.aws import ec2_lifecycle
 from amiforge.aws.catalog import AVAILABLE, PRUNED, now_iso
 from amiforge.core.deletion import Owner, decide_image
 from amiforge.core.in_use import CANNOT_SEE
-from amiforge.core.model import Recipe
+from amiforge.core.parse import recipe_from_document
 from amiforge.core.retention import DEPRECATE, KEEP, PRUNE, Decision, RetentionPolicy, parse_time
 from amiforge.core.retention import plan_recipe as plan_one
 from amiforge.errors import AmiforgeError, RecipeInvalid
@@ -64,7 +64,7 @@ def plan(env: StepEnv, recipes: list[str] | None = None, *, now: datetime | None
         try:
             policies[record["name"]] = (
                 RetentionPolicy.purging() if record["name"] in purge
-                else RetentionPolicy.of(Recipe.from_document(record["document"])))
+                else RetentionPolicy.of(recipe_from_document(record["document"])))
         except RecipeInvalid as err:
             skipped.append({"recipe": record["name"], "reason": f"invalid recipe: {err}"})
     for name in sorted(only - set(policies) - {s["recipe"] for s in skipped}):

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from amiforge.core.model import Recipe
+from amiforge.core.parse import recipe_from_document
 from amiforge.core.tags import build_tags
 from amiforge.errors import NotFound, OperationFailed
 from amiforge.steps.env import StepEnv
@@ -26,7 +27,7 @@ def load_recipe(env: StepEnv, build: dict[str, Any]) -> Recipe:
     if record is None:
         raise NotFound(f"recipe {build['recipe']!r} version {build['recipe_hash'][:12]} "
                        "is not in the recipe store", hint="run `amiforge publish`")
-    return Recipe.from_document(record["document"])
+    return recipe_from_document(record["document"])
 
 
 def common_tags(build: dict[str, Any], env: StepEnv) -> dict[str, str]:

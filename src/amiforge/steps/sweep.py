@@ -43,7 +43,8 @@ from amiforge.aws.catalog import AVAILABLE
 from amiforge.aws.errors import aws_call
 from amiforge.core import sweep as rules
 from amiforge.core.deletion import Owner
-from amiforge.core.model import DEFAULT_TIMEOUT_MINUTES, Recipe
+from amiforge.core.model import DEFAULT_TIMEOUT_MINUTES
+from amiforge.core.parse import recipe_from_document
 from amiforge.core.tags import BUILD_ID, RECIPE
 from amiforge.errors import AmiforgeError, AwsCallFailed, RecipeInvalid
 from amiforge.steps.build_stack import STACK_PREFIX as BUILD_STACK_PREFIX
@@ -140,7 +141,7 @@ def _budget(env: StepEnv, record: dict[str, Any]) -> timedelta:
     recipe = None
     if version is not None:
         with contextlib.suppress(RecipeInvalid):  # an unreadable version: the longest budget
-            recipe = Recipe.from_document(version["document"])
+            recipe = recipe_from_document(version["document"])
     if recipe is not None:
         minutes = rules.recipe_budget_minutes(recipe,
                                               image_timeout_minutes=env.image_timeout_minutes,
