@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
+from amiforge.cli.command import command_errors
 from amiforge.cli.complete import complete_recipe
 from amiforge.cli.context import CliContext
-from amiforge.cli.main import command_errors
 from amiforge.cli.render import Result
 from amiforge.ops import views
 from amiforge.ops.cancel import DEFAULT_REASON, cancel

@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from amiforge.aws.catalog import AVAILABLE, FAILED
+from amiforge.cli.command import command_errors
 from amiforge.cli.complete import complete_recipe
 from amiforge.cli.context import CliContext
-from amiforge.cli.main import command_errors
 from amiforge.cli.progress import build_progress, err_console, line_progress
 from amiforge.cli.render import Result
 from amiforge.core.recipes import load_recipes

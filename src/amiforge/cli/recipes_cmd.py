@@ -1,7 +1,7 @@
 """Recipe commands that need no AWS: ``amiforge validate DIR``.
 
 Loading does all the checking (:func:`amiforge.core.recipes.load_recipes`); an invalid
-recipe raises RecipeInvalid, which :func:`amiforge.cli.main.command_errors` prints one
+recipe raises RecipeInvalid, which :func:`amiforge.cli.command.command_errors` prints one
 problem per line before exiting 2. The scripts are then linted (:mod:`amiforge.ops.lint`):
 errors exit 2 the same way; warnings go to stderr and leave the exit code alone, unless
 ``--strict``.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from amiforge.cli.main import command_errors
+from amiforge.cli.command import command_errors
 from amiforge.cli.render import Result
 from amiforge.core import rules
 from amiforge.core.recipes import load_recipes
