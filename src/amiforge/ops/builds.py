@@ -44,10 +44,26 @@ def published(env: StepEnv, names: Sequence[str]) -> dict[str, Recipe]:
 
 def start_builds(env: StepEnv, names: Sequence[str], *, trigger: str = "manual",
                  rebuild: bool = False) -> list[dict[str, Any]]:
-    """:func:`start_build` for each name, after checking that every name is published."""
+    """:func:`start_build` for each name, after checking that every name is published;
+    each report also has a one-line ``summary`` of what the start did."""
     published(env, names)
-    return [start_build(env, name, trigger=trigger, rebuild=rebuild)
-            for name in dict.fromkeys(names)]
+    return [{**report, "summary": start_summary(report)}
+            for report in (start_build(env, name, trigger=trigger, rebuild=rebuild)
+                           for name in dict.fromkeys(names))]
+
+
+def start_summary(build: dict[str, Any]) -> str:
+    """"yes", or why not: "no: already built (ami-…); `--rebuild` builds it again"."""
+    if build["started"]:
+        return "yes"
+    if build["outcome"] == ALREADY_BUILT and build.get("image_id"):
+        return f"no: already built ({build['image_id']}); `--rebuild` builds it again"
+    return f"no: {build['outcome']}"
+
+
+def not_available(results: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The followed builds (:func:`wait_for_builds`) that did not end AVAILABLE."""
+    return [r for r in results if r["status"] != AVAILABLE]
 
 
 def start_build(env: StepEnv, name: str, *, trigger: str = "manual",

@@ -1,4 +1,5 @@
-"""`amiforge destroy`: remove the stack, never the data, and never under a running build.
+"""`amiforge deploy` and `amiforge destroy`: put the stack in place; remove it, never the
+data, and never under a running build.
 
 A build in flight when its stack disappears would leave a running builder, an image and
 a BUILDING record that no later stack could see or clean (the sweeper goes with the
@@ -18,6 +19,7 @@ on. The `/amiforge/<recipe>/latest` parameters and the images stay too.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from amiforge.aws import stepfunctions as sfn_api
@@ -30,6 +32,16 @@ from amiforge.steps.env import StepEnv
 from amiforge.steps.finish import cleanup_build
 
 STACK_DESTROYED = "stack destroyed"
+
+
+def deploy(aws: AwsContext, stack: str, overrides: Mapping[str, str], *,
+           reset_parameters: bool = False,
+           progress: stack_api.Progress = lambda _m: None) -> stack_api.Deployed:
+    """Package the bundle, create or update ``stack`` and wait: its outputs, every
+    parameter whose value changed and the retained tables it re-attached. Parameters not in
+    ``overrides`` keep their current values (their defaults with ``reset_parameters``)."""
+    return stack_api.deploy_stack(aws, stack, overrides, reset_parameters=reset_parameters,
+                                  progress=progress)
 
 
 class BuildsRunning(OperationFailed):
