@@ -34,7 +34,8 @@ MAY_NOT_IMPORT: dict[str, set[str]] = {
     "aws": ALL_LAYERS - CORE_ONLY - {"aws"},
     # Lambda code: what runs in the stack never reaches the operator's side.
     "steps": {"ops", "cli", "handlers", "custom_resource", "deploy", "localcloud"},
-    "custom_resource": {"steps", "ops", "cli", "handlers", "deploy", "localcloud"},
+    # The custom resource answers with the steps' own lookups.
+    "custom_resource": {"ops", "cli", "handlers", "deploy", "localcloud"},
     # Entry points call steps (or the custom resource), never AWS or the operator's side.
     "handlers": {"aws", "ops", "cli", "deploy", "localcloud"},
     # The application layer returns data; it never renders.
