@@ -5,7 +5,7 @@ A build in flight when its stack disappears would leave a running builder, an im
 a BUILDING record that no later stack could see or clean (the sweeper goes with the
 stack). So :func:`destroy` refuses while any execution of the build machine runs, naming
 the builds; with ``force`` it first stops each execution, cleans up what it started with
-the same :func:`~amiforge.steps.finish.cleanup_build` every failure path uses, and
+the same :func:`~amiforge.steps.cleanup.cleanup_build` every failure path uses, and
 records it CANCELLED with the reason "stack destroyed". A step that was already running when
 its execution stopped may still launch or image something, so the same cleanup runs once
 more after CloudFormation has deleted the functions (nothing can start anything then).
@@ -28,8 +28,8 @@ from amiforge.aws.session import AwsContext
 from amiforge.deploy import stack as stack_api
 from amiforge.errors import InvalidInput, NotFound, OperationFailed
 from amiforge.ops.connect import REQUIRED_OUTPUTS, connect
+from amiforge.steps.cleanup import cleanup_build
 from amiforge.steps.env import StepEnv
-from amiforge.steps.finish import cleanup_build
 
 STACK_DESTROYED = "stack destroyed"
 
