@@ -16,7 +16,7 @@ from amiforge.core.model import Recipe
 from amiforge.ops import views
 from amiforge.ops.builds import not_available
 from amiforge.ops.lifecycle import STACK_DESTROYED
-from amiforge.ops.plan import Decision
+from amiforge.ops.plan import PlanDecision
 from amiforge.ops.publish import Published
 from amiforge.ops.uninstall import UninstallPlan
 
@@ -118,7 +118,7 @@ def published(done: Published) -> Result:
                         for r in done.results])
 
 
-def planned(decisions: Sequence[Decision]) -> Result:
+def planned(decisions: Sequence[PlanDecision]) -> Result:
     return Result(data=views.plan(d.as_dict() for d in decisions), title="plan",
                   columns=("recipe", "action", "reason", "detail"),
                   rows=[(d.recipe, d.action, d.reason, d.detail) for d in decisions])

@@ -18,7 +18,7 @@ from amiforge.core.model import Recipe
 from amiforge.core.plan import (
     BUILD,
     RETRY_FAILED,
-    Decision,
+    PlanDecision,
     RetryPolicy,
     as_release,
     decide,
@@ -31,7 +31,7 @@ from amiforge.steps.env import StepEnv
 from amiforge.steps.release import release_candidate
 
 
-def plan(env: StepEnv, recipes: Sequence[Recipe]) -> list[Decision]:
+def plan(env: StepEnv, recipes: Sequence[Recipe]) -> list[PlanDecision]:
     resolved = resolve_bases(env, [r.base for r in recipes])
     claims = {recipe.name: env.store.current(recipe.name) or {} for recipe in recipes}
     claimed = []

@@ -24,7 +24,7 @@ from typing import Any
 from amiforge.aws import ssm as ssm_api
 from amiforge.aws.catalog import AVAILABLE
 from amiforge.aws.session import AwsContext
-from amiforge.core.retention import PRUNE, Decision
+from amiforge.core.retention import PRUNE, RetentionDecision
 from amiforge.deploy import stack as stack_api
 from amiforge.errors import NotFound
 from amiforge.ops import lifecycle
@@ -115,7 +115,7 @@ def uninstall(aws: AwsContext, plan: UninstallPlan, *, force: bool = False,
         if uses:
             images.append({**build, "outcome": "kept: in use (" + "; ".join(uses) + ")"})
             continue
-        decision = Decision(recipe=build["recipe"], build_id=build["build_id"],
+        decision = RetentionDecision(recipe=build["recipe"], build_id=build["build_id"],
                             image_id=build["image_id"], action=PRUNE, reason=UNINSTALL_REASON,
                             created_at=build["created_at"], images=build["images"])
         images.append({**build, "outcome": prune_image(env, gate, decision)})

@@ -1,6 +1,9 @@
-"""The execution state the build state machine passes between steps.
+"""What a step that creates something needs about its build: the exact recipe version it
+started with (:func:`load_recipe`) and the tags everything it creates carries
+(:func:`common_tags`). Both read the ``build`` part of the execution state that the build
+state machine passes between steps.
 
-Shape (JSON, grows as the build goes):
+The state's shape (JSON, grows as the build goes):
   build:  {recipe, build_id, recipe_hash, build_key, base_ami, root_device, platform,
            git_commit, retries, trigger}
   timing: {timeout_seconds, poll_seconds, max_image_polls}
