@@ -55,12 +55,12 @@ def command_errors(fn: Callable[..., Result]) -> Callable[..., None]:
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        ctx: CliContext = click.get_current_context().find_object(CliContext)
+        ctx = click.get_current_context().find_object(CliContext) or CliContext()
         try:
             result = fn(*args, **kwargs)
         except RecipeInvalid as err:
             # Every problem on its own line, so one run shows them all.
-            fail(str(err), err.exit_code, [str(p) for p in err.problems or [err]])
+            fail(str(err), err.exit_code, [str(p) for p in err.problems] or [str(err)])
         except AmiforgeError as err:
             fail(str(err), err.exit_code)
         except NoCredentialsError:

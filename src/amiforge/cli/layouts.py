@@ -13,10 +13,10 @@ from typing import Any
 
 from amiforge.cli.render import Result
 from amiforge.core.model import Recipe
+from amiforge.core.plan import PlanDecision
 from amiforge.ops import views
 from amiforge.ops.builds import not_available
 from amiforge.ops.lifecycle import STACK_DESTROYED
-from amiforge.ops.plan import PlanDecision
 from amiforge.ops.publish import Published
 from amiforge.ops.uninstall import UninstallPlan
 

@@ -69,7 +69,7 @@ def retry_due(failures: int, finished_at: datetime | None, policy: RetryPolicy
     """
     if failures > policy.limit:
         return None
-    wait = policy.period * (2 ** max(0, failures - 1) - _SLACK)
+    wait = policy.period * ((1 << max(0, failures - 1)) - _SLACK)
     return (finished_at or policy.now) + max(wait, timedelta(0))
 
 

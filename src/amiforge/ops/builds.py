@@ -127,7 +127,8 @@ def _alive(env: StepEnv, build: dict[str, Any]) -> bool:
     if build.get("status") != STARTING:
         return True
     arn = build.get("execution_arn") or execution_arn_for(env, build["build_id"])
-    return sfn_api.describe(env.client("stepfunctions"), arn)["status"] == "RUNNING"
+    status: str = sfn_api.describe(env.client("stepfunctions"), arn)["status"]
+    return status == "RUNNING"
 
 
 def execution_arn_for(env: StepEnv, build_id: str) -> str:

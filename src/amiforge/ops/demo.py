@@ -57,7 +57,7 @@ def seed_bases(cloud: Any, env: StepEnv, recipes: list[Recipe]) -> list[dict[str
 def run_demo(recipes_dir: Path, *, stack: str = "amiforge", builder_seconds: float = 2.0,
              progress: Callable[[str], None] = lambda _m: None,
              on_update: Callable[..., None] = lambda *_a: None,
-             make_progress: Callable[[list[dict]], Any] | None = None) -> dict[str, Any]:
+             make_progress: Callable[[list[dict[str, Any]]], Any] | None = None) -> dict[str, Any]:
     from amiforge.localcloud import LocalCloud
 
     recipes = load_recipes(recipes_dir)  # fail fast on bad recipes, before starting anything

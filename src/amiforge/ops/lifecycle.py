@@ -75,7 +75,7 @@ def cancel_builds(env: StepEnv, builds: list[dict[str, Any]],
     for build in builds:
         recipe = build.get("recipe")
         record = (env.catalog.get(recipe, build["build_id"]) if recipe else None) or {}
-        recorded = bool(record) and env.catalog.mark_cancelled(
+        recorded = recipe is not None and bool(record) and env.catalog.mark_cancelled(
             recipe, build["build_id"], reason=reason, live=tuple(sorted(IN_FLIGHT)))
         stopped = sfn_api.stop(sfn, build["execution_arn"], cause=reason)
         cleaned = _cleanup(env, build, record.get("regions") or [], reason)

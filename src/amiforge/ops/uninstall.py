@@ -88,7 +88,8 @@ def plan_uninstall(aws: AwsContext, stack: str) -> UninstallPlan:
         name = ssm_api.latest_parameter_name(recipe)
         for region in regions:
             value = ssm_api.get_value(env.client("ssm", region), name)
-            if value in ours:  # another stack's recipe of the same name is left alone
+            # another stack's recipe of the same name is left alone
+            if value is not None and value in ours:
                 plan.parameters.append({"region": region, "name": name, "value": value})
     plan.bucket = stack_api.artifact_bucket_name(aws)
     plan.bucket_users = [s for s in stack_api.stacks_using_bucket(aws, plan.bucket)

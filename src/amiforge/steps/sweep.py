@@ -54,6 +54,9 @@ from amiforge.steps.latest_repair import repair_latest
 
 log = logging.getLogger(__name__)
 
+Described = dict[str, Any]  # an instance, image, snapshot or stack as EC2/CFN describe it
+Record = dict[str, Any]  # a catalog record
+
 
 @dataclass
 class Leftovers:
@@ -61,10 +64,10 @@ class Leftovers:
 
     recipe: str
     build_id: str
-    instances: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
-    images: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
-    snapshots: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
-    stacks: list[dict] = field(default_factory=list)  # build stacks, in the home region
+    instances: dict[str, list[Described]] = field(default_factory=lambda: defaultdict(list))
+    images: dict[str, list[Described]] = field(default_factory=lambda: defaultdict(list))
+    snapshots: dict[str, list[Described]] = field(default_factory=lambda: defaultdict(list))
+    stacks: list[Described] = field(default_factory=list)  # build stacks, in the home region
 
 
 def sweep_regions(env: StepEnv, recipes: list[dict[str, Any]]) -> list[str]:
@@ -153,7 +156,7 @@ def _budget(env: StepEnv, record: dict[str, Any]) -> timedelta:
     return timedelta(seconds=minutes * env.seconds_per_minute)
 
 
-def _judge(env: StepEnv, left: Leftovers, now: datetime) -> tuple[sweep_judge.Verdict, dict | None]:
+def _judge(env: StepEnv, left: Leftovers, now: datetime) -> tuple[sweep_judge.Verdict, Record | None]:
     record = env.catalog.get(left.recipe, left.build_id)
     status, budget = None, timedelta(0)
     if record is not None and record.get("status") in ("STARTING", "BUILDING"):
@@ -259,7 +262,7 @@ def sweep(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
             if build.get("status") in ("STARTING", "BUILDING"):
                 leftovers.setdefault((recipe["name"], build["build_id"]),
                                      Leftovers(recipe["name"], build["build_id"]))
-    judged: dict[tuple[str, str], tuple[sweep_judge.Verdict, dict | None] | AmiforgeError] = {}
+    judged: dict[tuple[str, str], tuple[sweep_judge.Verdict, Record | None] | AmiforgeError] = {}
     for key in sorted(leftovers):
         try:
             judged[key] = _judge(env, leftovers[key], now)
@@ -315,7 +318,7 @@ def _prefetch_usage(gate: Gate, leftovers: dict[tuple[str, str], Leftovers],
 
 def _carry_out(env: StepEnv, gate: Gate, left: Leftovers, verdict: sweep_judge.Verdict,
                record: dict[str, Any] | None, actions: list[dict[str, Any]],
-               now: datetime) -> tuple[sweep_judge.Verdict, dict | None, list[dict[str, Any]]]:
+               now: datetime) -> tuple[sweep_judge.Verdict, Record | None, list[dict[str, Any]]]:
     if verdict.action == sweep_judge.FAIL:
         if verdict.stop and (record or {}).get("execution_arn"):
             _stop(env, record["execution_arn"], verdict.reason)  # type: ignore[index]
