@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from amiforge.core.events import DetectEvent
 from amiforge.core.hashing import build_key
 from amiforge.core.model import Recipe
 from amiforge.core.plan import (
@@ -74,7 +75,7 @@ def detect(env: StepEnv, *, trigger: str, recipes: Sequence[str] | None = None
     """Run detection as the stack's schedule does (every published recipe, or only
     ``recipes``): start a build for each stale one. The step's report: ``decisions``
     (each with its ``outcome``), ``started``, ``recipes``, ``trigger``."""
-    event: dict[str, Any] = {"trigger": trigger}
+    event: DetectEvent = {"trigger": trigger}
     if recipes is not None:
         event["recipes"] = list(recipes)
     return run_detect(event, env)

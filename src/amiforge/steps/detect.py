@@ -28,6 +28,7 @@ from typing import Any
 
 from amiforge.aws import stepfunctions as sfn_api
 from amiforge.aws.catalog import AVAILABLE, FAILED, IN_FLIGHT
+from amiforge.core.events import DetectEvent
 from amiforge.core.hashing import build_key
 from amiforge.core.model import Recipe
 from amiforge.core.parse import recipe_from_document
@@ -49,7 +50,7 @@ STARTED, ALREADY_STARTED, ALREADY_BUILT = "started", "already started", "already
 RE_RELEASED = "re-released"
 
 
-def detect(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+def detect(event: DetectEvent, env: StepEnv) -> dict[str, Any]:
     """Input (all optional): {recipes: [names] to limit to, trigger: "schedule"|"publish"|...}."""
     only = set(event.get("recipes") or [])
     trigger = event.get("trigger", "schedule")

@@ -33,6 +33,7 @@ from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import ec2_lifecycle
 from amiforge.aws.catalog import AVAILABLE, PRUNED, now_iso
 from amiforge.core.deletion import Owner, decide_image
+from amiforge.core.events import PruneEvent
 from amiforge.core.in_use import CANNOT_SEE
 from amiforge.core.parse import recipe_from_document
 from amiforge.core.retention import (
@@ -51,7 +52,7 @@ from amiforge.steps.gate import Gate, describe_failure
 log = logging.getLogger(__name__)
 
 
-def plan(env: StepEnv, recipes: list[str] | None = None, *, now: datetime | None = None,
+def plan(env: StepEnv, recipes: Collection[str] | None = None, *, now: datetime | None = None,
          gate: Gate | None = None, purge: Collection[str] = ()
          ) -> tuple[list[RetentionDecision], list[dict[str, Any]]]:
     """(decisions, skipped recipes) for the published recipes (or only ``recipes``).
@@ -144,7 +145,7 @@ def _in_use(env: StepEnv, gate: Gate, builds: list[dict[str, Any]]
     return found, unknown
 
 
-def prune(event: dict[str, Any], env: StepEnv, *, purge: Collection[str] = ()
+def prune(event: PruneEvent, env: StepEnv, *, purge: Collection[str] = ()
           ) -> dict[str, Any]:
     """Input (all optional): {dry_run: bool, recipes: [names]}. Returns the report.
 

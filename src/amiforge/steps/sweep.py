@@ -43,6 +43,7 @@ from amiforge.aws.catalog import AVAILABLE
 from amiforge.aws.errors import aws_call
 from amiforge.core import sweep_judge
 from amiforge.core.deletion import Owner
+from amiforge.core.events import SweepEvent
 from amiforge.core.model import DEFAULT_TIMEOUT_MINUTES
 from amiforge.core.parse import recipe_from_document
 from amiforge.core.tags import BUILD_ID, RECIPE
@@ -240,7 +241,7 @@ def _image_rows(gate: Gate, left: Leftovers, verdict: sweep_judge.Verdict,
     return out
 
 
-def sweep(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+def sweep(event: SweepEvent, env: StepEnv) -> dict[str, Any]:
     """Input (all optional): {dry_run: bool}. Returns the report.
 
     Leave actions are reported only for resources (a live build with nothing created yet
