@@ -10,13 +10,13 @@ re-checks later, so a crash here still leaves nothing behind.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from typing import Any
 
 from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import messaging
 from amiforge.aws.catalog import AVAILABLE
+from amiforge.core.failures import failure_reason
 from amiforge.core.hashing import build_key
 from amiforge.core.userdata import parse_console
 from amiforge.errors import AmiforgeError
@@ -42,22 +42,6 @@ def finish(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
                             "status": "AVAILABLE", "keep_image": image_id,
                             "regions": build.get("regions", [])})
     return {"status": "AVAILABLE", "image_id": image_id, **done}
-
-
-def failure_reason(error: dict[str, Any] | None) -> str:
-    """A readable reason from Step Functions' {Error, Cause} (Cause is Lambda's JSON)."""
-    if not error:
-        return "unknown failure"
-    name, cause = error.get("Error", "Error"), error.get("Cause") or ""
-    try:
-        parsed = json.loads(cause)
-        message = parsed.get("errorMessage") or parsed.get("Cause") or cause
-        name = parsed.get("errorType") or name
-    except (ValueError, AttributeError):
-        message = cause
-    if name == "States.Timeout":
-        return "timed out: the builder did not stop within build.timeout_minutes"
-    return f"{name}: {message}" if message else str(name)
 
 
 def record_failure(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
