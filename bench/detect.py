@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from amiforge.aws.session import AwsContext  # noqa: E402
 from amiforge.core.hashing import build_key  # noqa: E402
 from amiforge.core.model import Recipe  # noqa: E402
+from amiforge.core.parse import recipe_from_document  # noqa: E402
 from amiforge.localcloud import LocalCloud  # noqa: E402
 from amiforge.steps.base import resolve_bases  # noqa: E402
 from amiforge.steps.detect import detect  # noqa: E402
@@ -58,7 +59,7 @@ def setup(env: StepEnv, cloud: LocalCloud, n: int, run: str) -> list[Recipe]:
     recipes = []
     for i in range(n):
         doc = recipe_document(f"r{run}-{i}", families[i % K])
-        recipe = Recipe.from_document(doc)
+        recipe = recipe_from_document(doc)
         env.store.publish(recipe.name, recipe.hash, recipe.to_document(), None)
         recipes.append(recipe)
     # Every recipe "already built" on its current base: claims as a build would leave them.
@@ -74,7 +75,7 @@ def naive(env: StepEnv, recipes: list[Recipe]) -> None:
     """lambda_build_ami: describe_images per recipe (its filter, every time)."""
     ec2 = env.client("ec2")
     for record in env.store.all_current():
-        recipe = Recipe.from_document(record["document"])
+        recipe = recipe_from_document(record["document"])
         if not recipe.name.startswith(recipes[0].name.split("-")[0] + "-"):
             continue
         args = recipe.base.describe_images_args()

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from amiforge.core.hashing import build_key
-from amiforge.core.model import Recipe
+from amiforge.core.parse import recipe_from_document
 from amiforge.localcloud.testing import receive_all
 from amiforge.ops.builds import wait_for_builds
 from amiforge.steps.detect import detect, start_and_claim
@@ -146,7 +146,7 @@ def test_a_resolve_failure_is_recorded_and_notified(amiforge: Any, stack: Any,
                                   Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
     write(tmp_path, "unresolved")
     assert amiforge("publish", "--no-detect", str(tmp_path)).exit_code == 0
-    recipe = Recipe.from_document(stack.store.current("unresolved")["document"])
+    recipe = recipe_from_document(stack.store.current("unresolved")["document"])
     gone = "ami-0000000000000dead"  # a base that vanished between detection and Resolve
     key = build_key("unresolved", recipe.hash, gone)
     assert start_and_claim(stack, recipe, key, gone, "test")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
+from amiforge.cli import layouts
+from amiforge.cli.command import command_errors
 from amiforge.cli.complete import complete_recipe
 from amiforge.cli.context import CliContext
-from amiforge.cli.main import command_errors
 from amiforge.cli.render import Result
-from amiforge.ops import views
 from amiforge.ops.cancel import DEFAULT_REASON, cancel
 from amiforge.ops.connect import connect
 
@@ -26,12 +26,7 @@ def cancel_cmd(ctx: CliContext, targets: tuple[str, ...], reason: str) -> Result
     """Stop running builds (a build id, or a recipe's running build), remove the builder,
     images, snapshots and build stack they started, and record them CANCELLED. A build
     that already ended is left as it is (exit 2)."""
-    done = cancel(connect(ctx.aws, ctx.stack), list(targets), reason=reason)
-    return Result(data=views.versioned(cancelled=done), title="cancelled",
-                  columns=("recipe", "build id", "status", "terminated", "images removed"),
-                  rows=[(d["recipe"], d["build_id"], d["status"],
-                         " ".join(d["terminated"]) or "-",
-                         " ".join(d["deregistered"]) or "-") for d in done])
+    return layouts.cancelled(cancel(connect(ctx.aws, ctx.stack), list(targets), reason=reason))
 
 
 COMMANDS = [cancel_cmd]

@@ -58,8 +58,7 @@ def _directories(ctx: click.Context) -> list[Path]:
 def _names_in_stack(ctx: click.Context) -> list[str]:
     from botocore.config import Config
 
-    from amiforge.aws.session import AwsContext
-    from amiforge.ops.connect import connect
+    from amiforge.ops.connect import AwsContext, connect
 
     root = ctx.find_root()
     options = root.params

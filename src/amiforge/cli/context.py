@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from amiforge.aws.session import AwsContext
+from amiforge.ops.connect import AwsContext
 
 DEFAULT_STACK = "amiforge"
 

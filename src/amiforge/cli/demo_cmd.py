@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
+from amiforge.cli.command import command_errors
 from amiforge.cli.context import CliContext
-from amiforge.cli.main import command_errors
 from amiforge.cli.progress import build_progress, line_progress
 from amiforge.cli.render import Result
 from amiforge.errors import InvalidInput

@@ -20,8 +20,8 @@ from typing import Any
 
 import click
 
+from amiforge.cli.command import command_errors
 from amiforge.cli.context import CliContext
-from amiforge.cli.main import command_errors
 from amiforge.cli.render import Result, to_json
 from amiforge.errors import InvalidInput, OperationFailed
 from amiforge.ops.views import versioned

@@ -1,7 +1,7 @@
 """Recipe commands that need no AWS: ``amiforge validate DIR``.
 
 Loading does all the checking (:func:`amiforge.core.recipes.load_recipes`); an invalid
-recipe raises RecipeInvalid, which :func:`amiforge.cli.main.command_errors` prints one
+recipe raises RecipeInvalid, which :func:`amiforge.cli.command.command_errors` prints one
 problem per line before exiting 2. The scripts are then linted (:mod:`amiforge.ops.lint`):
 errors exit 2 the same way; warnings go to stderr and leave the exit code alone, unless
 ``--strict``.
@@ -13,12 +13,12 @@ from pathlib import Path
 
 import click
 
-from amiforge.cli.main import command_errors
+from amiforge.cli import layouts
+from amiforge.cli.command import command_errors
 from amiforge.cli.render import Result
 from amiforge.core import rules
 from amiforge.core.recipes import load_recipes
 from amiforge.errors import InvalidInput, RecipeInvalid
-from amiforge.ops import views
 from amiforge.ops.lint import lint_recipes
 
 
@@ -41,14 +41,7 @@ def validate(path: Path, base_parameter_prefixes: str, strict: bool) -> Result:
         raise RecipeInvalid(report.errors)
     for warning in report.warnings:
         click.echo(f"amiforge: warning: {warning}", err=True)
-    noun = "recipe" if len(recipes) == 1 else "recipes"
-    return Result(
-        data=views.validated(recipes),
-        title=f"{len(recipes)} {noun} valid",
-        columns=("name", "platform", "base", "hash", "source"),
-        rows=[(r.name, r.build.platform, r.base.label(), r.short_hash, r.source)
-              for r in recipes],
-    )
+    return layouts.validated(recipes)
 
 
 COMMANDS = [validate]

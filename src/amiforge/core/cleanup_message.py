@@ -46,7 +46,7 @@ def parse(body: object) -> CleanupMessage:
         raise BadMessage(f"the body is larger than {MAX_BYTES} bytes")
     try:
         data = json.loads(body)
-    except ValueError as err:
+    except json.JSONDecodeError as err:
         raise BadMessage(f"the body is not JSON ({err.msg})") from None
     if not isinstance(data, dict):
         raise BadMessage("the body is not a JSON object")

@@ -1,7 +1,7 @@
 """The one deletion gate: may this image (or snapshot) be removed? Pure: facts in, verdict out.
 
 Every path that deregisters an image or deletes a snapshot (the build's own cleanup and
-the cleanup queue in ``steps/finish.py``, RecordFailure, the sweeper, retention) first
+the cleanup queue in ``steps/cleanup.py``, RecordFailure, the sweeper, retention) first
 gathers the facts about the resource and asks :func:`decide_image` /
 :func:`decide_snapshot`. Only a :class:`Verdict` with ``delete`` set may be handed to the
 executor (``aws/deletion.py``), which is the only code that calls ``DeregisterImage`` or

@@ -16,9 +16,9 @@ goes, and EventBridge adds envelope fields). Pure: no AWS here.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from amiforge.core.rules import RECIPE_NAME, REGION
 from amiforge.errors import InvalidEvent
@@ -198,6 +198,24 @@ DETECT = obj({}, {"recipes": RECIPE_LIST, "trigger": TRIGGER}, nullable=("recipe
 PRUNE = obj({}, {"recipes": RECIPE_LIST, "dry_run": Bool(), "trigger": TRIGGER},
             nullable=("recipes",))
 SWEEP = obj({}, {"dry_run": Bool(), "trigger": TRIGGER})
+
+
+# The scheduled functions' events, as their steps read them once checked (every key
+# optional; the CLI and the schedule build the same shapes).
+class DetectEvent(TypedDict, total=False):
+    recipes: Sequence[str] | None  # only these (a publish's); None or absent: every one
+    trigger: str  # "schedule" by default; "publish", "cli"
+
+
+class PruneEvent(TypedDict, total=False):
+    recipes: Sequence[str] | None  # only these; None or absent: every published recipe
+    dry_run: bool
+    trigger: str
+
+
+class SweepEvent(TypedDict, total=False):
+    dry_run: bool
+    trigger: str
 
 
 def check_instance_state(event: Any) -> None:

@@ -2,7 +2,8 @@
 
 A :class:`Recipe` is what :mod:`amiforge.core.recipes` loads from a YAML file and its
 scripts, what ``amiforge publish`` uploads (as :meth:`Recipe.to_document`), and what the
-stack's Lambdas rebuild from that document (:meth:`Recipe.from_document`) without the
+stack's Lambdas rebuild from that document (:func:`amiforge.core.parse.recipe_from_document`,
+which validates it as a recipe file is validated) without the
 files on disk. Its :attr:`Recipe.hash` is the same in all three places, which is what
 lets a build key say "this exact content on this exact base was already built".
 
@@ -225,15 +226,3 @@ class Recipe:
             "source": self.source,
             "hash": self.hash,
         }
-
-    @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> Recipe:
-        """Rebuild a Recipe from :meth:`to_document` output; raises RecipeInvalid if bad.
-
-        The document goes through the same validation as a recipe file, so a damaged or
-        hand-edited document is refused with the same messages.
-        """
-        # Imported here: parse builds Recipe objects, so it imports this module.
-        from amiforge.core.parse import recipe_from_document
-
-        return recipe_from_document(doc)

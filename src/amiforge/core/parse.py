@@ -2,7 +2,7 @@
 
 One parser serves two sources: recipe files on disk (:mod:`amiforge.core.recipes` reads
 the YAML and supplies referenced files from beside it) and published documents
-(:meth:`Recipe.from_document` supplies them from the document's ``files``). Both get
+(:func:`recipe_from_document` supplies them from the document's ``files``). Both get
 identical checks and messages, so what ``amiforge validate`` accepts is exactly what the
 stack accepts.
 
@@ -246,8 +246,8 @@ def _image(fields: Fields, raw: dict[str, Any], recipe_name: str | None) -> Imag
         fields.add("image.name", message)
     tags = fields.string_map(image, "tags", "image")
     for key, value in tags.items():
-        if message := rules.check_tag(key, value):
-            fields.add("image.tags", message)
+        if problem := rules.check_tag(key, value):
+            fields.add("image.tags", problem)
     if len(tags) > rules.USER_TAGS_MAX:
         fields.add("image.tags", f"has {len(tags)} tags; at most {rules.USER_TAGS_MAX} "
                    "(EC2 allows 50 per image and amiforge adds its own)")
@@ -271,8 +271,8 @@ def _image(fields: Fields, raw: dict[str, Any], recipe_name: str | None) -> Imag
             fields.add(f"image.region_kms_key_ids.{region}",
                        f"{region!r} is not in image.regions; these keys encrypt the copies "
                        "made to image.regions")
-        if message := rules.check_kms_key(key):
-            fields.add(f"image.region_kms_key_ids.{region}", message)
+        if problem := rules.check_kms_key(key):
+            fields.add(f"image.region_kms_key_ids.{region}", problem)
     if kms_key_id and not kms_key_id.startswith("alias/"):
         # A key ARN or id names a key in one region; an alias resolves in each region.
         for region in regions:

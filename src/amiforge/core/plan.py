@@ -69,7 +69,7 @@ def retry_due(failures: int, finished_at: datetime | None, policy: RetryPolicy
     """
     if failures > policy.limit:
         return None
-    wait = policy.period * (2 ** max(0, failures - 1) - _SLACK)
+    wait = policy.period * ((1 << max(0, failures - 1)) - _SLACK)
     return (finished_at or policy.now) + max(wait, timedelta(0))
 
 
@@ -89,7 +89,7 @@ def generation_of(key: str, build_id: str) -> int:
 
 
 @dataclass(frozen=True)
-class Decision:
+class PlanDecision:
     recipe: str
     action: str
     reason: str
@@ -108,66 +108,66 @@ class Decision:
 def decide(*, name: str, recipe_hash: str, base_ami: str | None, last: Mapping[str, Any] | None,
            base_problem: str | None = None, changes: tuple[str, ...] = (),
            last_build: LastBuild | None = None, policy: RetryPolicy | None = None
-           ) -> Decision:
+           ) -> PlanDecision:
     """``last``: the recipe's last build claim {last_build_key, last_hash, last_base_ami}.
 
     ``last_build`` (the claimed key's newest build) and ``policy`` matter only when the
     key is the claimed one: a FAILED last build is then retried under the policy.
     """
     if not base_ami:
-        return Decision(name, SKIP, NO_BASE, base_problem or "the base image did not resolve")
+        return PlanDecision(name, SKIP, NO_BASE, base_problem or "the base image did not resolve")
     key = build_key(name, recipe_hash, base_ami)
     last = last or {}
     if not last.get("last_build_key"):
-        return Decision(name, BUILD, NEVER_BUILT, f"first build on {base_ami}", key, base_ami)
+        return PlanDecision(name, BUILD, NEVER_BUILT, f"first build on {base_ami}", key, base_ami)
     if last["last_build_key"] == key:
         built_as = last.get("last_build_id", key)
         if last_build is not None and last_build.status == "FAILED" and policy is not None:
             return _failed(name, key, base_ami, last.get("last_base_ami"), last_build, policy)
         if last_build is not None and last_build.status == "CANCELLED":
             why = f": {last_build.reason}" if last_build.reason else ""
-            return Decision(name, SKIP, CANCELLED,
+            return PlanDecision(name, SKIP, CANCELLED,
                             f"build {last_build.build_id} was cancelled{why}; "
                             f"`amiforge build {name}` builds it again", key, base_ami,
                             last.get("last_base_ami"))
         if last_build is not None and last_build.status in ("STARTING", "BUILDING"):
-            return Decision(name, SKIP, BUILDING_NOW, f"building as {built_as}", key,
+            return PlanDecision(name, SKIP, BUILDING_NOW, f"building as {built_as}", key,
                             base_ami, last.get("last_base_ami"))
-        return Decision(name, SKIP, UP_TO_DATE, f"built as {built_as}",
+        return PlanDecision(name, SKIP, UP_TO_DATE, f"built as {built_as}",
                         key, base_ami, last.get("last_base_ami"))
     previous_base = last.get("last_base_ami")
     if last.get("last_hash") != recipe_hash:
         detail = ("changed: " + ", ".join(changes)) if changes else "recipe content changed"
         if previous_base and previous_base != base_ami:
             detail += f"; base also changed from {previous_base} to {base_ami}"
-        return Decision(name, BUILD, RECIPE_CHANGED, detail, key, base_ami, previous_base,
+        return PlanDecision(name, BUILD, RECIPE_CHANGED, detail, key, base_ami, previous_base,
                         tuple(changes))
-    return Decision(name, BUILD, BASE_CHANGED, f"from {previous_base} to {base_ami}", key,
+    return PlanDecision(name, BUILD, BASE_CHANGED, f"from {previous_base} to {base_ami}", key,
                     base_ami, previous_base)
 
 
-def as_release(decision: Decision, image_id: str, build_id: str) -> Decision:
+def as_release(decision: PlanDecision, image_id: str, build_id: str) -> PlanDecision:
     """A build decision whose content was built before on this base and whose image still
     exists: that image is released again instead (steps/release.py)."""
-    return Decision(decision.recipe, RELEASE, RE_RELEASE,
+    return PlanDecision(decision.recipe, RELEASE, RE_RELEASE,
                     f"re-release {image_id} built as {build_id}", decision.build_key,
                     decision.base_ami, decision.previous_base_ami, decision.changes)
 
 
 def _failed(name: str, key: str, base_ami: str, previous_base: str | None, last: LastBuild,
-            policy: RetryPolicy) -> Decision:
+            policy: RetryPolicy) -> PlanDecision:
     failed = f"failed: {last.reason or 'no reason recorded'} (build {last.build_id})"
     due = retry_due(last.failures, last.finished_at, policy)
     if due is None:
         times = "once" if last.failures == 1 else f"{last.failures} times"
-        return Decision(name, SKIP, FAILED,
+        return PlanDecision(name, SKIP, FAILED,
                         f"failed {times}: fix the recipe, or `amiforge build` ({failed})",
                         key, base_ami, previous_base)
     retry = f"retry {last.failures} of {policy.limit}"
     if policy.now < due:
-        return Decision(name, SKIP, FAILED, f"{failed}; {retry} from {due:%Y-%m-%dT%H:%M:%SZ}",
+        return PlanDecision(name, SKIP, FAILED, f"{failed}; {retry} from {due:%Y-%m-%dT%H:%M:%SZ}",
                         key, base_ami, previous_base)
-    return Decision(name, BUILD, RETRY_FAILED, f"{failed}; {retry}", key, base_ami,
+    return PlanDecision(name, BUILD, RETRY_FAILED, f"{failed}; {retry}", key, base_ami,
                     previous_base)
 
 

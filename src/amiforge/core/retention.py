@@ -2,7 +2,7 @@
 
 :func:`plan_recipe` takes what is (the recipe's catalog builds, its retention settings,
 the time, and the images something still uses) and returns what to do: one
-:class:`Decision` per AVAILABLE build, each with the reason. ``amiforge prune --dry-run``
+:class:`RetentionDecision` per AVAILABLE build, each with the reason. ``amiforge prune --dry-run``
 prints these decisions; ``amiforge prune`` and the scheduled Prune function carry them
 out (``steps/prune.py``), so a dry run shows exactly what a real run does.
 
@@ -63,7 +63,7 @@ class RetentionPolicy:
 
 
 @dataclass(frozen=True)
-class Decision:
+class RetentionDecision:
     """What to do with one build's image (all its regional copies), and why."""
 
     recipe: str
@@ -143,7 +143,7 @@ def _deprecation(build: Mapping[str, Any], created: datetime, policy: RetentionP
 
 def plan_recipe(recipe: str, builds: Sequence[Mapping[str, Any]], policy: RetentionPolicy,
                 *, now: datetime,
-                in_use: Mapping[str, Collection[str]] | Collection[str] = ()) -> list[Decision]:
+                in_use: Mapping[str, Collection[str]] | Collection[str] = ()) -> list[RetentionDecision]:
     """Decide keep / prune / deprecate for every AVAILABLE build of ``recipe``.
 
     ``builds`` are catalog records (any status; only AVAILABLE ones with an image are
@@ -153,7 +153,7 @@ def plan_recipe(recipe: str, builds: Sequence[Mapping[str, Any]], policy: Retent
     uses = _uses(in_use)
     available = [b for b in builds if b.get("status") == AVAILABLE and b.get("image_id")]
     available.sort(key=lambda b: (parse_time(b["created_at"]), b["build_id"]), reverse=True)
-    decisions: list[Decision] = []
+    decisions: list[RetentionDecision] = []
     for rank, build in enumerate(available):
         created = parse_time(build["created_at"])
         age = _days(now - created)
@@ -185,7 +185,7 @@ def plan_recipe(recipe: str, builds: Sequence[Mapping[str, Any]], policy: Retent
                 action = DEPRECATE
                 reason += (f"; deprecate at {deprecate_at} (deprecate_after_days "
                            f"{policy.deprecate_after_days})")
-        decisions.append(Decision(recipe=recipe, build_id=build["build_id"],
+        decisions.append(RetentionDecision(recipe=recipe, build_id=build["build_id"],
                                   image_id=build["image_id"], action=action, reason=reason,
                                   created_at=build["created_at"], images=images,
                                   deprecate_at=deprecate_at))

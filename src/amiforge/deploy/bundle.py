@@ -1,8 +1,8 @@
 """Build the Lambda bundle: one zip, byte-for-byte reproducible, pure Python.
 
-It holds amiforge's Lambda-side packages (errors, core, aws, steps, handlers) and the
-dependencies the Lambda Python runtime lacks (aws-lambda-powertools and its
-typing_extensions). boto3 is provided by the runtime and is not bundled. The same zip is
+It holds amiforge's Lambda-side packages (errors, core, aws, steps, custom_resource,
+handlers) and the dependencies the Lambda Python runtime lacks (aws-lambda-powertools and
+its typing_extensions). boto3 is provided by the runtime and is not bundled. The same zip is
 uploaded by `amiforge deploy` and run by the local cloud.
 """
 
@@ -18,7 +18,8 @@ from pathlib import Path
 
 import amiforge
 
-AMIFORGE_PARTS = ("__init__.py", "errors.py", "core", "aws", "steps", "handlers")
+AMIFORGE_PARTS = ("__init__.py", "errors.py", "core", "aws", "steps", "custom_resource",
+                  "handlers")
 THIRD_PARTY = ("aws_lambda_powertools", "typing_extensions")
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 

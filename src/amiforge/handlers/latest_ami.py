@@ -3,13 +3,13 @@
 Properties: ``Recipe`` (required), ``Region`` (optional). Attributes: ImageId, ImageName,
 BuildId, CreationDate. Physical id: the AMI id, so a rebuilt image replaces the resource
 and dependants update. Delete touches nothing. Every request, malformed ones included, is
-answered on its ResponseURL (see :mod:`amiforge.steps.custom_resource`).
+answered on its ResponseURL (see :mod:`amiforge.custom_resource.protocol`).
 """
 
 from typing import Any
 
+from amiforge.custom_resource.latest_ami import respond
 from amiforge.handlers.runtime import logger, step_env
-from amiforge.steps.latest import respond
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

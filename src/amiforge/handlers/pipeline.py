@@ -8,6 +8,7 @@ The template's ``Handler`` strings name these attributes, e.g.
 from amiforge.core import events as ev
 from amiforge.handlers.runtime import lambda_handler
 from amiforge.steps import build_stack as _build_stack
+from amiforge.steps import cleanup as _cleanup
 from amiforge.steps import detect as _detect
 from amiforge.steps import distribute as _distribute
 from amiforge.steps import finish as _finish
@@ -37,7 +38,7 @@ distribute = lambda_handler(_distribute.distribute, ev.DISTRIBUTE)      # state 
 register = lambda_handler(_register.register, ev.REGISTER)              # state Register
 finish = lambda_handler(_finish.finish, ev.FINISH)                      # state Finish
 record_failure = lambda_handler(_finish.record_failure, ev.RECORD_FAILURE)  # failure path
-cleanup = lambda_handler(_finish.cleanup_messages)     # SQS: each message checked by the step
+cleanup = lambda_handler(_cleanup.cleanup_messages)    # SQS: each message checked by the step
 detect = lambda_handler(_detect.detect, ev.DETECT)                      # schedule: new bases
 prune = lambda_handler(_prune.prune, ev.PRUNE)                          # schedule: retention
 sweep = lambda_handler(_sweep.sweep, ev.SWEEP)                          # schedule: leftovers

@@ -58,8 +58,10 @@ def _short(value: Any) -> str | None:
     return None if value is None else str(value)[:80]
 
 
-def lambda_handler(step: Callable[[dict[str, Any], StepEnv], Any],
+def lambda_handler(step: Callable[[Any, StepEnv], Any],
                    schema: Schema = None) -> Callable[..., Any]:
+    """The Lambda entry point for ``step``: the event is checked against ``schema`` and
+    only then handed to the step, as the typed event it declares (``DetectEvent``...)."""
     @logger.inject_lambda_context(log_event=False)
     def handler(event: dict[str, Any], context: Any) -> Any:
         build = event.get("build", event) if isinstance(event, dict) else {}

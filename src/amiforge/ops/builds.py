@@ -10,6 +10,7 @@ from amiforge.aws import stepfunctions as sfn_api
 from amiforge.aws.catalog import AVAILABLE, IN_FLIGHT, STARTING
 from amiforge.core.hashing import build_key
 from amiforge.core.model import Recipe
+from amiforge.core.parse import recipe_from_document
 from amiforge.core.plan import generation_id, generation_of
 from amiforge.errors import BuildsStillRunning, InvalidInput, NotFound
 from amiforge.steps.base import resolve_one
@@ -37,16 +38,32 @@ def published(env: StepEnv, names: Sequence[str]) -> dict[str, Recipe]:
         raise InvalidInput(f"recipe(s) {', '.join(repr(n) for n in retired)} retired; "
                            "nothing was started",
                            hint="`amiforge publish DIR` with the recipe brings it back")
-    return {name: Recipe.from_document(record["document"])
+    return {name: recipe_from_document(record["document"])
             for name, record in records.items() if record is not None}
 
 
 def start_builds(env: StepEnv, names: Sequence[str], *, trigger: str = "manual",
                  rebuild: bool = False) -> list[dict[str, Any]]:
-    """:func:`start_build` for each name, after checking that every name is published."""
+    """:func:`start_build` for each name, after checking that every name is published;
+    each report also has a one-line ``summary`` of what the start did."""
     published(env, names)
-    return [start_build(env, name, trigger=trigger, rebuild=rebuild)
-            for name in dict.fromkeys(names)]
+    return [{**report, "summary": start_summary(report)}
+            for report in (start_build(env, name, trigger=trigger, rebuild=rebuild)
+                           for name in dict.fromkeys(names))]
+
+
+def start_summary(build: dict[str, Any]) -> str:
+    """"yes", or why not: "no: already built (ami-…); `--rebuild` builds it again"."""
+    if build["started"]:
+        return "yes"
+    if build["outcome"] == ALREADY_BUILT and build.get("image_id"):
+        return f"no: already built ({build['image_id']}); `--rebuild` builds it again"
+    return f"no: {build['outcome']}"
+
+
+def not_available(results: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The followed builds (:func:`wait_for_builds`) that did not end AVAILABLE."""
+    return [r for r in results if r["status"] != AVAILABLE]
 
 
 def start_build(env: StepEnv, name: str, *, trigger: str = "manual",
@@ -70,7 +87,7 @@ def start_build(env: StepEnv, name: str, *, trigger: str = "manual",
     if claim.get("retired_at"):
         raise InvalidInput(f"recipe {name!r} is retired",
                            hint="`amiforge publish DIR` with the recipe brings it back")
-    recipe = Recipe.from_document(claim["document"])
+    recipe = recipe_from_document(claim["document"])
     base_ami = resolve_one(env, recipe.base)
     key = build_key(name, recipe.hash, base_ami)
 
@@ -110,7 +127,8 @@ def _alive(env: StepEnv, build: dict[str, Any]) -> bool:
     if build.get("status") != STARTING:
         return True
     arn = build.get("execution_arn") or execution_arn_for(env, build["build_id"])
-    return sfn_api.describe(env.client("stepfunctions"), arn)["status"] == "RUNNING"
+    status: str = sfn_api.describe(env.client("stepfunctions"), arn)["status"]
+    return status == "RUNNING"
 
 
 def execution_arn_for(env: StepEnv, build_id: str) -> str:

@@ -8,7 +8,7 @@ The order matters:
    moment ago keeps its result: nothing else is touched, and the caller is told.
 2. **StopExecution**: the state machine takes no further step; the build's ``#waiting``
    marker (if it was waiting for its builder to stop) goes with it.
-3. **Cleanup**, the very one a failed build gets (:func:`steps.finish.cleanup_build`):
+3. **Cleanup**, the very one a failed build gets (:func:`steps.cleanup.cleanup_build`):
    every builder terminated, every image of the build deregistered with its snapshots
    (home region and every copy region), its build stack deleted.
 4. **A cleanup message** for a second look: a Lambda that was inside RunInstances or
@@ -30,8 +30,8 @@ from amiforge.aws.waits import WaitingList
 from amiforge.core.deletion import valid_build_id
 from amiforge.errors import AwsCallFailed, InvalidInput, NotFound
 from amiforge.ops.builds import execution_arn_for
+from amiforge.steps.cleanup import cleanup_build
 from amiforge.steps.env import StepEnv
-from amiforge.steps.finish import cleanup_build
 
 # Statuses of a build that is still going (STARTING: started, Resolve not yet run).
 LIVE = tuple(sorted(IN_FLIGHT))

@@ -5,6 +5,10 @@ fills from the stack's outputs and parameters. The CLI side reads the same value
 DescribeStacks (one call: it returns both) and builds the StepEnv with the same
 :meth:`StepEnv.from_environ`, so ``amiforge sweep`` judges a build with the timeouts the
 scheduled sweeper uses, not with defaults.
+
+This is how the outside (the CLI, CI, tests) reaches a stack: it re-exports the two types
+a caller holds, :class:`AwsContext` (where and as whom) and :class:`StepEnv` (the stack),
+so that a command needs nothing below ``ops/``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from amiforge.aws.session import AwsContext
 from amiforge.deploy.stack import describe_stack
 from amiforge.errors import NotFound
 from amiforge.steps.env import StepEnv
+
+__all__ = ["OPTIONAL_OUTPUTS", "PARAMETERS", "REQUIRED_OUTPUTS", "AwsContext", "StepEnv",
+           "connect"]
 
 # Stack output -> the variable the template sets from the same resource.
 REQUIRED_OUTPUTS = {

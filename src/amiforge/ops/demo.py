@@ -17,7 +17,8 @@ from amiforge.aws.session import AwsContext
 from amiforge.core.model import BaseSpec, Recipe
 from amiforge.core.recipes import load_recipes
 from amiforge.deploy import stack as stack_api
-from amiforge.ops.builds import start_build, wait_for_builds
+from amiforge.ops import views
+from amiforge.ops.builds import not_available, start_build, wait_for_builds
 from amiforge.ops.connect import connect
 from amiforge.ops.publish import git_commit, publish
 from amiforge.steps.base import resolve_bases
@@ -57,7 +58,7 @@ def seed_bases(cloud: Any, env: StepEnv, recipes: list[Recipe]) -> list[dict[str
 def run_demo(recipes_dir: Path, *, stack: str = "amiforge", builder_seconds: float = 2.0,
              progress: Callable[[str], None] = lambda _m: None,
              on_update: Callable[..., None] = lambda *_a: None,
-             make_progress: Callable[[list[dict]], Any] | None = None) -> dict[str, Any]:
+             make_progress: Callable[[list[dict[str, Any]]], Any] | None = None) -> dict[str, Any]:
     from amiforge.localcloud import LocalCloud
 
     recipes = load_recipes(recipes_dir)  # fail fast on bad recipes, before starting anything
@@ -78,11 +79,11 @@ def run_demo(recipes_dir: Path, *, stack: str = "amiforge", builder_seconds: flo
                 results = wait_for_builds(env, builds, on_update=callback, timeout=600)
         else:
             results = wait_for_builds(env, builds, on_update=on_update, timeout=600)
-        catalog = [{k: v for k, v in b.items() if k != "task_token"}
-                   for b in env.catalog.all_builds()]
+        # Only the public fields (never the task token or the build key): views decides.
+        catalog = [views.build_record(b) for b in env.catalog.all_builds()]
     return {
         "stack": stack, "outputs": outputs, "seconds": round(time.monotonic() - started_at, 1),
         "builds": [{k: v for k, v in r.items() if k != "record"} for r in results],
         "catalog": catalog,
-        "ok": all(r["status"] == "AVAILABLE" for r in results),
+        "ok": not not_available(results),
     }

@@ -1,10 +1,11 @@
-"""`amiforge destroy`: remove the stack, never the data, and never under a running build.
+"""`amiforge deploy` and `amiforge destroy`: put the stack in place; remove it, never the
+data, and never under a running build.
 
 A build in flight when its stack disappears would leave a running builder, an image and
 a BUILDING record that no later stack could see or clean (the sweeper goes with the
 stack). So :func:`destroy` refuses while any execution of the build machine runs, naming
 the builds; with ``force`` it first stops each execution, cleans up what it started with
-the same :func:`~amiforge.steps.finish.cleanup_build` every failure path uses, and
+the same :func:`~amiforge.steps.cleanup.cleanup_build` every failure path uses, and
 records it CANCELLED with the reason "stack destroyed". A step that was already running when
 its execution stopped may still launch or image something, so the same cleanup runs once
 more after CloudFormation has deleted the functions (nothing can start anything then).
@@ -18,6 +19,7 @@ on. The `/amiforge/<recipe>/latest` parameters and the images stay too.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from amiforge.aws import stepfunctions as sfn_api
@@ -26,10 +28,20 @@ from amiforge.aws.session import AwsContext
 from amiforge.deploy import stack as stack_api
 from amiforge.errors import InvalidInput, NotFound, OperationFailed
 from amiforge.ops.connect import REQUIRED_OUTPUTS, connect
+from amiforge.steps.cleanup import cleanup_build
 from amiforge.steps.env import StepEnv
-from amiforge.steps.finish import cleanup_build
 
 STACK_DESTROYED = "stack destroyed"
+
+
+def deploy(aws: AwsContext, stack: str, overrides: Mapping[str, str], *,
+           reset_parameters: bool = False,
+           progress: stack_api.Progress = lambda _m: None) -> stack_api.Deployed:
+    """Package the bundle, create or update ``stack`` and wait: its outputs, every
+    parameter whose value changed and the retained tables it re-attached. Parameters not in
+    ``overrides`` keep their current values (their defaults with ``reset_parameters``)."""
+    return stack_api.deploy_stack(aws, stack, overrides, reset_parameters=reset_parameters,
+                                  progress=progress)
 
 
 class BuildsRunning(OperationFailed):
@@ -63,7 +75,7 @@ def cancel_builds(env: StepEnv, builds: list[dict[str, Any]],
     for build in builds:
         recipe = build.get("recipe")
         record = (env.catalog.get(recipe, build["build_id"]) if recipe else None) or {}
-        recorded = bool(record) and env.catalog.mark_cancelled(
+        recorded = recipe is not None and bool(record) and env.catalog.mark_cancelled(
             recipe, build["build_id"], reason=reason, live=tuple(sorted(IN_FLIGHT)))
         stopped = sfn_api.stop(sfn, build["execution_arn"], cause=reason)
         cleaned = _cleanup(env, build, record.get("regions") or [], reason)

@@ -1,4 +1,5 @@
-"""``amiforge plan``: what detection would do for the recipes in a directory, changing nothing.
+"""``amiforge plan``: what detection would do for the recipes in a directory, changing nothing;
+``amiforge detect``: detection itself, now.
 
 The same decision as detection (:func:`amiforge.core.plan.decide`) from the same facts:
 the recipe store's claim, the base images, and the catalog's word on the claimed build
@@ -10,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
+from amiforge.core.events import DetectEvent
 from amiforge.core.hashing import build_key
 from amiforge.core.model import Recipe
 from amiforge.core.plan import (
     BUILD,
     RETRY_FAILED,
-    Decision,
+    PlanDecision,
     RetryPolicy,
     as_release,
     decide,
@@ -24,11 +27,12 @@ from amiforge.core.plan import (
 )
 from amiforge.steps.base import resolve_bases
 from amiforge.steps.detect import claimed_builds
+from amiforge.steps.detect import detect as run_detect
 from amiforge.steps.env import StepEnv
 from amiforge.steps.release import release_candidate
 
 
-def plan(env: StepEnv, recipes: Sequence[Recipe]) -> list[Decision]:
+def plan(env: StepEnv, recipes: Sequence[Recipe]) -> list[PlanDecision]:
     resolved = resolve_bases(env, [r.base for r in recipes])
     claims = {recipe.name: env.store.current(recipe.name) or {} for recipe in recipes}
     claimed = []
@@ -64,3 +68,14 @@ def plan(env: StepEnv, recipes: Sequence[Recipe]) -> list[Decision]:
                 decision = as_release(decision, earlier["image_id"], earlier["build_id"])
         decisions.append(decision)
     return decisions
+
+
+def detect(env: StepEnv, *, trigger: str, recipes: Sequence[str] | None = None
+           ) -> dict[str, Any]:
+    """Run detection as the stack's schedule does (every published recipe, or only
+    ``recipes``): start a build for each stale one. The step's report: ``decisions``
+    (each with its ``outcome``), ``started``, ``recipes``, ``trigger``."""
+    event: DetectEvent = {"trigger": trigger}
+    if recipes is not None:
+        event["recipes"] = list(recipes)
+    return run_detect(event, env)

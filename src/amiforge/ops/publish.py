@@ -1,15 +1,20 @@
-"""Publish validated recipes to the stack's recipe store, with their hash and git commit."""
+"""Publish validated recipes to the stack's recipe store, with their hash and git commit,
+and start the builds they imply (:func:`publish_directory`, what ``amiforge publish`` does).
+"""
 
 from __future__ import annotations
 
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from amiforge.core.model import Recipe
-from amiforge.core.recipes import publish_problems
-from amiforge.errors import NotFound, RecipeInvalid
+from amiforge.core.recipes import load_recipes, publish_problems
+from amiforge.errors import InvalidInput, NotFound, RecipeInvalid
+from amiforge.ops.lint import lint_recipes
+from amiforge.ops.plan import detect
 from amiforge.steps.env import StepEnv
 from amiforge.steps.latest import sync_latest
 
@@ -73,3 +78,65 @@ def retire(env: StepEnv, names: Sequence[str]) -> list[dict[str, Any]]:
         results.append({"recipe": name, "retired_at": retired_at,
                         "latest_image": latest.get("image_id")})
     return results
+
+
+def load_for_publish(directory: Path, *, prune: bool) -> list[Recipe]:
+    """The recipes in ``directory`` (or one recipe file), loaded and linted with the same
+    checks as ``validate``, before anything is written. RecipeInvalid lists problems."""
+    if prune and not directory.is_dir():
+        raise InvalidInput(f"--prune retires every published recipe {directory} lacks: give "
+                           "the recipe directory, not one recipe file")
+    recipes = load_recipes(directory)
+    lint = lint_recipes(recipes)
+    if lint.errors:
+        raise RecipeInvalid(lint.errors)
+    return recipes
+
+
+@dataclass
+class Published:
+    """What :func:`publish_directory` did: one result per recipe (with the build it
+    started or re-released), why a recipe did not start a build, and warnings."""
+
+    results: list[dict[str, Any]]
+    why_not: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def publish_directory(env: StepEnv, directory: Path, recipes: Sequence[Recipe], *,
+                      start: bool, prune: bool) -> Published:
+    """Publish ``recipes`` (from ``directory``) with its git commit; retire (``prune``) or
+    warn about the published recipes the directory no longer holds; with ``start``, run
+    detection for them so that a commit that reaches ``publish`` builds."""
+    results = publish(env, recipes, git_commit(directory))
+    warnings = []
+    # One recipe file says nothing about the others: only a directory names what is gone.
+    missing = missing_from(env, recipes) if directory.is_dir() else []
+    if missing and prune:
+        retire(env, missing)
+        warnings.append(f"retired {', '.join(missing)}: no longer in {directory} "
+                        "(images kept under retention; `latest` still answers)")
+    elif missing:
+        warnings.append(f"published but not in {directory}: {', '.join(missing)} "
+                        "(`amiforge publish --prune` or `amiforge retire` retires them)")
+    building: dict[str, dict[str, Any]] = {}
+    released: dict[str, str] = {}
+    why_not: dict[str, str] = {}
+    if start:
+        report = detect(env, trigger="publish", recipes=[r.name for r in recipes])
+        # Why nothing started: "up to date", "base not found: ..." (a Windows base the
+        # local cloud has not released yet, say).
+        why_not = {d["recipe"]: (f"{d['reason']}: {d['detail']}" if d.get("detail")
+                                 else d["reason"]) for d in report["decisions"]}
+        # "already started": a detection running at the same moment (the schedule)
+        # started the very build this publish implies; it is reported the same way.
+        building = {d["recipe"]: d for d in report["decisions"]
+                    if d.get("outcome") in ("started", "already started")}
+        released = {d["recipe"]: d["build_id"] for d in report["decisions"]
+                    if d.get("outcome") == "re-released"}
+    for r in results:
+        decision = building.get(r["recipe"], {})
+        r["build_started"] = decision.get("build_id")
+        r["build_outcome"] = decision.get("outcome")
+        r["re_released"] = released.get(r["recipe"])
+    return Published(results=results, why_not=why_not, warnings=warnings)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from amiforge.aws import ssm as ssm_api
-from amiforge.core.model import Recipe
+from amiforge.core.parse import recipe_from_document
 from amiforge.errors import NotFound
 from amiforge.ops.publish import retire
 from amiforge.steps import prune as prune_step
@@ -55,7 +55,7 @@ def _regions(env: StepEnv, name: str, record: dict[str, Any]) -> list[str]:
     """Home, the recipe's copy regions, and every region the catalog has its images in."""
     regions = [env.region]
     with contextlib.suppress(Exception):  # an unreadable document: the catalog's regions
-        regions += list(Recipe.from_document(record["document"]).image.regions)
+        regions += list(recipe_from_document(record["document"]).image.regions)
     for build in env.catalog.history(name):
         regions += list((build.get("images") or {}).keys())
     return list(dict.fromkeys(regions))

@@ -24,7 +24,7 @@ from typing import Any
 from amiforge.aws import ssm as ssm_api
 from amiforge.aws.catalog import AVAILABLE
 from amiforge.aws.session import AwsContext
-from amiforge.core.retention import PRUNE, Decision
+from amiforge.core.retention import PRUNE, RetentionDecision
 from amiforge.deploy import stack as stack_api
 from amiforge.errors import NotFound
 from amiforge.ops import lifecycle
@@ -88,7 +88,8 @@ def plan_uninstall(aws: AwsContext, stack: str) -> UninstallPlan:
         name = ssm_api.latest_parameter_name(recipe)
         for region in regions:
             value = ssm_api.get_value(env.client("ssm", region), name)
-            if value in ours:  # another stack's recipe of the same name is left alone
+            # another stack's recipe of the same name is left alone
+            if value is not None and value in ours:
                 plan.parameters.append({"region": region, "name": name, "value": value})
     plan.bucket = stack_api.artifact_bucket_name(aws)
     plan.bucket_users = [s for s in stack_api.stacks_using_bucket(aws, plan.bucket)
@@ -115,7 +116,7 @@ def uninstall(aws: AwsContext, plan: UninstallPlan, *, force: bool = False,
         if uses:
             images.append({**build, "outcome": "kept: in use (" + "; ".join(uses) + ")"})
             continue
-        decision = Decision(recipe=build["recipe"], build_id=build["build_id"],
+        decision = RetentionDecision(recipe=build["recipe"], build_id=build["build_id"],
                             image_id=build["image_id"], action=PRUNE, reason=UNINSTALL_REASON,
                             created_at=build["created_at"], images=build["images"])
         images.append({**build, "outcome": prune_image(env, gate, decision)})

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from amiforge.aws.catalog import FAILED
 from amiforge.core.model import Recipe
 from amiforge.core.statuses import MEANINGS
 
@@ -54,6 +55,11 @@ def build_record(record: Mapping[str, Any]) -> dict[str, Any]:
     shown["status_meaning"] = MEANINGS.get(record.get("status") or "")
     shown["attempts"] = [_pick(a, ATTEMPT_FIELDS) for a in record.get("attempts") or []]
     return shown
+
+
+def failure_tail(record: Mapping[str, Any]) -> str | None:
+    """The console tail of a FAILED build (what ``history`` prints under the table)."""
+    return record.get("console_tail") or None if record.get("status") == FAILED else None
 
 
 def history(recipe: str, records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

@@ -18,8 +18,8 @@ from amiforge.aws import ec2 as ec2_api
 from amiforge.aws.pacing import Pacer
 from amiforge.core.tags import BUILDER, ROLE
 from amiforge.errors import BuildFailed
+from amiforge.steps.build_inputs import common_tags, load_recipe
 from amiforge.steps.env import StepEnv
-from amiforge.steps.state import common_tags, load_recipe
 
 FAILED_STATES = ("FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_IN_PROGRESS", "DELETE_COMPLETE",
                  "DELETE_IN_PROGRESS")

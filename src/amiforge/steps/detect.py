@@ -28,8 +28,10 @@ from typing import Any
 
 from amiforge.aws import stepfunctions as sfn_api
 from amiforge.aws.catalog import AVAILABLE, FAILED, IN_FLIGHT
+from amiforge.core.events import DetectEvent
 from amiforge.core.hashing import build_key
 from amiforge.core.model import Recipe
+from amiforge.core.parse import recipe_from_document
 from amiforge.core.plan import (
     BUILD,
     LastBuild,
@@ -48,7 +50,7 @@ STARTED, ALREADY_STARTED, ALREADY_BUILT = "started", "already started", "already
 RE_RELEASED = "re-released"
 
 
-def detect(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+def detect(event: DetectEvent, env: StepEnv) -> dict[str, Any]:
     """Input (all optional): {recipes: [names] to limit to, trigger: "schedule"|"publish"|...}."""
     only = set(event.get("recipes") or [])
     trigger = event.get("trigger", "schedule")
@@ -63,7 +65,7 @@ def detect(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
                            "detail": f"retired at {record['retired_at']}"})
             continue
         try:
-            recipes[record["name"]] = Recipe.from_document(record["document"])
+            recipes[record["name"]] = recipe_from_document(record["document"])
         except RecipeInvalid as err:
             report.append({"recipe": record["name"], "action": "skip",
                            "reason": "invalid recipe", "detail": str(err)})

@@ -16,8 +16,8 @@ from typing import Any
 from amiforge.aws import ec2 as ec2_api
 from amiforge.core.tags import BUILD_ID, image_tags
 from amiforge.errors import BuildFailed
+from amiforge.steps.build_inputs import common_tags, load_recipe
 from amiforge.steps.env import StepEnv
-from amiforge.steps.state import common_tags, load_recipe
 
 BAD_STATES = frozenset({"failed", "invalid", "deregistered", "error"})
 

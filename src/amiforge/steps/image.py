@@ -9,8 +9,8 @@ from amiforge.aws import ec2 as ec2_api
 from amiforge.core.naming import render_image_name
 from amiforge.core.tags import BUILD_ID, image_tags
 from amiforge.errors import BuildFailed
+from amiforge.steps.build_inputs import common_tags, load_recipe
 from amiforge.steps.env import StepEnv
-from amiforge.steps.state import common_tags, load_recipe
 
 
 def create_image(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:

@@ -3,10 +3,9 @@ and what Register writes to ``/amiforge/<recipe>/latest``.
 
 All three use :func:`current_latest`: the recipe's published version (one GetItem of the
 recipe store) and its AVAILABLE builds (one Query on the catalog's sparse index), judged by
-:func:`amiforge.core.latest.choose_latest`. :func:`latest_image` is the lookup.
-:func:`latest_ami_resource` is ``Custom::LatestAmi``: its properties checked, the lookup
-made, the attributes returned; :func:`respond` answers a CloudFormation request for it
-(the protocol, malformed events and the 4 KB limit are :mod:`amiforge.steps.custom_resource`).
+:func:`amiforge.core.latest.choose_latest`. :func:`latest_image` is the lookup;
+:func:`sync_latest` moves the parameter to it. The custom resource that answers
+CloudFormation with it is :mod:`amiforge.custom_resource.latest_ami`.
 """
 
 from __future__ import annotations
@@ -15,14 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from amiforge.aws import ssm as ssm_api
-from amiforge.core.rules import REGION, check_recipe_name
-from amiforge.errors import InvalidInput, NotFound
-from amiforge.steps import custom_resource
-from amiforge.steps.custom_resource import shown
+from amiforge.errors import NotFound
 from amiforge.steps.env import StepEnv
-
-RESOURCE = "Custom::LatestAmi"
-ATTRIBUTES = ("ImageId", "ImageName", "BuildId", "CreationDate")
 
 
 def published_hash(env: StepEnv, recipe: str) -> str | None:
@@ -85,32 +78,3 @@ def latest_image(env: StepEnv, recipe: str, region: str | None = None) -> dict[s
     return {"ImageId": image_id, "ImageName": record.get("image_name", ""),
             "BuildId": record["build_id"], "CreationDate": record.get("created_at", ""),
             "Region": region}
-
-
-def latest_ami_resource(properties: dict[str, Any], env: StepEnv) -> tuple[str, dict[str, Any]]:
-    """Create/Update of a Custom::LatestAmi: (physical id = the AMI id, attributes).
-
-    ``Recipe`` is required, ``Region`` optional (default: the stack's region); other
-    properties are ignored, so a consumer can add one (a date) to force a re-resolve.
-    """
-    recipe = properties.get("Recipe")
-    if not isinstance(recipe, str) or not recipe:
-        raise InvalidInput(f"{RESOURCE} needs the property Recipe, the name of an amiforge "
-                           f"recipe (a string); got {shown(recipe)}")
-    problem = check_recipe_name(recipe)
-    if problem:
-        raise InvalidInput(f"{RESOURCE} property Recipe: {problem}")
-    region = properties.get("Region")
-    if region == "":
-        region = None
-    if region is not None and not (isinstance(region, str) and REGION.fullmatch(region)):
-        raise InvalidInput(f"{RESOURCE} property Region: {shown(region)} is not an AWS region "
-                           "(like eu-west-1); leave it out for the stack's own region")
-    image = latest_image(env, recipe, region)
-    return image["ImageId"], {key: image[key] for key in ATTRIBUTES}
-
-
-def respond(event: Any, env: StepEnv, *, seconds_left: float | None = None) -> dict[str, Any]:
-    """Answer one CloudFormation request for a Custom::LatestAmi; Delete touches nothing."""
-    return custom_resource.respond(event, lambda properties: latest_ami_resource(properties, env),
-                                   seconds_left=seconds_left)

@@ -9,8 +9,8 @@ from amiforge.aws import ec2 as ec2_api
 from amiforge.aws.pacing import Pacer
 from amiforge.core.tags import ATTEMPT, BUILD_ID, builder_tags
 from amiforge.errors import OperationFailed
+from amiforge.steps.build_inputs import common_tags, load_recipe
 from amiforge.steps.env import StepEnv
-from amiforge.steps.state import common_tags, load_recipe
 
 
 def builder_groups(recipe_groups: Sequence[str], env: StepEnv) -> tuple[str, ...]:

@@ -33,9 +33,17 @@ from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import ec2_lifecycle
 from amiforge.aws.catalog import AVAILABLE, PRUNED, now_iso
 from amiforge.core.deletion import Owner, decide_image
+from amiforge.core.events import PruneEvent
 from amiforge.core.in_use import CANNOT_SEE
-from amiforge.core.model import Recipe
-from amiforge.core.retention import DEPRECATE, KEEP, PRUNE, Decision, RetentionPolicy, parse_time
+from amiforge.core.parse import recipe_from_document
+from amiforge.core.retention import (
+    DEPRECATE,
+    KEEP,
+    PRUNE,
+    RetentionDecision,
+    RetentionPolicy,
+    parse_time,
+)
 from amiforge.core.retention import plan_recipe as plan_one
 from amiforge.errors import AmiforgeError, RecipeInvalid
 from amiforge.steps.env import StepEnv
@@ -44,9 +52,9 @@ from amiforge.steps.gate import Gate, describe_failure
 log = logging.getLogger(__name__)
 
 
-def plan(env: StepEnv, recipes: list[str] | None = None, *, now: datetime | None = None,
+def plan(env: StepEnv, recipes: Collection[str] | None = None, *, now: datetime | None = None,
          gate: Gate | None = None, purge: Collection[str] = ()
-         ) -> tuple[list[Decision], list[dict[str, Any]]]:
+         ) -> tuple[list[RetentionDecision], list[dict[str, Any]]]:
     """(decisions, skipped recipes) for the published recipes (or only ``recipes``).
 
     Every prune the retention rules choose is then put to the deletion gate, image by
@@ -64,7 +72,7 @@ def plan(env: StepEnv, recipes: list[str] | None = None, *, now: datetime | None
         try:
             policies[record["name"]] = (
                 RetentionPolicy.purging() if record["name"] in purge
-                else RetentionPolicy.of(Recipe.from_document(record["document"])))
+                else RetentionPolicy.of(recipe_from_document(record["document"])))
         except RecipeInvalid as err:
             skipped.append({"recipe": record["name"], "reason": f"invalid recipe: {err}"})
     for name in sorted(only - set(policies) - {s["recipe"] for s in skipped}):
@@ -81,8 +89,8 @@ def plan(env: StepEnv, recipes: list[str] | None = None, *, now: datetime | None
     return decisions, skipped
 
 
-def _gated(env: StepEnv, gate: Gate, decision: Decision,
-           record: dict[str, Any] | None) -> Decision:
+def _gated(env: StepEnv, gate: Gate, decision: RetentionDecision,
+           record: dict[str, Any] | None) -> RetentionDecision:
     """A prune becomes a keep when the deletion gate keeps any of the build's images."""
     if decision.action != PRUNE:
         return decision
@@ -105,7 +113,7 @@ def _gated(env: StepEnv, gate: Gate, decision: Decision,
     return decision
 
 
-def _unless_unknown(env: StepEnv, decision: Decision, unknown: dict[str, str]) -> Decision:
+def _unless_unknown(env: StepEnv, decision: RetentionDecision, unknown: dict[str, str]) -> RetentionDecision:
     """A prune becomes a keep when usage in one of the build's regions is unknown."""
     if decision.action != PRUNE:
         return decision
@@ -137,7 +145,7 @@ def _in_use(env: StepEnv, gate: Gate, builds: list[dict[str, Any]]
     return found, unknown
 
 
-def prune(event: dict[str, Any], env: StepEnv, *, purge: Collection[str] = ()
+def prune(event: PruneEvent, env: StepEnv, *, purge: Collection[str] = ()
           ) -> dict[str, Any]:
     """Input (all optional): {dry_run: bool, recipes: [names]}. Returns the report.
 
@@ -167,11 +175,11 @@ def prune(event: dict[str, Any], env: StepEnv, *, purge: Collection[str] = ()
             "errors": len(errors)}
 
 
-def _regions(env: StepEnv, decision: Decision) -> dict[str, str]:
+def _regions(env: StepEnv, decision: RetentionDecision) -> dict[str, str]:
     return dict(decision.images) or {env.region: decision.image_id}
 
 
-def _prune(env: StepEnv, gate: Gate, decision: Decision) -> str:
+def _prune(env: StepEnv, gate: Gate, decision: RetentionDecision) -> str:
     """Remove the build's image in every region through the deletion gate, with the
     snapshots behind it and any of the build's snapshots an interrupted earlier run left
     (its image deregistered, so EC2 no longer says which snapshots were behind it)."""
@@ -195,7 +203,7 @@ def _prune(env: StepEnv, gate: Gate, decision: Decision) -> str:
     return "pruned" if marked else "pruned (record was no longer AVAILABLE)"
 
 
-def _deprecate(env: StepEnv, decision: Decision) -> str:
+def _deprecate(env: StepEnv, decision: RetentionDecision) -> str:
     when = parse_time(decision.deprecate_at or "")
     for region, image_id in sorted(_regions(env, decision).items()):
         ec2_lifecycle.enable_deprecation(env.client("ec2", region), image_id, when)

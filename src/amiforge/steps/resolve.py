@@ -6,7 +6,7 @@ from typing import Any
 
 from amiforge.aws import ec2 as ec2_api
 from amiforge.core.hashing import build_key
-from amiforge.core.model import Recipe
+from amiforge.core.parse import recipe_from_document
 from amiforge.errors import NotFound
 from amiforge.steps.base import resolve_one
 from amiforge.steps.env import StepEnv
@@ -24,7 +24,7 @@ def resolve(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
               else env.store.current(name))
     if record is None:
         raise NotFound(f"recipe {name!r} is not published", hint="run `amiforge publish DIR`")
-    recipe = Recipe.from_document(record["document"])
+    recipe = recipe_from_document(record["document"])
     base_ami = event.get("base_ami") or resolve_one(env, recipe.base)
     image = ec2_api.describe_image(env.client("ec2"), base_ami)
     if image is None:

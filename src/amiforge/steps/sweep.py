@@ -9,7 +9,7 @@ The scheduled Sweep function and ``amiforge sweep [--dry-run]`` run :func:`sweep
    build.
 2. For each such build, and each BUILDING record of a published recipe (a build can die
    before it creates anything), read its catalog record and, if it claims to be
-   BUILDING, its execution's status, and let :func:`amiforge.core.sweep.judge` decide.
+   BUILDING, its execution's status, and let :func:`amiforge.core.sweep_judge.judge` decide.
 3. ``leave``: nothing is touched. ``clean``: builders are terminated, images deregistered
    snapshots and build stacks deleted, except an AVAILABLE build's own image(s) and
    their snapshots.
@@ -41,9 +41,11 @@ from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import ec2_lifecycle, messaging
 from amiforge.aws import stepfunctions as sfn_api
 from amiforge.aws.catalog import AVAILABLE
-from amiforge.core import sweep as rules
+from amiforge.core import sweep_judge
 from amiforge.core.deletion import Owner
-from amiforge.core.model import DEFAULT_TIMEOUT_MINUTES, Recipe
+from amiforge.core.events import SweepEvent
+from amiforge.core.model import DEFAULT_TIMEOUT_MINUTES
+from amiforge.core.parse import recipe_from_document
 from amiforge.core.statuses import IN_FLIGHT, BuildStatus
 from amiforge.core.tags import BUILD_ID, RECIPE
 from amiforge.errors import AmiforgeError, RecipeInvalid
@@ -54,6 +56,9 @@ from amiforge.steps.latest_repair import repair_latest
 
 log = logging.getLogger(__name__)
 
+Described = dict[str, Any]  # an instance, image, snapshot or stack as EC2/CFN describe it
+Record = dict[str, Any]  # a catalog record
+
 
 @dataclass
 class Leftovers:
@@ -61,10 +66,10 @@ class Leftovers:
 
     recipe: str
     build_id: str
-    instances: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
-    images: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
-    snapshots: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
-    stacks: list[dict] = field(default_factory=list)  # build stacks, in the home region
+    instances: dict[str, list[Described]] = field(default_factory=lambda: defaultdict(list))
+    images: dict[str, list[Described]] = field(default_factory=lambda: defaultdict(list))
+    snapshots: dict[str, list[Described]] = field(default_factory=lambda: defaultdict(list))
+    stacks: list[Described] = field(default_factory=list)  # build stacks, in the home region
 
 
 def sweep_regions(env: StepEnv, recipes: list[dict[str, Any]]) -> list[str]:
@@ -135,24 +140,24 @@ def _budget(env: StepEnv, record: dict[str, Any]) -> timedelta:
     recipe = None
     if version is not None:
         with contextlib.suppress(RecipeInvalid):  # an unreadable version: the longest budget
-            recipe = Recipe.from_document(version["document"])
+            recipe = recipe_from_document(version["document"])
     if recipe is not None:
-        minutes = rules.recipe_budget_minutes(recipe,
+        minutes = sweep_judge.recipe_budget_minutes(recipe,
                                               image_timeout_minutes=env.image_timeout_minutes,
                                               seconds_per_minute=env.seconds_per_minute)
     else:
-        minutes = rules.budget_minutes(timeout_minutes=max(DEFAULT_TIMEOUT_MINUTES.values()),
+        minutes = sweep_judge.budget_minutes(timeout_minutes=max(DEFAULT_TIMEOUT_MINUTES.values()),
                                        retries=1, image_timeout_minutes=env.image_timeout_minutes,
                                        seconds_per_minute=env.seconds_per_minute)
     return timedelta(seconds=minutes * env.seconds_per_minute)
 
 
-def _judge(env: StepEnv, left: Leftovers, now: datetime) -> tuple[rules.Verdict, dict | None]:
+def _judge(env: StepEnv, left: Leftovers, now: datetime) -> tuple[sweep_judge.Verdict, Record | None]:
     record = env.catalog.get(left.recipe, left.build_id)
     status, budget = None, timedelta(0)
     if record is not None and record.get("status") in IN_FLIGHT:
         status, budget = _execution_status(env, record), _budget(env, record)
-    return rules.judge(record, status, now=now, budget=budget), record
+    return sweep_judge.judge(record, status, now=now, budget=budget), record
 
 
 def _kept_images(record: dict[str, Any] | None) -> set[str]:
@@ -161,15 +166,15 @@ def _kept_images(record: dict[str, Any] | None) -> set[str]:
     return {i for i in [record.get("image_id"), *(record.get("images") or {}).values()] if i}
 
 
-def _actions(left: Leftovers, verdict: rules.Verdict, record: dict[str, Any] | None,
+def _actions(left: Leftovers, verdict: sweep_judge.Verdict, record: dict[str, Any] | None,
              home: str) -> list[dict[str, Any]]:
     """Every resource of the build with what to do with it."""
     base = {"recipe": left.recipe, "build_id": left.build_id}
     out: list[dict[str, Any]] = []
     stacks = [{**base, "region": home, "kind": "stack", "resource": stack["StackName"],
-               "action": "leave" if verdict.action == rules.LEAVE else "delete",
+               "action": "leave" if verdict.action == sweep_judge.LEAVE else "delete",
                "reason": verdict.reason} for stack in left.stacks]
-    if verdict.action == rules.LEAVE:
+    if verdict.action == sweep_judge.LEAVE:
         out += stacks
         for region in sorted({*left.instances, *left.images, *left.snapshots}):
             for kind, items, key in (("instance", left.instances, "InstanceId"),
@@ -179,7 +184,7 @@ def _actions(left: Leftovers, verdict: rules.Verdict, record: dict[str, Any] | N
                          "action": "leave", "reason": verdict.reason}
                         for r in items.get(region, [])]
         return out
-    if verdict.action == rules.FAIL:
+    if verdict.action == sweep_judge.FAIL:
         if verdict.stop:
             out.append({**base, "region": "", "kind": "execution",
                         "resource": (record or {}).get("execution_arn", ""),
@@ -194,7 +199,7 @@ def _actions(left: Leftovers, verdict: rules.Verdict, record: dict[str, Any] | N
     return out + stacks
 
 
-def _image_rows(gate: Gate, left: Leftovers, verdict: rules.Verdict,
+def _image_rows(gate: Gate, left: Leftovers, verdict: sweep_judge.Verdict,
                 record: dict[str, Any] | None, *, dry_run: bool) -> list[dict[str, Any]]:
     """Images and snapshots of an ended build, each as the deletion gate judges it.
 
@@ -203,7 +208,7 @@ def _image_rows(gate: Gate, left: Leftovers, verdict: rules.Verdict,
     base = {"recipe": left.recipe, "build_id": left.build_id}
     kept = _kept_images(record)
     owner = Owner(left.recipe, left.build_id, stack=gate.env.stack_name or None)
-    if verdict.action == rules.FAIL:  # the record is marked FAILED before anything goes
+    if verdict.action == sweep_judge.FAIL:  # the record is marked FAILED before anything goes
         record = {**(record or {}), "status": BuildStatus.FAILED}
     regions = sorted({*left.images, *left.snapshots})
     out: list[dict[str, Any]] = []
@@ -231,7 +236,7 @@ def _image_rows(gate: Gate, left: Leftovers, verdict: rules.Verdict,
     return out
 
 
-def sweep(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+def sweep(event: SweepEvent, env: StepEnv) -> dict[str, Any]:
     """Input (all optional): {dry_run: bool}. Returns the report.
 
     Leave actions are reported only for resources (a live build with nothing created yet
@@ -253,7 +258,7 @@ def sweep(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
             if build.get("status") in IN_FLIGHT:
                 leftovers.setdefault((recipe["name"], build["build_id"]),
                                      Leftovers(recipe["name"], build["build_id"]))
-    judged: dict[tuple[str, str], tuple[rules.Verdict, dict | None] | AmiforgeError] = {}
+    judged: dict[tuple[str, str], tuple[sweep_judge.Verdict, Record | None] | AmiforgeError] = {}
     for key in sorted(leftovers):
         try:
             judged[key] = _judge(env, leftovers[key], now)
@@ -268,9 +273,9 @@ def sweep(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
                 raise outcome
             verdict, record = outcome
             actions = _actions(left, verdict, record, env.region)
-            if verdict.action != rules.LEAVE and dry_run:
+            if verdict.action != sweep_judge.LEAVE and dry_run:
                 actions += _image_rows(gate, left, verdict, record, dry_run=True)
-            elif verdict.action != rules.LEAVE:
+            elif verdict.action != sweep_judge.LEAVE:
                 verdict, record, actions = _carry_out(env, gate, left, verdict, record,
                                                       actions, now)
         except AmiforgeError as err:
@@ -298,7 +303,7 @@ def _prefetch_usage(gate: Gate, leftovers: dict[tuple[str, str], Leftovers],
     """One usage scan per region for every image the sweep may remove there."""
     by_region: dict[str, set[str]] = defaultdict(set)
     for key, outcome in judged.items():
-        if isinstance(outcome, AmiforgeError) or outcome[0].action == rules.LEAVE:
+        if isinstance(outcome, AmiforgeError) or outcome[0].action == sweep_judge.LEAVE:
             continue
         kept = _kept_images(outcome[1])
         for region, images in leftovers[key].images.items():
@@ -307,10 +312,10 @@ def _prefetch_usage(gate: Gate, leftovers: dict[tuple[str, str], Leftovers],
         gate.prefetch(region, ids)
 
 
-def _carry_out(env: StepEnv, gate: Gate, left: Leftovers, verdict: rules.Verdict,
+def _carry_out(env: StepEnv, gate: Gate, left: Leftovers, verdict: sweep_judge.Verdict,
                record: dict[str, Any] | None, actions: list[dict[str, Any]],
-               now: datetime) -> tuple[rules.Verdict, dict | None, list[dict[str, Any]]]:
-    if verdict.action == rules.FAIL:
+               now: datetime) -> tuple[sweep_judge.Verdict, Record | None, list[dict[str, Any]]]:
+    if verdict.action == sweep_judge.FAIL:
         if verdict.stop and (record or {}).get("execution_arn"):
             _stop(env, record["execution_arn"], verdict.reason)  # type: ignore[index]
         marked = env.catalog.mark_failed(left.recipe, left.build_id,
@@ -319,7 +324,7 @@ def _carry_out(env: StepEnv, gate: Gate, left: Leftovers, verdict: rules.Verdict
             # The build finished meanwhile: judge it again from its new record.
             verdict, record = _judge(env, left, now)
             actions = _actions(left, verdict, record, env.region)
-            if verdict.action != rules.CLEAN:
+            if verdict.action != sweep_judge.CLEAN:
                 return verdict, record, actions
         else:
             messaging.notify(env.client("sns"), env.topic_arn,

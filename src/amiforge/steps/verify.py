@@ -24,10 +24,10 @@ from __future__ import annotations
 from typing import Any
 
 from amiforge.aws import ec2 as ec2_api
+from amiforge.core.failures import failure_reason
 from amiforge.core.userdata import parse_console
 from amiforge.errors import BuildFailed, ConsoleNotReady
 from amiforge.steps.env import StepEnv
-from amiforge.steps.finish import failure_reason
 
 # Console excerpt kept per attempt; the record's console_tail keeps the last 4,000.
 ATTEMPT_TAIL_CHARS = 1500

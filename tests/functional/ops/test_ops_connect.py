@@ -57,7 +57,7 @@ def test_sweep_and_prune_run_with_the_stacks_timing(aws: AwsContext, local_cloud
         seen.append(env)
         return real(event, env)
 
-    monkeypatch.setattr(f"amiforge.cli.cleanup_cmd.run_{command}", spy)
+    monkeypatch.setattr(f"amiforge.ops.cleanup.run_{command}", spy)
     result = CliRunner().invoke(cli, ["--endpoint-url", local_cloud.endpoint, "--region",
                                       local_cloud.region, "--stack", STACK, command,
                                       "--dry-run"], catch_exceptions=False)

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from amiforge.core.model import BaseSpec, BuildSpec, ImageSpec, Recipe, RetentionSpec
+from amiforge.core.parse import recipe_from_document
 from amiforge.core.userdata import extract_user_script
 from amiforge.errors import InvalidInput, RecipeInvalid
 
@@ -31,7 +32,7 @@ def recipe(recipe_dir: RecipeDir) -> Recipe:
 
 def test_document_is_json_safe_and_round_trips_exactly(recipe: Recipe) -> None:
     doc = json.loads(json.dumps(recipe.to_document()))
-    again = Recipe.from_document(doc)
+    again = recipe_from_document(doc)
     assert again.hash == recipe.hash
     assert again == recipe
     assert again.to_document() == recipe.to_document()
@@ -53,13 +54,13 @@ def test_inline_script_round_trips(recipe_dir: RecipeDir) -> None:
     recipe = recipe_dir.load()[0]
     doc = recipe.to_document()
     assert doc["files"] == {} and doc["build"]["script"] == "echo inline\n"
-    assert Recipe.from_document(doc) == recipe
+    assert recipe_from_document(doc) == recipe
 
 
 def test_crlf_file_round_trips_with_its_raw_bytes(recipe_dir: RecipeDir) -> None:
     recipe_dir.recipe(recipe_dir.valid(), script="echo a\r\n")
     recipe = recipe_dir.load()[0]
-    again = Recipe.from_document(recipe.to_document())
+    again = recipe_from_document(recipe.to_document())
     assert again.files == {"scripts/web.sh": b"echo a\r\n"}
     assert again.script == "echo a\n" and again.hash == recipe.hash
 
@@ -69,7 +70,7 @@ def test_from_document_validates_like_a_file(recipe: Recipe) -> None:
     doc["build"]["retries"] = 9
     doc["files"] = {}
     with pytest.raises(RecipeInvalid) as info:
-        Recipe.from_document(doc)
+        recipe_from_document(doc)
     assert [(p.where, p.field, p.message) for p in info.value.problems] == [
         (recipe.source, "build.user_data", "file 'scripts/web.sh' is not in the document's "
          "files"),
@@ -89,13 +90,13 @@ def test_damaged_documents_are_refused(recipe: Recipe, change: dict, field: str,
                                        message: str) -> None:
     doc = {**recipe.to_document(), **change}
     with pytest.raises(RecipeInvalid) as info:
-        Recipe.from_document(doc)
+        recipe_from_document(doc)
     assert (info.value.problems[0].field, info.value.problems[0].message) == (field, message)
 
 
 def test_from_document_refuses_a_non_mapping() -> None:
     with pytest.raises(RecipeInvalid) as info:
-        Recipe.from_document(["not", "a", "document"])  # type: ignore[arg-type]
+        recipe_from_document(["not", "a", "document"])  # type: ignore[arg-type]
     assert str(info.value.problems[0]).startswith("<document>: the top level must be a mapping")
 
 

@@ -15,8 +15,8 @@ from amiforge.core.plan import (
     RETRY_FAILED,
     SKIP,
     UP_TO_DATE,
-    Decision,
     LastBuild,
+    PlanDecision,
     RetryPolicy,
     decide,
     document_changes,
@@ -87,7 +87,7 @@ def failed(failures: int, ago: timedelta) -> LastBuild:
                      finished_at=NOW - ago, failures=failures)
 
 
-def decide_failed(failures: int, ago: timedelta, limit: int = 2) -> Decision:
+def decide_failed(failures: int, ago: timedelta, limit: int = 2) -> PlanDecision:
     return decide(name="web", recipe_hash=HASH_A, base_ami="ami-1", last=claim(HASH_A, "ami-1"),
                   last_build=failed(failures, ago), policy=RetryPolicy(limit, HOUR, NOW))
 

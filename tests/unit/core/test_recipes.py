@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from amiforge.core.model import Recipe
+from amiforge.core.parse import recipe_from_document
 from amiforge.core.recipes import load_recipe, load_recipes
 from amiforge.core.userdata import wrap
 from amiforge.errors import RecipeInvalid
@@ -543,7 +543,7 @@ def test_build_retry_failed_defaults_to_two_and_keeps_the_hash(recipe_dir: Recip
     recipe_dir.recipe(recipe_dir.valid(build={**VALID["build"], "retry_failed": 0}))
     (never,) = recipe_dir.load()
     assert never.build.retry_failed == 0
-    assert Recipe.from_document(never.to_document()).build.retry_failed == 0
+    assert recipe_from_document(never.to_document()).build.retry_failed == 0
 
 
 def test_build_retry_failed_out_of_range_is_named(recipe_dir: RecipeDir) -> None:

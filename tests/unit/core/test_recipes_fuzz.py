@@ -98,7 +98,7 @@ def _judge(load: Any) -> None:
     recipes = recipe if isinstance(recipe, list) else [recipe]
     assert all(isinstance(r, Recipe) for r in recipes)
     for r in recipes:  # a valid recipe survives the trip through the store
-        assert Recipe.from_document(r.to_document()).hash == r.hash
+        assert recipe_from_document(r.to_document()).hash == r.hash
 
 
 @FUZZ

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from amiforge.aws import catalog
 from amiforge.core import statuses
-from amiforge.core.sweep import OVER_STATUSES
+from amiforge.core.sweep_judge import OVER_STATUSES
 
 ARCHITECTURE = Path(__file__).resolve().parents[3] / "docs" / "architecture.md"
 

@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from amiforge.core.hashing import build_key
-from amiforge.core.model import Recipe
+from amiforge.core.parse import recipe_from_document
 from amiforge.errors import AmiforgeError, NotFound
 from amiforge.ops import builds
 
@@ -94,7 +94,7 @@ def env(cloud: Cloud) -> Any:
 
 @pytest.fixture()
 def key(cloud: Cloud) -> str:
-    return build_key("web", Recipe.from_document(cloud.record["document"]).hash, BASE_AMI)
+    return build_key("web", recipe_from_document(cloud.record["document"]).hash, BASE_AMI)
 
 
 def test_the_first_build_of_a_key_starts_records_starting_and_claims(env: Any, cloud: Cloud,

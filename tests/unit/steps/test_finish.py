@@ -1,4 +1,4 @@
-from amiforge.steps.finish import failure_reason
+from amiforge.core.failures import failure_reason
 
 
 def test_reason_from_a_lambda_error_names_type_and_message() -> None:

@@ -6,9 +6,9 @@ import pytest
 
 from amiforge.core.tags import STACK, build_tags, image_tags
 from amiforge.errors import OperationFailed
+from amiforge.steps.build_inputs import common_tags
 from amiforge.steps.env import StepEnv
 from amiforge.steps.launch import builder_groups
-from amiforge.steps.state import common_tags
 
 BUILD = {"recipe": "web", "build_id": "web-1", "recipe_hash": "ab" * 32,
          "base_ami": "ami-0123456789abcdef0"}

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 from amiforge.aws import cfn_response
 from amiforge.aws.cfn_response import ResponseNotDelivered
-from amiforge.errors import AwsCallFailed
-from amiforge.steps import custom_resource
-from amiforge.steps.custom_resource import (
+from amiforge.custom_resource import protocol as custom_resource
+from amiforge.custom_resource.latest_ami import respond
+from amiforge.custom_resource.protocol import (
     ECHOED,
     MAX_RESPONSE_BYTES,
     SAFETY_SECONDS,
@@ -30,7 +30,7 @@ from amiforge.steps.custom_resource import (
     budget,
     fit,
 )
-from amiforge.steps.latest import respond
+from amiforge.errors import AwsCallFailed
 
 WEB = {"build_id": "web-5f1e2d3c4b5a69788796", "image_name": "web-20260101-abcdef12",
        "created_at": "2026-01-01T10:00:00.000000Z",

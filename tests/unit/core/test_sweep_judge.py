@@ -10,7 +10,7 @@ import pytest
 from cfnlint.decode.cfn_yaml import loads
 
 from amiforge.core.model import BaseSpec, BuildSpec, ImageSpec, Recipe, RetentionSpec
-from amiforge.core.sweep import (
+from amiforge.core.sweep_judge import (
     CLEAN,
     CONSOLE_RETRY,
     CONSOLE_WAIT_SECONDS,

@@ -1,6 +1,9 @@
-"""The execution state the build state machine passes between steps.
+"""What a step that creates something needs about its build: the exact recipe version it
+started with (:func:`load_recipe`) and the tags everything it creates carries
+(:func:`common_tags`). Both read the ``build`` part of the execution state that the build
+state machine passes between steps.
 
-Shape (JSON, grows as the build goes):
+The state's shape (JSON, grows as the build goes):
   build:  {recipe, build_id, recipe_hash, build_key, base_ami, root_device, platform,
            git_commit, retries, trigger}
   timing: {timeout_seconds, poll_seconds, max_image_polls}
@@ -15,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from amiforge.core.model import Recipe
+from amiforge.core.parse import recipe_from_document
 from amiforge.core.tags import build_tags
 from amiforge.errors import NotFound, OperationFailed
 from amiforge.steps.env import StepEnv
@@ -26,7 +30,7 @@ def load_recipe(env: StepEnv, build: dict[str, Any]) -> Recipe:
     if record is None:
         raise NotFound(f"recipe {build['recipe']!r} version {build['recipe_hash'][:12]} "
                        "is not in the recipe store", hint="run `amiforge publish`")
-    return Recipe.from_document(record["document"])
+    return recipe_from_document(record["document"])
 
 
 def common_tags(build: dict[str, Any], env: StepEnv) -> dict[str, str]:
