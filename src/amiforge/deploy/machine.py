@@ -11,6 +11,7 @@ template (no YAML aliases: CloudFormation does not accept them).
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from importlib import resources
@@ -76,7 +77,8 @@ def _policy(state: str, field: str, entry: Any, policies: dict[str, Any]) -> dic
     if entry not in table:
         raise MachineSourceError(f"{SOURCE}: {state}'s {field} names {entry!r}, which is not "
                                  f"in Policies.{field} ({', '.join(table)})")
-    return dict(table[entry])
+    policy: dict[str, Any] = copy.deepcopy(table[entry])
+    return policy
 
 
 def definition_text(definition: dict[str, Any] | None = None) -> str:
