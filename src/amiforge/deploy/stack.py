@@ -26,6 +26,7 @@ from amiforge.aws.artifacts import ArtifactBucket
 from amiforge.aws.catalog import Catalog
 from amiforge.aws.session import AwsContext
 from amiforge.core.stack_parameters import ParameterChange, plan_parameters
+from amiforge.deploy import machine
 from amiforge.deploy.bundle import build_bundle
 from amiforge.errors import InvalidInput, NotFound, StackFailed
 
@@ -37,7 +38,8 @@ Progress = Callable[[str], None]
 
 
 def template_text() -> str:
-    return resources.files("amiforge.deploy").joinpath("template.yaml").read_text()
+    """The template as deployed: template.yaml with the assembled state machine inlined."""
+    return machine.inline(resources.files("amiforge.deploy").joinpath("template.yaml").read_text())
 
 
 class _AnyTagLoader(yaml.SafeLoader):

@@ -1,0 +1,158 @@
+"""The build state machine is written once per idea: state_machine.yaml's policy table,
+assembled into the deployed template by amiforge.deploy.machine."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+from cfnlint.decode.cfn_yaml import loads
+
+from amiforge.deploy import machine
+from amiforge.deploy.stack import template_text
+
+DEPLOY = Path(importlib.import_module("amiforge.deploy").__file__).parent
+
+# The shared policies every Task gets...
+SHARED = {"Retry": ["Transient"], "Catch": ["RecordFailure"]}
+# ... and the Tasks that, on purpose, use others (in this order). A Task not listed here
+# with any other Retry or Catch fails the test below: add it here with the reason.
+EXCEPTIONS: dict[str, dict[str, list[str]]] = {
+    # No $.build yet: ResolveFailed makes one from the execution's input.
+    "Resolve": {"Catch": ["ResolveFailed"]},
+    # Both start a builder: first wait for a slot of the launch budget.
+    "CreateBuildStack": {"Retry": ["LaunchThrottled", "Transient"]},
+    "Launch": {"Retry": ["LaunchThrottled", "Transient"]},
+    # A builder that never stops is a failed attempt, not a failed build.
+    "AwaitStop": {"Catch": ["TimedOutAttempt", "RecordFailure"]},
+    # EC2 publishes console output late; a stopped builder with no marker is a failed attempt.
+    "Verify": {"Retry": ["ConsoleNotReady", "Transient"],
+               "Catch": ["NoMarkerAttempt", "RecordFailure"]},
+    # The image is registered: retry anything, then leave the rest to the cleanup queue.
+    "Finish": {"Retry": ["Anything"], "Catch": ["CleanupLeftToQueue"]},
+    # The failure path itself: never retry a refused event, retry anything else.
+    "RecordFailure": {"Retry": ["NeverInvalidEvent", "Anything"], "Catch": ["Unrecorded"]},
+}
+# Where each Task's catchers go, in order: the routes of the hand-written definition.
+ROUTES = {"Resolve": ["ResolveFailed"], "AwaitStop": ["AttemptFailed", "RecordFailure"],
+          "Verify": ["AttemptFailed", "RecordFailure"], "Finish": ["Built"],
+          "RecordFailure": ["FailedUnrecorded"]}
+PIPELINE = ["Resolve", "CreateBuildStack", "AwaitBuildStack", "StopBuilder", "Launch",
+            "AwaitStop", "Verify", "AttemptFailed", "CreateImage", "AwaitImage", "Distribute",
+            "Register"]
+BACKOFF = {"IntervalSeconds": 2, "MaxAttempts": 6, "BackoffRate": 2, "MaxDelaySeconds": 60,
+           "JitterStrategy": "FULL"}
+
+
+@pytest.fixture(scope="module")
+def deployed() -> dict:
+    """The definition CloudFormation gets (`${...}` sit inside JSON strings)."""
+    sub = loads(template_text())["Resources"]["BuildStateMachine"]["Properties"][
+        "DefinitionString"]["Fn::Sub"]
+    return json.loads(sub)
+
+
+@pytest.fixture(scope="module")
+def policies() -> dict:
+    return machine.source()["Policies"]
+
+
+def tasks(definition: dict) -> dict[str, dict]:
+    return {n: s for n, s in definition["States"].items() if s["Type"] == "Task"}
+
+
+def expanded(policies: dict, field: str, names: list[str]) -> list[dict]:
+    return [policies[field][name] for name in names]
+
+
+def test_the_deployed_definition_is_the_assembled_source(deployed: dict) -> None:
+    assert deployed == machine.assemble()
+    assert json.loads(machine.definition_text()) == deployed
+
+
+def test_every_task_has_the_shared_policies_or_is_a_listed_exception(
+        deployed: dict, policies: dict) -> None:
+    found = tasks(deployed)
+    assert set(EXCEPTIONS) <= set(found)
+    for name, state in found.items():
+        for field in ("Retry", "Catch"):
+            names = EXCEPTIONS.get(name, {}).get(field, SHARED[field])
+            assert state[field] == expanded(policies, field, names), (name, field)
+
+
+def test_every_lambda_task_from_resolve_to_register_retries_transient_errors_alike(
+        deployed: dict, policies: dict) -> None:
+    found = tasks(deployed)
+    assert set(PIPELINE) == set(found) - {"Finish", "RecordFailure"}
+    for name in PIPELINE:
+        assert found[name]["Retry"][-1] == policies["Retry"]["Transient"], name
+    transient = policies["Retry"]["Transient"]
+    assert {k: v for k, v in transient.items() if k != "ErrorEquals"} == BACKOFF
+    assert set(transient["ErrorEquals"]) >= {"TransientAwsError", "Runtime.ExitError",
+                                             "Sandbox.Timedout", "Lambda.Unknown"}
+    # Finish and RecordFailure retry anything, with the same backoff.
+    assert policies["Retry"]["Anything"] == {"ErrorEquals": ["States.ALL"], **BACKOFF}
+
+
+def test_every_catch_routes_where_it_did(deployed: dict) -> None:
+    for name, state in tasks(deployed).items():
+        routes = [c["Next"] for c in state["Catch"]]
+        assert routes == ROUTES.get(name, ["RecordFailure"]), name
+        assert state["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
+
+
+def test_each_policy_is_written_once_and_used(deployed: dict, policies: dict) -> None:
+    for field in ("Retry", "Catch"):
+        table = policies[field]
+        values = [json.dumps(v, sort_keys=True) for v in table.values()]
+        assert len(set(values)) == len(values), f"two {field} policies are the same"
+        used = {json.dumps(p, sort_keys=True)
+                for s in deployed["States"].values() for p in s.get(field, [])}
+        assert used == set(values), f"a {field} policy no state uses"
+    # Nothing else in the package writes a retrier or a catcher.
+    assert "ErrorEquals" not in (DEPLOY / "template.yaml").read_text()
+
+
+@pytest.mark.parametrize("field, entry", [
+    ("Retry", {"ErrorEquals": ["States.ALL"], "MaxAttempts": 3}),
+    ("Catch", {"ErrorEquals": ["States.ALL"], "Next": "RecordFailure"}),
+])
+def test_an_inline_policy_is_refused(field: str, entry: dict) -> None:
+    source = copy.deepcopy(machine.source())
+    source["Definition"]["States"]["CreateImage"][field] = ["Transient" if field == "Retry"
+                                                            else "RecordFailure", entry]
+    with pytest.raises(machine.MachineSourceError, match=f"CreateImage's {field} writes"):
+        machine.assemble(source)
+
+
+def test_an_unknown_policy_or_target_is_refused() -> None:
+    source = copy.deepcopy(machine.source())
+    source["Definition"]["States"]["CreateImage"]["Retry"] = ["Transiant"]
+    with pytest.raises(machine.MachineSourceError, match="'Transiant', which is not"):
+        machine.assemble(source)
+    source = copy.deepcopy(machine.source())
+    del source["Definition"]["States"]["ResolveFailed"]
+    with pytest.raises(machine.MachineSourceError, match="'ResolveFailed', which is not a"):
+        machine.assemble(source)
+
+
+def test_a_task_naming_no_policy_gets_the_defaults_and_other_states_none() -> None:
+    assembled = machine.assemble()["States"]
+    source = machine.source()["Definition"]["States"]
+    assert "Retry" not in source["CreateImage"] and "Catch" not in source["CreateImage"]
+    assert [r["ErrorEquals"][0] for r in assembled["CreateImage"]["Retry"]] == [
+        "TransientAwsError"]
+    for name, state in assembled.items():
+        if state["Type"] != "Task":
+            assert "Retry" not in state and "Catch" not in state, name
+
+
+def test_the_template_holds_the_marker_once() -> None:
+    raw = (DEPLOY / "template.yaml").read_text()
+    assert raw.count(machine.MARKER) == 1
+    assert machine.MARKER not in template_text()
+    with pytest.raises(machine.MachineSourceError, match="exactly once"):
+        machine.inline(raw.replace(machine.MARKER, "DefinitionString: '{}'"))
