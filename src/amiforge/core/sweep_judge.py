@@ -35,7 +35,7 @@ OVER_STATUSES = OVER
 # Minutes (of the stack's "timeout minute") added to a build's budget before the sweeper
 # calls it dead: Lambda retries, Step Functions backoff and queueing all take time.
 MARGIN_MINUTES = 30
-# The state machine's Retry on LaunchThrottled (Launch and CreateBuildStack, template.yaml):
+# The state machine's Retry on LaunchThrottled (Launch and CreateBuildStack, deploy/state_machine.yaml):
 # IntervalSeconds 2, BackoffRate 1.5, MaxDelaySeconds 30, MaxAttempts 99.
 LAUNCH_THROTTLE_RETRY = (2.0, 1.5, 30.0, 99)
 
@@ -49,7 +49,7 @@ def backoff_ceiling_seconds(interval: float, rate: float, max_delay: float,
 
 
 LAUNCH_THROTTLE_SECONDS = backoff_ceiling_seconds(*LAUNCH_THROTTLE_RETRY)  # about 47 min
-# Verify's Retry on ConsoleNotReady (a stopped builder with no marker yet, template.yaml):
+# Verify's Retry on ConsoleNotReady (a stopped builder with no marker yet, deploy/state_machine.yaml):
 # IntervalSeconds 3, BackoffRate 2, MaxAttempts 4, no cap; then the attempt has failed.
 CONSOLE_RETRY = (3.0, 2.0, float("inf"), 4)
 CONSOLE_WAIT_SECONDS = backoff_ceiling_seconds(*CONSOLE_RETRY)  # 45 s

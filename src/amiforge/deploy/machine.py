@@ -56,9 +56,10 @@ def _assemble_state(name: str, state: dict[str, Any], policies: dict[str, Any],
     result = {key: value for key, value in state.items()
               if key not in (*POLICY_FIELDS, "Next", "End")}
     for field in POLICY_FIELDS:
-        if named[field] is None:
+        entries = named[field]
+        if entries is None:
             continue
-        result[field] = [_policy(name, field, entry, policies) for entry in named[field]]
+        result[field] = [_policy(name, field, entry, policies) for entry in entries]
     for key in ("Next", "End"):
         if key in state:
             result[key] = state[key]
