@@ -15,6 +15,8 @@ MEANINGS: dict[str, str] = {
     "AVAILABLE": "the image is built, registered and usable; `latest` may name it",
     "FAILED": "the build failed (reason and console tail recorded); nothing left running",
     "CANCELLED": "stopped by `amiforge cancel` (reason recorded); what it started was removed",
+    "REVOKED": "was AVAILABLE; `amiforge rollback` took `latest` from it (reason, who, when "
+               "recorded); its image is kept, never `latest` again unless `amiforge release`",
     "PRUNED": "was AVAILABLE; retention removed its image(s) and snapshots",
 }
 OVER = frozenset({"AVAILABLE", "FAILED", "CANCELLED", "PRUNED"})

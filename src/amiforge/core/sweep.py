@@ -117,6 +117,8 @@ def judge(record: Mapping[str, Any] | None, execution_status: str | None, *, now
     status = record.get("status")
     if status in OVER_STATUSES:
         return Verdict(CLEAN, f"build is {status}")
+    if status == "REVOKED":  # its images wait for `amiforge release`; its builders are gone
+        return Verdict(LEAVE, "build is REVOKED: its image is kept for `amiforge release`")
     if status not in ("STARTING", "BUILDING"):  # STARTING: started, Resolve not yet run
         return Verdict(LEAVE, f"unknown status {status!r}")
     if execution_status is None:
