@@ -198,9 +198,11 @@ def _register() -> None:
         local_cmd,
         pipeline_cmd,
         recipes_cmd,
+        rollback_cmd,
     )
 
-    for module in (recipes_cmd, pipeline_cmd, cancel_cmd, cleanup_cmd, demo_cmd, local_cmd):
+    for module in (recipes_cmd, pipeline_cmd, cancel_cmd, cleanup_cmd, demo_cmd, local_cmd,
+                   rollback_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -13,6 +13,7 @@ from amiforge.cli.context import CliContext
 from amiforge.cli.main import command_errors
 from amiforge.cli.progress import build_progress, err_console, line_progress
 from amiforge.cli.render import Result
+from amiforge.cli.rollback_cmd import rollback_lines
 from amiforge.core.recipes import load_recipes
 from amiforge.deploy import stack as stack_api
 from amiforge.errors import InvalidInput, OperationFailed, RecipeInvalid
@@ -275,6 +276,10 @@ def _outcome(build: dict) -> str:
         return "yes"
     if build["outcome"] == ALREADY_BUILT and build.get("image_id"):
         return f"no: already built ({build['image_id']}); `--rebuild` builds it again"
+    if build["outcome"] == "revoked":
+        return (f"no: build {build['build_id']} was revoked (`amiforge rollback`); "
+                f"`amiforge release {build['build_id']}` brings it back, `--rebuild` builds "
+                "it again")
     return f"no: {build['outcome']}"
 
 
@@ -341,6 +346,7 @@ def history(ctx: CliContext, recipe: str, limit: int) -> Result:
     lines = []
     for b in builds:
         lines += attempt_lines(b)
+        lines += rollback_lines(b)
         if b.get("status") == FAILED and b.get("console_tail"):
             lines += [f"--- console tail of {b['build_id']} ---",
                       *b["console_tail"].splitlines()[-20:]]
