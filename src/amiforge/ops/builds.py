@@ -11,6 +11,7 @@ from amiforge.aws.catalog import AVAILABLE, IN_FLIGHT, STARTING
 from amiforge.core.hashing import build_key
 from amiforge.core.model import Recipe
 from amiforge.core.plan import generation_id, generation_of
+from amiforge.core.rollback import revoked_build
 from amiforge.errors import BuildsStillRunning, InvalidInput, NotFound
 from amiforge.steps.base import resolve_one
 from amiforge.steps.detect import start_and_claim
@@ -20,6 +21,7 @@ TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
 STARTED, ALREADY_RUNNING, ALREADY_BUILT = "started", "already running", "already built"
+REVOKED = "revoked"
 
 
 def published(env: StepEnv, names: Sequence[str]) -> dict[str, Recipe]:
@@ -88,6 +90,9 @@ def start_build(env: StepEnv, name: str, *, trigger: str = "manual",
     built = [b for b in earlier if b.get("status") == AVAILABLE]
     if built and not rebuild:
         return report(built[0]["build_id"], ALREADY_BUILT, built[0].get("image_id"))
+    gone = revoked_build(earlier)
+    if gone is not None and not rebuild:  # rolled back: the same content, the same image
+        return report(gone["build_id"], REVOKED, gone.get("image_id"))
     previous = claim.get("last_build_id") if claim.get("last_build_key") == key else None
     generation = max([generation_of(key, b["build_id"]) for b in earlier]
                      + [generation_of(key, previous) if previous else 0]) + 1
