@@ -180,6 +180,7 @@ def test_rollback_to_an_older_build_revokes_every_build_above_it_and_refusals_ex
     refused(amiforge("rollback", name, "--to", third["build_id"]), "already `latest`")
     refused(amiforge("release", first["build_id"]), "AVAILABLE, not REVOKED")
     refused(amiforge("release", "no-such-build"), "'no-such-build' is not a build")
+    refused(amiforge("rollback", name, "--reason", "x" * 1025), "--reason", "1025 characters")
 
     # The previous image is gone (deregistered by hand): refused, nothing changed.
     aws.client("ec2").deregister_image(ImageId=second["image_id"])

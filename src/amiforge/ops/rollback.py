@@ -49,14 +49,16 @@ from amiforge.aws.catalog import now_iso
 from amiforge.aws.identity import caller
 from amiforge.core import rollback as rules
 from amiforge.core.deletion import valid_build_id
+from amiforge.core.latest import choose_latest
 from amiforge.core.rollback import AVAILABLE, REVOKED, RollbackPlan, plan_rollback
 from amiforge.errors import AmiforgeError, InvalidInput, NotFound, OperationFailed
 from amiforge.ops.lookups import require_known
 from amiforge.steps.env import StepEnv
-from amiforge.steps.latest import current_latest, published_hash
+from amiforge.steps.latest import published_hash
 
 log = logging.getLogger(__name__)
 EV_RELEASE_UNDONE = "release_undone"
+MAX_REASON = 1024
 
 
 @dataclass
@@ -95,14 +97,28 @@ def _regions(home: str, *maps: Mapping[str, str]) -> list[str]:
     return [home, *others]
 
 
+def winner_now(env: StepEnv, recipe: str, *, revoked: Iterable[str] = (),
+               released: Mapping[str, Any] | None = None) -> Mapping[str, Any] | None:
+    """What the `latest` rule names now. The ``available`` index is eventually
+    consistent on AWS, so it may still list a build this run just revoked, or not yet
+    list the one it released: those two facts, known for sure here, override it."""
+    gone = set(revoked) | ({released["build_id"]} if released else set())
+    builds = [b for b in env.catalog.available(recipe) if b.get("build_id") not in gone]
+    if released is not None:
+        builds.append({**released, "status": AVAILABLE})
+    return choose_latest(builds, published_hash(env, recipe))
+
+
 def move_latest(env: StepEnv, recipe: str, *, revoked_images: Iterable[str] = (),
-                also: Iterable[Mapping[str, str]] = (), moved: list[Move]) -> dict | None:
-    """Make ``/amiforge/<recipe>/latest`` name what the rule names now, in every region
-    its build has an image in; in the regions of ``also`` (the revoked builds' images)
-    where it has none, delete a parameter that names one of ``revoked_images``.
-    ``moved`` grows with each change, so a caller that fails can put them back.
-    Returns the winner's record."""
-    winner = current_latest(env, recipe)
+                also: Iterable[Mapping[str, str]] = (), moved: list[Move],
+                revoked: Iterable[str] = (),
+                released: Mapping[str, Any] | None = None) -> Mapping[str, Any] | None:
+    """Make ``/amiforge/<recipe>/latest`` name what the rule names now
+    (:func:`winner_now`), in every region its build has an image in; in the regions of
+    ``also`` (the revoked builds' images) where it has none, delete a parameter that
+    names one of ``revoked_images``. ``moved`` grows with each change, so a caller that
+    fails can put them back. Returns the winner's record."""
+    winner = winner_now(env, recipe, revoked=revoked, released=released)
     want = images_of(winner, env.region) if winner else {}
     bad = set(revoked_images)
     name = ssm_api.latest_parameter_name(recipe)
@@ -151,6 +167,17 @@ def _parameters(moved: list[Move]) -> list[dict[str, Any]]:
     return [asdict(m) for m in moved]
 
 
+def check_reason(reason: str | None) -> None:
+    """A reason is stored on records and sent to SNS: one line, bounded."""
+    if reason is None:
+        return
+    if not reason.strip() or len(reason) > MAX_REASON or any(
+            ord(c) < 32 for c in reason):
+        raise InvalidInput(f"--reason must be one line of 1 to {MAX_REASON} characters "
+                           f"(got {len(reason)} characters)",
+                           hint="say briefly why; details belong in your ticket system")
+
+
 def plan(env: StepEnv, recipe: str, *, to: str | None = None) -> RollbackPlan:
     """Check everything and decide (no writes); raises InvalidInput (exit 2)."""
     require_known(env, recipe)
@@ -163,6 +190,7 @@ def plan(env: StepEnv, recipe: str, *, to: str | None = None) -> RollbackPlan:
 def rollback(env: StepEnv, recipe: str, *, to: str | None = None, reason: str | None = None,
              by: str | None = None) -> dict[str, Any]:
     """Roll ``recipe``'s `latest` back (see the module docstring); returns the report."""
+    check_reason(reason)
     decided = plan(env, recipe, to=to)
     by = by or caller(env.client("sts"))
     reason = reason or f"rolled back by {by}"
@@ -201,11 +229,14 @@ def rollback(env: StepEnv, recipe: str, *, to: str | None = None, reason: str | 
     bad = {image for b in decided.revoke for image in images_of(b, env.region).values()}
     also = [images_of(b, env.region) for b in decided.revoke]
     try:
-        winner = move_latest(env, recipe, revoked_images=bad, also=also, moved=moved)
-        again = current_latest(env, recipe)
+        gone = decided.revoked_ids
+        winner = move_latest(env, recipe, revoked_images=bad, also=also, moved=moved,
+                             revoked=gone)
+        again = winner_now(env, recipe, revoked=gone)
         if winner and again and again["build_id"] != winner["build_id"]:
             # A build became AVAILABLE while this one wrote: the rule's answer again.
-            winner = move_latest(env, recipe, revoked_images=bad, also=also, moved=moved)
+            winner = move_latest(env, recipe, revoked_images=bad, also=also, moved=moved,
+                                 revoked=gone)
     except Exception as err:
         why = f"rollback of {recipe} failed: {err}"
         problems = undo_catalog(why) + _put_back(env, recipe, moved, why)
@@ -248,6 +279,7 @@ def release(env: StepEnv, build_id: str, *, reason: str | None = None,
             by: str | None = None) -> dict[str, Any]:
     """Undo a rollback: the REVOKED build ``build_id`` becomes AVAILABLE again, and
     `latest` again if it ranks first. Refuses (exit 2) a build that is not REVOKED."""
+    check_reason(reason)
     record = find_build(env, build_id)
     recipe = record["recipe"]
     if record.get("status") != REVOKED:
@@ -265,7 +297,7 @@ def release(env: StepEnv, build_id: str, *, reason: str | None = None,
                            "nothing was released", hint=f"see `amiforge history {recipe}`")
     moved: list[Move] = []
     try:
-        winner = move_latest(env, recipe, moved=moved)
+        winner = move_latest(env, recipe, moved=moved, released=record)
     except Exception as err:
         why = f"release of {build_id} failed: {err}"
         problems = _put_back(env, recipe, moved, why)
