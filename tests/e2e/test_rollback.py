@@ -228,6 +228,8 @@ def test_a_failed_parameter_write_undoes_the_rollback(
     record = stack.catalog.get(name, second["build_id"])
     assert record["status"] == "AVAILABLE" and record.get("available_recipe") == name
     assert [e["event"] for e in record["rollbacks"]] == ["revoked", "rollback_undone"]
+    assert [e["event"] for e in stack.catalog.get(name, first["build_id"])["rollbacks"]] == [
+        "rollback_target", "rollback_undone"]
     assert parameter(aws, name, home) == second["image_id"]
     assert parameter(aws, name, "eu-west-1") == second["images"]["eu-west-1"]
     assert amiforge("latest", name).stdout.strip() == second["image_id"]

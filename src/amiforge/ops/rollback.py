@@ -240,6 +240,12 @@ def rollback(env: StepEnv, recipe: str, *, to: str | None = None, reason: str | 
     except Exception as err:
         why = f"rollback of {recipe} failed: {err}"
         problems = undo_catalog(why) + _put_back(env, recipe, moved, why)
+        try:  # the target's history says so too (bookkeeping only: nothing depends on it)
+            env.catalog.note_rollback(recipe, target_id, event=rules.event(
+                rules.EV_UNDONE, at=now_iso(), by=by, reason=why,
+                builds=decided.revoked_ids))
+        except AmiforgeError as note:
+            log.warning("could not note the undone rollback on %s: %s", target_id, note)
         left = f"; could not undo: {'; '.join(problems)}" if problems else ""
         raise OperationFailed(
             f"rollback of {recipe!r} failed while moving `latest` ({err}) and was undone: "
