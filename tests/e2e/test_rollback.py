@@ -162,6 +162,7 @@ def test_rollback_moves_every_reader_back_and_release_undoes_it(
     (decision,) = [d for d in as_json(amiforge("detect", output="json"))["decisions"]
                    if d["recipe"] == name]
     assert (decision["action"], decision["reason"]) == ("skip", "revoked"), decision
+    assert decision["detail"].startswith(f"build {bad['build_id']} was revoked: rolled back by")
     assert amiforge("latest", name).stdout.strip() == fixed["image_id"]
 
 

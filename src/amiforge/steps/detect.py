@@ -94,7 +94,8 @@ def detect(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
                 released = env.catalog.get(recipe.name, build_id) or {}
                 entry = as_release(decision, released.get("image_id", ""), build_id).as_dict()
             elif outcome == REVOKED_KEY:
-                entry = revoked(decision, build_id).as_dict()
+                gone = env.catalog.get(recipe.name, build_id) or {}
+                entry = revoked(decision, build_id, gone.get("reason") or "").as_dict()
             entry.update(build_id=build_id, outcome=outcome)
         report.append(entry)
     started = [e for e in report if e.get("outcome") == STARTED]
