@@ -103,6 +103,8 @@ def test_each_command_prints_its_documented_keys(local_cloud: Any, stack: Any,
     out["latest"] = run_json(local_cloud, "latest", name)
     out["prune"] = run_json(local_cloud, "prune", "--dry-run", name)
     out["sweep"] = run_json(local_cloud, "sweep", "--dry-run")
+    out["rollback"] = run_json(local_cloud, "rollback", name, "--reason", "contract")
+    out["release"] = run_json(local_cloud, "release", out["rollback"]["revoked"][0]["build_id"])
     run_json(local_cloud, "publish", "--no-detect", str(recipe_dir(hung, HANG,
                                                                    timeout_minutes=600)))
     run_json(local_cloud, "build", hung)
@@ -115,6 +117,7 @@ def test_each_command_prints_its_documented_keys(local_cloud: Any, stack: Any,
     assert out["history"]["builds"] and out["history"]["builds"][0]["attempts"]
     assert out["publish --wait"]["builds"] and out["prune"]["decisions"]
     assert [b["status"] for b in out["build --wait"]["builds"]] == ["AVAILABLE"]
+    assert out["rollback"]["revoked"] and out["release"]["latest"] is True
     assert out["latest"]["image_id"] == out["build --wait"]["builds"][0]["image_id"]
     problems = [p for command, data in out.items() for p in shape_problems(command, data)]
     assert problems == []
@@ -171,7 +174,7 @@ def console(local_cloud: Any, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("command", [
     ["history"], ["latest"], ["prune"], ["prune", "--dry-run"], ["cancel"], ["build"],
-    ["build", "--wait"], ["retire"],
+    ["build", "--wait"], ["retire"], ["rollback"],
 ])
 def test_an_unknown_recipe_exits_2_naming_it(local_cloud: Any, stack: Any,
                                              command: list[str]) -> None:

@@ -69,6 +69,8 @@ AVAILABLE = BuildStatus.AVAILABLE
 FAILED = BuildStatus.FAILED
 CANCELLED = BuildStatus.CANCELLED
 PRUNED = BuildStatus.PRUNED
+# Taken from `latest` by `amiforge rollback`; `amiforge release` makes it AVAILABLE again.
+REVOKED = BuildStatus.REVOKED
 LATEST_INDEX = "available"
 HISTORY_INDEX = "history"
 IN_FLIGHT_PARTITION = "#in-flight"
@@ -78,7 +80,7 @@ _BACKFILLED = "#backfilled"
 _ORPHAN_MARKER_AGE = timedelta(days=1)
 
 __all__ = ["AVAILABLE", "BUILDING", "CANCELLED", "FAILED", "HISTORY_INDEX", "IN_FLIGHT",
-           "LATEST_INDEX", "PRUNED", "STARTING", "Catalog", "now_iso"]
+           "LATEST_INDEX", "PRUNED", "REVOKED", "STARTING", "Catalog", "now_iso"]
 
 
 def now_iso() -> str:
@@ -432,3 +434,59 @@ class Catalog:
         """A FAILED record for a build that has none (it died before any record was
         written: started, then its starter crashed, then Resolve failed)."""
         return self._put_new({**record, "status": FAILED, "finished_at": now_iso()})
+
+    # -- rollback (ops/rollback.py) ------------------------------------------------------
+    def revoke(self, recipe: str, build_id: str, *, reason: str, by: str, at: str,
+               rolled_back_to: str, event: dict[str, Any]) -> bool:
+        """AVAILABLE -> REVOKED, only while AVAILABLE (a retried or concurrent step cannot
+        move it back): leaves the ``available`` index, records why, who, when and the
+        build `latest` went back to, and appends ``event`` to ``rollbacks``."""
+        return self._rollback_move(
+            recipe, build_id, expected=AVAILABLE, event=event,
+            set_fields={"status": REVOKED, "reason": reason, "revoked_at": at,
+                        "revoked_by": by, "rolled_back_to": rolled_back_to},
+            remove=("available_recipe",))
+
+    def unrevoke(self, recipe: str, build_id: str, *, event: dict[str, Any]) -> bool:
+        """REVOKED -> AVAILABLE, only while REVOKED (``amiforge release``, or a rollback
+        undoing itself): back in the ``available`` index, the revocation's fields gone;
+        ``event`` (appended to ``rollbacks``) keeps what happened."""
+        return self._rollback_move(
+            recipe, build_id, expected=REVOKED, event=event,
+            set_fields={"status": AVAILABLE, "available_recipe": recipe},
+            remove=("reason", "revoked_at", "revoked_by", "rolled_back_to"))
+
+    def note_rollback(self, recipe: str, build_id: str, *, event: dict[str, Any],
+                      expected: str = AVAILABLE) -> bool:
+        """Append ``event`` to the record's ``rollbacks``, only while it is ``expected``
+        (a rollback target must still be AVAILABLE)."""
+        return self._rollback_move(recipe, build_id, expected=expected, event=event,
+                                   set_fields={}, remove=())
+
+    def _rollback_move(self, recipe: str, build_id: str, *, expected: str,
+                       event: dict[str, Any], set_fields: dict[str, Any],
+                       remove: tuple[str, ...]) -> bool:
+        fields = {**set_fields, "updated_at": now_iso()}
+        names = {f"#f{i}": k for i, k in enumerate(fields)}
+        values = {f":f{i}": value(v) for i, v in enumerate(fields.values())}
+        names.update({"#status": "status", "#log": "rollbacks"})
+        values.update({":expected": value(expected), ":empty": value([]),
+                       ":event": value([event])})
+        expression = ("SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields)))
+                      + ", #log = list_append(if_not_exists(#log, :empty), :event)")
+        if remove:
+            names.update({f"#r{j}": key for j, key in enumerate(remove)})
+            expression += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(remove)))
+        try:
+            with aws_call("UpdateItem"):
+                self.db.update_item(
+                    TableName=self.table,
+                    Key={"recipe": value(recipe), "build_id": value(build_id)},
+                    UpdateExpression=expression,
+                    ConditionExpression="attribute_exists(build_id) AND #status = :expected",
+                    ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+        except AwsCallFailed as err:
+            if err.code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

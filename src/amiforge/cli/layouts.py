@@ -217,6 +217,7 @@ def history(recipe: str, records: Sequence[Record]) -> Result:
     lines = []
     for b in builds:
         lines += attempt_lines(b)
+        lines += rollback_lines(b)
         tail = views.failure_tail(b)
         if tail:
             lines += _console_tail(b["build_id"], tail)
@@ -258,3 +259,52 @@ def swept(report: Record, *, dry_run: bool) -> Result:
                          a["reason"], a["outcome"]) for a in report["actions"]],
                   exit_code=1 if report["errors"] else 0)
 
+
+# --- rollback --------------------------------------------------------------------------
+
+
+def _parameter_rows(recipe: str, parameters: Sequence[Record]) -> list[str]:
+    return [f"/amiforge/{recipe}/latest in {p['region']}: {p['previous'] or '(none)'} -> "
+            f"{p['image_id'] or '(deleted: no image there)'}" for p in parameters] or [
+        "latest parameters: already right, nothing moved"]
+
+
+def rolled_back(recipe: str, done: Record) -> Result:
+    lines = [f"revoked {r['build_id']} ({r['image_id']})" for r in done["revoked"]]
+    lines += [f"latest of {recipe} is now {done['image_id']} (build {done['build_id']})"]
+    if done["latest_build_id"] != done["build_id"]:
+        lines.append(f"note: build {done['latest_build_id']} became AVAILABLE meanwhile and "
+                     "ranks first: `latest` names it")
+    lines += _parameter_rows(recipe, done["parameters"])
+    if not done["notified"]:
+        lines.append("warning: the SNS notification could not be sent")
+    return Result(data=views.versioned(**done), title=f"rolled back {recipe}: {done['reason']}",
+                  lines=lines)
+
+
+def released(build_id: str, done: Record) -> Result:
+    recipe = done["recipe"]
+    lines = [f"{build_id} is AVAILABLE again ({done['image_id']})",
+             f"latest of {recipe} is {'now this build' if done['latest'] else 'still'} "
+             f"{done['latest_build_id']}"
+             + ("" if done["latest"] else " (it ranks first: newer, or of the published "
+                                          "recipe version)")]
+    lines += _parameter_rows(recipe, done["parameters"])
+    if not done["notified"]:
+        lines.append("warning: the SNS notification could not be sent")
+    return Result(data=views.versioned(**done), title=f"released {build_id}: {done['reason']}",
+                  lines=lines)
+
+
+def rollback_lines(build: Record) -> list[str]:
+    """``history``'s text: one line per rollback event of a build (revoked, rollback
+    target, released, undone), with who, when and why."""
+    events = build.get("rollbacks") or []
+    if not events:
+        return []
+    lines = [f"--- rollbacks of {build['build_id']} ---"]
+    for e in events:
+        others = ", ".join(e.get("builds") or [])
+        lines.append(f"{e.get('at')} {e.get('event')} by {e.get('by')}: {e.get('reason')}"
+                     + (f" ({others})" if others else ""))
+    return lines

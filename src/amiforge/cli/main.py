@@ -22,6 +22,7 @@ from amiforge.cli import (
     local_cmd,
     pipeline_cmd,
     recipes_cmd,
+    rollback_cmd,
 )
 from amiforge.cli.context import DEFAULT_STACK, CliContext
 
@@ -122,7 +123,8 @@ def cli(ctx: click.Context, endpoint_url: str | None, region: str | None,
 
 
 def _register() -> None:
-    for module in (recipes_cmd, pipeline_cmd, cancel_cmd, cleanup_cmd, demo_cmd, local_cmd):
+    for module in (recipes_cmd, pipeline_cmd, cancel_cmd, cleanup_cmd, demo_cmd, local_cmd,
+                   rollback_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
 

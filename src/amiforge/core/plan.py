@@ -9,8 +9,10 @@ after a backoff of 1, 2, 4 ... detection periods from the last failure, at most
 ``build.retry_failed`` times; then it stops and says so, until the recipe or its base
 changes or someone runs ``amiforge build``. A key whose last build was CANCELLED is left
 alone (someone stopped it on purpose) until the recipe or its base changes or someone runs
-``amiforge build``; ``plan`` says so. Each build of one key after the first is a
-new *generation* with its own execution name (:func:`generation_id`): Step Functions
+``amiforge build``; ``plan`` says so. A key whose build was REVOKED (``amiforge
+rollback``) is left alone too (:func:`revoked`), until it is released, the recipe or its
+base changes, or someone runs ``amiforge build --rebuild``. Each build of one key after
+the first is a new *generation* with its own execution name (:func:`generation_id`): Step Functions
 runs one execution per name, so concurrent starters of the same generation start one.
 """
 
@@ -35,6 +37,7 @@ FAILED = "failed"
 RETRY_FAILED = "retry failed build"
 CANCELLED = "cancelled"
 RE_RELEASE = "re-release"
+REVOKED = "revoked"
 # Schedules do not tick exactly on time: a retry is due from half a period early.
 _SLACK = 0.5
 
@@ -130,6 +133,10 @@ def decide(*, name: str, recipe_hash: str, base_ami: str | None, last: Mapping[s
                             f"build {last_build.build_id} was cancelled{why}; "
                             f"`amiforge build {name}` builds it again", key, base_ami,
                             last.get("last_base_ami"))
+        if last_build is not None and last_build.status == "REVOKED":
+            return revoked(PlanDecision(name, BUILD, "", "", key, base_ami,
+                                    last.get("last_base_ami")), last_build.build_id,
+                           last_build.reason)
         if last_build is not None and last_build.status in ("STARTING", "BUILDING"):
             return PlanDecision(name, SKIP, BUILDING_NOW, f"building as {built_as}", key,
                             base_ami, last.get("last_base_ami"))
@@ -152,6 +159,18 @@ def as_release(decision: PlanDecision, image_id: str, build_id: str) -> PlanDeci
     return PlanDecision(decision.recipe, RELEASE, RE_RELEASE,
                     f"re-release {image_id} built as {build_id}", decision.build_key,
                     decision.base_ami, decision.previous_base_ami, decision.changes)
+
+
+def revoked(decision: PlanDecision, build_id: str, reason: str = "") -> PlanDecision:
+    """A key whose build was REVOKED by ``amiforge rollback`` is not built again on its
+    own (the same content on the same base would make the same image): skipped, saying
+    how to bring it back or build it on purpose."""
+    why = f": {reason}" if reason else ""
+    return PlanDecision(decision.recipe, SKIP, REVOKED,
+                    f"build {build_id} was revoked{why}; `amiforge release {build_id}` "
+                    f"brings it back, `amiforge build --rebuild {decision.recipe}` builds "
+                    "it again", decision.build_key, decision.base_ami,
+                    decision.previous_base_ami, decision.changes)
 
 
 def _failed(name: str, key: str, base_ami: str, previous_base: str | None, last: LastBuild,

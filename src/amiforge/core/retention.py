@@ -18,6 +18,11 @@ The rules, for the AVAILABLE builds of one recipe, newest first (``created_at``)
    null there is no age floor: every image beyond the ``keep`` newest is pruned.
 5. Otherwise (beyond ``keep`` but not old enough) it is kept.
 
+A rollback target (the build ``amiforge rollback`` moved `latest` back to, named by a
+REVOKED build's ``rolled_back_to``) is kept whatever ``keep`` and ``max_age_days`` say,
+until the revoked build is released (``core/rollback.py``); REVOKED builds are not
+AVAILABLE, so retention never prunes them (their image stays for ``amiforge release``).
+
 Deprecation (``image.deprecate_after_days``) applies to kept images only, never to the
 newest: such an image gets the EC2 deprecation time ``created + N days`` (it still
 launches, and launch templates, Auto Scaling groups and SSM parameters keep working, but
@@ -33,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from amiforge.core.rollback import rollback_targets
 from amiforge.core.statuses import BuildStatus
 
 KEEP, PRUNE, DEPRECATE = "keep", "prune", "deprecate"
@@ -151,6 +157,7 @@ def plan_recipe(recipe: str, builds: Sequence[Mapping[str, Any]], policy: Retent
     where it is used (which then appears in the reason). Decisions come newest first.
     """
     uses = _uses(in_use)
+    targets = rollback_targets(builds)
     available = [b for b in builds if b.get("status") == AVAILABLE and b.get("image_id")]
     available.sort(key=lambda b: (parse_time(b["created_at"]), b["build_id"]), reverse=True)
     decisions: list[RetentionDecision] = []
@@ -166,6 +173,9 @@ def plan_recipe(recipe: str, builds: Sequence[Mapping[str, Any]], policy: Retent
             action, reason = KEEP, used
         elif policy.purge:
             action, reason = PRUNE, "recipe retired and purged (amiforge retire --purge)"
+        elif build["build_id"] in targets:
+            action, reason = KEEP, ("rollback target of REVOKED build(s) "
+                                    f"{', '.join(targets[build['build_id']])}")
         elif rank < policy.keep:
             action, reason = KEEP, f"one of the {_plural(policy.keep, 'newest image')}"
         elif policy.max_age_days is None:

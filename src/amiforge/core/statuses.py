@@ -26,6 +26,7 @@ class BuildStatus(StrEnum):
     AVAILABLE = "AVAILABLE"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    REVOKED = "REVOKED"
     PRUNED = "PRUNED"
 
 
@@ -38,6 +39,9 @@ MEANINGS: dict[str, str] = {
                         "running",
     BuildStatus.CANCELLED: "stopped by `amiforge cancel` (reason recorded); what it started "
                            "was removed",
+    BuildStatus.REVOKED: "was AVAILABLE; `amiforge rollback` took `latest` from it (reason, "
+                         "who, when recorded); its image is kept, never `latest` again unless "
+                         "`amiforge release`",
     BuildStatus.PRUNED: "was AVAILABLE; retention removed its image(s) and snapshots",
 }
 OVER: frozenset[BuildStatus] = frozenset({

@@ -27,7 +27,7 @@ from typing import Any
 
 from amiforge.core.model import Recipe
 from amiforge.core.retention import parse_time
-from amiforge.core.statuses import IN_FLIGHT, OVER
+from amiforge.core.statuses import IN_FLIGHT, OVER, BuildStatus
 
 LEAVE, CLEAN, FAIL = "leave", "clean", "fail"
 RUNNING = "RUNNING"
@@ -118,6 +118,8 @@ def judge(record: Mapping[str, Any] | None, execution_status: str | None, *, now
     status = record.get("status")
     if status in OVER_STATUSES:
         return Verdict(CLEAN, f"build is {status}")
+    if status == BuildStatus.REVOKED:  # its images wait for `amiforge release`
+        return Verdict(LEAVE, "build is REVOKED: its image is kept for `amiforge release`")
     if status not in IN_FLIGHT:  # STARTING: started, Resolve not yet run
         return Verdict(LEAVE, f"unknown status {status!r}")
     if execution_status is None:

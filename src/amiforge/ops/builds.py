@@ -12,6 +12,7 @@ from amiforge.core.hashing import build_key
 from amiforge.core.model import Recipe
 from amiforge.core.parse import recipe_from_document
 from amiforge.core.plan import generation_id, generation_of
+from amiforge.core.rollback import revoked_build
 from amiforge.errors import BuildsStillRunning, InvalidInput, NotFound
 from amiforge.steps.base import resolve_one
 from amiforge.steps.detect import start_and_claim
@@ -21,6 +22,7 @@ TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
 STARTED, ALREADY_RUNNING, ALREADY_BUILT = "started", "already running", "already built"
+REVOKED = "revoked"
 
 
 def published(env: StepEnv, names: Sequence[str]) -> dict[str, Recipe]:
@@ -58,6 +60,10 @@ def start_summary(build: dict[str, Any]) -> str:
         return "yes"
     if build["outcome"] == ALREADY_BUILT and build.get("image_id"):
         return f"no: already built ({build['image_id']}); `--rebuild` builds it again"
+    if build["outcome"] == REVOKED:
+        return (f"no: build {build['build_id']} was revoked (`amiforge rollback`); "
+                f"`amiforge release {build['build_id']}` brings it back, `--rebuild` builds "
+                "it again")
     return f"no: {build['outcome']}"
 
 
@@ -105,6 +111,9 @@ def start_build(env: StepEnv, name: str, *, trigger: str = "manual",
     built = [b for b in earlier if b.get("status") == AVAILABLE]
     if built and not rebuild:
         return report(built[0]["build_id"], ALREADY_BUILT, built[0].get("image_id"))
+    gone = revoked_build(earlier)
+    if gone is not None and not rebuild:  # rolled back: the same content, the same image
+        return report(gone["build_id"], REVOKED, gone.get("image_id"))
     previous = claim.get("last_build_id") if claim.get("last_build_key") == key else None
     generation = max([generation_of(key, b["build_id"]) for b in earlier]
                      + [generation_of(key, previous) if previous else 0]) + 1

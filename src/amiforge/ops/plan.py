@@ -24,7 +24,9 @@ from amiforge.core.plan import (
     as_release,
     decide,
     document_changes,
+    revoked,
 )
+from amiforge.core.rollback import revoked_build
 from amiforge.steps.base import resolve_bases
 from amiforge.steps.detect import claimed_builds
 from amiforge.steps.detect import detect as run_detect
@@ -62,10 +64,12 @@ def plan(env: StepEnv, recipes: Sequence[Recipe]) -> list[PlanDecision]:
         if decision.action == BUILD and decision.reason != RETRY_FAILED and current.get(
                 "last_build_key"):
             # Built before on this base (a revert)? Its image is released again if it exists.
-            earlier = release_candidate(env, env.catalog.find_key(recipe.name,
-                                                                  decision.build_key or ""))
+            builds = env.catalog.find_key(recipe.name, decision.build_key or "")
+            earlier = release_candidate(env, builds)
             if earlier is not None:
                 decision = as_release(decision, earlier["image_id"], earlier["build_id"])
+            elif (gone := revoked_build(builds)) is not None:  # rolled back: not rebuilt
+                decision = revoked(decision, gone["build_id"], gone.get("reason") or "")
         decisions.append(decision)
     return decisions
 

@@ -26,7 +26,9 @@ VERSION = 1
 
 BUILD_FIELDS = ("recipe", "build_id", "status", "reason", "image_id", "image_name", "images",
                 "base_ami", "recipe_hash", "trigger", "instance_id", "instance_type",
-                "execution_arn", "created_at", "updated_at", "finished_at", "console_tail")
+                "execution_arn", "created_at", "updated_at", "finished_at", "console_tail",
+                "revoked_at", "revoked_by", "rolled_back_to")
+ROLLBACK_FIELDS = ("event", "at", "by", "reason", "builds")
 ATTEMPT_FIELDS = ("attempt", "instance_id", "outcome", "reason", "console_tail")
 STARTED_FIELDS = ("recipe", "build_id", "base_ami", "execution_arn", "started", "outcome",
                   "image_id", "summary")
@@ -54,6 +56,7 @@ def build_record(record: Mapping[str, Any]) -> dict[str, Any]:
     shown["images"] = dict(record.get("images") or {})
     shown["status_meaning"] = MEANINGS.get(record.get("status") or "")
     shown["attempts"] = [_pick(a, ATTEMPT_FIELDS) for a in record.get("attempts") or []]
+    shown["rollbacks"] = [_pick(e, ROLLBACK_FIELDS) for e in record.get("rollbacks") or []]
     return shown
 
 

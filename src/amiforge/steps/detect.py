@@ -40,7 +40,9 @@ from amiforge.core.plan import (
     decide,
     generation_id,
     generation_of,
+    revoked,
 )
+from amiforge.core.rollback import revoked_build
 from amiforge.errors import RecipeInvalid
 from amiforge.steps.base import resolve_bases
 from amiforge.steps.env import StepEnv
@@ -48,6 +50,7 @@ from amiforge.steps.release import release_candidate, rerelease
 
 STARTED, ALREADY_STARTED, ALREADY_BUILT = "started", "already started", "already built"
 RE_RELEASED = "re-released"
+REVOKED_KEY = "revoked"
 
 
 def detect(event: DetectEvent, env: StepEnv) -> dict[str, Any]:
@@ -92,6 +95,9 @@ def detect(event: DetectEvent, env: StepEnv) -> dict[str, Any]:
             if outcome == RE_RELEASED:
                 released = env.catalog.get(recipe.name, build_id) or {}
                 entry = as_release(decision, released.get("image_id", ""), build_id).as_dict()
+            elif outcome == REVOKED_KEY:
+                gone = env.catalog.get(recipe.name, build_id) or {}
+                entry = revoked(decision, build_id, gone.get("reason") or "").as_dict()
             entry.update(build_id=build_id, outcome=outcome)
         report.append(entry)
     started = [e for e in report if e.get("outcome") == STARTED]
@@ -156,6 +162,13 @@ def start_next(env: StepEnv, recipe: Recipe, key: str, base_ami: str, trigger: s
             ours = rerelease(env, recipe, key, base_ami, earlier, trigger)
             if ours is not None:  # None: pruned meanwhile, so it is built again below
                 return earlier["build_id"], RE_RELEASED if ours else ALREADY_BUILT
+        # Revoked by `amiforge rollback`: not built again on its own. Claimed, so the
+        # next detections read it as the claimed key's build and skip it (core/plan.py).
+        gone = revoked_build(builds)
+        if gone is not None:
+            env.store.claim(recipe.name, key, build_id=gone["build_id"],
+                            base_ami=base_ami, recipe_hash=recipe.hash)
+            return gone["build_id"], REVOKED_KEY
     generation = max([generation_of(key, b["build_id"]) for b in builds]
                      + [generation_of(key, previous) if previous else 0]) + 1
     build_id = generation_id(key, generation)
