@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "function
 from test_catalog import builds, catalog_table_spec  # noqa: E402
 
 from amiforge.aws.catalog import Catalog  # noqa: E402
-from amiforge.localcloud import LocalCloud  # noqa: E402
+from amiforge.localcloud.server import LocalCloud  # noqa: E402
 
 
 def measure(db: Any, size: int) -> dict[str, int]:

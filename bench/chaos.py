@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from chaos_harness import ChaosPlan, chaos_run, deploy_stack  # noqa: E402
 
 from amiforge.core import ratelimit  # noqa: E402
-from amiforge.localcloud import LocalCloud  # noqa: E402
+from amiforge.localcloud.server import LocalCloud  # noqa: E402
 
 # The stack is deployed with the production launch budget (the template's defaults).
 PACE = (ratelimit.DEFAULT_LAUNCH_BURST, ratelimit.DEFAULT_LAUNCH_PER_SECOND)

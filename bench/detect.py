@@ -27,7 +27,7 @@ from amiforge.aws.session import AwsContext  # noqa: E402
 from amiforge.core.hashing import build_key  # noqa: E402
 from amiforge.core.model import Recipe  # noqa: E402
 from amiforge.core.parse import recipe_from_document  # noqa: E402
-from amiforge.localcloud import LocalCloud  # noqa: E402
+from amiforge.localcloud.server import LocalCloud  # noqa: E402
 from amiforge.steps.base import resolve_bases  # noqa: E402
 from amiforge.steps.detect import detect  # noqa: E402
 from amiforge.steps.env import StepEnv  # noqa: E402

@@ -27,7 +27,7 @@ from typing import Any
 
 import boto3
 
-from amiforge.localcloud import LocalCloud
+from amiforge.localcloud.server import LocalCloud
 from amiforge.localcloud.testing import create_function
 
 FUNCTIONS = {

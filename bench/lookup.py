@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from amiforge.aws.catalog import AVAILABLE, FAILED  # noqa: E402
 from amiforge.aws.session import AwsContext  # noqa: E402
 from amiforge.deploy import stack as stack_api  # noqa: E402
-from amiforge.localcloud import LocalCloud  # noqa: E402
+from amiforge.localcloud.server import LocalCloud  # noqa: E402
 from amiforge.ops.connect import connect  # noqa: E402
 from amiforge.ops.demo import LOCAL_STACK_PARAMETERS  # noqa: E402
 from amiforge.steps.env import StepEnv  # noqa: E402

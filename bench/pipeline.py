@@ -56,7 +56,7 @@ from amiforge.aws.session import AwsContext  # noqa: E402
 from amiforge.core.recipes import load_recipes  # noqa: E402
 from amiforge.core.tags import BUILD_ID  # noqa: E402
 from amiforge.deploy import stack as stack_api  # noqa: E402
-from amiforge.localcloud import LocalCloud  # noqa: E402
+from amiforge.localcloud.server import LocalCloud  # noqa: E402
 from amiforge.ops.builds import start_build, wait_for_builds  # noqa: E402
 from amiforge.ops.connect import connect  # noqa: E402
 from amiforge.ops.demo import LOCAL_STACK_PARAMETERS, seed_bases  # noqa: E402

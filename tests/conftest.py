@@ -95,7 +95,7 @@ socket.getaddrinfo = _getaddrinfo
 @pytest.fixture(scope="session")
 def local_cloud() -> Iterator[Any]:
     """A started LocalCloud for this worker; ``AWS_ENDPOINT_URL`` points at it."""
-    from amiforge.localcloud import LocalCloud
+    from amiforge.localcloud.server import LocalCloud
 
     cloud = LocalCloud(port=0, region="us-east-1", builder_seconds=TEST_BUILDER_SECONDS)
     cloud.start()

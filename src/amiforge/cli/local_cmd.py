@@ -68,7 +68,7 @@ def up(ctx: CliContext, port: int, time_scale: float, builder_seconds: float,
                          ("--crash-rate", crash_rate)):
         if not 0.0 <= rate <= 1.0:
             raise InvalidInput(f"{option} must be between 0 and 1, got {rate}")
-    from amiforge.localcloud import LocalCloud  # imports moto: only when needed
+    from amiforge.localcloud.server import LocalCloud  # imports moto: only when needed
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)

@@ -18,13 +18,11 @@ How the pieces fit:
 * :mod:`.images` — ``release_base``: a vendor publishing a new base AMI.
 * :mod:`.testing` — small helpers for tests that drive the local cloud.
 
-Usage::
+The package itself imports nothing, so importing one piece never starts the others::
+
+    from amiforge.localcloud.server import LocalCloud
 
     with LocalCloud(builder_seconds=0.5) as cloud:
         os.environ.update(cloud.env())
         ...
 """
-
-from amiforge.localcloud.server import LocalCloud
-
-__all__ = ["LocalCloud"]

@@ -12,12 +12,27 @@ from __future__ import annotations
 import difflib
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from amiforge.localcloud import faults
 
-if TYPE_CHECKING:
-    from amiforge.localcloud.server import LocalCloud
+
+class Cloud(Protocol):
+    """What the routes need of :class:`~amiforge.localcloud.server.LocalCloud` (a protocol,
+    so this module does not import the server that mounts it)."""
+
+    @property
+    def region(self) -> str: ...
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def faults(self) -> faults.FaultInjector: ...
+
+    def release_base(self, name: str, owner: str = ..., ssm_parameter: str | None = ...,
+                     architecture: str = ..., platform: str | None = ...,
+                     creation_date: datetime | None = ..., *,
+                     region: str | None = ...) -> str: ...
+
 
 PRIVATE_PREFIX = "/_amiforge/"
 
@@ -25,7 +40,7 @@ PRIVATE_PREFIX = "/_amiforge/"
 class PrivateRoutes:
     """WSGI middleware: amiforge's own routes in front of moto's app."""
 
-    def __init__(self, app: Any, cloud: LocalCloud) -> None:
+    def __init__(self, app: Any, cloud: Cloud) -> None:
         self.app = app
         self.cloud = cloud
 

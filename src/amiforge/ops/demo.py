@@ -59,7 +59,7 @@ def run_demo(recipes_dir: Path, *, stack: str = "amiforge", builder_seconds: flo
              progress: Callable[[str], None] = lambda _m: None,
              on_update: Callable[..., None] = lambda *_a: None,
              make_progress: Callable[[list[dict[str, Any]]], Any] | None = None) -> dict[str, Any]:
-    from amiforge.localcloud import LocalCloud
+    from amiforge.localcloud.server import LocalCloud
 
     recipes = load_recipes(recipes_dir)  # fail fast on bad recipes, before starting anything
     started_at = time.monotonic()

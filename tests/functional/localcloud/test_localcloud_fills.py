@@ -18,7 +18,7 @@ import json, sys, types
 from pathlib import Path
 
 import amiforge
-from amiforge.localcloud import LocalCloud
+from amiforge.localcloud.server import LocalCloud
 from amiforge.localcloud.fills import MISSING, resolve_owner
 from amiforge.localcloud.fills.services import REGISTRY
 
@@ -97,7 +97,7 @@ def test_stop_leaves_no_moto_attribute_patched() -> None:
 REFUSED = r'''
 import dataclasses, json
 
-from amiforge.localcloud import LocalCloud
+from amiforge.localcloud.server import LocalCloud
 from amiforge.localcloud.fills import MISSING, MotoMismatch, resolve_owner
 from amiforge.localcloud.fills.services import REGISTRY
 

@@ -36,10 +36,10 @@ SERVICES = ("autoscaling", "cloudformation", "dynamodb", "ec2", "events", "iam",
 
 # (module, imported module, name) -> why it is needed outside aws/.
 ALLOWED_BOTOCORE: dict[tuple[str, str, str], str] = {
-    **{("cli/main.py", "botocore.exceptions", name): "the CLI's edge: one line, exit code"
+    **{("cli/command.py", "botocore.exceptions", name): "the CLI's edge: one line, exit code"
        for name in ("BotoCoreError", "ClientError", "EndpointConnectionError",
                     "NoCredentialsError", "NoRegionError")},
-    ("cli/main.py", "botocore.parsers", "ResponseParserError"): "the CLI's edge",
+    ("cli/command.py", "botocore.parsers", "ResponseParserError"): "the CLI's edge",
     **{("handlers/runtime.py", "botocore.exceptions", name): "a transport failure that "
        "outlived botocore's retries becomes TransientAwsError for Step Functions' Retry"
        for name in ("ConnectionError", "HTTPClientError")},

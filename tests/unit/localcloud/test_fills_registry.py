@@ -155,7 +155,7 @@ def test_the_pinned_version_is_what_is_installed() -> None:
 
 
 def test_a_wrong_moto_version_is_refused_at_start(other_moto: str) -> None:
-    from amiforge.localcloud import LocalCloud
+    from amiforge.localcloud.server import LocalCloud
 
     cloud = LocalCloud(port=0)
     with pytest.raises(MotoMismatch) as caught:
