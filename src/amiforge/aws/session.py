@@ -14,8 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import boto3  # type: ignore[import-untyped]
-from botocore.config import Config  # type: ignore[import-untyped]
-from botocore.exceptions import ProfileNotFound  # type: ignore[import-untyped]
+from botocore.config import Config
+from botocore.exceptions import ProfileNotFound
 
 from amiforge.errors import InvalidInput
 

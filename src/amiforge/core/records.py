@@ -70,3 +70,9 @@ class BuildRecord(TypedDict, total=False):
     deprecate_at: str
     prune_reason: str
     pruned_at: str
+    # rollback (core/rollback.py): who took `latest` from this build, when, for which
+    # build, and every rollback event it took part in
+    revoked_at: str
+    revoked_by: str
+    rolled_back_to: str
+    rollbacks: list[dict[str, Any]]

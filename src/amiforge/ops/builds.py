@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from amiforge.aws import stepfunctions as sfn_api
@@ -130,7 +130,7 @@ def start_build(env: StepEnv, name: str, *, trigger: str = "manual",
                   ALREADY_BUILT if status == "SUCCEEDED" and not rebuild else ALREADY_RUNNING)
 
 
-def _alive(env: StepEnv, build: dict[str, Any]) -> bool:
+def _alive(env: StepEnv, build: Mapping[str, Any]) -> bool:
     """A STARTING record whose execution ended before Resolve ran (stopped, say) is no
     build in flight: the sweeper fails it later; a new build need not wait for that."""
     if build.get("status") != STARTING:
@@ -199,7 +199,7 @@ def wait_for_builds(env: StepEnv, builds: Sequence[dict[str, Any]], *,
         raise BuildsStillRunning(still_running(pending.values(), "interrupted")) from None
     results = []
     for build in builds:
-        record = env.catalog.get(build["recipe"], build["build_id"]) or {}
+        record: Mapping[str, Any] = env.catalog.get(build["recipe"], build["build_id"]) or {}
         arn = build.get("execution_arn") or execution_arn_for(env, build["build_id"])
         described = sfn_api.describe(env.client("stepfunctions"), arn)
         results.append({**build, "execution_arn": arn,

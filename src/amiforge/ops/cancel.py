@@ -21,6 +21,7 @@ exit 2 and nothing touched.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from amiforge.aws import messaging
@@ -45,7 +46,7 @@ def _recipes_of(target: str) -> list[str]:
     return [target[:cut] for cut in reversed(cuts) if valid_build_id(target, target[:cut])]
 
 
-def find_build(env: StepEnv, target: str) -> dict[str, Any]:
+def find_build(env: StepEnv, target: str) -> Mapping[str, Any]:
     """The catalog record ``target`` names: a build id, or a recipe's running build.
 
     A build whose execution runs but whose record Resolve has not written yet (the
@@ -99,7 +100,7 @@ def cancel(env: StepEnv, targets: list[str], *,
     Every target is found and checked first: if one names no running build, nothing is
     cancelled (exit 2), so a typo never leaves half the list stopped.
     """
-    records: dict[str, dict[str, Any]] = {}
+    records: dict[str, Mapping[str, Any]] = {}
     for target in targets:
         record = find_build(env, target)
         if record.get("status") not in LIVE:
@@ -109,7 +110,7 @@ def cancel(env: StepEnv, targets: list[str], *,
     return [_cancel_one(env, record, reason) for record in records.values()]
 
 
-def _cancel_one(env: StepEnv, record: dict[str, Any], reason: str) -> dict[str, Any]:
+def _cancel_one(env: StepEnv, record: Mapping[str, Any], reason: str) -> dict[str, Any]:
     recipe, build_id = record["recipe"], record["build_id"]
     if record.get("unrecorded"):
         # Written here so the cancel is recorded; a Resolve in flight finds it there (its

@@ -74,7 +74,8 @@ def cancel_builds(env: StepEnv, builds: list[dict[str, Any]],
     done = []
     for build in builds:
         recipe = build.get("recipe")
-        record = (env.catalog.get(recipe, build["build_id"]) if recipe else None) or {}
+        record: Mapping[str, Any] = (
+            env.catalog.get(recipe, build["build_id"]) if recipe else None) or {}
         recorded = recipe is not None and bool(record) and env.catalog.mark_cancelled(
             recipe, build["build_id"], reason=reason, live=tuple(sorted(IN_FLIGHT)))
         stopped = sfn_api.stop(sfn, build["execution_arn"], cause=reason)

@@ -9,8 +9,10 @@ builds of it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from amiforge.core.records import BuildRecord
 from amiforge.core.rules import check_recipe_name
 from amiforge.core.statuses import MEANINGS
 from amiforge.errors import InvalidInput, NotFound
@@ -28,7 +30,7 @@ def require_known(env: StepEnv, name: str) -> None:
                        hint="check the name with `amiforge status`")
 
 
-def history(env: StepEnv, name: str, limit: int) -> list[dict[str, Any]]:
+def history(env: StepEnv, name: str, limit: int) -> list[BuildRecord]:
     """The newest ``limit`` builds of ``name``, newest first (catalog records)."""
     require_known(env, name)
     return env.catalog.history(name, limit=limit)
@@ -49,7 +51,7 @@ def latest(env: StepEnv, name: str, region: str | None) -> dict[str, Any]:
         raise
 
 
-def _last_build_text(last: dict[str, Any]) -> str:
+def _last_build_text(last: Mapping[str, Any]) -> str:
     """"failed: <reason> (build …)" for a failure; the status and build id otherwise."""
     if not last:
         return "never built"
@@ -63,8 +65,10 @@ def status(env: StepEnv) -> list[dict[str, Any]]:
     rows = []
     for record in sorted(env.store.all_current(), key=lambda r: r["name"]):
         name = record["name"]
-        last = (env.catalog.history(name, limit=1) or [{}])[0]
-        newest = env.catalog.latest(name, record["hash"]) or {}
+        builds = env.catalog.history(name, limit=1)
+        last: Mapping[str, Any] = builds[0] if builds else {}
+        chosen = env.catalog.latest(name, record["hash"])
+        newest: Mapping[str, Any] = chosen if chosen is not None else {}
         rows.append({
             "recipe": name, "hash": record["hash"], "last_build": last.get("build_id"),
             "retired_at": record.get("retired_at"),

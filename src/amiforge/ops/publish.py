@@ -5,7 +5,7 @@ and start the builds they imply (:func:`publish_directory`, what ``amiforge publ
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,7 +74,7 @@ def retire(env: StepEnv, names: Sequence[str]) -> list[dict[str, Any]]:
     results = []
     for name in records:
         retired_at = env.store.retire(name)
-        latest = env.catalog.latest(name) or {}
+        latest: Mapping[str, Any] = env.catalog.latest(name) or {}
         results.append({"recipe": name, "retired_at": retired_at,
                         "latest_image": latest.get("image_id")})
     return results

@@ -50,6 +50,7 @@ from amiforge.aws.identity import caller
 from amiforge.core import rollback as rules
 from amiforge.core.deletion import valid_build_id
 from amiforge.core.latest import choose_latest
+from amiforge.core.records import BuildRecord
 from amiforge.core.rollback import AVAILABLE, REVOKED, RollbackPlan, plan_rollback
 from amiforge.errors import AmiforgeError, InvalidInput, NotFound, OperationFailed
 from amiforge.ops.lookups import require_known
@@ -103,7 +104,8 @@ def winner_now(env: StepEnv, recipe: str, *, revoked: Iterable[str] = (),
     consistent on AWS, so it may still list a build this run just revoked, or not yet
     list the one it released: those two facts, known for sure here, override it."""
     gone = set(revoked) | ({released["build_id"]} if released else set())
-    builds = [b for b in env.catalog.available(recipe) if b.get("build_id") not in gone]
+    builds: list[Mapping[str, Any]] = [b for b in env.catalog.available(recipe)
+                                       if b.get("build_id") not in gone]
     if released is not None:
         builds.append({**released, "status": AVAILABLE})
     return choose_latest(builds, published_hash(env, recipe))
@@ -268,7 +270,7 @@ def rollback(env: StepEnv, recipe: str, *, to: str | None = None, reason: str | 
     return report
 
 
-def find_build(env: StepEnv, build_id: str) -> dict[str, Any]:
+def find_build(env: StepEnv, build_id: str) -> BuildRecord:
     """The catalog record of ``build_id`` (its recipe is a prefix of it); NotFound else."""
     cuts = [i for i, char in enumerate(build_id) if char == "-"]
     for cut in reversed(cuts):
@@ -298,7 +300,7 @@ def release(env: StepEnv, build_id: str, *, reason: str | None = None,
     at = now_iso()
     if not env.catalog.unrevoke(recipe, build_id, event=rules.event(
             rules.EV_RELEASED, at=at, by=by, reason=reason,
-            builds=[record.get("rolled_back_to")] if record.get("rolled_back_to") else [])):
+            builds=[str(record["rolled_back_to"])] if record.get("rolled_back_to") else [])):
         raise InvalidInput(f"build {build_id} is no longer REVOKED (it changed meanwhile): "
                            "nothing was released", hint=f"see `amiforge history {recipe}`")
     moved: list[Move] = []

@@ -81,7 +81,7 @@ def plan_uninstall(aws: AwsContext, stack: str) -> UninstallPlan:
                             "image_id": build.get("image_id"),
                             "created_at": build.get("created_at", ""),
                             "images": dict(build.get("images")
-                                           or {env.region: build.get("image_id")})})
+                                           or {env.region: build.get("image_id") or ""})})
     ours = {image_id for b in plan.images for image_id in b["images"].values()}
     regions = sorted({env.region} | {r for b in plan.images for r in b["images"]})
     for recipe in sorted({b["recipe"] for b in plan.images}):

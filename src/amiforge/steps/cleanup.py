@@ -47,7 +47,7 @@ def cleanup_build(env: StepEnv, recipe: str, build_id: str, *, keep_image: str |
         raise InvalidInput(f"cleanup: build id {build_id!r} is not a build of recipe "
                            f"{recipe!r}", hint="pass an exact build id")
     record = env.catalog.get(recipe, build_id) if env.catalog_table else None
-    status = (record or {}).get("status")
+    status = record.get("status") if record is not None else None
     reason = reason or f"build {build_id} is {status}"
     owner = Owner(recipe, build_id, stack=env.stack_name or None)
     all_regions = list(dict.fromkeys([env.region, *regions]))

@@ -93,11 +93,13 @@ def detect(event: DetectEvent, env: StepEnv) -> dict[str, Any]:
             build_id, outcome = start_next(env, recipe, decision.build_key or "",
                                            decision.base_ami or "", trigger, record)
             if outcome == RE_RELEASED:
-                released = env.catalog.get(recipe.name, build_id) or {}
-                entry = as_release(decision, released.get("image_id", ""), build_id).as_dict()
+                released = env.catalog.get(recipe.name, build_id)
+                image_id = released.get("image_id", "") if released else ""
+                entry = as_release(decision, image_id, build_id).as_dict()
             elif outcome == REVOKED_KEY:
-                gone = env.catalog.get(recipe.name, build_id) or {}
-                entry = revoked(decision, build_id, gone.get("reason") or "").as_dict()
+                gone = env.catalog.get(recipe.name, build_id)
+                entry = revoked(decision, build_id,
+                                (gone.get("reason") if gone else None) or "").as_dict()
             entry.update(build_id=build_id, outcome=outcome)
         report.append(entry)
     started = [e for e in report if e.get("outcome") == STARTED]
@@ -147,11 +149,11 @@ def start_next(env: StepEnv, recipe: Recipe, key: str, base_ami: str, trigger: s
         # The key was built before under another claim: a revert, or a detection that
         # died after its start. A build in flight, or the recipe's newest image, is the
         # build this detection wanted: claim it rather than start another.
-        newest = env.catalog.latest(recipe.name) or {}
+        newest = env.catalog.latest(recipe.name)
+        newest_id = newest["build_id"] if newest is not None else None
         for build in builds:
             if build.get("status") in IN_FLIGHT or (
-                    build.get("status") == AVAILABLE
-                    and build["build_id"] == newest.get("build_id")):
+                    build.get("status") == AVAILABLE and build["build_id"] == newest_id):
                 env.store.claim(recipe.name, key, build_id=build["build_id"],
                                 base_ami=base_ami, recipe_hash=recipe.hash)
                 return build["build_id"], (ALREADY_BUILT if build.get("status") == AVAILABLE

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from amiforge.aws import ec2 as ec2_api
@@ -52,7 +53,7 @@ def record_failure(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     reason = failure_reason(state.get("error"))
     if not build.get("build_id"):
         return {"status": "FAILED", "reason": reason}
-    record = env.catalog.get(build["recipe"], build["build_id"]) or {}
+    record: Mapping[str, Any] = env.catalog.get(build["recipe"], build["build_id"]) or {}
     tail = record.get("console_tail")
     instance_id = state.get("launch", {}).get("instance_id") or record.get("instance_id")
     if not tail and instance_id:

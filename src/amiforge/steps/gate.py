@@ -15,7 +15,7 @@ image there, and the verdict says why; other regions go on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,7 +94,7 @@ class Gate:
         self.usage(region, image_ids)
 
     def image_facts(self, image: dict[str, Any], region: str, owner: Owner,
-                    record: dict[str, Any] | None, *, retention_chose: bool = False,
+                    record: Mapping[str, Any] | None, *, retention_chose: bool = False,
                     with_usage: bool = True) -> ImageFacts:
         """The gate's facts about one image. ``with_usage=False`` leaves its uses out: a
         first look, since every rule only ever keeps, a verdict of keep without them is
@@ -124,7 +124,7 @@ class Gate:
 
     # -- decisions and removals ------------------------------------------------------
     def remove_images(self, region: str, images: list[dict[str, Any]], owner: Owner,
-                      record: dict[str, Any] | None, reason: str, *,
+                      record: Mapping[str, Any] | None, reason: str, *,
                       retention_chose: bool = False,
                       dry_run: bool | None = None) -> list[dict[str, Any]]:
         """Ask the gate about each image, then about each snapshot behind a removed one;
@@ -159,7 +159,7 @@ class Gate:
                                           dry_run=dry_run)
         return rows
 
-    def remove_snapshots(self, region: str, owner: Owner, record: dict[str, Any] | None,
+    def remove_snapshots(self, region: str, owner: Owner, record: Mapping[str, Any] | None,
                          reason: str, *, only: set[str] | None = None,
                          removed: set[str] | frozenset[str] = frozenset(),
                          dry_run: bool | None = None) -> list[dict[str, Any]]:

@@ -10,10 +10,12 @@ CloudFormation with it is :mod:`amiforge.custom_resource.latest_ami`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from amiforge.aws import ssm as ssm_api
+from amiforge.core.records import BuildRecord
 from amiforge.errors import NotFound
 from amiforge.steps.env import StepEnv
 
@@ -23,7 +25,7 @@ def published_hash(env: StepEnv, recipe: str) -> str | None:
     return current.get("hash") if current else None
 
 
-def current_latest(env: StepEnv, recipe: str) -> dict[str, Any] | None:
+def current_latest(env: StepEnv, recipe: str) -> BuildRecord | None:
     """The catalog record of the build `latest` names, or None."""
     return env.catalog.latest(recipe, published_hash(env, recipe))
 
@@ -37,7 +39,7 @@ class Moved:
     image_id: str
 
 
-def sync_latest(env: StepEnv, recipe: str, *, winner: dict[str, Any] | None = None,
+def sync_latest(env: StepEnv, recipe: str, *, winner: Mapping[str, Any] | None = None,
                 moved: list[Moved] | None = None) -> list[Moved]:
     """Make ``/amiforge/<recipe>/latest`` name what :func:`current_latest` names, in every
     region that build has an image in (``winner``: already read). ``moved`` grows as each

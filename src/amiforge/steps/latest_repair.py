@@ -12,10 +12,12 @@ are still checked. A dry run reports the same and changes nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import ssm as ssm_api
+from amiforge.core.records import BuildRecord
 from amiforge.steps.env import StepEnv
 from amiforge.steps.gate import describe_failure
 
@@ -29,7 +31,7 @@ def _exists(ec2: Any, image_id: str | None) -> bool:
     return image is not None and image.get("State") == "available"
 
 
-def _image_in(record: dict[str, Any], region: str, home: str) -> str | None:
+def _image_in(record: Mapping[str, Any], region: str, home: str) -> str | None:
     images = record.get("images") or {}
     return images.get(region) or (record.get("image_id") if region == home else None)
 
@@ -42,7 +44,7 @@ def repair_latest(env: StepEnv, recipes: list[dict[str, Any]], *, dry_run: bool,
         name = recipe["name"]
         regions = [env.region,
                    *((recipe.get("document") or {}).get("image", {}).get("regions") or [])]
-        builds: list[dict[str, Any]] | None = None
+        builds: list[BuildRecord] | None = None
         for region in dict.fromkeys(regions):
             if region in skip:
                 continue

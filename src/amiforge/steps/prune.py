@@ -24,7 +24,7 @@ dry run prints exactly what a real run then does.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +36,7 @@ from amiforge.core.deletion import Owner, decide_image
 from amiforge.core.events import PruneEvent
 from amiforge.core.in_use import CANNOT_SEE
 from amiforge.core.parse import recipe_from_document
+from amiforge.core.records import BuildRecord
 from amiforge.core.retention import (
     DEPRECATE,
     KEEP,
@@ -77,7 +78,8 @@ def plan(env: StepEnv, recipes: Collection[str] | None = None, *, now: datetime 
             skipped.append({"recipe": record["name"], "reason": f"invalid recipe: {err}"})
     for name in sorted(only - set(policies) - {s["recipe"] for s in skipped}):
         skipped.append({"recipe": name, "reason": "not published"})
-    histories = {name: env.catalog.history(name) for name in sorted(policies)}
+    histories: dict[str, list[BuildRecord]] = {name: env.catalog.history(name)
+                                               for name in sorted(policies)}
     records = {(b["recipe"], b["build_id"]): b for builds in histories.values() for b in builds}
     in_use, unknown = _in_use(env, gate, [b for b in records.values()
                                           if b.get("status") == AVAILABLE])
@@ -90,7 +92,7 @@ def plan(env: StepEnv, recipes: Collection[str] | None = None, *, now: datetime 
 
 
 def _gated(env: StepEnv, gate: Gate, decision: RetentionDecision,
-           record: dict[str, Any] | None) -> RetentionDecision:
+           record: Mapping[str, Any] | None) -> RetentionDecision:
     """A prune becomes a keep when the deletion gate keeps any of the build's images."""
     if decision.action != PRUNE:
         return decision
@@ -124,12 +126,12 @@ def _unless_unknown(env: StepEnv, decision: RetentionDecision, unknown: dict[str
     return replace(decision, action=KEEP, reason="; ".join(reasons) + "; kept")
 
 
-def _in_use(env: StepEnv, gate: Gate, builds: list[dict[str, Any]]
+def _in_use(env: StepEnv, gate: Gate, builds: Sequence[Mapping[str, Any]]
             ) -> tuple[dict[str, list[str]], dict[str, str]]:
     """({image id: [uses]}, {region: why its usage is unknown})."""
     by_region: dict[str, set[str]] = {}
     for build in builds:
-        images = build.get("images") or {env.region: build.get("image_id")}
+        images = build.get("images") or {env.region: build.get("image_id") or ""}
         for region, image_id in images.items():
             if image_id:
                 by_region.setdefault(region, set()).add(image_id)

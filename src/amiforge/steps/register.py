@@ -22,6 +22,7 @@ late is AVAILABLE but never takes `latest`; its result says why.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from amiforge.aws import ec2 as ec2_api
@@ -47,7 +48,8 @@ def register(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
             shared[region] = ec2_api.share_image(env.client("ec2", region), described,
                                                  build["share_with"])
     parameters = [ssm_api.latest_parameter_name(recipe)] if images else []
-    record = env.catalog.get(recipe, build_id) or {}
+    found = env.catalog.get(recipe, build_id)
+    record: Mapping[str, Any] = found if found is not None else {}
     env.catalog.mark_available(recipe, build_id, created_at=record.get("created_at", ""),
                                image_id=image["image_id"], image_name=image["name"],
                                images=images, snapshot_ids=image.get("snapshot_ids", []),

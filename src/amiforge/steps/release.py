@@ -16,7 +16,7 @@ If the image is gone (pruned), there is nothing to release: the key is built aga
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from amiforge.aws import ec2 as ec2_api
@@ -27,7 +27,8 @@ from amiforge.core.model import Recipe
 from amiforge.steps.env import StepEnv
 
 
-def release_candidate(env: StepEnv, builds: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+def release_candidate(env: StepEnv,
+                      builds: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The newest AVAILABLE build among ``builds`` (one key's) whose image still exists in
     the home region; None if there is none (the key must be built again)."""
     available = sorted((b for b in builds if b.get("status") == AVAILABLE and b.get("image_id")),
@@ -41,7 +42,7 @@ def release_candidate(env: StepEnv, builds: Sequence[dict[str, Any]]) -> dict[st
 
 
 def rerelease(env: StepEnv, recipe: Recipe, key: str, base_ami: str,
-              build: dict[str, Any], trigger: str) -> bool | None:
+              build: Mapping[str, Any], trigger: str) -> bool | None:
     """Make ``build`` (an AVAILABLE build of ``key``) the recipe's newest image again;
     True if this call's claim won (it then notifies). None if the build is no longer
     AVAILABLE (retention pruned it since it was read): nothing moved, the caller builds."""

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -57,7 +58,7 @@ from amiforge.steps.latest_repair import repair_latest
 log = logging.getLogger(__name__)
 
 Described = dict[str, Any]  # an instance, image, snapshot or stack as EC2/CFN describe it
-Record = dict[str, Any]  # a catalog record
+Record = Mapping[str, Any]  # a catalog record
 
 
 @dataclass
@@ -122,7 +123,7 @@ def find_leftovers(env: StepEnv, regions: list[str]
     return found, failed
 
 
-def _execution_status(env: StepEnv, record: dict[str, Any]) -> str | None:
+def _execution_status(env: StepEnv, record: Mapping[str, Any]) -> str | None:
     arn = record.get("execution_arn")
     if not arn and env.state_machine_arn:
         arn = env.state_machine_arn.replace(":stateMachine:", ":execution:") + \
@@ -132,7 +133,7 @@ def _execution_status(env: StepEnv, record: dict[str, Any]) -> str | None:
     return sfn_api.status_of(env.client("stepfunctions"), arn)
 
 
-def _budget(env: StepEnv, record: dict[str, Any]) -> timedelta:
+def _budget(env: StepEnv, record: Mapping[str, Any]) -> timedelta:
     """How long the record's build may legitimately run: its recipe's budget if the
     version it was built from can be read, else the longest one."""
     version = env.store.version(record["recipe"], record["recipe_hash"]) \
@@ -160,13 +161,13 @@ def _judge(env: StepEnv, left: Leftovers, now: datetime) -> tuple[sweep_judge.Ve
     return sweep_judge.judge(record, status, now=now, budget=budget), record
 
 
-def _kept_images(record: dict[str, Any] | None) -> set[str]:
+def _kept_images(record: Mapping[str, Any] | None) -> set[str]:
     if not record or record.get("status") != AVAILABLE:
         return set()
     return {i for i in [record.get("image_id"), *(record.get("images") or {}).values()] if i}
 
 
-def _actions(left: Leftovers, verdict: sweep_judge.Verdict, record: dict[str, Any] | None,
+def _actions(left: Leftovers, verdict: sweep_judge.Verdict, record: Mapping[str, Any] | None,
              home: str) -> list[dict[str, Any]]:
     """Every resource of the build with what to do with it."""
     base = {"recipe": left.recipe, "build_id": left.build_id}
@@ -200,7 +201,7 @@ def _actions(left: Leftovers, verdict: sweep_judge.Verdict, record: dict[str, An
 
 
 def _image_rows(gate: Gate, left: Leftovers, verdict: sweep_judge.Verdict,
-                record: dict[str, Any] | None, *, dry_run: bool) -> list[dict[str, Any]]:
+                record: Mapping[str, Any] | None, *, dry_run: bool) -> list[dict[str, Any]]:
     """Images and snapshots of an ended build, each as the deletion gate judges it.
 
     The build's own AVAILABLE image(s) and their snapshots are not even asked about
@@ -313,7 +314,7 @@ def _prefetch_usage(gate: Gate, leftovers: dict[tuple[str, str], Leftovers],
 
 
 def _carry_out(env: StepEnv, gate: Gate, left: Leftovers, verdict: sweep_judge.Verdict,
-               record: dict[str, Any] | None, actions: list[dict[str, Any]],
+               record: Mapping[str, Any] | None, actions: list[dict[str, Any]],
                now: datetime) -> tuple[sweep_judge.Verdict, Record | None, list[dict[str, Any]]]:
     if verdict.action == sweep_judge.FAIL:
         if verdict.stop and (record or {}).get("execution_arn"):
