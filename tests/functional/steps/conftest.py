@@ -1,0 +1,68 @@
+"""Fixtures for the step tests: each step runs in-process against the local cloud.
+
+``stack`` (module scope) is what a deployed stack gives its functions, made of only the
+resources the steps need: the catalog and recipe-store tables (shaped as the template's),
+a builder security group, the cleanup queue and its dead-letter queue, a topic, and a
+stack name for the ``amiforge:stack`` tag. Times are shrunk as the local stack does (a
+recipe minute is one second). ``env`` is a fresh :class:`StepEnv` over the same resources
+for one test (same clients; its catalog and store are read anew).
+
+The helpers in ``tests/helpers.py`` build the state a step receives from the steps before
+it by running those steps (``resolved``, ``launched``, ``stopped``), never by hand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.helpers import HOME, Publish, create_tables, publish_recipe, unique, write_recipe
+
+from amiforge.aws.session import AwsContext
+from amiforge.core.model import Recipe
+from amiforge.steps.env import StepEnv
+
+
+@pytest.fixture(scope="module")
+def aws(local_cloud: Any) -> AwsContext:
+    return AwsContext(region=HOME, endpoint_url=local_cloud.endpoint)
+
+
+@pytest.fixture(scope="module")
+def stack(aws: AwsContext) -> StepEnv:
+    catalog, recipes = create_tables(aws.client("dynamodb"))
+    name = unique("stack")
+    sqs = aws.client("sqs")
+    group = aws.client("ec2").create_security_group(
+        GroupName=f"{name}-builders", Description="amiforge builders: no inbound")["GroupId"]
+    return StepEnv(
+        catalog_table=catalog, recipes_table=recipes, stack_name=name,
+        topic_arn=aws.client("sns").create_topic(Name=name)["TopicArn"],
+        cleanup_queue_url=sqs.create_queue(QueueName=f"{name}-cleanup")["QueueUrl"],
+        cleanup_dead_letter_url=sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"],
+        builder_security_group_id=group, seconds_per_minute=1, poll_seconds=1,
+        image_timeout_minutes=5, aws=aws)
+
+
+@pytest.fixture
+def env(stack: StepEnv) -> StepEnv:
+    return dataclasses.replace(stack)
+
+
+@pytest.fixture
+def recipe_dir(tmp_path: Path) -> Path:
+    return tmp_path / "recipes"
+
+
+@pytest.fixture
+def published(env: StepEnv, recipe_dir: Path) -> Publish:
+    """Write and publish a recipe: ``published(name?, script?, **write_recipe options)``."""
+
+    def publish(name: str | None = None, script: str = "echo hello\n", **options: Any
+                ) -> Recipe:
+        recipe = write_recipe(recipe_dir, name or unique("web"), script, **options)
+        publish_recipe(env, recipe)
+        return recipe
+    return publish

@@ -1,0 +1,143 @@
+"""Helpers shared by test modules: unique names, the stack's tables, recipes, build ids.
+
+Plain functions (no pytest import), so any tier can use them; the fixtures built on them
+live in the conftest.py of the tier that needs them (``tests/functional/steps/``).
+"""
+
+from __future__ import annotations
+
+import textwrap
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from amiforge.aws import ec2 as ec2_api
+from amiforge.aws import ssm as ssm_api
+from amiforge.core.model import Recipe
+from amiforge.core.recipes import load_recipes
+from amiforge.localcloud.testing import wait_for
+from amiforge.steps.env import StepEnv
+from amiforge.steps.launch import launch
+from amiforge.steps.resolve import resolve
+
+HOME, COPY = "us-east-1", "eu-west-1"
+AL2023 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64"
+
+
+def unique(prefix: str) -> str:
+    """``prefix`` and 8 random hex digits: the local cloud is shared by a worker's tests."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def build_id_of(recipe: str) -> str:
+    """A build id of the exact format (``<recipe>-`` and 20 hex digits): the deletion gate
+    and the cleanup messages refuse any other."""
+    return f"{recipe}-{uuid.uuid4().hex[:20]}"
+
+
+def iso(days_ago: float = 0) -> str:
+    """A catalog timestamp (``created_at``) ``days_ago`` days before now."""
+    when = datetime.now(UTC) - timedelta(days=days_ago)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def create_tables(ddb: Any, suffix: str | None = None) -> tuple[str, str]:
+    """The catalog and recipe-store tables, keyed and indexed as deploy/template.yaml
+    declares them; (catalog, recipes) table names."""
+    suffix = suffix or uuid.uuid4().hex[:8]
+    catalog, recipes = f"catalog-{suffix}", f"recipes-{suffix}"
+    ddb.create_table(
+        TableName=catalog, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in
+                              ("recipe", "build_id", "available_recipe", "created_at")],
+        KeySchema=[{"AttributeName": "recipe", "KeyType": "HASH"},
+                   {"AttributeName": "build_id", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[{
+            "IndexName": "available", "Projection": {"ProjectionType": "ALL"},
+            "KeySchema": [{"AttributeName": "available_recipe", "KeyType": "HASH"},
+                          {"AttributeName": "created_at", "KeyType": "RANGE"}]}])
+    ddb.create_table(
+        TableName=recipes, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"}
+                              for n in ("name", "version")],
+        KeySchema=[{"AttributeName": "name", "KeyType": "HASH"},
+                   {"AttributeName": "version", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[{
+            "IndexName": "current", "Projection": {"ProjectionType": "ALL"},
+            "KeySchema": [{"AttributeName": "version", "KeyType": "HASH"},
+                          {"AttributeName": "name", "KeyType": "RANGE"}]}])
+    return catalog, recipes
+
+
+def write_recipe(directory: Path, name: str, script: str = "echo hello\n", *,
+                 base: str = f"{{ssm_parameter: {AL2023}}}", build: str = "",
+                 image: str = "", extra: str = "") -> Recipe:
+    """Write recipe ``name`` (a Linux user-data build running ``script``) into its own
+    directory under ``directory`` and load it. ``build``/``image``: more YAML lines
+    (indented two spaces) for those sections; ``extra``: more top-level YAML."""
+    here = directory / name
+    (here / "scripts").mkdir(parents=True, exist_ok=True)
+    (here / "scripts" / f"{name}.sh").write_text("#!/bin/bash\n" + script)
+    image_section = f"image:\n{textwrap.indent(textwrap.dedent(image), '  ')}" if image else ""
+    (here / f"{name}.yaml").write_text(
+        f"name: {name}\ndescription: test recipe {name}\nbase: {base}\n"
+        f"build:\n  platform: linux\n  user_data: scripts/{name}.sh\n"
+        f"  instance_types: [t3.small]\n"
+        f"{textwrap.indent(textwrap.dedent(build), '  ')}"
+        f"{image_section}{textwrap.dedent(extra)}")
+    (recipe,) = load_recipes(here)
+    return recipe
+
+
+# -- running the steps before the one under test ---------------------------------------
+
+Publish = Callable[..., Recipe]
+
+
+def publish_recipe(env: StepEnv, recipe: Recipe) -> None:
+    env.store.publish(recipe.name, recipe.hash, recipe.to_document(), None)
+
+
+def resolved(env: StepEnv, recipe: Recipe, **input_: Any) -> dict[str, Any]:
+    """The execution state after Resolve: {build, timing}."""
+    build_id = build_id_of(recipe.name)
+    return resolve({"input": {"recipe": recipe.name, "trigger": "manual", **input_},
+                    "build_id": build_id,
+                    "execution_arn": f"arn:aws:states:{HOME}:123456789012:execution:"
+                                     f"machine:{build_id}"}, env)
+
+
+def launched(env: StepEnv, recipe: Recipe, **input_: Any) -> dict[str, Any]:
+    """The execution state after Resolve and Launch: {build, timing, launch}."""
+    state = resolved(env, recipe, **input_)
+    return {**state, "launch": launch(state, env)}
+
+
+def instance_state(env: StepEnv, instance_id: str, region: str | None = None) -> str:
+    reservations = env.client("ec2", region).describe_instances(
+        InstanceIds=[instance_id])["Reservations"]
+    return reservations[0]["Instances"][0]["State"]["Name"]
+
+
+def wait_state(env: StepEnv, instance_id: str, *states: str) -> str:
+    """Wait until the builder simulator moved the instance into one of ``states``."""
+    return wait_for(lambda: (s if (s := instance_state(env, instance_id)) in states else None),
+                    timeout=20, what=f"{instance_id} to be {' or '.join(states)}")
+
+
+def stopped(env: StepEnv, recipe: Recipe, **input_: Any) -> dict[str, Any]:
+    """The state after Launch, once the builder stopped by itself (script done)."""
+    state = launched(env, recipe, **input_)
+    wait_state(env, state["launch"]["instance_id"], "stopped", "terminated")
+    return state
+
+
+def image_exists(env: StepEnv, image_id: str, region: str | None = None) -> bool:
+    described = ec2_api.describe_image(env.client("ec2", region), image_id)
+    return described is not None and described.get("State") != "deregistered"
+
+
+def latest_value(env: StepEnv, recipe: str, region: str | None = None) -> str | None:
+    return ssm_api.get_value(env.client("ssm", region), ssm_api.latest_parameter_name(recipe))
