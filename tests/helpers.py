@@ -141,3 +141,15 @@ def image_exists(env: StepEnv, image_id: str, region: str | None = None) -> bool
 
 def latest_value(env: StepEnv, recipe: str, region: str | None = None) -> str | None:
     return ssm_api.get_value(env.client("ssm", region), ssm_api.latest_parameter_name(recipe))
+
+
+def imaged(env: StepEnv, recipe: Recipe, **input_: Any) -> dict[str, Any]:
+    """The state after a good build's Verify, CreateImage and AwaitImage: {..., image}."""
+    from amiforge.steps.image import await_image, create_image
+    from amiforge.steps.verify import verify
+
+    state = stopped(env, recipe, **input_)
+    state["verdict"] = verify(state, env)
+    state["image"] = create_image(state, env)
+    state["image"] = await_image(state, env)
+    return state

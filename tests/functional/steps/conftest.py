@@ -1,11 +1,12 @@
 """Fixtures for the step tests: each step runs in-process against the local cloud.
 
-``stack`` (module scope) is what a deployed stack gives its functions, made of only the
-resources the steps need: the catalog and recipe-store tables (shaped as the template's),
+``stack`` (session scope: its clients and tables are made once) is what a deployed stack
+gives its functions, made of only the resources the steps need: the catalog and recipe-store tables (shaped as the template's),
 a builder security group, the cleanup queue and its dead-letter queue, a topic, and a
 stack name for the ``amiforge:stack`` tag. Times are shrunk as the local stack does (a
 recipe minute is one second). ``env`` is a fresh :class:`StepEnv` over the same resources
-for one test (same clients; its catalog and store are read anew).
+for one test (same clients; its catalog and store are read anew). Tests use unique recipe
+names; a module whose step reads every recipe (sweep, detect) defines its own ``stack``.
 
 The helpers in ``tests/helpers.py`` build the state a step receives from the steps before
 it by running those steps (``resolved``, ``launched``, ``stopped``), never by hand.
@@ -14,6 +15,7 @@ it by running those steps (``resolved``, ``launched``, ``stopped``), never by ha
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +27,24 @@ from amiforge.core.model import Recipe
 from amiforge.steps.env import StepEnv
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def aws(local_cloud: Any) -> AwsContext:
     return AwsContext(region=HOME, endpoint_url=local_cloud.endpoint)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", autouse=True)
+def quick_builders(local_cloud: Any) -> Iterator[None]:
+    """Simulated builders run 0.1 s here (a step test needs them stopped, not busy);
+    the worker's setting is put back for the next module."""
+    before = local_cloud.builder_seconds
+    local_cloud.builder_seconds = 0.1
+    try:
+        yield
+    finally:
+        local_cloud.builder_seconds = before
+
+
+@pytest.fixture(scope="session")
 def stack(aws: AwsContext) -> StepEnv:
     catalog, recipes = create_tables(aws.client("dynamodb"))
     name = unique("stack")
