@@ -153,3 +153,27 @@ def imaged(env: StepEnv, recipe: Recipe, **input_: Any) -> dict[str, Any]:
     state["image"] = create_image(state, env)
     state["image"] = await_image(state, env)
     return state
+
+
+def seed(env: StepEnv, *records: dict[str, Any]) -> None:
+    """Write catalog records as they are (``created_at`` defaults to now; an AVAILABLE
+    one joins the ``available`` index as Register's write does)."""
+    env.catalog.put_many([
+        {"created_at": iso(), **({"available_recipe": r["recipe"]}
+                                 if r.get("status") == "AVAILABLE" else {}), **r}
+        for r in records])
+
+
+def dead_letters(env: StepEnv) -> list[tuple[str, str]]:
+    """(body, reason) of every message on the cleanup dead-letter queue, received and
+    deleted."""
+    sqs, url = env.client("sqs"), env.cleanup_dead_letter_url
+    out = []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                  MessageAttributeNames=["All"]).get("Messages", [])
+        if not got:
+            return sorted(out)
+        for message in got:
+            out.append((message["Body"], message["MessageAttributes"]["reason"]["StringValue"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
