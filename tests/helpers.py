@@ -6,6 +6,7 @@ live in the conftest.py of the tier that needs them (``tests/functional/steps/``
 
 from __future__ import annotations
 
+import json
 import textwrap
 import uuid
 from collections.abc import Callable
@@ -177,3 +178,80 @@ def dead_letters(env: StepEnv) -> list[tuple[str, str]]:
         for message in got:
             out.append((message["Body"], message["MessageAttributes"]["reason"]["StringValue"]))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+class TaskTokens:
+    """A state machine whose one task waits for its token (as AwaitStop does), for steps
+    that resume executions: each :meth:`wait` starts an execution and returns (its ARN,
+    the token Step Functions handed the task), taken from the SQS message the task sent."""
+
+    def __init__(self, aws: Any) -> None:
+        self.sfn, self.sqs = aws.client("stepfunctions"), aws.client("sqs")
+        name = unique("await-stop")
+        self.queue = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        role = aws.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument="{}")
+        definition = {"StartAt": "AwaitStop", "States": {"AwaitStop": {
+            "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+            "Parameters": {"QueueUrl": self.queue, "MessageBody": {
+                "token.$": "$$.Task.Token", "name.$": "$$.Execution.Name"}},
+            "TimeoutSeconds": 600, "End": True}}}
+        self.machine = self.sfn.create_state_machine(
+            name=name, definition=json.dumps(definition),
+            roleArn=role["Role"]["Arn"])["stateMachineArn"]
+
+    def wait(self) -> tuple[str, str]:
+        name = unique("exec")
+        arn = self.sfn.start_execution(stateMachineArn=self.machine, name=name)["executionArn"]
+
+        def token() -> str | None:
+            for message in self.sqs.receive_message(QueueUrl=self.queue,
+                                                    MaxNumberOfMessages=10,
+                                                    WaitTimeSeconds=1).get("Messages", []):
+                body = json.loads(message["Body"])
+                self.sqs.delete_message(QueueUrl=self.queue,
+                                        ReceiptHandle=message["ReceiptHandle"])
+                if body["name"] == name:
+                    return str(body["token"])
+            return None
+        return arn, wait_for(token, timeout=20, what=f"the task token of {name}")
+
+    def outcome(self, arn: str) -> tuple[str, Any]:
+        """(status, parsed output) once the execution ended."""
+        described = wait_for(lambda: (d if (d := self.sfn.describe_execution(
+            executionArn=arn))["status"] != "RUNNING" else None),
+            timeout=20, what=f"{arn} to end")
+        return described["status"], json.loads(described.get("output") or "null")
+
+    def status(self, arn: str) -> str:
+        return str(self.sfn.describe_execution(executionArn=arn)["status"])
+
+    def close(self) -> None:
+        """Stop the executions still waiting (the ones a test left unanswered)."""
+        for page in self.sfn.get_paginator("list_executions").paginate(
+                stateMachineArn=self.machine, statusFilter="RUNNING"):
+            for execution in page["executions"]:
+                self.sfn.stop_execution(executionArn=execution["executionArn"])
+
+
+class CallCounter:
+    """Counts a real client's API calls by operation (botocore's before-call event)."""
+
+    def __init__(self, client: Any) -> None:
+        self.calls: dict[str, int] = {}
+        client.meta.events.register("before-call.*.*", self._count)
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.calls[model.name] = self.calls.get(model.name, 0) + 1
+
+
+def raw_builder(env: StepEnv, recipe: str, build_id: str, user_data: str = "") -> str:
+    """A builder instance as Launch tags it (the simulator plays it), started directly."""
+    image = env.client("ssm").get_parameter(Name=AL2023)["Parameter"]["Value"]
+    tags = [{"Key": "amiforge:recipe", "Value": recipe},
+            {"Key": "amiforge:build-id", "Value": build_id},
+            {"Key": "amiforge:role", "Value": "builder"}]
+    return str(env.client("ec2").run_instances(
+        ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.small", UserData=user_data,
+        InstanceInitiatedShutdownBehavior="stop",
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}]
+    )["Instances"][0]["InstanceId"])
