@@ -6,11 +6,14 @@ live in the conftest.py of the tier that needs them (``tests/functional/steps/``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import textwrap
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -234,14 +237,26 @@ class TaskTokens:
 
 
 class CallCounter:
-    """Counts a real client's API calls by operation (botocore's before-call event)."""
+    """Counts a real client's API calls by operation (botocore's before-call event) until
+    :meth:`close` (or the end of its ``with`` block)."""
 
     def __init__(self, client: Any) -> None:
         self.calls: dict[str, int] = {}
-        client.meta.events.register("before-call.*.*", self._count)
+        self._events = client.meta.events
+        self._id = uuid.uuid4().hex
+        self._events.register("before-call.*.*", self._count, unique_id=self._id)
 
     def _count(self, model: Any, **_: Any) -> None:
         self.calls[model.name] = self.calls.get(model.name, 0) + 1
+
+    def close(self) -> None:
+        self._events.unregister("before-call.*.*", unique_id=self._id)
+
+    def __enter__(self) -> CallCounter:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def raw_builder(env: StepEnv, recipe: str, build_id: str, user_data: str = "") -> str:
@@ -255,3 +270,41 @@ def raw_builder(env: StepEnv, recipe: str, build_id: str, user_data: str = "") -
         InstanceInitiatedShutdownBehavior="stop",
         TagSpecifications=[{"ResourceType": "instance", "Tags": tags}]
     )["Instances"][0]["InstanceId"])
+
+
+# -- a CloudFormation ResponseURL on loopback ------------------------------------------------
+
+class Collector(BaseHTTPRequestHandler):
+    """Records each PUT; answers with the next queued status (200 when none)."""
+
+    server: Any
+
+    def do_PUT(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.answers.append({"path": self.path, "headers": dict(self.headers),
+                                    "raw": body, "body": json.loads(body)})
+        status = self.server.statuses.pop(0) if self.server.statuses else 200
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def response_server() -> Iterator[Any]:
+    """A ResponseURL (``.url``) that records each PUT in ``.answers`` and answers with the
+    statuses queued in ``.statuses`` (200 when none), as CloudFormation's pre-signed S3
+    URL would receive a custom resource's answer."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    server.answers = []  # type: ignore[attr-defined]
+    server.statuses = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    server.url = f"http://127.0.0.1:{server.server_address[1]}/cfnresponse?stack=s1"  # type: ignore[attr-defined]
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.helpers import HOME, Publish, create_tables, publish_recipe, unique, write_recipe
+from tests.helpers import (
+    HOME,
+    Publish,
+    create_tables,
+    publish_recipe,
+    response_server,
+    unique,
+    write_recipe,
+)
 
 from amiforge.aws.session import AwsContext
 from amiforge.core.model import Recipe
@@ -80,3 +88,10 @@ def published(env: StepEnv, recipe_dir: Path) -> Publish:
         publish_recipe(env, recipe)
         return recipe
     return publish
+
+
+@pytest.fixture
+def response_url() -> Iterator[Any]:
+    """A custom resource's ResponseURL on loopback (``tests.helpers.response_server``)."""
+    with response_server() as server:
+        yield server

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from tests.helpers import CallCounter, TaskTokens, create_tables, raw_builder, wait_state
@@ -35,12 +34,10 @@ def tokens(aws: AwsContext) -> Iterator[TaskTokens]:
 
 
 @pytest.fixture
-def env(stack: StepEnv, local_cloud: Any) -> StepEnv:
-    """A catalog of this test's own (the markers are one partition of it), and clients of
-    its own, so the calls this test makes can be counted."""
-    aws = AwsContext(region=stack.region, endpoint_url=local_cloud.endpoint)
-    catalog, recipes = create_tables(aws.client("dynamodb"))
-    return dataclasses.replace(stack, catalog_table=catalog, recipes_table=recipes, aws=aws)
+def env(stack: StepEnv) -> StepEnv:
+    """A catalog of this test's own: the markers are one partition of it."""
+    catalog, recipes = create_tables(stack.client("dynamodb"))
+    return dataclasses.replace(stack, catalog_table=catalog, recipes_table=recipes)
 
 
 def wait_on(env: StepEnv, build: str, instance: str, token: str,
@@ -66,8 +63,8 @@ def stopped_builder(env: StepEnv, build: str) -> str:
 
 
 def test_nothing_waiting_costs_one_query(env: StepEnv) -> None:
-    dynamodb, ec2 = CallCounter(env.client("dynamodb")), CallCounter(env.client("ec2"))
-    report = check_waiting(env)
+    with CallCounter(env.client("dynamodb")) as dynamodb, CallCounter(env.client("ec2")) as ec2:
+        report = check_waiting(env)
     assert report == {"check": "waiting", "waiting": 0, "resumed": [], "cleared": 0,
                       "running": 0, "errors": 0}
     assert dynamodb.calls == {"Query": 1}
@@ -87,9 +84,8 @@ def test_stopped_builders_are_resumed_running_ones_left_alone(env: StepEnv,
             env.client("stepfunctions").send_task_success(taskToken=token, output="{}")
     executions["b-forgotten"], token = tokens.wait()
     wait_on(env, "b-forgotten", "i-0fedcba9876543210", token, age=timedelta(hours=2))
-    ec2 = CallCounter(env.client("ec2"))
-
-    report = on_instance_state({"check": "waiting"}, env)
+    with CallCounter(env.client("ec2")) as ec2:
+        report = on_instance_state({"check": "waiting"}, env)
 
     assert sorted(report["resumed"]) == ["b-forgotten", "b-stopped"]
     assert (report["cleared"], report["running"], report["waiting"]) == (1, 2, 5)
