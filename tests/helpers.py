@@ -308,3 +308,33 @@ def response_server() -> Iterator[Any]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def tagged_image(env: StepEnv, recipe: str, build_id: str, region: str | None = None,
+                 stack: str | None = None) -> tuple[str, list[str]]:
+    """An image of the build (image and snapshots tagged as CreateImage tags them, the
+    stack tag too when given); (image id, its snapshot ids)."""
+    ec2 = env.client("ec2", region)
+    image_id = ec2.register_image(Name=f"img-{build_id}-{uuid.uuid4().hex[:6]}",
+                                  RootDeviceName="/dev/xvda")["ImageId"]
+    (image,) = ec2.describe_images(ImageIds=[image_id])["Images"]
+    snapshots = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"]
+                 if m.get("Ebs", {}).get("SnapshotId")]
+    tags = [{"Key": "amiforge:recipe", "Value": recipe},
+            {"Key": "amiforge:build-id", "Value": build_id}]
+    if stack:
+        tags.append({"Key": "amiforge:stack", "Value": stack})
+    ec2.create_tags(Resources=[image_id, *snapshots], Tags=tags)
+    return image_id, snapshots
+
+
+def snapshot_exists(env: StepEnv, snapshot_id: str, region: str | None = None) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        return bool(env.client("ec2", region).describe_snapshots(
+            SnapshotIds=[snapshot_id])["Snapshots"])
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "InvalidSnapshot.NotFound":
+            raise
+        return False
