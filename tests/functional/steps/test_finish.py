@@ -36,7 +36,7 @@ from amiforge.aws.session import AwsContext
 from amiforge.core.tags import BUILD_ID, BUILDER, RECIPE, ROLE
 from amiforge.localcloud.testing import images_of_build, snapshots_of_build
 from amiforge.steps.env import StepEnv
-from amiforge.steps.finish import cleanup_messages, finish, record_failure
+from amiforge.steps.finish import cleanup_messages, failure_reason, finish, record_failure
 from amiforge.steps.register import register
 
 
@@ -273,3 +273,21 @@ def test_a_good_message_whose_region_fails_is_retried_and_the_rest_is_cleaned(
         "batchItemFailures": [{"itemIdentifier": "m0"}]}
     assert not exists(env, image)
     assert dead_letters(env) == []  # not refused: retried by SQS
+
+
+# -- failure reasons (formerly tests/unit/steps/test_finish.py) ---------------------------
+
+def test_reason_from_a_lambda_error_names_type_and_message() -> None:
+    cause = '{"errorType": "BuildFailed", "errorMessage": "build script failed (exit 3)"}'
+    assert failure_reason({"Error": "BuildFailed", "Cause": cause}) == \
+        "BuildFailed: build script failed (exit 3)"
+
+
+def test_timeout_reason_points_at_the_recipe_field() -> None:
+    assert failure_reason({"Error": "States.Timeout", "Cause": ""}) == \
+        "timed out: the builder did not stop within build.timeout_minutes"
+
+
+def test_unparseable_cause_is_kept_verbatim() -> None:
+    assert failure_reason({"Error": "X", "Cause": "plain text"}) == "X: plain text"
+    assert failure_reason(None) == "unknown failure"
