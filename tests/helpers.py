@@ -75,6 +75,24 @@ def create_tables(ddb: Any, suffix: str | None = None) -> tuple[str, str]:
     return catalog, recipes
 
 
+def stack_resources(aws: Any) -> StepEnv:
+    """What a deployed stack gives its functions, in ``aws``'s region, made of only what
+    the steps need: the two tables, a builder security group, the cleanup queue and its
+    dead-letter queue, a topic and a stack name. A recipe minute is one second here."""
+    catalog, recipes = create_tables(aws.client("dynamodb"))
+    name = unique("stack")
+    sqs = aws.client("sqs")
+    group = aws.client("ec2").create_security_group(
+        GroupName=f"{name}-builders", Description="amiforge builders: no inbound")["GroupId"]
+    return StepEnv(
+        catalog_table=catalog, recipes_table=recipes, stack_name=name,
+        topic_arn=aws.client("sns").create_topic(Name=name)["TopicArn"],
+        cleanup_queue_url=sqs.create_queue(QueueName=f"{name}-cleanup")["QueueUrl"],
+        cleanup_dead_letter_url=sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"],
+        builder_security_group_id=group, seconds_per_minute=1, poll_seconds=1,
+        image_timeout_minutes=5, aws=aws)
+
+
 def write_recipe(directory: Path, name: str, script: str = "echo hello\n", *,
                  base: str = f"{{ssm_parameter: {AL2023}}}", build: str = "",
                  image: str = "", extra: str = "") -> Recipe:

@@ -6,7 +6,9 @@ a builder security group, the cleanup queue and its dead-letter queue, a topic, 
 stack name for the ``amiforge:stack`` tag. Times are shrunk as the local stack does (a
 recipe minute is one second). ``env`` is a fresh :class:`StepEnv` over the same resources
 for one test (same clients; its catalog and store are read anew). Tests use unique recipe
-names; a module whose step reads every recipe (sweep, detect) defines its own ``stack``.
+names. A module whose step lists what the whole region holds (sweep, the gate's usage
+scan, prune) overrides ``aws`` and ``stack`` with a home region of its own, so it meets
+only its own resources, not every other module's leftovers.
 
 The helpers in ``tests/helpers.py`` build the state a step receives from the steps before
 it by running those steps (``resolved``, ``launched``, ``stopped``), never by hand.
@@ -23,9 +25,9 @@ import pytest
 from tests.helpers import (
     HOME,
     Publish,
-    create_tables,
     publish_recipe,
     response_server,
+    stack_resources,
     unique,
     write_recipe,
 )
@@ -54,18 +56,7 @@ def quick_builders(local_cloud: Any) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def stack(aws: AwsContext) -> StepEnv:
-    catalog, recipes = create_tables(aws.client("dynamodb"))
-    name = unique("stack")
-    sqs = aws.client("sqs")
-    group = aws.client("ec2").create_security_group(
-        GroupName=f"{name}-builders", Description="amiforge builders: no inbound")["GroupId"]
-    return StepEnv(
-        catalog_table=catalog, recipes_table=recipes, stack_name=name,
-        topic_arn=aws.client("sns").create_topic(Name=name)["TopicArn"],
-        cleanup_queue_url=sqs.create_queue(QueueName=f"{name}-cleanup")["QueueUrl"],
-        cleanup_dead_letter_url=sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"],
-        builder_security_group_id=group, seconds_per_minute=1, poll_seconds=1,
-        image_timeout_minutes=5, aws=aws)
+    return stack_resources(aws)
 
 
 @pytest.fixture

@@ -5,20 +5,37 @@ everything there (fail closed); a dry run asks the same and removes nothing."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from tests.helpers import (
-    HOME,
     build_id_of,
     image_exists,
     snapshot_exists,
+    stack_resources,
     tagged_image,
     unique,
 )
 
+from amiforge.aws.session import AwsContext
 from amiforge.core.deletion import Owner
 from amiforge.steps.env import StepEnv
 from amiforge.steps.gate import Gate
 
 REASON = "build failed"
+# A home region of the module's own: the gate's usage scan reads every instance, launch
+# template and parameter of the region, and the other modules' are not its business.
+HOME = "us-west-1"
+
+
+@pytest.fixture(scope="module")
+def aws(local_cloud: Any) -> AwsContext:
+    return AwsContext(region=HOME, endpoint_url=local_cloud.endpoint)
+
+
+@pytest.fixture(scope="module")
+def stack(aws: AwsContext) -> StepEnv:
+    return stack_resources(aws)
 
 
 def described(env: StepEnv, *image_ids: str, region: str | None = None) -> list[dict]:

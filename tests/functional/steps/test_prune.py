@@ -18,13 +18,28 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from botocore.exceptions import ClientError
-from tests.helpers import COPY, HOME, build_id_of, iso, publish_recipe, seed, write_recipe
+from tests.helpers import build_id_of, iso, publish_recipe, seed, stack_resources, write_recipe
 
 from amiforge.aws.session import AwsContext
 from amiforge.core.tags import BUILD_ID
 from amiforge.steps.env import StepEnv
 from amiforge.steps.prune import prune
+
+# Home and copy regions of the module's own: usage is read from every instance, launch
+# template and parameter of a region, and the other modules' are not its business.
+HOME, COPY = "ap-southeast-1", "ap-southeast-2"
+
+
+@pytest.fixture(scope="module")
+def aws(local_cloud: Any) -> AwsContext:
+    return AwsContext(region=HOME, endpoint_url=local_cloud.endpoint)
+
+
+@pytest.fixture(scope="module")
+def stack(aws: AwsContext) -> StepEnv:
+    return stack_resources(aws)
 
 
 class UnreadableParameters:

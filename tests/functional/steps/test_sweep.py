@@ -9,7 +9,6 @@ recipe-store and catalog tables (every assertion kept).
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -18,11 +17,11 @@ import pytest
 from tests.helpers import (
     TaskTokens,
     build_id_of,
-    create_tables,
     instance_state,
     iso,
     raw_builder,
     seed,
+    stack_resources,
     unique,
 )
 
@@ -31,16 +30,21 @@ from amiforge.core.tags import BUILD_ID, RECIPE
 from amiforge.steps.env import StepEnv
 from amiforge.steps.sweep import sweep
 
-HOME = "us-east-1"
-BASE = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64"
+# A home region of the module's own: the sweep lists every tagged builder, image and
+# snapshot of its regions, and the other modules' leftovers are not its business.
+HOME = "us-west-2"
 
 
 @pytest.fixture(scope="module")
-def stack(stack: StepEnv) -> StepEnv:
-    """Tables of this module's own: the sweep reads every published recipe and BUILDING
-    record, and repairs every recipe's latest."""
-    catalog, recipes = create_tables(stack.client("dynamodb"))
-    return dataclasses.replace(stack, catalog_table=catalog, recipes_table=recipes)
+def aws(local_cloud: Any) -> AwsContext:
+    return AwsContext(region=HOME, endpoint_url=local_cloud.endpoint)
+
+
+@pytest.fixture(scope="module")
+def stack(aws: AwsContext) -> StepEnv:
+    """Tables of this module's own too: the sweep reads every published recipe and
+    BUILDING record, and repairs every recipe's latest."""
+    return stack_resources(aws)
 
 
 @pytest.fixture(scope="module")
