@@ -11,9 +11,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from tests.helpers import CallCounter, TaskTokens, create_tables, raw_builder, wait_state
+from tests.helpers import (
+    CallCounter,
+    TaskTokens,
+    create_tables,
+    raw_builder,
+    stack_resources,
+    wait_state,
+)
 
 from amiforge.aws.dynamo import value
 from amiforge.aws.session import AwsContext
@@ -24,6 +32,19 @@ from amiforge.steps.wait_stop import on_instance_state
 
 HANG = "#!/bin/bash\n# amiforge-sim: hang\n"
 NEVER_LAUNCHED = "i-0123456789abcdef0"  # an id EC2 does not know
+HOME = "ca-central-1"
+
+
+@pytest.fixture(scope="module")
+def aws(local_cloud: Any) -> AwsContext:
+    """A home region of the module's own: the check lists every builder of the region
+    (one page of DescribeInstances here; the other modules' builders would add pages)."""
+    return AwsContext(region=HOME, endpoint_url=local_cloud.endpoint)
+
+
+@pytest.fixture(scope="module")
+def stack(aws: AwsContext) -> StepEnv:
+    return stack_resources(aws)
 
 
 @pytest.fixture(scope="module")
