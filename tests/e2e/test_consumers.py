@@ -9,13 +9,13 @@ into the local cloud next to the e2e stack (whose export is
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 from cfnlint.decode.cfn_yaml import loads
+from tests.helpers import unique
 
 from amiforge.localcloud.testing import wait_for
 from amiforge.ops.builds import wait_for_builds
@@ -26,10 +26,6 @@ STACK = "amiforge-e2e"  # the stack the e2e conftest deploys
 CONSUMERS = Path(__file__).resolve().parents[2] / "examples" / "consumers"
 CUSTOM_RESOURCE = CONSUMERS / "launch-from-custom-resource.yaml"
 SSM_PARAMETER = CONSUMERS / "launch-from-ssm-parameter.yaml"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def build(amiforge: Any, stack: Any, recipe_dir: Any, name: str, script: str) -> str:

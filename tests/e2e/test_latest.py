@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import pytest
+from tests.helpers import unique
 
 from amiforge.aws import ssm as ssm_api
 from amiforge.localcloud.testing import images_of_build, wait_for
@@ -34,10 +35,6 @@ Outputs:
   ImageId: {Value: {"Fn::GetAtt": [Latest, ImageId]}}
   BuildId: {Value: {"Fn::GetAtt": [Latest, BuildId]}}
 """.replace("STACK", STACK)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def publish(amiforge: Any, directory: Any, name: str) -> str:

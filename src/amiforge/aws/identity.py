@@ -6,6 +6,8 @@ import getpass
 import logging
 from typing import Any
 
+from botocore.exceptions import BotoCoreError
+
 from amiforge.aws.errors import aws_call
 from amiforge.errors import AmiforgeError
 
@@ -19,7 +21,7 @@ def caller(sts: Any) -> str:
     try:
         with aws_call("GetCallerIdentity"):
             return str(sts.get_caller_identity()["Arn"])
-    except AmiforgeError as err:
+    except (AmiforgeError, BotoCoreError) as err:
         log.warning("GetCallerIdentity failed (%s); recording the local user name", err)
     try:
         return f"local user {getpass.getuser()}"

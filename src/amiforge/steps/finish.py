@@ -21,13 +21,11 @@ from amiforge.core.failures import failure_reason
 from amiforge.core.hashing import build_key
 from amiforge.core.userdata import parse_console
 from amiforge.errors import AmiforgeError
-
-# cleanup_messages: the queue's consumer lived here; tests still import it from here.
-from amiforge.steps.cleanup import cleanup_build, cleanup_messages
+from amiforge.steps.cleanup import cleanup_build
 from amiforge.steps.env import StepEnv
 from amiforge.steps.latest import sync_latest
 
-__all__ = ["cleanup_build", "cleanup_messages", "failure_reason", "finish", "record_failure"]
+__all__ = ["finish", "record_failure"]
 
 log = logging.getLogger(__name__)
 

@@ -157,7 +157,10 @@ def test_specs_are_frozen_and_hashable(recipe: Recipe) -> None:
     with pytest.raises(AttributeError):
         recipe.name = "other"  # type: ignore[misc]
     assert hash(recipe.base) == hash(copy.deepcopy(recipe.base))
-    assert isinstance(hash(recipe.image), int)
+    # Equal specs hash equal, so a set (or a dict key) holds one of them.
+    assert hash(recipe.image) == hash(copy.deepcopy(recipe.image))
+    assert len({recipe.image, copy.deepcopy(recipe.image), recipe.build,
+                copy.deepcopy(recipe.build)}) == 2
 
 
 def test_spec_defaults() -> None:

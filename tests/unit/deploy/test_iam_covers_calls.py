@@ -159,7 +159,7 @@ CALLS: dict[str, set[str]] = {
         "dynamodb:Query on CatalogTable/index/available", "dynamodb:GetItem on RecipesTable",
         "ssm:PutParameter", "ssm:AddTagsToResource",
     },
-    # steps.finish.cleanup_messages: cleanup_build per message; a refused message is sent
+    # steps.cleanup.cleanup_messages: cleanup_build per message; a refused message is sent
     # to the dead-letter queue (messaging.dead_letter). (Receiving and deleting the
     # messages is Lambda's event source mapping: see platform_actions.)
     "CleanupFunction": {

@@ -1,59 +1,45 @@
-"""Prune across regions, on the local cloud: snapshots an interrupted run left behind in a
-copy region are deleted on the next run; a region whose image usage cannot be known (a
-launch template names an SSM parameter amiforge may not read) has nothing pruned.
+"""Prune on the local cloud (catalog and recipe-store tables, EC2, SSM, Auto Scaling):
+what retention chooses goes, in every region, with its snapshots; what is in use or
+named by ``latest`` stays, with the reason; snapshots an interrupted run left behind in
+a copy region are deleted on the next run; a region whose image usage cannot be known
+(a launch template names an SSM parameter amiforge may not read) has nothing pruned;
+a dry run reports exactly what the run then does, and changes nothing.
 
-The catalog and the recipe store are small in-memory fakes; EC2, SSM and Auto Scaling are
-the local cloud's.
+Was test_prune_regions.py, whose FakeStore and FakeCatalog are now the real tables
+(recipes published with RecipeStore.publish, records seeded with Catalog.put_many). The
+one stand-in left, UnreadableParameters, makes one SSM read fail as IAM would refuse it
+(the local cloud enforces no IAM).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from tests.helpers import build_id_of, iso, publish_recipe, seed, stack_resources, write_recipe
 
 from amiforge.aws.session import AwsContext
-from amiforge.core.recipes import load_recipes
 from amiforge.core.tags import BUILD_ID
 from amiforge.steps.env import StepEnv
 from amiforge.steps.prune import prune
 
-HOME, COPY = "us-east-1", "eu-west-1"
+# Home and copy regions of the module's own: usage is read from every instance, launch
+# template and parameter of a region, and the other modules' are not its business.
+HOME, COPY = "ap-southeast-1", "ap-southeast-2"
 
 
-class FakeStore:
-    def __init__(self, documents: list[dict[str, Any]]) -> None:
-        self.documents = documents
-
-    def all_current(self) -> list[dict[str, Any]]:
-        return [{"name": doc["name"], "document": doc} for doc in self.documents]
+@pytest.fixture(scope="module")
+def aws(local_cloud: Any) -> AwsContext:
+    return AwsContext(region=HOME, endpoint_url=local_cloud.endpoint)
 
 
-class FakeCatalog:
-    def __init__(self, records: list[dict[str, Any]]) -> None:
-        self.records = {(r["recipe"], r["build_id"]): dict(r) for r in records}
-
-    def history(self, recipe: str) -> list[dict[str, Any]]:
-        return sorted((dict(r) for (name, _), r in self.records.items() if name == recipe),
-                      key=lambda r: r["created_at"], reverse=True)
-
-    def get(self, recipe: str, build_id: str) -> dict[str, Any] | None:
-        record = self.records.get((recipe, build_id))
-        return dict(record) if record else None
-
-    def update(self, recipe: str, build_id: str, *, only_if_status: str | None = None,
-               remove: tuple[str, ...] = (), **fields: Any) -> bool:
-        record = self.records[(recipe, build_id)]
-        if only_if_status and record.get("status") != only_if_status:
-            return False
-        record.update({k: v for k, v in fields.items() if v is not None})
-        for name in remove:
-            record.pop(name, None)
-        return True
+@pytest.fixture(scope="module")
+def stack(aws: AwsContext) -> StepEnv:
+    return stack_resources(aws)
 
 
 class UnreadableParameters:
@@ -74,46 +60,20 @@ class UnreadableParameters:
         return getattr(self._ssm, name)
 
 
-def build_id(recipe: str) -> str:
-    """A build id of the exact format (the deletion gate refuses any other)."""
-    return f"{recipe}-{uuid.uuid4().hex[:20]}"
+build_id = build_id_of
 
 
-def recipe_document(tmp_path: Path, name: str) -> dict[str, Any]:
-    (tmp_path / "scripts").mkdir(exist_ok=True)
-    (tmp_path / "scripts" / f"{name}.sh").write_text("#!/bin/bash\necho hi\n")
-    (tmp_path / f"{name}.yaml").write_text(
-        f"name: {name}\ndescription: prune regions\n"
-        "base:\n  ssm_parameter: /aws/service/ami-amazon-linux-latest/"
-        "al2023-ami-kernel-6.1-x86_64\n"
-        f"build:\n  platform: linux\n  user_data: scripts/{name}.sh\n"
-        "  instance_types: [t3.small]\n"
-        "image:\n  regions: [eu-west-1]\n"
-        "retention: {keep: 1, max_age_days: 5}\n")
-    (recipe,) = load_recipes(tmp_path)
-    return recipe.to_document()
+def publish_retention(env: StepEnv, tmp_path: Path, name: str) -> None:
+    """Publish recipe ``name``: one image kept, none older than 5 days, copied to COPY."""
+    publish_recipe(env, write_recipe(tmp_path, name, image=f"regions: [{COPY}]\n",
+                                     extra="retention: {keep: 1, max_age_days: 5}\n"))
 
 
 def record(recipe: str, build_id: str, days_old: int, images: dict[str, str],
            snapshot_ids: list[str] | None = None) -> dict[str, Any]:
-    created = datetime.now(UTC) - timedelta(days=days_old)
     return {"recipe": recipe, "build_id": build_id, "status": "AVAILABLE",
-            "created_at": created.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "image_id": images[HOME], "images": images, "snapshot_ids": snapshot_ids or [],
-            "available_recipe": recipe}
-
-
-@pytest.fixture()
-def aws(local_cloud: Any) -> AwsContext:
-    return AwsContext(region=HOME, endpoint_url=local_cloud.endpoint)
-
-
-def make_env(aws: AwsContext, documents: list[dict[str, Any]],
-             records: list[dict[str, Any]]) -> StepEnv:
-    env = StepEnv(catalog_table="catalog", recipes_table="recipes", aws=aws)
-    env.__dict__["store"] = FakeStore(documents)      # cached_property: set it directly
-    env.__dict__["catalog"] = FakeCatalog(records)
-    return env
+            "created_at": iso(days_old), "image_id": images[HOME], "images": images,
+            "snapshot_ids": snapshot_ids or []}
 
 
 def tag(ec2: Any, resources: list[str], recipe: str, build_id: str) -> None:
@@ -153,7 +113,7 @@ def image_exists(ec2: Any, image_id: str) -> bool:
 
 
 def test_a_rerun_deletes_copy_region_snapshots_an_interrupted_prune_left(
-        aws: AwsContext, tmp_path: Path) -> None:
+        aws: AwsContext, env: StepEnv, tmp_path: Path) -> None:
     token = uuid.uuid4().hex[:8]
     recipe = f"leak-{token}"
     home, copy = aws.client("ec2", HOME), aws.client("ec2", COPY)
@@ -168,9 +128,9 @@ def test_a_rerun_deletes_copy_region_snapshots_an_interrupted_prune_left(
     copy.deregister_image(ImageId=old_copy)
     assert snapshot_exists(copy, old_copy_snap)
 
-    env = make_env(aws, [recipe_document(tmp_path, recipe)], [
-        record(recipe, old, 10, {HOME: old_home, COPY: old_copy}, [old_home_snap]),
-        record(recipe, new, 0, {HOME: new_home, COPY: new_copy})])
+    publish_retention(env, tmp_path, recipe)
+    seed(env, record(recipe, old, 10, {HOME: old_home, COPY: old_copy}, [old_home_snap]),
+         record(recipe, new, 0, {HOME: new_home, COPY: new_copy}))
     report = prune({"recipes": [recipe]}, env)
 
     outcomes = {d["build_id"]: (d["action"], d["outcome"]) for d in report["decisions"]}
@@ -185,7 +145,10 @@ def test_a_rerun_deletes_copy_region_snapshots_an_interrupted_prune_left(
 
 
 def test_an_unreadable_launch_template_parameter_keeps_that_regions_images(
-        aws: AwsContext, tmp_path: Path) -> None:
+        local_cloud: Any, stack: StepEnv, tmp_path: Path) -> None:
+    # Clients of its own: one of them is wrapped.
+    aws = AwsContext(region=HOME, endpoint_url=local_cloud.endpoint)
+    env = dataclasses.replace(stack, aws=aws)
     token = uuid.uuid4().hex[:8]
     recipe = f"unknown-{token}"
     parameter = f"/aws/service/denied-{token}/image_id"
@@ -207,10 +170,10 @@ def test_an_unreadable_launch_template_parameter_keeps_that_regions_images(
     try:
         aws._clients[("ssm", COPY)] = UnreadableParameters(aws.client("ssm", COPY),
                                                            {parameter})
-        env = make_env(aws, [recipe_document(tmp_path, recipe)], [
-            record(recipe, both, 20, {HOME: both_home, COPY: both_copy}),
-            record(recipe, home_only, 10, {HOME: home_only_image}),
-            record(recipe, newest, 0, {HOME: newest_image})])
+        publish_retention(env, tmp_path, recipe)
+        seed(env, record(recipe, both, 20, {HOME: both_home, COPY: both_copy}),
+             record(recipe, home_only, 10, {HOME: home_only_image}),
+             record(recipe, newest, 0, {HOME: newest_image}))
         report = prune({"recipes": [recipe]}, env)
     finally:
         copy.delete_launch_template(LaunchTemplateId=template)
@@ -229,3 +192,43 @@ def test_an_unreadable_launch_template_parameter_keeps_that_regions_images(
                                                                                "pruned")
     assert not image_exists(home, home_only_image)
     assert report["errors"] == 0 and report["pruned"] == 1
+
+
+def test_what_is_in_use_or_named_by_latest_stays_and_a_dry_run_changes_nothing(
+        aws: AwsContext, env: StepEnv, tmp_path: Path) -> None:
+    recipe = f"use-{uuid.uuid4().hex[:8]}"
+    home = aws.client("ec2", HOME)
+    builds = [build_id(recipe) for _ in range(4)]
+    images = [image_of(home, recipe, b)[0] for b in builds]
+    used, named = images[:2]
+    user = home.run_instances(ImageId=used, MinCount=1, MaxCount=1,
+                              InstanceType="t3.micro")["Instances"][0]["InstanceId"]
+    # latest names an old image (a rollback by hand): the gate keeps it.
+    aws.client("ssm").put_parameter(Name=f"/amiforge/{recipe}/latest", Value=named,
+                                    Type="String", DataType="aws:ec2:image")
+    publish_retention(env, tmp_path, recipe)
+    seed(env, *(record(recipe, b, days, {HOME: image})
+                for b, days, image in zip(builds, (30, 20, 10, 0), images, strict=True)))
+
+    planned = prune({"recipes": [recipe], "dry_run": True}, env)
+    assert all(image_exists(home, i) for i in images)
+    done = prune({"recipes": [recipe]}, env)
+
+    plan = {d["build_id"]: (d["action"], d["reason"]) for d in planned["decisions"]}
+    outcome = {d["build_id"]: d["outcome"] for d in done["decisions"]}
+    assert plan == {d["build_id"]: (d["action"], d["reason"]) for d in done["decisions"]}
+    assert plan[builds[0]][0] == "keep" and f"{user}" in plan[builds[0]][1]
+    assert plan[builds[1]][0] == "keep" and f"/amiforge/{recipe}/latest" in plan[builds[1]][1]
+    assert plan[builds[2]][0] == "prune" and plan[builds[3]][0] == "keep"
+    assert outcome == {builds[0]: "kept", builds[1]: "kept", builds[2]: "pruned",
+                       builds[3]: "kept"}
+    assert [image_exists(home, i) for i in images] == [True, True, False, True]
+    assert env.catalog.get(recipe, builds[2])["status"] == "PRUNED"
+    assert env.catalog.get(recipe, builds[0])["status"] == "AVAILABLE"
+    assert (planned["pruned"], done["pruned"], done["errors"]) == (0, 1, 0)
+
+
+def test_an_unpublished_recipe_is_skipped_not_guessed(env: StepEnv) -> None:
+    report = prune({"recipes": ["never-published-x"]}, env)
+    assert report["decisions"] == []
+    assert report["skipped"] == [{"recipe": "never-published-x", "reason": "not published"}]

@@ -1,3 +1,7 @@
+"""A failed build's reason, from the error Step Functions caught (``core/failures.py``)."""
+
+from __future__ import annotations
+
 from amiforge.core.failures import failure_reason
 
 

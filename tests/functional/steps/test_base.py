@@ -1,9 +1,14 @@
-"""A recipe's base parameter is read only where the stack allows, and a value that is not an
-AMI id is refused naming the parameter and never echoed: not in plan output, the recipe
-store, detection's report, the execution input, the catalog, failure reasons or logs.
+"""Resolving base images (``steps/base.py``) on the local cloud.
 
-On the local cloud: SSM and DynamoDB are real (tables shaped as the template's), the
-state machine is not needed (no build may start).
+Each distinct base is asked of AWS once: SSM parameters in one GetParameters, identical
+image filters in one DescribeImages, however many recipes share them; the newest
+matching image wins. A recipe's base parameter is read only where the stack allows, and
+a value that is not an AMI id is refused naming the parameter and never echoed: not in
+plan output, the recipe store, detection's report, the execution input, the catalog,
+failure reasons or logs (formerly test_base_parameter_secrets.py).
+
+SSM, EC2 and DynamoDB are real (tables shaped as the template's); the state machine is
+not needed (no build may start).
 """
 
 from __future__ import annotations
@@ -11,16 +16,20 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.helpers import AL2023, CallCounter, create_tables
 
 from amiforge.aws.session import AwsContext
+from amiforge.core.model import BaseSpec
 from amiforge.core.recipes import load_recipes
 from amiforge.errors import NotFound, RecipeInvalid
 from amiforge.ops.plan import plan
 from amiforge.ops.publish import publish
+from amiforge.steps.base import resolve_bases, resolve_one
 from amiforge.steps.detect import detect
 from amiforge.steps.env import StepEnv
 from amiforge.steps.resolve import resolve
@@ -34,30 +43,7 @@ def aws(local_cloud: Any) -> AwsContext:
 
 
 def _tables(aws: AwsContext) -> tuple[str, str]:
-    db = aws.client("dynamodb")
-    suffix = uuid.uuid4().hex[:8]
-    catalog, recipes = f"catalog-{suffix}", f"recipes-{suffix}"
-    db.create_table(
-        TableName=catalog, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in
-                              ("recipe", "build_id", "available_recipe", "created_at")],
-        KeySchema=[{"AttributeName": "recipe", "KeyType": "HASH"},
-                   {"AttributeName": "build_id", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[{
-            "IndexName": "available", "Projection": {"ProjectionType": "ALL"},
-            "KeySchema": [{"AttributeName": "available_recipe", "KeyType": "HASH"},
-                          {"AttributeName": "created_at", "KeyType": "RANGE"}]}])
-    db.create_table(
-        TableName=recipes, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"}
-                              for n in ("name", "version")],
-        KeySchema=[{"AttributeName": "name", "KeyType": "HASH"},
-                   {"AttributeName": "version", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[{
-            "IndexName": "current", "Projection": {"ProjectionType": "ALL"},
-            "KeySchema": [{"AttributeName": "version", "KeyType": "HASH"},
-                          {"AttributeName": "name", "KeyType": "RANGE"}]}])
-    return catalog, recipes
+    return create_tables(aws.client("dynamodb"))
 
 
 def _recipe(tmp_path: Path, parameter: str) -> Path:
@@ -143,3 +129,33 @@ def test_an_ami_valued_allowed_parameter_resolves(aws: AwsContext, tmp_path: Pat
                   base_parameter_prefixes=(prefix,))
     [decision] = plan(env, load_recipes(_recipe(tmp_path, f"{prefix}al2023")))
     assert (decision.action, decision.base_ami) == ("build", image_id)
+
+
+
+def test_each_distinct_base_is_asked_once_and_the_newest_match_wins(
+        aws: AwsContext, local_cloud: Any) -> None:
+    family = f"vendor-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    older = local_cloud.release_base(f"{family}-1", creation_date=now - timedelta(days=2))
+    newer = local_cloud.release_base(f"{family}-2", creation_date=now - timedelta(days=1))
+    env = StepEnv(catalog_table="", recipes_table="", aws=aws)
+    by_filter = [BaseSpec(owners=owners, name=f"{family}-*")
+                 for owners in (("amazon",), ("amazon",), ("amazon",))]
+    by_parameter = [BaseSpec(ssm_parameter=AL2023)] * 3
+    missing = BaseSpec(ssm_parameter="/aws/service/no-such/parameter")
+    nothing = BaseSpec(owners=("amazon",), name=f"{family}-none-*")
+
+    with CallCounter(aws.client("ssm")) as ssm, CallCounter(aws.client("ec2")) as ec2:
+        resolved = resolve_bases(env, [*by_filter, *by_parameter, missing, nothing])
+
+    assert ssm.calls == {"GetParameters": 1}
+    assert ec2.calls == {"DescribeImages": 2}  # two distinct filters, not five recipes
+    assert resolved[by_filter[0].query_key()].image_id == newer != older
+    al2023 = aws.client("ssm").get_parameter(Name=AL2023)["Parameter"]["Value"]
+    assert resolved[by_parameter[0].query_key()].image_id == al2023
+    assert resolved[missing.query_key()].problem == (
+        "SSM parameter /aws/service/no-such/parameter does not exist")
+    assert resolved[nothing.query_key()].problem.startswith("no available image matches")
+    with pytest.raises(NotFound, match="base image not found: no available image") as info:
+        resolve_one(env, nothing)
+    assert info.value.hint == "check the recipe's base.ssm_parameter or base.filter"

@@ -1,0 +1,69 @@
+"""CreateImage and AwaitImage on the local cloud: the image of the stopped builder is
+named and tagged at creation (the recipe's tags cannot replace amiforge's), a retried
+CreateImage finds the image the first call made, and AwaitImage fails the build rather
+than poll forever."""
+
+from __future__ import annotations
+
+import pytest
+from tests.helpers import Publish, imaged, stopped
+
+from amiforge.core.tags import BUILD_ID, RECIPE, RECIPE_HASH, STACK
+from amiforge.errors import BuildFailed
+from amiforge.localcloud.testing import images_of_build
+from amiforge.steps.env import StepEnv
+from amiforge.steps.image import await_image, create_image
+
+
+def test_the_image_is_named_tagged_at_creation_and_recorded(env: StepEnv,
+                                                            published: Publish) -> None:
+    recipe = published(image="tags: {team: web}\n")
+    state = stopped(env, recipe)
+    build = state["build"]
+
+    made = create_image(state, env)
+
+    (image,) = images_of_build(env.client("ec2"), build["build_id"])
+    assert image["ImageId"] == made["image_id"] and made["polls"] == 0
+    assert made["name"].startswith(f"{recipe.name}-") and made["name"] == image["Name"]
+    assert made["name"].endswith(recipe.short_hash)
+    assert image["SourceInstanceId"] == state["launch"]["instance_id"]
+    tags = {t["Key"]: t["Value"] for t in image["Tags"]}
+    assert {k: tags[k] for k in (BUILD_ID, RECIPE, RECIPE_HASH, STACK, "team")} == {
+        BUILD_ID: build["build_id"], RECIPE: recipe.name, RECIPE_HASH: recipe.hash,
+        STACK: env.stack_name, "team": "web"}
+    record = env.catalog.get(recipe.name, build["build_id"])
+    assert (record["image_id"], record["image_name"]) == (made["image_id"], made["name"])
+
+
+def test_a_retried_create_image_makes_no_second_image(env: StepEnv,
+                                                      published: Publish) -> None:
+    state = stopped(env, published())
+    first = create_image(state, env)
+    assert create_image(state, env)["image_id"] == first["image_id"]
+    assert len(images_of_build(env.client("ec2"), state["build"]["build_id"])) == 1
+
+
+def test_await_image_reports_the_snapshots_of_an_available_image(env: StepEnv,
+                                                                 published: Publish) -> None:
+    state = imaged(env, published())
+    image = state["image"]
+    assert (image["state"], image["polls"]) == ("available", 1)
+    (described,) = images_of_build(env.client("ec2"), state["build"]["build_id"])
+    assert image["snapshot_ids"] == [m["Ebs"]["SnapshotId"]
+                                     for m in described["BlockDeviceMappings"] if "Ebs" in m]
+    assert image["snapshot_ids"]
+
+
+def test_an_image_that_never_appears_fails_the_build_after_the_last_poll(
+        env: StepEnv, published: Publish) -> None:
+    state = imaged(env, published())
+    env.client("ec2").deregister_image(ImageId=state["image"]["image_id"])
+    state["image"] = {**state["image"], "polls": 0}
+    polls = state["timing"]["max_image_polls"]
+    for poll in range(1, polls):  # unknown to EC2 (just created, or gone): still pending
+        state["image"] = await_image(state, env)
+        assert (state["image"]["state"], state["image"]["polls"]) == ("pending", poll)
+    with pytest.raises(BuildFailed, match=f"still pending after {polls} polls") as info:
+        await_image(state, env)
+    assert info.value.hint == "raise ImageTimeoutMinutes on the stack if images are large"

@@ -1,0 +1,83 @@
+"""Resolve pins what the build is made of: the recipe version and the base image, both
+named in the execution state and the catalog record, so every later step (and every
+retry) builds exactly that. On the local cloud: real tables, SSM's public AL2023
+parameter and the EC2 image it names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from tests.helpers import AL2023, Publish, build_id_of, publish_recipe, resolved, write_recipe
+
+from amiforge.core.hashing import build_key
+from amiforge.errors import NotFound
+from amiforge.steps.env import StepEnv
+from amiforge.steps.resolve import resolve
+
+
+def test_resolve_pins_the_published_hash_and_the_current_base(env: StepEnv,
+                                                             published: Publish) -> None:
+    recipe = published()
+    base = env.client("ssm").get_parameter(Name=AL2023)["Parameter"]["Value"]
+
+    state = resolved(env, recipe)
+
+    build = state["build"]
+    assert (build["recipe_hash"], build["base_ami"]) == (recipe.hash, base)
+    assert build["build_key"] == build_key(recipe.name, recipe.hash, base)
+    assert build["root_volume_gb"] >= 8 and build["root_device"] == "/dev/xvda"
+    # The recipe's 45 minutes at the stack's 1 s per minute; images polled every second.
+    assert state["timing"] == {"timeout_seconds": 45, "poll_seconds": 1, "max_image_polls": 5}
+    record = env.catalog.get(recipe.name, build["build_id"])
+    assert record is not None
+    assert (record["status"], record["recipe_hash"], record["base_ami"]) == (
+        "BUILDING", recipe.hash, base)
+    assert record["execution_arn"].endswith(build["build_id"])
+
+
+def test_a_pinned_hash_and_base_win_over_what_is_current(env: StepEnv, published: Publish,
+                                                        recipe_dir: Any,
+                                                        local_cloud: Any) -> None:
+    first = published()
+    second = write_recipe(recipe_dir / "v2", first.name, "echo changed\n")
+    publish_recipe(env, second)  # now the current version
+    older_base = local_cloud.release_base(f"{first.name}-old", owner="amazon")
+
+    build = resolved(env, first, recipe_hash=first.hash, base_ami=older_base)["build"]
+
+    assert (build["recipe_hash"], build["base_ami"]) == (first.hash, older_base)
+    assert resolved(env, first)["build"]["recipe_hash"] == second.hash
+
+
+def test_a_retried_resolve_keeps_one_record(env: StepEnv, published: Publish) -> None:
+    recipe = published()
+    event = {"input": {"recipe": recipe.name}, "build_id": build_id_of(recipe.name)}
+    first = resolve(event, env)
+    again = resolve(event, env)
+    assert again["build"] == first["build"]
+    assert [b["build_id"] for b in env.catalog.history(recipe.name)] == [
+        event["build_id"]]
+
+
+def test_an_unpublished_recipe_is_not_found(env: StepEnv) -> None:
+    with pytest.raises(NotFound, match=r"recipe 'ghost-recipe' is not published") as info:
+        resolve({"input": {"recipe": "ghost-recipe"}, "build_id": "ghost-recipe-x"}, env)
+    assert info.value.hint == "run `amiforge publish DIR`"
+
+
+def test_a_base_image_that_does_not_exist_opens_no_record(env: StepEnv,
+                                                         published: Publish) -> None:
+    recipe = published()
+    event = {"input": {"recipe": recipe.name, "base_ami": "ami-0000000000000dead"},
+             "build_id": build_id_of(recipe.name)}
+    with pytest.raises(NotFound, match="base image ami-0000000000000dead of recipe"):
+        resolve(event, env)
+    assert env.catalog.history(recipe.name) == []
+
+
+def test_an_unknown_pinned_version_is_not_found(env: StepEnv, published: Publish) -> None:
+    recipe = published()
+    with pytest.raises(NotFound, match="is not published"):
+        resolve({"input": {"recipe": recipe.name, "recipe_hash": "ab" * 32},
+                 "build_id": build_id_of(recipe.name)}, env)
