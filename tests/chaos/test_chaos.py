@@ -116,8 +116,9 @@ def test_a_burst_of_recipes_is_paced_under_the_launch_budget(local_cloud: Any, s
     assert run_instances["executed"] == BURST
     assert run_instances["peak_in_any_second"] <= PACE[0] + PACE[1]
     # The budget held launches back: BURST launches at 1/s after a burst of 2 need
-    # (BURST - 2) seconds, whatever the machine's speed.
-    assert run_instances["span_seconds"] >= (BURST - PACE[0]) / PACE[1] * 0.95
+    # (BURST - 2) seconds, whatever the machine's speed (less a margin for the time each
+    # Lambda takes between its slot and its call; unpaced, they would span about 1 s).
+    assert run_instances["span_seconds"] >= (BURST - PACE[0]) / PACE[1] * 0.8
     # Whether the pacer had to hold a launch back depends on this machine's speed (on a
     # loaded 2-core runner the Lambdas themselves launch slower than the budget); that it
     # does hold them back is tests/unit/aws/test_pacing.py's. Here: the rate stayed under

@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
-from dynamo_tables import table_spec
+from tests.functional.aws.dynamo_tables import table_spec
 
 from amiforge.aws.catalog import AVAILABLE, BUILDING, FAILED, PRUNED, STARTING, Catalog
 

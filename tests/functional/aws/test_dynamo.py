@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-from dynamo_tables import new_table
+from tests.functional.aws.dynamo_tables import new_table
 
 from amiforge.aws.dynamo import deserialize, serialize, value
 

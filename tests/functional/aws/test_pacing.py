@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
-from dynamo_tables import new_table
+from tests.functional.aws.dynamo_tables import new_table
 
 from amiforge.aws.catalog import Catalog
 from amiforge.aws.pacing import Pacer

@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
-from dynamo_tables import new_table
+from tests.functional.aws.dynamo_tables import new_table
 
 from amiforge.aws.recipe_store import RecipeStore
 

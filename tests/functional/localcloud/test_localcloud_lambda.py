@@ -113,7 +113,7 @@ def test_slow_function_is_cut_at_its_timeout(lam: Any, iam: Any) -> None:
     assert response["FunctionError"] == "Unhandled"
     assert payload["errorType"] == "Sandbox.Timedout"
     assert "Task timed out after 1.00 seconds" in payload["errorMessage"]
-    assert elapsed < 5
+    assert elapsed < 30  # not cut, the invoke would have lasted the handler's 30 s
 
 
 def test_dependency_missing_from_the_zip_fails_to_import(lam: Any, iam: Any) -> None:
@@ -193,12 +193,12 @@ def test_async_invoke_returns_at_once_and_runs_later(lam: Any, iam: Any,
             open(event["marker"], "w").write("done")
         """)
 
-    started = time.monotonic()
     response = lam.invoke(FunctionName=name, InvocationType="Event",
                           Payload=json.dumps({"marker": str(marker)}))
 
     assert response["StatusCode"] == 202
-    assert time.monotonic() - started < 0.9
+    # Had the invoke waited for the function, its marker would be written by now.
+    assert not marker.exists()
     wait_for(marker.exists, timeout=10, what="the async invocation")
     assert marker.read_text() == "done"
 
