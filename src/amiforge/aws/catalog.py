@@ -40,7 +40,8 @@ record still STARTING or BUILDING, once per table (:meth:`Catalog.backfill_in_fl
 one Scan, remembered by the ``#in-flight``/``#backfilled`` item).
 
 Status moves STARTING -> BUILDING -> AVAILABLE | FAILED | CANCELLED, and AVAILABLE ->
-PRUNED (the meaning of each: core/statuses.py). Whoever starts a build writes STARTING
+PRUNED; a recipe with ``release.approval: manual`` goes BUILDING -> AWAITING_APPROVAL ->
+BUILDING (approved) | FAILED (rejected, timed out) | CANCELLED on the way (steps/approval.py) (the meaning of each: core/statuses.py). Whoever starts a build writes STARTING
 (with its execution) right after StartExecution, so a build is visible at once; Resolve
 turns it into BUILDING, and a build that fails before (in Resolve) goes from STARTING to
 FAILED. Every write that changes status is conditional, so a retried or duplicated step
@@ -65,6 +66,7 @@ from amiforge.errors import AwsCallFailed, TransientAwsError
 # The statuses by their old names (callers import them from here).
 STARTING = BuildStatus.STARTING
 BUILDING = BuildStatus.BUILDING
+AWAITING_APPROVAL = BuildStatus.AWAITING_APPROVAL
 AVAILABLE = BuildStatus.AVAILABLE
 FAILED = BuildStatus.FAILED
 CANCELLED = BuildStatus.CANCELLED
@@ -77,7 +79,7 @@ _BACKFILLED = "#backfilled"
 # dropped after this long; a live announce writes its record within milliseconds.
 _ORPHAN_MARKER_AGE = timedelta(days=1)
 
-__all__ = ["AVAILABLE", "BUILDING", "CANCELLED", "FAILED", "HISTORY_INDEX", "IN_FLIGHT",
+__all__ = ["AVAILABLE", "AWAITING_APPROVAL", "BUILDING", "CANCELLED", "FAILED", "HISTORY_INDEX", "IN_FLIGHT",
            "LATEST_INDEX", "PRUNED", "STARTING", "Catalog", "now_iso"]
 
 
@@ -224,6 +226,20 @@ class Catalog:
         live.sort(key=lambda r: r.get("created_at", ""), reverse=True)
         return live
 
+    def awaiting_approval(self, recipe: str) -> list[BuildRecord]:
+        """The builds of ``recipe`` whose record is AWAITING_APPROVAL, oldest first: read
+        through the ``#in-flight`` markers (every such build has one: it entered flight
+        as STARTING), so the cost follows the builds in flight, never the history. Read
+        only: unlike :meth:`in_flight` it deletes no marker."""
+        markers = [deserialize(i) for i in self._query(
+            KeyConditionExpression="recipe = :p AND begins_with(build_id, :r)",
+            ExpressionAttributeValues={":p": value(IN_FLIGHT_PARTITION),
+                                       ":r": value(f"{recipe}#")})]
+        records = self.get_many((recipe, m["build"]) for m in markers if m.get("build"))
+        waiting = [r for r in records.values() if r.get("status") == AWAITING_APPROVAL]
+        waiting.sort(key=lambda r: r.get("created_at", ""))
+        return waiting
+
     def backfill_in_flight(self) -> int:
         """Write the ``#in-flight`` marker of every STARTING or BUILDING record that has
         none (records written before markers existed); once per table: a second call reads
@@ -353,7 +369,7 @@ class Catalog:
         """CANCELLED with ``reason``, only while the record's status is one of ``live``: a
         build that finished meanwhile keeps its result (False)."""
         names = {"#s": "status", "#r": "reason", "#f": "finished_at", "#u": "updated_at",
-                 "#t": "task_token"}
+                 "#t": "task_token", "#a": "approval_token"}
         values = {":c": value(CANCELLED), ":r": value(reason), ":now": value(now_iso())}
         values.update({f":l{i}": value(status) for i, status in enumerate(live)})
         try:
@@ -361,7 +377,8 @@ class Catalog:
                 self.db.update_item(
                     TableName=self.table,
                     Key={"recipe": value(recipe), "build_id": value(build_id)},
-                    UpdateExpression="SET #s = :c, #r = :r, #f = :now, #u = :now REMOVE #t",
+                    UpdateExpression="SET #s = :c, #r = :r, #f = :now, #u = :now "
+                                     "REMOVE #t, #a",
                     ConditionExpression="attribute_exists(build_id) AND #s IN ("
                                         + ", ".join(f":l{i}" for i in range(len(live))) + ")",
                     ExpressionAttributeNames=names, ExpressionAttributeValues=values)
@@ -423,10 +440,12 @@ class Catalog:
                            remove=("available_recipe", "finished_at"))
 
     def mark_failed(self, recipe: str, build_id: str, **fields: Any) -> bool:
-        """FAILED from BUILDING, or from STARTING (a build that failed in Resolve)."""
-        return self.update(recipe, build_id, only_if_status=(STARTING, BUILDING),
-                           status=FAILED, finished_at=now_iso(), remove=("task_token",),
-                           **fields)
+        """FAILED from BUILDING, from STARTING (a build that failed in Resolve), or from
+        AWAITING_APPROVAL (rejected, or the approval timed out)."""
+        return self.update(recipe, build_id,
+                           only_if_status=(STARTING, BUILDING, AWAITING_APPROVAL),
+                           status=FAILED, finished_at=now_iso(),
+                           remove=("task_token", "approval_token"), **fields)
 
     def record_failed(self, record: Mapping[str, Any]) -> bool:
         """A FAILED record for a build that has none (it died before any record was
