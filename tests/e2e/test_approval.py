@@ -152,3 +152,37 @@ def test_an_unanswered_approval_times_out_and_removes_the_image(
     assert amiforge("latest", name).exit_code == 2
     late = amiforge("approve", build_id)
     assert late.exit_code == 2 and f"build {build_id} is FAILED" in late.stderr
+
+
+def test_a_build_awaiting_approval_is_in_flight_until_cancelled(
+        amiforge: Any, aws: Any, stack: Any, recipe_dir: Any) -> None:
+    name = f"held-{uuid.uuid4().hex[:6]}"
+    build = awaiting_build(amiforge, "publish", "--wait", str(recipe_dir(name, extra=MANUAL)))
+    build_id, image_id = build["build_id"], build["image_id"]
+    def builds_of_recipe() -> list[str]:
+        pages = stack.client("stepfunctions").get_paginator("list_executions").paginate(
+            stateMachineArn=stack.state_machine_arn)
+        return [e["name"] for page in pages for e in page["executions"]
+                if e["name"].startswith(f"{name}-")]
+
+    # Detection and `build` follow it: no second build of the same key.
+    assert amiforge("detect").exit_code == 0
+    started = json.loads(amiforge("build", name, output="json").stdout)["builds"]
+    assert (started[0]["started"], started[0]["build_id"]) == (False, build_id)
+    assert builds_of_recipe() == [build_id]
+    # The sweeper and retention leave its image alone; latest does not name it.
+    assert amiforge("sweep").exit_code == 0
+    assert amiforge("prune", name).exit_code == 0
+    assert [i["ImageId"] for i in images_of_build(aws.client("ec2"), build_id)] == [image_id]
+    assert stack.catalog.get(name, build_id)["status"] == "AWAITING_APPROVAL"
+    assert amiforge("latest", name).exit_code == 2
+    # Cancel ends the wait like any running build's: CANCELLED, image removed.
+    cancelled = amiforge("cancel", build_id, "--reason", "not this week")
+    assert cancelled.exit_code == 0, cancelled.output
+    record = stack.catalog.get(name, build_id)
+    assert (record["status"], record["reason"]) == ("CANCELLED", "not this week")
+    assert "approval_token" not in record
+    wait_for(lambda: images_of_build(aws.client("ec2"), build_id) == [], timeout=60,
+             what="the cancelled build's image to be removed")
+    late = amiforge("approve", build_id)
+    assert late.exit_code == 2 and f"build {build_id} is CANCELLED" in late.stderr

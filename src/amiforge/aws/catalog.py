@@ -20,8 +20,8 @@ DynamoDB read, for the tests and bench/catalog_reads.py):
     ``<key>-g<N>``: core/plan.py ``generation_id``; older manual rebuilds ``<key>-<suffix>``),
     so it is a Query of the main table with ``begins_with(build_id, key)``: it reads that
     key's builds only.
-  * ``in_flight`` (the sweeper): one marker item per build that entered STARTING or
-    BUILDING, in the ``#in-flight`` partition (``build_id = "<recipe>#<build id>"``),
+  * ``in_flight`` (the sweeper) and ``awaiting_approval`` (``status``): one marker item
+    per build that entered STARTING or BUILDING (an AWAITING_APPROVAL build has been both), in the ``#in-flight`` partition (``build_id = "<recipe>#<build id>"``),
     written *before* the record, so no in-flight record is ever without its marker. A
     marker is not removed when its build ends (that would add a write, and an IAM grant, to
     every step that ends a build); :meth:`Catalog.in_flight` drops the markers of ended
@@ -204,7 +204,8 @@ class Catalog:
             ExpressionAttributeValues={":r": value(recipe), ":k": value(build_key)})]
 
     def in_flight(self, recipe: str) -> list[BuildRecord]:
-        """The builds of ``recipe`` whose record is STARTING or BUILDING, newest first: the
+        """The builds of ``recipe`` whose record is in flight (STARTING, BUILDING or
+        AWAITING_APPROVAL: core/statuses.py ``IN_FLIGHT``), newest first: the
         recipe's ``#in-flight`` markers and their records. Markers of builds that ended are
         deleted on the way (bookkeeping only: no record changes)."""
         markers = [deserialize(i) for i in self._query(
