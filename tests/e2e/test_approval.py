@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from amiforge.core.tags import BUILD_ID
 from amiforge.localcloud.testing import images_of_build, receive_all, snapshots_of_build, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -87,6 +88,12 @@ def test_approve_releases_and_reject_removes_the_image(amiforge: Any, aws: Any, 
     execution = stack.client("stepfunctions").describe_execution(
         executionArn=first["execution_arn"])
     assert execution["status"] == "RUNNING"
+    # The wait keeps nothing running: the builder went once the image was made.
+    builders = [i for r in aws.client("ec2").describe_instances(
+        Filters=[{"Name": f"tag:{BUILD_ID}", "Values": [build_id]}])["Reservations"]
+        for i in r["Instances"]]
+    assert builders and {i["State"]["Name"] for i in builders} <= {"shutting-down",
+                                                                   "terminated"}
 
     # Approve: the release goes on; latest moves to the image.
     approved = amiforge("approve", build_id, output="json")

@@ -4,8 +4,9 @@ A recipe with ``release: {approval: manual}`` reaches the state machine's AwaitA
 task (``lambda:invoke.waitForTaskToken``) once its image is available in the home
 region, before anything is copied, shared or made ``latest``. :func:`request_approval`
 parks the task token on the catalog record (``approval_token``), moves the record from
-BUILDING to AWAITING_APPROVAL, and notifies SNS with the image and the two commands that
-answer it. Then nothing runs: the execution waits on its token at no cost until
+BUILDING to AWAITING_APPROVAL, terminates the stopped builder (through the deletion gate:
+its image is made, and a wait of days should keep no instance or volume), and notifies SNS
+with the image and the two commands that answer it. Then nothing runs: the execution waits on its token at no cost until
 
 * ``amiforge approve BUILD_ID`` (:mod:`amiforge.ops.approval`): SendTaskSuccess, the
   release goes on (Distribute, Register: AVAILABLE, ``latest`` moves);
@@ -30,9 +31,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import messaging
 from amiforge.aws.catalog import now_iso
+from amiforge.core.deletion import InstanceFacts, Owner, decide_instance
 from amiforge.core.statuses import BuildStatus
+from amiforge.core.tags import BUILD_ID, RECIPE
 from amiforge.errors import OperationFailed
 from amiforge.steps.env import StepEnv
 
@@ -66,6 +70,7 @@ def request_approval(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         status = record.get("status") if record is not None else "not recorded"
         raise OperationFailed(f"build {build_id} is {status}, not BUILDING: it cannot wait "
                               "for approval")
+    retired = retire_builders(env, recipe, build_id)
     messaging.notify(env.client("sns"), env.topic_arn,
                      f"amiforge: {recipe} image {image_id} awaits approval", {
                          "status": BuildStatus.AWAITING_APPROVAL, "recipe": recipe,
@@ -81,4 +86,17 @@ def request_approval(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
                                      f"`{reject_command(build_id)}`. Without an answer by "
                                      f"{deadline} the build fails and the image is removed.")})
     return {"status": BuildStatus.AWAITING_APPROVAL, "image_id": image_id,
-            "approval_deadline": deadline}
+            "approval_deadline": deadline, "terminated": retired}
+
+
+def retire_builders(env: StepEnv, recipe: str, build_id: str) -> list[str]:
+    """Terminate the build's stopped builder(s) before the wait, through the deletion
+    gate (a builder of a build AWAITING_APPROVAL: its image is made), so that a wait of
+    days keeps no instance and no volume. The record says AWAITING_APPROVAL first."""
+    owner = Owner(recipe, build_id, stack=env.stack_name or None)
+    instances = ec2_api.instances_tagged(env.client("ec2"), {BUILD_ID: build_id,
+                                                             RECIPE: recipe})
+    approved = [i["InstanceId"] for i in instances if decide_instance(InstanceFacts(
+        i["InstanceId"], ec2_api.tags_of(i), owner, BuildStatus.AWAITING_APPROVAL),
+        f"build {build_id} awaits approval: its image is made").delete]
+    return ec2_api.terminate(env.client("ec2"), approved)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from amiforge.core.deletion import ImageFacts, InstanceFacts, Owner, decide_image, decide_instance
 from amiforge.core.failures import failure_reason
 from amiforge.core.model import DEFAULT_APPROVAL_TIMEOUT_HOURS, ReleaseSpec
 from amiforge.core.parse import recipe_from_document
@@ -111,3 +112,26 @@ def test_a_build_awaiting_approval_is_in_flight_and_its_wait_is_in_the_sweep_bud
     extra = (recipe_budget_minutes(gated, image_timeout_minutes=240)
              - recipe_budget_minutes(plain, image_timeout_minutes=240))
     assert extra == 72 * 60
+
+
+def test_the_gate_lets_a_waiting_builds_builder_go_but_keeps_its_image() -> None:
+    owner = Owner("web", "web-0123456789abcdef0123", stack="amiforge")
+    tags = {"amiforge:recipe": "web", "amiforge:build-id": owner.build_id,
+            "amiforge:stack": "amiforge"}
+    builder = decide_instance(InstanceFacts("i-0123456789abcdef0",
+                                            {**tags, "amiforge:role": "builder"}, owner,
+                                            "AWAITING_APPROVAL"), "image made")
+    assert builder.delete
+    tester = decide_instance(InstanceFacts("i-0123456789abcdef1",
+                                           {**tags, "amiforge:role": "tester"}, owner,
+                                           "AWAITING_APPROVAL"), "image made")
+    assert not tester.delete and tester.reason == "not a builder"
+    image = decide_image(ImageFacts("ami-0123456789abcdef0", "us-east-1", tags, owner,
+                                    "AWAITING_APPROVAL"), "cleanup")
+    assert not image.delete
+    assert image.reason == f"build {owner.build_id} is AWAITING_APPROVAL: only an ended " \
+                           "build's are removed"
+    building = decide_instance(InstanceFacts("i-0123456789abcdef0",
+                                             {**tags, "amiforge:role": "builder"}, owner,
+                                             "BUILDING"), "x")
+    assert not building.delete

@@ -87,10 +87,10 @@ CALLS: dict[str, set[str]] = {
         "states:SendTaskSuccess",
     },
     # steps.approval.request_approval: catalog.update (conditional), catalog.get,
-    # messaging.notify.
+    # retire_builders (instances_tagged, terminate), messaging.notify.
     "AwaitApprovalFunction": {
         "dynamodb:UpdateItem on CatalogTable", "dynamodb:GetItem on CatalogTable",
-        "sns:Publish",
+        "ec2:DescribeInstances", "ec2:TerminateInstances", "sns:Publish",
     },
     # steps.wait_stop.on_instance_state: describe_instance, catalog.get, resume,
     # WaitingList.remove; and stop_check.check_waiting (WaitingList.all = Query of the
