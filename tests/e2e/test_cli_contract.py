@@ -25,6 +25,7 @@ import pytest
 from click.testing import CliRunner
 
 from amiforge.cli.main import cli
+from amiforge.localcloud.testing import wait_for
 
 pytestmark = pytest.mark.e2e
 AMIFORGE = str(Path(sys.executable).with_name("amiforge"))
@@ -89,6 +90,8 @@ def run_json(local_cloud: Any, *args: str, stack: str = STACK) -> Any:
 def test_each_command_prints_its_documented_keys(local_cloud: Any, stack: Any,
                                                  recipe_dir: Any, shape_problems: Any) -> None:
     name, hung = f"shape-{uuid.uuid4().hex[:6]}", f"shape-hang-{uuid.uuid4().hex[:6]}"
+    gated = f"shape-gated-{uuid.uuid4().hex[:6]}"  # release.approval: manual
+    recipe_dir(gated, extra="release:\n  approval: manual\n")
     directory = recipe_dir(name)
     out: dict[str, Any] = {}
     out["validate"] = run_json(local_cloud, "validate", str(directory))
@@ -109,6 +112,15 @@ def test_each_command_prints_its_documented_keys(local_cloud: Any, stack: Any,
                                                                    timeout_minutes=600)))
     run_json(local_cloud, "build", hung)
     out["cancel"] = run_json(local_cloud, "cancel", hung)
+    (waiting,) = [b for b in out["publish --wait"]["builds"] if b["recipe"] == gated]
+    assert [a["build_id"] for a in out["status"]["awaiting_approval"]
+            if a["recipe"] == gated] == [waiting["build_id"]]
+    out["approve"] = run_json(local_cloud, "approve", waiting["build_id"])
+    wait_for(lambda: stack.catalog.get(gated, waiting["build_id"])["status"] == "AVAILABLE",
+             timeout=120, what="the approved build to be AVAILABLE")
+    (again,) = run_json(local_cloud, "build", "--wait", "--rebuild", gated)["builds"]
+    assert again["status"] == "AWAITING_APPROVAL"
+    out["reject"] = run_json(local_cloud, "reject", again["build_id"], "--reason", "shape")
     out["retire"] = run_json(local_cloud, "retire", hung)
     out["local release-base"] = run_json(local_cloud, "local", "release-base", "--name",
                                          f"contract-{uuid.uuid4().hex[:6]}", "--owner", "self")

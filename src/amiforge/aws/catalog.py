@@ -20,9 +20,9 @@ DynamoDB read, for the tests and bench/catalog_reads.py):
     ``<key>-g<N>``: core/plan.py ``generation_id``; older manual rebuilds ``<key>-<suffix>``),
     so it is a Query of the main table with ``begins_with(build_id, key)``: it reads that
     key's builds only.
-  * ``in_flight`` (the sweeper): one marker item per build that entered STARTING or
-    BUILDING, in the ``#in-flight`` partition (``build_id = "<recipe>#<build id>"``),
-    written *before* the record, so no in-flight record is ever without its marker. A
+  * ``in_flight`` (the sweeper) and ``awaiting_approval`` (``status``): one marker item
+    per build that entered STARTING or BUILDING (an AWAITING_APPROVAL build has been
+    both), in the ``#in-flight`` partition (``build_id = "<recipe>#<build id>"``), written *before* the record, so no in-flight record is ever without its marker. A
     marker is not removed when its build ends (that would add a write, and an IAM grant, to
     every step that ends a build); :meth:`Catalog.in_flight` drops the markers of ended
     builds as it meets them, so the partition holds the builds in flight plus those that
@@ -40,7 +40,8 @@ record still STARTING or BUILDING, once per table (:meth:`Catalog.backfill_in_fl
 one Scan, remembered by the ``#in-flight``/``#backfilled`` item).
 
 Status moves STARTING -> BUILDING -> AVAILABLE | FAILED | CANCELLED, and AVAILABLE ->
-PRUNED (the meaning of each: core/statuses.py). Whoever starts a build writes STARTING
+PRUNED; a recipe with ``release.approval: manual`` goes BUILDING -> AWAITING_APPROVAL ->
+BUILDING (approved) | FAILED (rejected, timed out) | CANCELLED on the way (steps/approval.py) (the meaning of each: core/statuses.py). Whoever starts a build writes STARTING
 (with its execution) right after StartExecution, so a build is visible at once; Resolve
 turns it into BUILDING, and a build that fails before (in Resolve) goes from STARTING to
 FAILED. Every write that changes status is conditional, so a retried or duplicated step
@@ -65,6 +66,7 @@ from amiforge.errors import AwsCallFailed, TransientAwsError
 # The statuses by their old names (callers import them from here).
 STARTING = BuildStatus.STARTING
 BUILDING = BuildStatus.BUILDING
+AWAITING_APPROVAL = BuildStatus.AWAITING_APPROVAL
 AVAILABLE = BuildStatus.AVAILABLE
 FAILED = BuildStatus.FAILED
 CANCELLED = BuildStatus.CANCELLED
@@ -79,8 +81,8 @@ _BACKFILLED = "#backfilled"
 # dropped after this long; a live announce writes its record within milliseconds.
 _ORPHAN_MARKER_AGE = timedelta(days=1)
 
-__all__ = ["AVAILABLE", "BUILDING", "CANCELLED", "FAILED", "HISTORY_INDEX", "IN_FLIGHT",
-           "LATEST_INDEX", "PRUNED", "REVOKED", "STARTING", "Catalog", "now_iso"]
+__all__ = ["AVAILABLE", "AWAITING_APPROVAL", "BUILDING", "CANCELLED", "FAILED", "HISTORY_INDEX",
+           "IN_FLIGHT", "LATEST_INDEX", "PRUNED", "REVOKED", "STARTING", "Catalog", "now_iso"]
 
 
 def now_iso() -> str:
@@ -204,7 +206,8 @@ class Catalog:
             ExpressionAttributeValues={":r": value(recipe), ":k": value(build_key)})]
 
     def in_flight(self, recipe: str) -> list[BuildRecord]:
-        """The builds of ``recipe`` whose record is STARTING or BUILDING, newest first: the
+        """The builds of ``recipe`` whose record is in flight (STARTING, BUILDING or
+        AWAITING_APPROVAL: core/statuses.py ``IN_FLIGHT``), newest first: the
         recipe's ``#in-flight`` markers and their records. Markers of builds that ended are
         deleted on the way (bookkeeping only: no record changes)."""
         markers = [deserialize(i) for i in self._query(
@@ -225,6 +228,20 @@ class Catalog:
                                         Key=_marker_key(recipe, marker["build"]))
         live.sort(key=lambda r: r.get("created_at", ""), reverse=True)
         return live
+
+    def awaiting_approval(self, recipe: str) -> list[BuildRecord]:
+        """The builds of ``recipe`` whose record is AWAITING_APPROVAL, oldest first: read
+        through the ``#in-flight`` markers (every such build has one: it entered flight
+        as STARTING), so the cost follows the builds in flight, never the history. Read
+        only: unlike :meth:`in_flight` it deletes no marker."""
+        markers = [deserialize(i) for i in self._query(
+            KeyConditionExpression="recipe = :p AND begins_with(build_id, :r)",
+            ExpressionAttributeValues={":p": value(IN_FLIGHT_PARTITION),
+                                       ":r": value(f"{recipe}#")})]
+        records = self.get_many((recipe, m["build"]) for m in markers if m.get("build"))
+        waiting = [r for r in records.values() if r.get("status") == AWAITING_APPROVAL]
+        waiting.sort(key=lambda r: r.get("created_at", ""))
+        return waiting
 
     def backfill_in_flight(self) -> int:
         """Write the ``#in-flight`` marker of every STARTING or BUILDING record that has
@@ -355,7 +372,7 @@ class Catalog:
         """CANCELLED with ``reason``, only while the record's status is one of ``live``: a
         build that finished meanwhile keeps its result (False)."""
         names = {"#s": "status", "#r": "reason", "#f": "finished_at", "#u": "updated_at",
-                 "#t": "task_token"}
+                 "#t": "task_token", "#a": "approval_token"}
         values = {":c": value(CANCELLED), ":r": value(reason), ":now": value(now_iso())}
         values.update({f":l{i}": value(status) for i, status in enumerate(live)})
         try:
@@ -363,7 +380,8 @@ class Catalog:
                 self.db.update_item(
                     TableName=self.table,
                     Key={"recipe": value(recipe), "build_id": value(build_id)},
-                    UpdateExpression="SET #s = :c, #r = :r, #f = :now, #u = :now REMOVE #t",
+                    UpdateExpression="SET #s = :c, #r = :r, #f = :now, #u = :now "
+                                     "REMOVE #t, #a",
                     ConditionExpression="attribute_exists(build_id) AND #s IN ("
                                         + ", ".join(f":l{i}" for i in range(len(live))) + ")",
                     ExpressionAttributeNames=names, ExpressionAttributeValues=values)
@@ -425,10 +443,12 @@ class Catalog:
                            remove=("available_recipe", "finished_at"))
 
     def mark_failed(self, recipe: str, build_id: str, **fields: Any) -> bool:
-        """FAILED from BUILDING, or from STARTING (a build that failed in Resolve)."""
-        return self.update(recipe, build_id, only_if_status=(STARTING, BUILDING),
-                           status=FAILED, finished_at=now_iso(), remove=("task_token",),
-                           **fields)
+        """FAILED from BUILDING, from STARTING (a build that failed in Resolve), or from
+        AWAITING_APPROVAL (rejected, or the approval timed out)."""
+        return self.update(recipe, build_id,
+                           only_if_status=(STARTING, BUILDING, AWAITING_APPROVAL),
+                           status=FAILED, finished_at=now_iso(),
+                           remove=("task_token", "approval_token"), **fields)
 
     def record_failed(self, record: Mapping[str, Any]) -> bool:
         """A FAILED record for a build that has none (it died before any record was

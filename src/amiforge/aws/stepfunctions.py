@@ -37,6 +37,17 @@ def resume(sfn: Any, token: str, output: dict[str, Any]) -> bool:
     return True
 
 
+def fail_task(sfn: Any, token: str, *, error: str, cause: str) -> bool:
+    """SendTaskFailure; False if the task is no longer waiting (answered or timed out)."""
+    try:
+        sfn.send_task_failure(taskToken=token, error=error[:256], cause=cause[:32768])
+    except ClientError as err:
+        if error_code(err) in GONE_TOKEN_CODES:
+            return False
+        raise translate(err, "SendTaskFailure") from err
+    return True
+
+
 def describe(sfn: Any, execution_arn: str) -> dict[str, Any]:
     with aws_call("DescribeExecution"):
         described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)

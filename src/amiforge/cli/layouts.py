@@ -168,6 +168,9 @@ def waited(results: Sequence[dict[str, Any]], *, title: str,
         tail = (r.get("record") or {}).get("console_tail")
         if tail:
             lines += _console_tail(r["build_id"], tail)
+    lines += [f"build {r['build_id']} awaits approval (image {r.get('image_id')}): "
+              f"`amiforge approve {r['build_id']}` or `amiforge reject {r['build_id']} "
+              "--reason TEXT`" for r in results if r["status"] == "AWAITING_APPROVAL"]
     data = views.versioned(builds=[views.waited_build(r) for r in results])
     if published is not None:
         data["recipes"] = views.published(published)
@@ -186,14 +189,23 @@ def cancelled(done: Sequence[Record]) -> Result:
                          " ".join(d["deregistered"]) or "-") for d in done])
 
 
+def approval(done: Record) -> Result:
+    """``approve``/``reject``: the decision sent and the build's status."""
+    return Result(data=views.versioned(**{k: done[k] for k in views.APPROVAL_FIELDS}),
+                  lines=[done["message"]])
+
+
 # --- lookups ---------------------------------------------------------------------------
 
 
-def status(stack: str, rows: Sequence[Record]) -> Result:
-    return Result(data=views.versioned(recipes=list(rows)), title=f"amiforge status ({stack})",
+def status(stack: str, rows: Sequence[Record], awaiting: Sequence[Record] = ()) -> Result:
+    lines = [f"awaiting approval: {a['recipe']} build {a['build_id']} (image {a['image_id']}, "
+             f"until {a['deadline']}): `{a['approve']}` or `{a['reject']}`" for a in awaiting]
+    return Result(data=views.versioned(recipes=list(rows), awaiting_approval=list(awaiting)),
+                  title=f"amiforge status ({stack})",
                   columns=("recipe", "hash", "last build", "latest image", "reason"),
                   rows=[(r["recipe"], r["hash"][:12], r["summary"], r["latest_image"] or "-",
-                         r["reason"] or "") for r in rows])
+                         r["reason"] or "") for r in rows], lines=lines)
 
 
 def attempt_lines(build: Record) -> list[str]:

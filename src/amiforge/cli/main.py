@@ -16,6 +16,7 @@ import click
 
 from amiforge import __version__
 from amiforge.cli import (
+    approval_cmd,
     cancel_cmd,
     cleanup_cmd,
     demo_cmd,
@@ -123,8 +124,8 @@ def cli(ctx: click.Context, endpoint_url: str | None, region: str | None,
 
 
 def _register() -> None:
-    for module in (recipes_cmd, pipeline_cmd, cancel_cmd, cleanup_cmd, demo_cmd, local_cmd,
-                   rollback_cmd):
+    for module in (recipes_cmd, pipeline_cmd, cancel_cmd, approval_cmd, cleanup_cmd, demo_cmd,
+                   local_cmd, rollback_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
 

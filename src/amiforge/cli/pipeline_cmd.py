@@ -17,6 +17,7 @@ from amiforge.cli.render import Result
 from amiforge.core.recipes import load_recipes
 from amiforge.errors import OperationFailed
 from amiforge.ops import lifecycle, lookups, uninstall
+from amiforge.ops.approval import awaiting
 from amiforge.ops.builds import start_builds, wait_for_builds
 from amiforge.ops.connect import StepEnv, connect
 from amiforge.ops.plan import detect, plan
@@ -179,7 +180,9 @@ def build(ctx: CliContext, recipes: tuple[str, ...], wait: bool, rebuild: bool,
 @command_errors
 def status(ctx: CliContext) -> Result:
     """Every published recipe: its newest build and its newest available image."""
-    return layouts.status(ctx.stack, lookups.status(connect(ctx.aws, ctx.stack)))
+    env = connect(ctx.aws, ctx.stack)
+    rows = lookups.status(env)
+    return layouts.status(ctx.stack, rows, awaiting(env, [r["recipe"] for r in rows]))
 
 
 @click.command()

@@ -22,8 +22,10 @@ user reads is the most fundamental one:
 
 A snapshot is deleted only if this stack made it (1.) and no image that is kept still
 stands on it. A builder instance is terminated by a cleanup only if this stack made it
-(1., and tagged ``amiforge:role=builder``) and its build is over: whatever a message
-says, a live build's builder is never touched.
+(1., and tagged ``amiforge:role=builder``) and its build is over, or AWAITING_APPROVAL
+(its image is made: the approval gate lets the builder go before a wait of days, while the
+image stays, since that build is not over): whatever a message says, a running build's
+builder is never touched.
 
 The validators :func:`valid_build_id` and :func:`valid_recipe_name` are what every AWS
 filter built from input must pass first: exact formats, so a value can never be a
@@ -119,7 +121,13 @@ class Verdict:
         return self.action == DELETE
 
 
-def _not_ours(tags: Mapping[str, str], owner: Owner, record_status: str | None) -> str | None:
+# A builder's work is over once its image exists: at the approval gate (AWAITING_APPROVAL)
+# its builder may go, while the build (and its image) lives on.
+BUILDER_DONE_STATUSES = OVER_STATUSES | {"AWAITING_APPROVAL"}
+
+
+def _not_ours(tags: Mapping[str, str], owner: Owner, record_status: str | None,
+              ended: Collection[str] = OVER_STATUSES) -> str | None:
     if not valid_recipe_name(owner.recipe) or not valid_build_id(owner.build_id, owner.recipe):
         return (f"not a valid recipe/build id ({owner.recipe!r}, {owner.build_id!r}): "
                 "nothing is matched by pattern")
@@ -131,7 +139,7 @@ def _not_ours(tags: Mapping[str, str], owner: Owner, record_status: str | None) 
         return f"made by stack {tags.get(STACK_TAG)!r}, not {owner.stack!r}"
     if record_status is None:
         return f"build {owner.build_id} is not in this stack's catalog"
-    if record_status not in OVER_STATUSES:
+    if record_status not in ended:
         return f"build {owner.build_id} is {record_status}: only an ended build's are removed"
     return None
 
@@ -168,11 +176,13 @@ def decide_snapshot(facts: SnapshotFacts, reason: str) -> Verdict:
 
 
 def decide_instance(facts: InstanceFacts, reason: str) -> Verdict:
-    """Terminate a builder of an ended build; keep anything else."""
+    """Terminate a builder of an ended build, or of one awaiting approval (its image is
+    made); keep anything else."""
     def keep(why: str) -> Verdict:
         return Verdict(KEEP, why, facts.instance_id)
 
-    if (why := _not_ours(facts.tags, facts.owner, facts.record_status)) is not None:
+    if (why := _not_ours(facts.tags, facts.owner, facts.record_status,
+                         BUILDER_DONE_STATUSES)) is not None:
         return keep(why)
     if facts.tags.get(ROLE_TAG) != BUILDER:
         return keep("not a builder")

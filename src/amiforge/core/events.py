@@ -153,11 +153,13 @@ BUILD_STATE = obj(
      "root_volume_gb": Int(1), "retries": Int(0), "git_commit": Str(max_len=256),
      "regions": List(Str(REGION, "a region like eu-west-1", 32), "a list of regions"),
      "share_with": List(Str(re.compile(r"\d{12}"), "an account id (12 digits)", 12),
-                        "a list of account ids")},
+                        "a list of account ids"),
+     "approval": Str(choices=("none", "manual"))},
     nullable=("git_commit",))
 LAUNCHED = obj({"instance_id": INSTANCE, "attempt": Int(1)})
 IMAGE = obj({"image_id": AMI}, {"polls": Int(0)})
-TIMING = obj({"timeout_seconds": Int(1), "poll_seconds": Int(1), "max_image_polls": Int(1)})
+TIMING = obj({"timeout_seconds": Int(1), "poll_seconds": Int(1), "max_image_polls": Int(1)},
+             {"approval_timeout_seconds": Int(1)})
 RECIPE_LIST = List(RECIPE, "a list of recipe names")
 
 # -- one schema per event type ------------------------------------------------------------
@@ -176,6 +178,9 @@ STOP_BUILDER = obj({"build": BUILD_STATE,
                     "stack": obj({"instance_id": INSTANCE})})
 AWAIT_STOP = obj({"token": Str(TOKEN_LIKE, "a task token", 4096), "recipe": RECIPE,
                   "build_id": BUILD, "instance_id": INSTANCE})
+# The AwaitApproval task (release.approval: manual): its token and the AVAILABLE image.
+AWAIT_APPROVAL = obj({"token": Str(TOKEN_LIKE, "a task token", 4096), "build": BUILD_STATE,
+                      "image": IMAGE, "timeout_seconds": Int(1)})
 VERIFY = obj({"build": BUILD_STATE, "launch": LAUNCHED})
 CREATE_IMAGE = obj({"build": BUILD_STATE, "launch": obj({"instance_id": INSTANCE})})
 AWAIT_IMAGE = obj({"image": IMAGE, "timing": TIMING})

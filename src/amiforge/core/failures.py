@@ -11,6 +11,11 @@ import json
 from typing import Any
 
 
+def rejected_reason(reason: str, by: str | None) -> str:
+    """The reason of a build `amiforge reject` refused, from what reject recorded."""
+    return f"rejected: {reason} (by {by})" if by else f"rejected: {reason}"
+
+
 def failure_reason(error: dict[str, Any] | None) -> str:
     """A readable reason from Step Functions' {Error, Cause} (Cause is Lambda's JSON)."""
     if not error:
@@ -22,6 +27,11 @@ def failure_reason(error: dict[str, Any] | None) -> str:
         name = parsed.get("errorType") or name
     except (ValueError, AttributeError):
         message = cause
+    # The approval gate (steps/approval.py): `amiforge reject`'s reason, or its timeout.
+    if name == "ApprovalRejected":
+        return f"rejected: {cause or 'no reason given'}"
+    if name == "ApprovalTimedOut":
+        return f"approval timed out: {cause}" if cause else "approval timed out"
     if name == "States.Timeout":
         return "timed out: the builder did not stop within build.timeout_minutes"
     return f"{name}: {message}" if message else str(name)

@@ -162,6 +162,36 @@ class RetentionSpec:
         return {"keep": self.keep, "max_age_days": self.max_age_days}
 
 
+APPROVAL_MODES = ("none", "manual")
+DEFAULT_APPROVAL_TIMEOUT_HOURS = 72
+# Step Functions ends a task after at most a year; a month is as long as an image should
+# wait for a person (its base is stale by then).
+MAX_APPROVAL_TIMEOUT_HOURS = 720
+
+
+@dataclass(frozen=True)
+class ReleaseSpec:
+    """How a built image is released. ``approval: manual`` holds it AWAITING_APPROVAL
+    (before copies, sharing and `latest`) until ``amiforge approve`` or ``reject``, or
+    until ``approval_timeout_hours`` pass (then the build fails)."""
+
+    approval: str = "none"
+    approval_timeout_hours: int = DEFAULT_APPROVAL_TIMEOUT_HOURS
+
+    @property
+    def manual(self) -> bool:
+        return self.approval == "manual"
+
+    def to_document(self) -> dict[str, Any] | None:
+        # None when there is no gate: recipes without `release` keep the hash they always
+        # had. With one, it is part of the hash: changing the release policy publishes a
+        # new version (or the store would keep the old policy), which builds a new key.
+        if not self.manual:
+            return None
+        return {"approval": self.approval,
+                "approval_timeout_hours": self.approval_timeout_hours}
+
+
 @dataclass(frozen=True)
 class Recipe:
     """One validated recipe with the content of every file it references."""
@@ -175,6 +205,7 @@ class Recipe:
     script: str
     files: dict[str, bytes] = field(default_factory=dict, hash=False)
     source: str = "<document>"
+    release: ReleaseSpec = field(default_factory=ReleaseSpec)
 
     def spec_document(self) -> dict[str, Any]:
         """The normalised recipe (defaults applied), without files: what is hashed."""
@@ -185,6 +216,7 @@ class Recipe:
             "build": self.build.to_document(self.script),
             "image": self.image.to_document(),
             "retention": self.retention.to_document(),
+            "release": self.release.to_document(),
         }
 
     @cached_property

@@ -19,15 +19,19 @@ from typing import Any, cast
 
 from amiforge.core import rules
 from amiforge.core.model import (
+    APPROVAL_MODES,
+    DEFAULT_APPROVAL_TIMEOUT_HOURS,
     DEFAULT_INSTANCE_TYPES,
     DEFAULT_RETRY_FAILED,
     DEFAULT_TIMEOUT_MINUTES,
     DOCUMENT_FORMAT,
+    MAX_APPROVAL_TIMEOUT_HOURS,
     BaseSpec,
     BuildSpec,
     ImageSpec,
     Platform,
     Recipe,
+    ReleaseSpec,
     RetentionSpec,
 )
 from amiforge.core.naming import DEFAULT_TEMPLATE, name_template_problems
@@ -35,7 +39,7 @@ from amiforge.core.schema import Fields, describe
 from amiforge.core.userdata import USER_DATA_LIMIT, user_data_size
 from amiforge.errors import Problem, RecipeInvalid
 
-TOP_KEYS = ("name", "description", "base", "build", "image", "retention")
+TOP_KEYS = ("name", "description", "base", "build", "image", "retention", "release")
 BASE_KEYS = ("ssm_parameter", "filter")
 FILTER_KEYS = ("owners", "name", "architecture")
 BUILD_KEYS = ("platform", "user_data", "script", "cloudformation", "instance_types",
@@ -46,6 +50,7 @@ IMAGE_KEYS = ("name", "description", "tags", "regions", "share_with", "kms_key_i
               "region_kms_key_ids",
               "deprecate_after_days")
 RETENTION_KEYS = ("keep", "max_age_days")
+RELEASE_KEYS = ("approval", "approval_timeout_hours")
 DOCUMENT_KEYS = (*TOP_KEYS, "format", "files", "source", "hash")
 
 # Reads a referenced file by the path written in the recipe; raises LookupError with a
@@ -89,10 +94,12 @@ def parse_recipe(raw: Any, *, where: str, read_file: FileReader,
     build, script, files = _build(fields, raw, read_file)
     image = _image(fields, raw, name)
     retention = _retention(fields, raw)
+    release = _release(fields, raw)
     if len(problems) > before or name is None:
         return None
     recipe = Recipe(name=name, description=description, base=base, build=build, image=image,
-                    retention=retention, script=script, files=files, source=where)
+                    retention=retention, script=script, files=files, source=where,
+                    release=release)
     _check_user_data(fields, recipe)
     return recipe if len(problems) == before else None
 
@@ -304,6 +311,22 @@ def _retention(fields: Fields, raw: dict[str, Any]) -> RetentionSpec:
         max_age_days=fields.integer(retention, "max_age_days", "retention", low=1,
                                     default=90, null_means_none=True),
     )
+
+
+def _release(fields: Fields, raw: dict[str, Any]) -> ReleaseSpec:
+    release = fields.section(raw, "release")
+    fields.known_keys(release, "release", RELEASE_KEYS)
+    approval = fields.string(release, "approval", "release", default="none",
+                             rule=_one_of("approval mode", APPROVAL_MODES))
+    hours = fields.integer(release, "approval_timeout_hours", "release", low=1,
+                           high=MAX_APPROVAL_TIMEOUT_HOURS,
+                           default=DEFAULT_APPROVAL_TIMEOUT_HOURS)
+    if "approval_timeout_hours" in release and approval != "manual":
+        fields.add("release.approval_timeout_hours",
+                   "applies only with approval: manual; set release.approval: manual or "
+                   "remove approval_timeout_hours")
+    return ReleaseSpec(approval=approval or "none",
+                       approval_timeout_hours=hours or DEFAULT_APPROVAL_TIMEOUT_HOURS)
 
 
 def _check_user_data(fields: Fields, recipe: Recipe) -> None:

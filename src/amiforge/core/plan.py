@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from amiforge.core.hashing import build_key
+from amiforge.core.statuses import IN_FLIGHT
 
 BUILD, SKIP, RELEASE = "build", "skip", "release"
 NEVER_BUILT = "never built"
@@ -137,7 +138,7 @@ def decide(*, name: str, recipe_hash: str, base_ami: str | None, last: Mapping[s
             return revoked(PlanDecision(name, BUILD, "", "", key, base_ami,
                                     last.get("last_base_ami")), last_build.build_id,
                            last_build.reason)
-        if last_build is not None and last_build.status in ("STARTING", "BUILDING"):
+        if last_build is not None and last_build.status in IN_FLIGHT:
             return PlanDecision(name, SKIP, BUILDING_NOW, f"building as {built_as}", key,
                             base_ami, last.get("last_base_ami"))
         return PlanDecision(name, SKIP, UP_TO_DATE, f"built as {built_as}",

@@ -64,6 +64,16 @@ class BuildRecord(TypedDict, total=False):
     snapshot_ids: list[str]
     shared_with: list[str]
     available_recipe: str  # set only while AVAILABLE: the sparse `available` index's key
+    # the approval gate (release.approval: manual, steps/approval.py)
+    approval: str  # "none" or "manual", from the recipe version built
+    approval_token: str  # the AwaitApproval task's token, while AWAITING_APPROVAL
+    approval_requested_at: str
+    approval_deadline: str
+    approved_at: str
+    approved_by: str
+    rejected_at: str
+    rejected_by: str
+    reject_reason: str
     # release and retention
     release_trigger: str
     released_at: str

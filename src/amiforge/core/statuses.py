@@ -23,6 +23,7 @@ class BuildStatus(StrEnum):
 
     STARTING = "STARTING"
     BUILDING = "BUILDING"
+    AWAITING_APPROVAL = "AWAITING_APPROVAL"
     AVAILABLE = "AVAILABLE"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
@@ -34,6 +35,9 @@ MEANINGS: dict[str, str] = {
     BuildStatus.STARTING: "the execution started; Resolve has not yet pinned the recipe and base",
     BuildStatus.BUILDING: "the build is running: builder launched, verified, imaged, copied, "
                           "registered",
+    BuildStatus.AWAITING_APPROVAL: "the image is built and waits for `amiforge approve` or "
+                                   "`amiforge reject` (release.approval: manual) before it is "
+                                   "copied, shared and made `latest`",
     BuildStatus.AVAILABLE: "the image is built, registered and usable; `latest` may name it",
     BuildStatus.FAILED: "the build failed (reason and console tail recorded); nothing left "
                         "running",
@@ -46,4 +50,8 @@ MEANINGS: dict[str, str] = {
 }
 OVER: frozenset[BuildStatus] = frozenset({
     BuildStatus.AVAILABLE, BuildStatus.FAILED, BuildStatus.CANCELLED, BuildStatus.PRUNED})
-IN_FLIGHT: frozenset[BuildStatus] = frozenset({BuildStatus.STARTING, BuildStatus.BUILDING})
+# A build awaiting approval is in flight: its execution still runs (parked on a task token),
+# so the sweeper leaves it, retention and `latest` never see it (it is not AVAILABLE),
+# detection follows it instead of starting its key again, and cancel/destroy stop it.
+IN_FLIGHT: frozenset[BuildStatus] = frozenset({BuildStatus.STARTING, BuildStatus.BUILDING,
+                                              BuildStatus.AWAITING_APPROVAL})

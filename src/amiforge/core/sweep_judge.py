@@ -65,7 +65,8 @@ class Verdict:
 def budget_minutes(*, timeout_minutes: int, retries: int, image_timeout_minutes: int,
                    copies: bool = True, build_stack: bool = True,
                    seconds_per_minute: int = 60,
-                   margin_minutes: int = MARGIN_MINUTES) -> int:
+                   margin_minutes: int = MARGIN_MINUTES,
+                   approval_minutes: int = 0) -> int:
     """The longest a build can legitimately take, in the stack's timeout minutes::
 
         (retries + 1) * (timeout_minutes + throttle     every launch: LaunchThrottled
@@ -74,6 +75,8 @@ def budget_minutes(*, timeout_minutes: int, retries: int, image_timeout_minutes:
       + timeout_minutes          if build_stack         AwaitBuildStack (build.cloudformation)
       + image_timeout_minutes                           AwaitImage
       + image_timeout_minutes    if copies              Distribute's copy wait (image.regions)
+      + approval_minutes                                AwaitApproval (release.approval:
+                                                        manual: its timeout in minutes)
       + margin_minutes                                  Lambda retries, queueing
 
     ``throttle`` is the LaunchThrottled Retry's backoff ceiling
@@ -91,6 +94,7 @@ def budget_minutes(*, timeout_minutes: int, retries: int, image_timeout_minutes:
             + (timeout_minutes if build_stack else 0)
             + image_timeout_minutes
             + (image_timeout_minutes if copies else 0)
+            + approval_minutes
             + margin_minutes)
 
 
@@ -106,7 +110,9 @@ def recipe_budget_minutes(recipe: Recipe, *, image_timeout_minutes: int,
                           copies=bool(recipe.image.regions),
                           build_stack=recipe.builder == "cloudformation",
                           seconds_per_minute=seconds_per_minute,
-                          margin_minutes=margin_minutes)
+                          margin_minutes=margin_minutes,
+                          approval_minutes=(recipe.release.approval_timeout_hours * 60
+                                            if recipe.release.manual else 0))
 
 
 def judge(record: Mapping[str, Any] | None, execution_status: str | None, *, now: datetime,

@@ -108,7 +108,8 @@ EXPLAINED: dict[tuple[str, str], str] = {
 SAMPLE_PARAMETERS = {"BaseParameterPrefixes": "/golden/amis/,/vendor/"}
 # Actions AWS does not let a policy scope to a resource: "*" is the only correct value.
 UNSCOPABLE = frozenset({"ec2:describeinstances", "ec2:describeimages",
-                        "states:sendtasksuccess", "ec2:describesnapshots",
+                        "states:sendtasksuccess", "states:sendtaskfailure",
+                        "ec2:describesnapshots",
                         "ec2:describelaunchtemplates", "ec2:describelaunchtemplateversions",
                         "autoscaling:describeautoscalinggroups",
                         "autoscaling:describelaunchconfigurations", "ssm:describeparameters",

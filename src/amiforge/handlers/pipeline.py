@@ -7,6 +7,7 @@ The template's ``Handler`` strings name these attributes, e.g.
 
 from amiforge.core import events as ev
 from amiforge.handlers.runtime import lambda_handler
+from amiforge.steps import approval as _approval
 from amiforge.steps import build_stack as _build_stack
 from amiforge.steps import cleanup as _cleanup
 from amiforge.steps import detect as _detect
@@ -34,6 +35,8 @@ instance_state = lambda_handler(_wait_stop.on_instance_state,
 verify = lambda_handler(_verify.verify, ev.VERIFY)                      # state Verify
 create_image = lambda_handler(_image.create_image, ev.CREATE_IMAGE)     # state CreateImage
 await_image = lambda_handler(_image.await_image, ev.AWAIT_IMAGE)        # state AwaitImage
+await_approval = lambda_handler(_approval.request_approval,
+                                ev.AWAIT_APPROVAL)                     # AwaitApproval (token)
 distribute = lambda_handler(_distribute.distribute, ev.DISTRIBUTE)      # state Distribute
 register = lambda_handler(_register.register, ev.REGISTER)              # state Register
 finish = lambda_handler(_finish.finish, ev.FINISH)                      # state Finish

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from amiforge.aws import stepfunctions as sfn_api
-from amiforge.aws.catalog import AVAILABLE, IN_FLIGHT, STARTING
+from amiforge.aws.catalog import AVAILABLE, AWAITING_APPROVAL, IN_FLIGHT, STARTING
 from amiforge.core.hashing import build_key
 from amiforge.core.model import Recipe
 from amiforge.core.parse import recipe_from_document
@@ -19,6 +19,8 @@ from amiforge.steps.detect import start_and_claim
 from amiforge.steps.env import StepEnv
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+# The state machine's approval gate (release.approval: manual): a wait ends there too.
+AWAIT_APPROVAL_STATE = "AwaitApproval"
 
 
 STARTED, ALREADY_RUNNING, ALREADY_BUILT = "started", "already running", "already built"
@@ -68,8 +70,9 @@ def start_summary(build: dict[str, Any]) -> str:
 
 
 def not_available(results: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The followed builds (:func:`wait_for_builds`) that did not end AVAILABLE."""
-    return [r for r in results if r["status"] != AVAILABLE]
+    """The followed builds (:func:`wait_for_builds`) that did not end AVAILABLE (or
+    AWAITING_APPROVAL: built, and waiting for `amiforge approve`)."""
+    return [r for r in results if r["status"] not in (AVAILABLE, AWAITING_APPROVAL)]
 
 
 def start_build(env: StepEnv, name: str, *, trigger: str = "manual",
@@ -167,6 +170,11 @@ def current_state(env: StepEnv, execution_arn: str) -> tuple[str, str | None]:
     return described["status"], state
 
 
+def _awaiting_approval(env: StepEnv, build: dict[str, Any]) -> bool:
+    record = env.catalog.get(build["recipe"], build["build_id"])
+    return record is not None and record.get("status") == AWAITING_APPROVAL
+
+
 def wait_for_builds(env: StepEnv, builds: Sequence[dict[str, Any]], *,
                     on_update: Callable[[dict[str, Any], str, str | None], None] = (
                         lambda _b, _s, _st: None),
@@ -188,7 +196,9 @@ def wait_for_builds(env: StepEnv, builds: Sequence[dict[str, Any]], *,
                 if last.get(build_id) != (status, state):
                     last[build_id] = (status, state)
                     on_update(build, status, state)
-                if status in TERMINAL:
+                if status in TERMINAL or (state == AWAIT_APPROVAL_STATE
+                                          and _awaiting_approval(env, build)):
+                    # Parked at the approval gate: it waits for a person, not for us.
                     del pending[build_id]
             if pending:
                 if time.monotonic() > deadline:

@@ -57,6 +57,9 @@ def _last_build_text(last: Mapping[str, Any]) -> str:
         return "never built"
     if last.get("status") == "FAILED":
         return f"failed: {last.get('reason') or 'no reason recorded'} (build {last['build_id']})"
+    if last.get("status") == "AWAITING_APPROVAL":
+        return (f"AWAITING_APPROVAL ({last['build_id']}): `amiforge approve "
+                f"{last['build_id']}` or `amiforge reject {last['build_id']} --reason TEXT`")
     return f"{last.get('status')} ({last['build_id']})"
 
 

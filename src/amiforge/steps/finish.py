@@ -17,7 +17,7 @@ from typing import Any
 from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import messaging
 from amiforge.aws.catalog import AVAILABLE
-from amiforge.core.failures import failure_reason
+from amiforge.core.failures import failure_reason, rejected_reason
 from amiforge.core.hashing import build_key
 from amiforge.core.userdata import parse_console
 from amiforge.errors import AmiforgeError
@@ -52,6 +52,11 @@ def record_failure(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     if not build.get("build_id"):
         return {"status": "FAILED", "reason": reason}
     record: Mapping[str, Any] = env.catalog.get(build["recipe"], build["build_id"]) or {}
+    if (state.get("error") or {}).get("Error") == "ApprovalRejected" and \
+            record.get("reject_reason"):
+        # `amiforge reject` recorded who and why before it answered the task: the record
+        # is the source (the task failure's cause is bounded and may be dropped).
+        reason = rejected_reason(record["reject_reason"], record.get("rejected_by"))
     tail = record.get("console_tail")
     instance_id = state.get("launch", {}).get("instance_id") or record.get("instance_id")
     if not tail and instance_id:

@@ -45,6 +45,8 @@ def resolve(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         "regions": list(recipe.image.regions),
         "share_with": list(recipe.image.share_with),
         "trigger": event.get("trigger", "manual"),
+        # release.approval: the Approval? choice holds a manual one at AwaitApproval.
+        "approval": recipe.release.approval,
     }
     # A retried Resolve finds its own record already there: that is fine (idempotent).
     env.catalog.start({**{k: v for k, v in build.items()
@@ -57,6 +59,8 @@ def resolve(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
             "timeout_seconds": recipe.build.timeout_minutes * env.seconds_per_minute,
             "poll_seconds": poll,
             "max_image_polls": max(1, env.image_timeout_minutes * env.seconds_per_minute // poll),
+            "approval_timeout_seconds": (recipe.release.approval_timeout_hours * 60
+                                         * env.seconds_per_minute),
         },
     }
 

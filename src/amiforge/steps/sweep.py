@@ -45,7 +45,7 @@ from amiforge.aws.catalog import AVAILABLE
 from amiforge.core import sweep_judge
 from amiforge.core.deletion import Owner
 from amiforge.core.events import SweepEvent
-from amiforge.core.model import DEFAULT_TIMEOUT_MINUTES
+from amiforge.core.model import DEFAULT_TIMEOUT_MINUTES, MAX_APPROVAL_TIMEOUT_HOURS
 from amiforge.core.parse import recipe_from_document
 from amiforge.core.statuses import IN_FLIGHT, BuildStatus
 from amiforge.core.tags import BUILD_ID, RECIPE
@@ -147,9 +147,12 @@ def _budget(env: StepEnv, record: Mapping[str, Any]) -> timedelta:
                                               image_timeout_minutes=env.image_timeout_minutes,
                                               seconds_per_minute=env.seconds_per_minute)
     else:
+        # An unreadable version may have had an approval gate: never sweep a build
+        # still waiting within the longest approval timeout.
         minutes = sweep_judge.budget_minutes(timeout_minutes=max(DEFAULT_TIMEOUT_MINUTES.values()),
                                        retries=1, image_timeout_minutes=env.image_timeout_minutes,
-                                       seconds_per_minute=env.seconds_per_minute)
+                                       seconds_per_minute=env.seconds_per_minute,
+                                       approval_minutes=MAX_APPROVAL_TIMEOUT_HOURS * 60)
     return timedelta(seconds=minutes * env.seconds_per_minute)
 
 

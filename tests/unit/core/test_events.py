@@ -19,7 +19,7 @@ EVENTS = Path(__file__).parents[2] / "events"
 SCHEMAS: dict[str, ev.Obj] = {
     "resolve": ev.RESOLVE, "launch": ev.LAUNCH, "create_build_stack": ev.CREATE_BUILD_STACK,
     "await_build_stack": ev.AWAIT_BUILD_STACK, "stop_builder": ev.STOP_BUILDER,
-    "await_stop": ev.AWAIT_STOP, "instance_state": ev.INSTANCE_STATE_CHANGE,
+    "await_stop": ev.AWAIT_STOP, "await_approval": ev.AWAIT_APPROVAL, "instance_state": ev.INSTANCE_STATE_CHANGE,
     "stop_check": ev.STOP_CHECK, "verify": ev.VERIFY, "create_image": ev.CREATE_IMAGE,
     "await_image": ev.AWAIT_IMAGE, "distribute": ev.DISTRIBUTE, "register": ev.REGISTER,
     "finish": ev.FINISH, "record_failure": ev.RECORD_FAILURE, "detect": ev.DETECT,

@@ -86,6 +86,12 @@ CALLS: dict[str, set[str]] = {
         "dynamodb:DeleteItem on CatalogTable", "ec2:DescribeInstances",
         "states:SendTaskSuccess",
     },
+    # steps.approval.request_approval: catalog.update (conditional), catalog.get,
+    # retire_builders (instances_tagged, terminate), messaging.notify.
+    "AwaitApprovalFunction": {
+        "dynamodb:UpdateItem on CatalogTable", "dynamodb:GetItem on CatalogTable",
+        "ec2:DescribeInstances", "ec2:TerminateInstances", "sns:Publish",
+    },
     # steps.wait_stop.on_instance_state: describe_instance, catalog.get, resume,
     # WaitingList.remove; and stop_check.check_waiting (WaitingList.all = Query of the
     # #waiting partition of the table itself, instances_tagged, resume, remove).

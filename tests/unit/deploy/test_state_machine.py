@@ -28,6 +28,8 @@ EXCEPTIONS: dict[str, dict[str, list[str]]] = {
     "Launch": {"Retry": ["LaunchThrottled", "Transient"]},
     # A builder that never stops is a failed attempt, not a failed build.
     "AwaitStop": {"Catch": ["TimedOutAttempt", "RecordFailure"]},
+    # Nobody answered the approval gate in time: ApprovalTimedOut names the reason.
+    "AwaitApproval": {"Catch": ["ApprovalTimeout", "RecordFailure"]},
     # EC2 publishes console output late; a stopped builder with no marker is a failed attempt.
     "Verify": {"Retry": ["ConsoleNotReady", "Transient"],
                "Catch": ["NoMarkerAttempt", "RecordFailure"]},
@@ -39,10 +41,11 @@ EXCEPTIONS: dict[str, dict[str, list[str]]] = {
 # Where each Task's catchers go, in order: the routes of the hand-written definition.
 ROUTES = {"Resolve": ["ResolveFailed"], "AwaitStop": ["AttemptFailed", "RecordFailure"],
           "Verify": ["AttemptFailed", "RecordFailure"], "Finish": ["Built"],
+          "AwaitApproval": ["ApprovalTimedOut", "RecordFailure"],
           "RecordFailure": ["FailedUnrecorded"]}
 PIPELINE = ["Resolve", "CreateBuildStack", "AwaitBuildStack", "StopBuilder", "Launch",
-            "AwaitStop", "Verify", "AttemptFailed", "CreateImage", "AwaitImage", "Distribute",
-            "Register"]
+            "AwaitStop", "Verify", "AttemptFailed", "CreateImage", "AwaitImage", "AwaitApproval",
+            "Distribute", "Register"]
 BACKOFF = {"IntervalSeconds": 2, "MaxAttempts": 6, "BackoffRate": 2, "MaxDelaySeconds": 60,
            "JitterStrategy": "FULL"}
 
