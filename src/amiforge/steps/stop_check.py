@@ -32,7 +32,7 @@ from typing import Any
 from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import stepfunctions as sfn_api
 from amiforge.aws.waits import Waiting, WaitingList
-from amiforge.core.tags import BUILDER, ROLE
+from amiforge.core.tags import BUILDER, ROLE, TESTER
 from amiforge.steps.env import StepEnv
 
 DONE_STATES = frozenset({"stopped", "terminated", "shutting-down"})
@@ -60,7 +60,8 @@ def check_waiting(env: StepEnv) -> dict[str, Any]:
         return report
     ec2 = env.client("ec2")
     states = {i["InstanceId"]: i.get("State", {}).get("Name", "")
-              for i in ec2_api.instances_tagged(ec2, {ROLE: BUILDER}, live_only=False)}
+              for role in (BUILDER, TESTER)  # a tester waits in AwaitTest like a builder
+              for i in ec2_api.instances_tagged(ec2, {ROLE: role}, live_only=False)}
     now = datetime.now(UTC)
     for wait in waiting:
         state = states.get(wait.instance_id)
