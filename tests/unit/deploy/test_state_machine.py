@@ -31,6 +31,13 @@ EXCEPTIONS: dict[str, dict[str, list[str]]] = {
     # EC2 publishes console output late; a stopped builder with no marker is a failed attempt.
     "Verify": {"Retry": ["ConsoleNotReady", "Transient"],
                "Catch": ["NoMarkerAttempt", "RecordFailure"]},
+    # The test phase: the tester is launched like a builder (the launch budget)...
+    "LaunchTester": {"Retry": ["LaunchThrottled", "Transient"]},
+    # ... a tester that never stops has failed its test (TestNotPassed records why) ...
+    "AwaitTest": {"Catch": ["TestTimedOut", "RecordFailure"]},
+    # ... and its console is read like a builder's; no marker after the retries: failed.
+    "VerifyTest": {"Retry": ["ConsoleNotReady", "Transient"],
+                   "Catch": ["TestNoMarker", "RecordFailure"]},
     # The image is registered: retry anything, then leave the rest to the cleanup queue.
     "Finish": {"Retry": ["Anything"], "Catch": ["CleanupLeftToQueue"]},
     # The failure path itself: never retry a refused event, retry anything else.
@@ -39,10 +46,12 @@ EXCEPTIONS: dict[str, dict[str, list[str]]] = {
 # Where each Task's catchers go, in order: the routes of the hand-written definition.
 ROUTES = {"Resolve": ["ResolveFailed"], "AwaitStop": ["AttemptFailed", "RecordFailure"],
           "Verify": ["AttemptFailed", "RecordFailure"], "Finish": ["Built"],
+          "AwaitTest": ["TestNotPassed", "RecordFailure"],
+          "VerifyTest": ["TestNotPassed", "RecordFailure"],
           "RecordFailure": ["FailedUnrecorded"]}
 PIPELINE = ["Resolve", "CreateBuildStack", "AwaitBuildStack", "StopBuilder", "Launch",
-            "AwaitStop", "Verify", "AttemptFailed", "CreateImage", "AwaitImage", "Distribute",
-            "Register"]
+            "AwaitStop", "Verify", "AttemptFailed", "CreateImage", "AwaitImage", "LaunchTester",
+            "AwaitTest", "VerifyTest", "TestNotPassed", "Distribute", "Register"]
 BACKOFF = {"IntervalSeconds": 2, "MaxAttempts": 6, "BackoffRate": 2, "MaxDelaySeconds": 60,
            "JitterStrategy": "FULL"}
 

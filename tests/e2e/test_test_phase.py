@@ -1,0 +1,155 @@
+"""The test phase (issue 20): a tester launched from the new image runs the recipe's test.
+
+Through the real CLI and the deployed stack: a failing test fails the build and leaves
+nothing (no tester, image or snapshot; ``latest`` where it was); a passing one makes the
+image AVAILABLE after exactly one tester, launched like a builder and terminated; a test
+that hangs fails by the test's own timeout.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from amiforge.core.tags import BUILD_ID, ROLE
+from amiforge.localcloud.testing import images_of_build, snapshots_of_build, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def instances(aws: Any, build_id: str, role: str) -> list[dict[str, Any]]:
+    reservations = aws.client("ec2").describe_instances(Filters=[
+        {"Name": f"tag:{BUILD_ID}", "Values": [build_id]},
+        {"Name": f"tag:{ROLE}", "Values": [role]}])["Reservations"]
+    return [i for r in reservations for i in r["Instances"]]
+
+
+def with_test(directory: Path, name: str, test_script: str, *,
+              timeout_minutes: int | None = None) -> Path:
+    """Give recipe NAME (written by recipe_dir) a test: section with a test file."""
+    (directory / "scripts" / f"{name}-test.sh").write_text("#!/bin/bash\n" + test_script)
+    recipe = directory / f"{name}.yaml"
+    section = f"test:\n  user_data: scripts/{name}-test.sh\n"
+    if timeout_minutes is not None:
+        section += f"  timeout_minutes: {timeout_minutes}\n"
+    recipe.write_text(recipe.read_text() + section)
+    return directory
+
+
+def build(amiforge: Any, recipe: str) -> tuple[int, dict[str, Any]]:
+    result = amiforge("build", "--wait", recipe, output="json")
+    (only,) = json.loads(result.stdout)["builds"]
+    return result.exit_code, only
+
+
+def latest_parameter(aws: Any, recipe: str) -> str:
+    value: str = aws.client("ssm").get_parameter(
+        Name=f"/amiforge/{recipe}/latest")["Parameter"]["Value"]
+    return value
+
+
+def test_failing_test_fails_the_build_removes_the_image_and_keeps_latest(
+        amiforge: Any, aws: Any, recipe_dir: Any, stack: Any) -> None:
+    # A first version without a test becomes latest.
+    directory = recipe_dir("tested-bad", "echo first version\n")
+    assert amiforge("publish", str(directory)).exit_code == 0
+    code, first = build(amiforge, "tested-bad")
+    assert code == 0 and first["status"] == "AVAILABLE", first
+    assert latest_parameter(aws, "tested-bad") == first["image_id"]
+    # The next version's test fails.
+    with_test(directory, "tested-bad",
+              "echo checking nginx answers\ncurl -fsS localhost || echo 'connection refused'\n"
+              "# amiforge-sim: fail\nexit 1\n")
+    assert amiforge("publish", str(directory)).exit_code == 0
+    code, failed = build(amiforge, "tested-bad")
+    assert code == 1
+    assert failed["status"] == "FAILED"
+    assert "test failed" in failed["reason"]
+    assert "test script failed (exit 1)" in failed["reason"]
+    history = amiforge("history", "tested-bad")
+    assert "test failed" in history.stdout
+    assert "console tail" in history.stdout
+    assert "AMIFORGE-RESULT: failure exit=1" in history.stdout
+    # No tester, image or snapshot left; latest did not move.
+    (tester,) = instances(aws, failed["build_id"], "tester")
+    assert tester["State"]["Name"] == "terminated"
+    assert all(i["State"]["Name"] == "terminated"
+               for i in instances(aws, failed["build_id"], "builder"))
+    assert images_of_build(aws.client("ec2"), failed["build_id"]) == []
+    assert snapshots_of_build(aws.client("ec2"), failed["build_id"]) == []
+    assert latest_parameter(aws, "tested-bad") == first["image_id"]
+    assert json.loads(amiforge("latest", "tested-bad", output="json").stdout)[
+        "image_id"] == first["image_id"]
+    record = stack.catalog.get("tested-bad", failed["build_id"])
+    assert record["test"]["outcome"] == "failed"
+    assert record["test"]["instance_id"] == tester["InstanceId"]
+
+
+def test_passing_test_makes_the_image_available_after_one_tester(
+        amiforge: Any, aws: Any, recipe_dir: Any, stack: Any) -> None:
+    directory = with_test(recipe_dir("tested-good", "echo installing\n"), "tested-good",
+                          "echo checking the image\ntest -d /etc\n# amiforge-sim: slow 3\n")
+    assert amiforge("publish", str(directory)).exit_code == 0
+    started = amiforge("build", "tested-good", output="json")
+    assert started.exit_code == 0, started.output
+    build_id = json.loads(started.stdout)["builds"][0]["build_id"]
+    ec2 = aws.client("ec2")
+
+    def tester_volumes() -> list[dict[str, Any]] | None:
+        # Read while the tester lives: its volumes go with it (DeleteOnTermination).
+        for tester in instances(aws, build_id, "tester"):
+            volumes: list[dict[str, Any]] = ec2.describe_volumes(Filters=[
+                {"Name": "attachment.instance-id", "Values": [tester["InstanceId"]]}])["Volumes"]
+            return volumes or None
+        return None
+
+    volumes = wait_for(tester_volumes, timeout=120)
+    assert volumes and all(v["Encrypted"] for v in volumes)
+    execution = json.loads(started.stdout)["builds"][0]["execution_arn"]
+    sfn = aws.client("stepfunctions")
+    # The execution's end, not the record's status: Register marks the record AVAILABLE
+    # before it moves the SSM parameter (the catalog first, latest last).
+    ended = wait_for(lambda: (s := sfn.describe_execution(executionArn=execution)["status"])
+                     != "RUNNING" and s or None, timeout=180)
+    assert ended == "SUCCEEDED"
+    record = stack.catalog.get("tested-good", build_id)
+    assert record["status"] == "AVAILABLE", record
+    (tester,) = instances(aws, build_id, "tester")
+    assert tester["ImageId"] == record["image_id"]       # launched from the new image
+    assert tester["State"]["Name"] == "terminated"
+    assert tester["MetadataOptions"]["HttpTokens"] == "required"
+    assert "KeyName" not in tester
+    tags = {t["Key"]: t["Value"] for t in tester["Tags"]}
+    assert tags["amiforge:role"] == "tester"
+    assert tags["amiforge:build-id"] == build_id
+    assert tags["amiforge:recipe-hash"] == record["recipe_hash"]
+    assert tags["amiforge:stack"] == "amiforge-e2e"
+    assert record["test"]["outcome"] == "passed"
+    assert record["test"]["instance_id"] == tester["InstanceId"]
+    assert record["test"]["duration_seconds"] is not None
+    # The record's instance id still names the builder.
+    (builder,) = instances(aws, build_id, "builder")
+    assert record["instance_id"] == builder["InstanceId"]
+    # No inbound: the tester sits in the builder's group (the stack's no-inbound group).
+    assert tester["SecurityGroups"] == builder["SecurityGroups"] != []
+    assert latest_parameter(aws, "tested-good") == record["image_id"]
+    shown = json.loads(amiforge("history", "tested-good", output="json").stdout)
+    assert shown["builds"][0]["status"] == "AVAILABLE"
+
+
+def test_hanging_test_fails_by_its_timeout_and_leaves_nothing(
+        amiforge: Any, aws: Any, recipe_dir: Any) -> None:
+    directory = with_test(recipe_dir("tested-hang", "echo installing\n"), "tested-hang",
+                          "# amiforge-sim: hang\nsleep infinity\n", timeout_minutes=5)
+    assert amiforge("publish", str(directory)).exit_code == 0
+    code, failed = build(amiforge, "tested-hang")
+    assert code == 1
+    assert failed["status"] == "FAILED"
+    assert "test failed" in failed["reason"] and "timed out" in failed["reason"]
+    (tester,) = instances(aws, failed["build_id"], "tester")
+    assert tester["State"]["Name"] == "terminated"
+    assert images_of_build(aws.client("ec2"), failed["build_id"]) == []
+    assert snapshots_of_build(aws.client("ec2"), failed["build_id"]) == []
