@@ -3,19 +3,22 @@
 Through the real CLI and the deployed stack: a failing test fails the build and leaves
 nothing (no tester, image or snapshot; ``latest`` where it was); a passing one makes the
 image AVAILABLE after exactly one tester, launched like a builder and terminated; a test
-that hangs fails by the test's own timeout.
+that hangs fails by the test's own timeout. Testers are swept and cancelled like builders.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from amiforge.core.tags import BUILD_ID, ROLE
+from amiforge.core.tags import BUILD_ID, RECIPE, ROLE, STACK
 from amiforge.localcloud.testing import images_of_build, snapshots_of_build, wait_for
+from amiforge.ops.builds import current_state
 
 pytestmark = pytest.mark.e2e
 
@@ -153,3 +156,48 @@ def test_hanging_test_fails_by_its_timeout_and_leaves_nothing(
     assert tester["State"]["Name"] == "terminated"
     assert images_of_build(aws.client("ec2"), failed["build_id"]) == []
     assert snapshots_of_build(aws.client("ec2"), failed["build_id"]) == []
+
+
+def test_testers_are_swept_and_cancelled_like_builders(
+        amiforge: Any, aws: Any, recipe_dir: Any, stack: Any) -> None:
+    # A live build in its test phase: the sweeper leaves its tester alone...
+    directory = with_test(recipe_dir("tested-live", "echo installing\n"), "tested-live",
+                          "# amiforge-sim: hang\nsleep infinity\n", timeout_minutes=180)
+    assert amiforge("publish", "--no-detect", str(directory)).exit_code == 0
+    (running,) = json.loads(amiforge("build", "tested-live", output="json").stdout)["builds"]
+    wait_for(lambda: current_state(stack, running["execution_arn"]) == ("RUNNING", "AwaitTest")
+             or None, timeout=120, interval=0.3, what="tested-live waiting in AwaitTest")
+    (tester,) = instances(aws, running["build_id"], "tester")
+    report = json.loads(amiforge("sweep", output="json").stdout)
+    assert {a["action"] for a in report["actions"]
+            if a["build_id"] == running["build_id"]} == {"leave"}
+    # ... and cancelling the build terminates it, as it terminates builders.
+    cancelled = amiforge("cancel", running["build_id"])
+    assert cancelled.exit_code == 0, cancelled.output
+    (tester,) = instances(aws, running["build_id"], "tester")
+    assert tester["State"]["Name"] == "terminated"
+    assert images_of_build(aws.client("ec2"), running["build_id"]) == []
+
+    # A tester a finished build left behind (its cleanup never ran) is swept.
+    build_id = f"tested-left-{uuid.uuid4().hex[:20]}"
+    stack.catalog.put_many([{"recipe": "tested-left", "build_id": build_id,
+                             "status": "FAILED", "reason": "e2e",
+                             "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}])
+    base = aws.client("ssm").get_parameter(
+        Name="/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64")
+    tags = [{"Key": ROLE, "Value": "tester"}, {"Key": RECIPE, "Value": "tested-left"},
+            {"Key": BUILD_ID, "Value": build_id}, {"Key": STACK, "Value": "amiforge-e2e"}]
+    leftover = aws.client("ec2").run_instances(
+        ImageId=base["Parameter"]["Value"], MinCount=1, MaxCount=1, InstanceType="t3.small",
+        UserData="#!/bin/bash\n# amiforge-sim: hang\nsleep infinity\n",
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+    )["Instances"][0]["InstanceId"]
+    planned = json.loads(amiforge("sweep", "--dry-run", output="json").stdout)
+    swept = json.loads(amiforge("sweep", output="json").stdout)
+    for report in (planned, swept):
+        rows = [(a["kind"], a["resource"], a["action"]) for a in report["actions"]
+                if a["build_id"] == build_id]
+        assert rows == [("instance", leftover, "terminate")]
+    state = aws.client("ec2").describe_instances(InstanceIds=[leftover])[
+        "Reservations"][0]["Instances"][0]["State"]["Name"]
+    assert state == "terminated"
