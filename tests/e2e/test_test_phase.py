@@ -8,6 +8,7 @@ that hangs fails by the test's own timeout. Testers are swept and cancelled like
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from datetime import UTC, datetime
@@ -89,6 +90,9 @@ def test_failing_test_fails_the_build_removes_the_image_and_keeps_latest(
     record = stack.catalog.get("tested-bad", failed["build_id"])
     assert record["test"]["outcome"] == "failed"
     assert record["test"]["instance_id"] == tester["InstanceId"]
+    shown = json.loads(amiforge("history", "tested-bad", output="json").stdout)["builds"][0]
+    assert shown["test"]["outcome"] == "failed"
+    assert shown["test"]["reason"].startswith("test script failed (exit 1)")
 
 
 def test_passing_test_makes_the_image_available_after_one_tester(
@@ -141,6 +145,12 @@ def test_passing_test_makes_the_image_available_after_one_tester(
     assert latest_parameter(aws, "tested-good") == record["image_id"]
     shown = json.loads(amiforge("history", "tested-good", output="json").stdout)
     assert shown["builds"][0]["status"] == "AVAILABLE"
+    assert shown["builds"][0]["test"] == {
+        "instance_id": tester["InstanceId"], "outcome": "passed",
+        "duration_seconds": record["test"]["duration_seconds"],
+        "reason": "AMIFORGE-RESULT: success"}
+    text = amiforge("history", "tested-good").stdout
+    assert f"test of {build_id} ({tester['InstanceId']}): passed" in text
 
 
 def test_hanging_test_fails_by_its_timeout_and_leaves_nothing(
@@ -201,3 +211,31 @@ def test_testers_are_swept_and_cancelled_like_builders(
     state = aws.client("ec2").describe_instances(InstanceIds=[leftover])[
         "Reservations"][0]["Instances"][0]["State"]["Name"]
     assert state == "terminated"
+
+
+def test_a_windows_test_runs_in_the_windows_wrapper_and_can_fail(
+        amiforge: Any, aws: Any, local_cloud: Any, tmp_path: Path) -> None:
+    seeded = "Windows_Server-2022-English-Full-Base"
+    parameter = f"/aws/service/ami-windows-latest/{seeded}"
+    local_cloud.release_base(name=seeded, owner="amazon", ssm_parameter=parameter,
+                             platform="windows")
+    directory = tmp_path / "windows"
+    directory.mkdir()
+    (directory / "tested-win.yaml").write_text(
+        "name: tested-win\n"
+        f"base: {{ssm_parameter: {parameter}}}\n"
+        "build:\n  platform: windows\n  script: Install-WindowsFeature Web-Server\n"
+        "test:\n  script: |\n    Invoke-WebRequest http://localhost -UseBasicParsing\n"
+        "    # amiforge-sim: fail\n")
+    assert amiforge("publish", str(directory)).exit_code == 0
+    code, failed = build(amiforge, "tested-win")
+    assert code == 1
+    assert failed["status"] == "FAILED" and "test failed" in failed["reason"]
+    (tester,) = instances(aws, failed["build_id"], "tester")
+    user_data = aws.client("ec2").describe_instance_attribute(
+        InstanceId=tester["InstanceId"], Attribute="userData")["UserData"]["Value"]
+    script = base64.b64decode(user_data).decode()
+    assert script.lstrip().lower().startswith("<powershell>")
+    assert "Invoke-WebRequest http://localhost" in script
+    assert tester["State"]["Name"] == "terminated"
+    assert images_of_build(aws.client("ec2"), failed["build_id"]) == []

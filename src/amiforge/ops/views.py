@@ -28,6 +28,7 @@ BUILD_FIELDS = ("recipe", "build_id", "status", "reason", "image_id", "image_nam
                 "base_ami", "recipe_hash", "trigger", "instance_id", "instance_type",
                 "execution_arn", "created_at", "updated_at", "finished_at", "console_tail")
 ATTEMPT_FIELDS = ("attempt", "instance_id", "outcome", "reason", "console_tail")
+TEST_FIELDS = ("instance_id", "outcome", "duration_seconds", "reason")  # recipe's test:
 STARTED_FIELDS = ("recipe", "build_id", "base_ami", "execution_arn", "started", "outcome",
                   "image_id", "summary")
 WAITED_FIELDS = ("recipe", "build_id", "base_ami", "execution_arn", "status", "reason",
@@ -54,6 +55,8 @@ def build_record(record: Mapping[str, Any]) -> dict[str, Any]:
     shown["images"] = dict(record.get("images") or {})
     shown["status_meaning"] = MEANINGS.get(record.get("status") or "")
     shown["attempts"] = [_pick(a, ATTEMPT_FIELDS) for a in record.get("attempts") or []]
+    test = record.get("test")
+    shown["test"] = _pick(test, TEST_FIELDS) if isinstance(test, Mapping) else None
     return shown
 
 
