@@ -17,8 +17,8 @@ from amiforge.core.deletion import (
     SnapshotFacts,
     decide_image,
     decide_instance,
-    decide_tester,
     decide_snapshot,
+    decide_tester,
     valid_build_id,
     valid_recipe_name,
 )
