@@ -63,8 +63,10 @@ def on_instance_state(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     if BUILD_ID not in tags or RECIPE not in tags:
         return {"ignored": "not an amiforge builder"}
     record = env.catalog.get(tags[RECIPE], tags[BUILD_ID])
-    if not record or not record.get("task_token") or instance_id not in {
-            record.get("instance_id"), record.get("tester_instance_id")}:
+    # Once the build has a tester, only the tester's stop may resume it: a late or repeated
+    # event of the (still stopped) builder must not end the test phase's wait.
+    if not record or not record.get("task_token") or instance_id != (
+            record.get("tester_instance_id") or record.get("instance_id")):
         # Not waiting yet: register_wait will see the state itself.
         return {"ignored": "no waiting task"}
     resumed = sfn_api.resume(env.client("stepfunctions"), record["task_token"],

@@ -42,7 +42,7 @@ class FakeEc2:
 
     def paginate(self, Filters: list) -> Any:  # noqa: N803
         self.calls += 1
-        assert {"Name": "tag:amiforge:role", "Values": ["builder"]} in Filters
+        assert {"Name": "tag:amiforge:role", "Values": ["builder", "tester"]} in Filters
         yield {"Reservations": [{"Instances": [
             {"InstanceId": i, "State": {"Name": s}} for i, s in self.states.items()]}]}
 
