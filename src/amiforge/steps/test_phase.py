@@ -47,6 +47,7 @@ from amiforge.steps.env import StepEnv
 from amiforge.steps.launch import builder_groups, builder_subnet
 
 TAIL_CHARS = 4000
+_STAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def launch_tester(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
@@ -60,9 +61,12 @@ def launch_tester(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     existing = ec2_api.instances_tagged(ec2, {BUILD_ID: build["build_id"], ROLE: TESTER})
     if existing:  # a retried LaunchTester: never a second tester
         instance = existing[0]
+        launched = instance.get("LaunchTime")
+        started = (launched.astimezone(UTC).strftime(_STAMP) if isinstance(launched, datetime)
+                   else _now())
         return {"enabled": True, "instance_id": instance["InstanceId"],
                 "instance_type": instance["InstanceType"], "timeout_seconds": timeout_seconds,
-                "started_at": _now()}
+                "started_at": started}
     pacer = Pacer(env.client("dynamodb"), env.catalog_table, burst=env.launch_burst,
                   per_second=env.launch_per_second)
     pacer.install(ec2)
@@ -119,9 +123,8 @@ def verify_test(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
 
 def _error_reason(error: dict[str, Any], instance_id: str, test: dict[str, Any]) -> str:
     if error.get("Error") == "States.Timeout":
-        minutes = int(test.get("timeout_seconds", 0))
         return (f"timed out: tester {instance_id} did not stop within test.timeout_minutes "
-                f"({minutes} s here)")
+                f"({int(test.get('timeout_seconds', 0))} s)")
     if error.get("Error") == "ConsoleNotReady":
         return (f"no AMIFORGE-RESULT marker: tester {instance_id} stopped but its console "
                 "never showed the wrapper's result (did the test power off the instance "
@@ -162,7 +165,7 @@ def _terminate(env: StepEnv, build: dict[str, Any], instance_id: str, why: str) 
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime(_STAMP)
 
 
 def _duration(test: dict[str, Any]) -> float | None:
@@ -170,7 +173,7 @@ def _duration(test: dict[str, Any]) -> float | None:
     if not isinstance(started, str):
         return None
     try:
-        begun = datetime.strptime(started, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        begun = datetime.strptime(started, _STAMP).replace(tzinfo=UTC)
     except ValueError:
         return None
     return round(max(0.0, time.time() - begun.timestamp()), 1)
