@@ -239,3 +239,17 @@ def test_a_windows_test_runs_in_the_windows_wrapper_and_can_fail(
     assert "Invoke-WebRequest http://localhost" in script
     assert tester["State"]["Name"] == "terminated"
     assert images_of_build(aws.client("ec2"), failed["build_id"]) == []
+
+
+def test_a_tester_that_never_runs_fails_the_test(amiforge: Any, aws: Any,
+                                                 recipe_dir: Any) -> None:
+    directory = with_test(recipe_dir("tested-crash", "echo installing\n"), "tested-crash",
+                          "# amiforge-sim: crash\ncurl -fsS localhost\n")
+    assert amiforge("publish", str(directory)).exit_code == 0
+    code, failed = build(amiforge, "tested-crash")
+    assert code == 1
+    assert failed["status"] == "FAILED"
+    assert "test failed: tester" in failed["reason"]
+    assert "is terminated, not stopped" in failed["reason"]
+    assert images_of_build(aws.client("ec2"), failed["build_id"]) == []
+    assert snapshots_of_build(aws.client("ec2"), failed["build_id"]) == []
