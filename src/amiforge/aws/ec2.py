@@ -74,9 +74,11 @@ def images_tagged(ec2: Any, key: str, value: str) -> list[dict[str, Any]]:
     return images
 
 
-def instances_tagged(ec2: Any, filters: Mapping[str, str], *,
+def instances_tagged(ec2: Any, filters: Mapping[str, str | tuple[str, ...]], *,
                      live_only: bool = True) -> list[dict[str, Any]]:
-    api_filters = [{"Name": f"tag:{k}", "Values": [v]} for k, v in filters.items()]
+    """Instances whose tag k is v (or any of the exact values of a tuple)."""
+    api_filters = [{"Name": f"tag:{k}", "Values": [v] if isinstance(v, str) else list(v)}
+                   for k, v in filters.items()]
     if live_only:
         api_filters.append({"Name": "instance-state-name",
                             "Values": ["pending", "running", "stopping", "stopped"]})

@@ -14,7 +14,7 @@ from typing import Any
 from amiforge.aws.errors import aws_call
 from amiforge.core.deletion import valid_build_id
 from amiforge.core.in_use import INSTANCE_STATES
-from amiforge.core.tags import BUILD_ID, BUILDER, ROLE
+from amiforge.core.tags import BUILD_ID, BUILDER, ROLE, TESTER
 from amiforge.errors import InvalidInput
 
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
@@ -24,8 +24,9 @@ _FILTER_VALUES = 200  # values per DescribeInstances filter
 
 
 def builders(ec2: Any) -> list[dict[str, Any]]:
-    """Live instances tagged ``amiforge:role=builder``."""
-    filters = [{"Name": f"tag:{ROLE}", "Values": [BUILDER]},
+    """Live instances tagged ``amiforge:role=builder`` or ``tester`` (a test instance is
+    swept exactly like a builder: it belongs to its build)."""
+    filters = [{"Name": f"tag:{ROLE}", "Values": [BUILDER, TESTER]},
                {"Name": "instance-state-name", "Values": list(LIVE_STATES)}]
     out: list[dict[str, Any]] = []
     with aws_call("DescribeInstances"):

@@ -230,6 +230,10 @@ def history(recipe: str, records: Sequence[Record]) -> Result:
     for b in builds:
         lines += attempt_lines(b)
         lines += rollback_lines(b)
+        if test := b.get("test"):  # the recipe's test: phase, when it ran
+            lines.append(f"test of {b['build_id']} ({test.get('instance_id') or '-'}): "
+                         f"{test.get('outcome')}: {test.get('reason') or ''} "
+                         f"({test.get('duration_seconds')} s)")
         tail = views.failure_tail(b)
         if tail:
             lines += _console_tail(b["build_id"], tail)

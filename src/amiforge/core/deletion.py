@@ -42,7 +42,7 @@ KEEP, DELETE = "keep", "delete"
 AVAILABLE = "AVAILABLE"
 # A build in one of these has ended: its builders may go.
 OVER_STATUSES = frozenset({"AVAILABLE", "FAILED", "PRUNED", "CANCELLED"})
-ROLE_TAG, BUILDER = "amiforge:role", "builder"
+ROLE_TAG, BUILDER, TESTER = "amiforge:role", "builder", "tester"
 RECIPE_TAG, BUILD_TAG, STACK_TAG = "amiforge:recipe", "amiforge:build-id", "amiforge:stack"
 
 RECIPE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
@@ -184,6 +184,24 @@ def decide_instance(facts: InstanceFacts, reason: str) -> Verdict:
     if (why := _not_ours(facts.tags, facts.owner, facts.record_status,
                          BUILDER_DONE_STATUSES)) is not None:
         return keep(why)
-    if facts.tags.get(ROLE_TAG) != BUILDER:
-        return keep("not a builder")
+    if facts.tags.get(ROLE_TAG) not in (BUILDER, TESTER):
+        return keep("not a builder or tester")
+    return Verdict(DELETE, reason, facts.instance_id)
+
+
+def decide_tester(facts: InstanceFacts, reason: str) -> Verdict:
+    """Terminate a tester once the test phase has judged it, while its build still runs.
+
+    A tester is disposable: it only ever runs the recipe's test on the build's own image,
+    and the build's verdict is already read from its console. It must still be exactly
+    this build's (tags, stack, a catalog record) and tagged ``amiforge:role=tester``:
+    never a builder, never another build's instance."""
+    def keep(why: str) -> Verdict:
+        return Verdict(KEEP, why, facts.instance_id)
+
+    status = facts.record_status
+    if (why := _not_ours(facts.tags, facts.owner, "FAILED" if status else None)) is not None:
+        return keep(why)
+    if facts.tags.get(ROLE_TAG) != TESTER:
+        return keep("not a tester")
     return Verdict(DELETE, reason, facts.instance_id)

@@ -177,7 +177,8 @@ AWAIT_BUILD_STACK = obj({"build": BUILD_STATE, "timing": TIMING,
 STOP_BUILDER = obj({"build": BUILD_STATE,
                     "stack": obj({"instance_id": INSTANCE})})
 AWAIT_STOP = obj({"token": Str(TOKEN_LIKE, "a task token", 4096), "recipe": RECIPE,
-                  "build_id": BUILD, "instance_id": INSTANCE})
+                  "build_id": BUILD, "instance_id": INSTANCE},
+                 {"role": Str(choices=("builder", "tester"))})
 # The AwaitApproval task (release.approval: manual): its token and the AVAILABLE image.
 AWAIT_APPROVAL = obj({"token": Str(TOKEN_LIKE, "a task token", 4096), "build": BUILD_STATE,
                       "image": IMAGE, "timeout_seconds": Int(1)})
@@ -188,6 +189,16 @@ DISTRIBUTE = obj({"build": BUILD_STATE, "image": IMAGE},
                  {"distribution": obj({}, {"polls": Int(0)})})
 REGISTER = obj({"build": BUILD_STATE, "image": IMAGE})
 FINISH = obj({"build": BUILD_STATE}, {"image": obj({}, {"image_id": AMI})})
+# The test phase (steps/test_phase.py): LaunchTester, then VerifyTest (or TestNotPassed,
+# with the error AwaitTest or VerifyTest raised as ``failed_test``).
+TESTER = obj({"instance_id": INSTANCE, "timeout_seconds": Int(1)},
+             {"instance_type": Str(max_len=64), "started_at": Str(max_len=64),
+              "enabled": Bool()})
+LAUNCH_TESTER = obj({"build": BUILD_STATE, "image": IMAGE}, {"timing": TIMING})
+VERIFY_TEST = obj({"build": BUILD_STATE, "test": TESTER},
+                  {"failed_test": obj({}, {"Error": Str(max_len=1024),
+                                           "Cause": Str(max_len=262_144)},
+                                      nullable=("Cause",))})
 # The failure path takes what it can get: a build that failed in Resolve has no build yet.
 RECORD_FAILURE = obj({}, {"build": obj({}, {"recipe": RECIPE, "build_id": BUILD}),
                           "error": obj({}, {"Error": Str(max_len=1024),

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from amiforge.core import hashing, userdata
 from amiforge.core.naming import DEFAULT_TEMPLATE
+from amiforge.core.test_spec import TestSpec
 from amiforge.errors import InvalidInput
 
 Platform = Literal["linux", "windows"]
@@ -206,6 +207,8 @@ class Recipe:
     files: dict[str, bytes] = field(default_factory=dict, hash=False)
     source: str = "<document>"
     release: ReleaseSpec = field(default_factory=ReleaseSpec)
+    # The ``test:`` section (core/test_spec.py): run on an instance of the new image.
+    test: TestSpec | None = None
 
     def spec_document(self) -> dict[str, Any]:
         """The normalised recipe (defaults applied), without files: what is hashed."""
@@ -217,6 +220,8 @@ class Recipe:
             "image": self.image.to_document(),
             "retention": self.retention.to_document(),
             "release": self.release.to_document(),
+            # None without a test: dropped before hashing, so such recipes keep their hash.
+            "test": self.test.to_document() if self.test is not None else None,
         }
 
     @cached_property
@@ -246,6 +251,14 @@ class Recipe:
                 "CloudFormation template, which configures the instance itself: it has no "
                 "user data for amiforge to wrap")
         return userdata.wrap(self.build.platform, self.script, recipe_name=self.name,
+                             recipe_hash=self.hash)
+
+    def test_user_data(self) -> str:
+        """The wrapped test script (same wrapper and marker as the build's), for the
+        tester's RunInstances."""
+        if self.test is None:
+            raise InvalidInput(f"{self.source}: recipe {self.name!r} has no test section")
+        return userdata.wrap(self.build.platform, self.test.script, recipe_name=self.name,
                              recipe_hash=self.hash)
 
     def to_document(self) -> dict[str, Any]:

@@ -36,10 +36,12 @@ from amiforge.core.model import (
 )
 from amiforge.core.naming import DEFAULT_TEMPLATE, name_template_problems
 from amiforge.core.schema import Fields, describe
+from amiforge.core.test_spec import parse_test
 from amiforge.core.userdata import USER_DATA_LIMIT, user_data_size
 from amiforge.errors import Problem, RecipeInvalid
 
-TOP_KEYS = ("name", "description", "base", "build", "image", "retention", "release")
+TOP_KEYS = ("name", "description", "base", "build", "image", "retention", "release",
+            "test")
 BASE_KEYS = ("ssm_parameter", "filter")
 FILTER_KEYS = ("owners", "name", "architecture")
 BUILD_KEYS = ("platform", "user_data", "script", "cloudformation", "instance_types",
@@ -95,12 +97,15 @@ def parse_recipe(raw: Any, *, where: str, read_file: FileReader,
     image = _image(fields, raw, name)
     retention = _retention(fields, raw)
     release = _release(fields, raw)
+    test, test_files = parse_test(fields, raw, read_file)
     if len(problems) > before or name is None:
         return None
     recipe = Recipe(name=name, description=description, base=base, build=build, image=image,
-                    retention=retention, script=script, files=files, source=where,
-                    release=release)
+                    retention=retention, script=script, files={**files, **test_files},
+                    source=where, release=release, test=test)
     _check_user_data(fields, recipe)
+    if recipe.test is not None:
+        _check_test_user_data(fields, recipe)
     return recipe if len(problems) == before else None
 
 
@@ -344,6 +349,19 @@ def _check_user_data(fields: Fields, recipe: Recipe) -> None:
                    f"{USER_DATA_LIMIT} bytes; move the bulk of the work into a script the "
                    "build fetches from S3 (aws s3 cp s3://BUCKET/setup.sh - | bash) or into "
                    "a package, and keep this script a short bootstrap")
+
+
+def _check_test_user_data(fields: Fields, recipe: Recipe) -> None:
+    """The wrapped test script must fit EC2's user-data limit too."""
+    field = "test.user_data" if recipe.test and recipe.test.user_data_file else "test.script"
+    try:
+        size = user_data_size(recipe.test_user_data())
+    except ValueError as err:
+        fields.add(field, str(err))
+        return
+    if size > USER_DATA_LIMIT:
+        fields.add(field, f"the wrapped test script is {size} bytes, over EC2's limit of "
+                   f"{USER_DATA_LIMIT} bytes; keep the test a short script")
 
 
 def _or(keys: tuple[str, ...]) -> str:

@@ -103,8 +103,8 @@ def recipe_budget_minutes(recipe: Recipe, *, image_timeout_minutes: int,
                           margin_minutes: int = MARGIN_MINUTES) -> int:
     """:func:`budget_minutes` for ``recipe``: its timeout and retries, a copy wait only if
     it copies its image (``image.regions``), a build-stack wait only if it builds from
-    ``build.cloudformation``."""
-    return budget_minutes(timeout_minutes=recipe.build.timeout_minutes,
+    ``build.cloudformation``; plus the test phase's wait for a recipe with ``test:``."""
+    base = budget_minutes(timeout_minutes=recipe.build.timeout_minutes,
                           retries=recipe.build.retries,
                           image_timeout_minutes=image_timeout_minutes,
                           copies=bool(recipe.image.regions),
@@ -113,6 +113,13 @@ def recipe_budget_minutes(recipe: Recipe, *, image_timeout_minutes: int,
                           margin_minutes=margin_minutes,
                           approval_minutes=(recipe.release.approval_timeout_hours * 60
                                             if recipe.release.manual else 0))
+    if recipe.test is None:
+        return base
+    # The test phase (steps/test_phase.py): one more launch (its LaunchThrottled backoff),
+    # AwaitTest's timeout, VerifyTest's wait for a late marker.
+    throttle = math.ceil(LAUNCH_THROTTLE_SECONDS / max(1, seconds_per_minute))
+    console = math.ceil(CONSOLE_WAIT_SECONDS / max(1, seconds_per_minute))
+    return base + recipe.test.timeout_minutes + throttle + console
 
 
 def judge(record: Mapping[str, Any] | None, execution_status: str | None, *, now: datetime,

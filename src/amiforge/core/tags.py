@@ -20,6 +20,7 @@ STACK = "amiforge:stack"
 ROLE = "amiforge:role"
 ATTEMPT = "amiforge:attempt"
 BUILDER = "builder"
+TESTER = "tester"  # an instance of the new image running the recipe's test
 
 
 def build_tags(*, recipe: str, build_id: str, recipe_hash: str, base_ami: str,
@@ -40,6 +41,10 @@ def build_tags(*, recipe: str, build_id: str, recipe_hash: str, base_ami: str,
 def builder_tags(common: Mapping[str, str], *, attempt: int) -> dict[str, str]:
     return {**common, ROLE: BUILDER, ATTEMPT: str(attempt),
             "Name": f"amiforge-builder-{common[RECIPE]}"}
+
+
+def tester_tags(common: Mapping[str, str]) -> dict[str, str]:
+    return {**common, ROLE: TESTER, "Name": f"amiforge-tester-{common[RECIPE]}"}
 
 
 def image_tags(common: Mapping[str, str], user_tags: Mapping[str, str]) -> dict[str, str]:

@@ -75,6 +75,17 @@ EXPLAINED: dict[tuple[str, str], str] = {
     ("LaunchRole/launch", "PRIVILEGE_ESCALATION"):
         "PassRole + RunInstances is how a builder gets the operator's chosen instance "
         "profile; absent unless BuilderInstanceProfileArn is set",
+    ("LaunchTesterRole/launchTester", "RESOURCE_MISMATCH"):
+        "the test phase launches its tester as Launch launches a builder: RunInstances "
+        "split over statements (instances IMDSv2 and amiforge:role=tester, volumes "
+        "encrypted, network interfaces tagged with this stack)",
+    ("LaunchTesterRole/launchTester", "PERMISSIONS_MANAGEMENT_ACTIONS"):
+        "iam:PassRole of the operator's builder role to EC2 only, present only when "
+        "BuilderInstanceProfileArn and BuilderRoleArn are given (a tester runs like a "
+        "builder, with its instance profile)",
+    ("LaunchTesterRole/launchTester", "PRIVILEGE_ESCALATION"):
+        "PassRole + RunInstances gives a tester the operator's chosen instance profile; "
+        "absent unless BuilderInstanceProfileArn is set",
     ("RegisterRole/register", "PERMISSIONS_MANAGEMENT_ACTIONS"):
         "sharing an image is ModifyImageAttribute/ModifySnapshotAttribute, allowed only "
         "on images and snapshots tagged amiforge:stack=<this stack>",

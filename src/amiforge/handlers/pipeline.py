@@ -19,6 +19,7 @@ from amiforge.steps import prune as _prune
 from amiforge.steps import register as _register
 from amiforge.steps import resolve as _resolve
 from amiforge.steps import sweep as _sweep
+from amiforge.steps import test_phase as _test_phase
 from amiforge.steps import verify as _verify
 from amiforge.steps import wait_stop as _wait_stop
 
@@ -37,6 +38,9 @@ create_image = lambda_handler(_image.create_image, ev.CREATE_IMAGE)     # state 
 await_image = lambda_handler(_image.await_image, ev.AWAIT_IMAGE)        # state AwaitImage
 await_approval = lambda_handler(_approval.request_approval,
                                 ev.AWAIT_APPROVAL)                     # AwaitApproval (token)
+launch_tester = lambda_handler(_test_phase.launch_tester,
+                              ev.LAUNCH_TESTER)                 # state LaunchTester
+verify_test = lambda_handler(_test_phase.verify_test, ev.VERIFY_TEST)  # VerifyTest, TestNotPassed
 distribute = lambda_handler(_distribute.distribute, ev.DISTRIBUTE)      # state Distribute
 register = lambda_handler(_register.register, ev.REGISTER)              # state Register
 finish = lambda_handler(_finish.finish, ev.FINISH)                      # state Finish

@@ -53,6 +53,9 @@ from amiforge.localcloud.builder_script import (
 log = logging.getLogger(__name__)
 
 ROLE_TAG = "amiforge:role"
+# Builders, and testers (the test phase's instances of the new image): same lifecycle,
+# same `# amiforge-sim:` directives read from their user data.
+SIMULATED_ROLES = frozenset({"builder", "tester"})
 RECIPE_TAG = "amiforge:recipe"
 BUILD_ID_TAG = "amiforge:build-id"
 DETAIL_TYPE = "EC2 Instance State-change Notification"
@@ -184,7 +187,7 @@ class BuilderSimulator:
                     for instance in list(reservation.instances):
                         if instance.id in self._known or instance.state != "running":
                             continue
-                        if instance_tags(instance).get(ROLE_TAG) == "builder":
+                        if instance_tags(instance).get(ROLE_TAG) in SIMULATED_ROLES:
                             self.launched(instance, account, region, already_running=True)
 
     def _run(self) -> None:

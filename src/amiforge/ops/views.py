@@ -30,6 +30,7 @@ BUILD_FIELDS = ("recipe", "build_id", "status", "reason", "image_id", "image_nam
                 "revoked_at", "revoked_by", "rolled_back_to")
 ROLLBACK_FIELDS = ("event", "at", "by", "reason", "builds")
 ATTEMPT_FIELDS = ("attempt", "instance_id", "outcome", "reason", "console_tail")
+TEST_FIELDS = ("instance_id", "outcome", "duration_seconds", "reason")  # recipe's test:
 STARTED_FIELDS = ("recipe", "build_id", "base_ami", "execution_arn", "started", "outcome",
                   "image_id", "summary")
 WAITED_FIELDS = ("recipe", "build_id", "base_ami", "execution_arn", "status", "reason",
@@ -58,6 +59,8 @@ def build_record(record: Mapping[str, Any]) -> dict[str, Any]:
     shown["status_meaning"] = MEANINGS.get(record.get("status") or "")
     shown["attempts"] = [_pick(a, ATTEMPT_FIELDS) for a in record.get("attempts") or []]
     shown["rollbacks"] = [_pick(e, ROLLBACK_FIELDS) for e in record.get("rollbacks") or []]
+    test = record.get("test")
+    shown["test"] = _pick(test, TEST_FIELDS) if isinstance(test, Mapping) else None
     return shown
 
 

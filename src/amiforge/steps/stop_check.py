@@ -10,7 +10,7 @@ So the instance-state function also runs on a schedule (stack parameter
 
 1. one Query of the ``#waiting`` markers (:mod:`amiforge.aws.waits`): the builds in
    AwaitStop now, each with its instance and task token;
-2. one DescribeInstances of amiforge's builders (by tag);
+2. one DescribeInstances of amiforge's builders and testers (by tag);
 3. for each marker whose instance is stopped (or terminated, or gone for longer than
    :data:`MISSING_GRACE_SECONDS`): SendTaskSuccess with the state, then remove the
    marker. A token already answered (the event did arrive) or timed out is just
@@ -32,7 +32,7 @@ from typing import Any
 from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import stepfunctions as sfn_api
 from amiforge.aws.waits import Waiting, WaitingList
-from amiforge.core.tags import BUILDER, ROLE
+from amiforge.core.tags import BUILDER, ROLE, TESTER
 from amiforge.steps.env import StepEnv
 
 DONE_STATES = frozenset({"stopped", "terminated", "shutting-down"})
@@ -59,8 +59,10 @@ def check_waiting(env: StepEnv) -> dict[str, Any]:
     if not waiting:
         return report
     ec2 = env.client("ec2")
+    # Builders, and testers (they wait in the test phase's AwaitTest the same way).
     states = {i["InstanceId"]: i.get("State", {}).get("Name", "")
-              for i in ec2_api.instances_tagged(ec2, {ROLE: BUILDER}, live_only=False)}
+              for i in ec2_api.instances_tagged(ec2, {ROLE: (BUILDER, TESTER)},
+                                                live_only=False)}
     now = datetime.now(UTC)
     for wait in waiting:
         state = states.get(wait.instance_id)

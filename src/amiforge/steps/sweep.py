@@ -3,10 +3,10 @@
 The scheduled Sweep function and ``amiforge sweep [--dry-run]`` run :func:`sweep`:
 
 1. In the home region and every region a published recipe copies to, list (tag-filtered,
-   never an account-wide scan) live builder instances (``amiforge:role=builder``), and
-   images and snapshots carrying ``amiforge:build-id``, and the home region's build stacks
-   (``amiforge-build-*``, whose DeleteStack can fail or never be reached). Group them by
-   build.
+   never an account-wide scan) live builder and test instances (``amiforge:role=builder``
+   or ``tester``), and images and snapshots carrying ``amiforge:build-id``, and the home
+   region's build stacks (``amiforge-build-*``, whose DeleteStack can fail or never be
+   reached). Group them by build.
 2. For each such build, and each BUILDING record of a published recipe (a build can die
    before it creates anything), read its catalog record and, if it claims to be
    BUILDING, its execution's status, and let :func:`amiforge.core.sweep_judge.judge` decide.

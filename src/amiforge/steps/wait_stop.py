@@ -30,9 +30,12 @@ DONE_STATES = frozenset({"stopped", "terminated", "shutting-down"})
 
 
 def register_wait(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
-    """Input: {token, recipe, build_id, instance_id}."""
+    """Input: {token, recipe, build_id, instance_id, role?}. ``role: tester`` (the test
+    phase's AwaitTest) stores the instance as ``tester_instance_id``: the record's
+    ``instance_id`` keeps naming the builder."""
+    field = "tester_instance_id" if event.get("role") == "tester" else "instance_id"
     env.catalog.update(event["recipe"], event["build_id"], task_token=event["token"],
-                       instance_id=event["instance_id"])
+                       **{field: event["instance_id"]})
     waits = WaitingList(env.client("dynamodb"), env.catalog_table)
     waits.add(recipe=event["recipe"], build_id=event["build_id"],
               instance_id=event["instance_id"], token=event["token"])
@@ -60,7 +63,10 @@ def on_instance_state(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     if BUILD_ID not in tags or RECIPE not in tags:
         return {"ignored": "not an amiforge builder"}
     record = env.catalog.get(tags[RECIPE], tags[BUILD_ID])
-    if not record or not record.get("task_token") or record.get("instance_id") != instance_id:
+    # Once the build has a tester, only the tester's stop may resume it: a late or repeated
+    # event of the (still stopped) builder must not end the test phase's wait.
+    if not record or not record.get("task_token") or instance_id != (
+            record.get("tester_instance_id") or record.get("instance_id")):
         # Not waiting yet: register_wait will see the state itself.
         return {"ignored": "no waiting task"}
     resumed = sfn_api.resume(env.client("stepfunctions"), record["task_token"],

@@ -18,6 +18,7 @@ from amiforge.core.deletion import (
     decide_image,
     decide_instance,
     decide_snapshot,
+    decide_tester,
     valid_build_id,
     valid_recipe_name,
 )
@@ -92,7 +93,8 @@ def test_a_snapshot_is_deleted_only_when_ours_and_no_kept_image_stands_on_it() -
 @pytest.mark.parametrize(("tags", "status", "reason"), [
     ({**TAGS, "amiforge:role": "builder"}, "BUILDING", f"build {BUILD} is BUILDING: only"),
     ({**TAGS, "amiforge:role": "builder"}, None, "is not in this stack's catalog"),
-    ({**TAGS, "amiforge:role": "tester"}, "FAILED", "not a builder"),
+    ({**TAGS, "amiforge:role": "web"}, "FAILED", "not a builder or tester"),
+    ({**TAGS}, "FAILED", "not a builder or tester"),
     ({**TAGS, "amiforge:build-id": "web-other"}, "FAILED", "are not exactly build"),
 ])
 def test_a_builder_is_terminated_only_once_its_build_is_over(
@@ -100,8 +102,26 @@ def test_a_builder_is_terminated_only_once_its_build_is_over(
     verdict = decide_instance(InstanceFacts("i-1", tags, OWNER, status), "cleanup")
     assert not verdict.delete and reason in verdict.reason
     for over in ("AVAILABLE", "FAILED", "PRUNED", "CANCELLED"):
-        assert decide_instance(InstanceFacts("i-1", {**TAGS, "amiforge:role": "builder"},
-                                             OWNER, over), "cleanup").delete
+        for role in ("builder", "tester"):  # a test instance is cleaned like a builder
+            assert decide_instance(InstanceFacts("i-1", {**TAGS, "amiforge:role": role},
+                                                 OWNER, over), "cleanup").delete
+
+
+@pytest.mark.parametrize(("tags", "status", "reason"), [
+    ({**TAGS, "amiforge:role": "builder"}, "BUILDING", "not a tester"),
+    ({**TAGS, "amiforge:role": "tester"}, None, "is not in this stack's catalog"),
+    ({**TAGS, "amiforge:role": "tester", "amiforge:build-id": "web-other"}, "BUILDING",
+     "are not exactly build"),
+    ({**TAGS, "amiforge:role": "tester", "amiforge:recipe": "api"}, "BUILDING",
+     "are not exactly build"),
+])
+def test_the_test_phase_terminates_only_its_own_tester(
+        tags: dict[str, str], status: str | None, reason: str) -> None:
+    verdict = decide_tester(InstanceFacts("i-1", tags, OWNER, status), "test judged")
+    assert not verdict.delete and reason in verdict.reason
+    # Its own tester goes while the build still runs (the test phase judged it).
+    assert decide_tester(InstanceFacts("i-1", {**TAGS, "amiforge:role": "tester"}, OWNER,
+                                       "BUILDING"), "test judged").delete
 
 
 @pytest.mark.parametrize("build_id", [BUILD, f"web-{KEY}-20261201T101010", f"web-{KEY}-r2"])

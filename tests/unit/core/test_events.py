@@ -23,7 +23,8 @@ SCHEMAS: dict[str, ev.Obj] = {
     "stop_check": ev.STOP_CHECK, "verify": ev.VERIFY, "create_image": ev.CREATE_IMAGE,
     "await_image": ev.AWAIT_IMAGE, "distribute": ev.DISTRIBUTE, "register": ev.REGISTER,
     "finish": ev.FINISH, "record_failure": ev.RECORD_FAILURE, "detect": ev.DETECT,
-    "prune": ev.PRUNE, "sweep": ev.SWEEP,
+    "prune": ev.PRUNE, "sweep": ev.SWEEP, "launch_tester": ev.LAUNCH_TESTER,
+    "verify_test": ev.VERIFY_TEST,
 }
 
 

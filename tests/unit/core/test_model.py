@@ -84,7 +84,7 @@ def test_from_document_validates_like_a_file(recipe: Recipe) -> None:
     ({"files": {"scripts/web.sh": "%%%"}}, "files.scripts/web.sh", "is not valid base64"),
     ({"files": ["x"]}, "files", "must be a mapping of path: base64"),
     ({"colour": "blue"}, "colour", "unknown key; a recipe takes: name, description, base, "
-     "build, image, retention, release"),
+     "build, image, retention, release, test"),
 ])
 def test_damaged_documents_are_refused(recipe: Recipe, change: dict, field: str,
                                        message: str) -> None:

@@ -159,11 +159,11 @@ def test_duplicate_recipe_names_name_both_files(recipe_dir: RecipeDir) -> None:
     ("name: web\nname: web2\n", "is not valid YAML: duplicate key 'name' at line 2, column 1; "
      "YAML would silently keep only the last one; remove or rename one"),
     ("- web\n", "the top level must be a mapping of recipe fields (name, description, base, "
-     "build, image, retention, release), got a list"),
+     "build, image, retention, release, test), got a list"),
     ("just text\n", "the top level must be a mapping of recipe fields (name, description, "
-     "base, build, image, retention, release), got 'just text'"),
+     "base, build, image, retention, release, test), got 'just text'"),
     ("", "the top level must be a mapping of recipe fields (name, description, base, build, "
-     "image, retention, release), got an empty file"),
+     "image, retention, release, test), got an empty file"),
 ])
 def test_malformed_files(recipe_dir: RecipeDir, text: str, message: str) -> None:
     recipe_dir.write("web.yaml", text)
@@ -225,7 +225,7 @@ def test_missing_required_sections(recipe_dir: RecipeDir) -> None:
     ({"retention": {"days": 3}}, "retention.days",
      "unknown key; retention takes: keep, max_age_days"),
     ({"owner": "me"}, "owner", "unknown key; a recipe takes: name, description, base, build, "
-     "image, retention, release"),
+     "image, retention, release, test"),
 ])
 def test_unknown_keys_suggest(recipe_dir: RecipeDir, sections: dict, field: str,
                               message: str) -> None:

@@ -125,7 +125,11 @@ def test_the_gate_lets_a_waiting_builds_builder_go_but_keeps_its_image() -> None
     tester = decide_instance(InstanceFacts("i-0123456789abcdef1",
                                            {**tags, "amiforge:role": "tester"}, owner,
                                            "AWAITING_APPROVAL"), "image made")
-    assert not tester.delete and tester.reason == "not a builder"
+    assert tester.delete  # the test phase is over before the gate: a tester left may go
+    stranger = decide_instance(InstanceFacts("i-0123456789abcdef2",
+                                             {**tags, "amiforge:role": "consumer"}, owner,
+                                             "AWAITING_APPROVAL"), "image made")
+    assert not stranger.delete and stranger.reason == "not a builder or tester"
     image = decide_image(ImageFacts("ami-0123456789abcdef0", "us-east-1", tags, owner,
                                     "AWAITING_APPROVAL"), "cleanup")
     assert not image.delete

@@ -105,6 +105,19 @@ CALLS: dict[str, set[str]] = {
         "ec2:DescribeInstances", "ec2:GetConsoleOutput", "ec2:TerminateInstances",
         "dynamodb:UpdateItem on CatalogTable",
     },
+    # steps.test_phase.launch_tester: load_recipe, instances_tagged, Pacer.take,
+    # run_builder, catalog.update (the launch role, shared with Launch).
+    "LaunchTesterFunction": {
+        "dynamodb:GetItem on RecipesTable", "ec2:DescribeInstances",
+        "dynamodb:GetItem on CatalogTable", "dynamodb:UpdateItem on CatalogTable",
+        "ec2:RunInstances",
+    },
+    # steps.test_phase.verify_test: describe_instance, console_output, terminate,
+    # catalog.update (the verify role, shared with Verify).
+    "VerifyTestFunction": {
+        "ec2:DescribeInstances", "ec2:GetConsoleOutput", "ec2:TerminateInstances",
+        "dynamodb:UpdateItem on CatalogTable",
+    },
     # steps.image.create_image: images_tagged, load_recipe, create_image, catalog.update.
     "CreateImageFunction": {
         "ec2:DescribeImages", "dynamodb:GetItem on RecipesTable", "ec2:CreateImage",

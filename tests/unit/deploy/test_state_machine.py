@@ -33,6 +33,13 @@ EXCEPTIONS: dict[str, dict[str, list[str]]] = {
     # EC2 publishes console output late; a stopped builder with no marker is a failed attempt.
     "Verify": {"Retry": ["ConsoleNotReady", "Transient"],
                "Catch": ["NoMarkerAttempt", "RecordFailure"]},
+    # The test phase: the tester is launched like a builder (the launch budget)...
+    "LaunchTester": {"Retry": ["LaunchThrottled", "Transient"]},
+    # ... a tester that never stops has failed its test (TestNotPassed records why) ...
+    "AwaitTest": {"Catch": ["TestTimedOut", "RecordFailure"]},
+    # ... and its console is read like a builder's; no marker after the retries: failed.
+    "VerifyTest": {"Retry": ["ConsoleNotReady", "Transient"],
+                   "Catch": ["TestNoMarker", "RecordFailure"]},
     # The image is registered: retry anything, then leave the rest to the cleanup queue.
     "Finish": {"Retry": ["Anything"], "Catch": ["CleanupLeftToQueue"]},
     # The failure path itself: never retry a refused event, retry anything else.
@@ -42,10 +49,13 @@ EXCEPTIONS: dict[str, dict[str, list[str]]] = {
 ROUTES = {"Resolve": ["ResolveFailed"], "AwaitStop": ["AttemptFailed", "RecordFailure"],
           "Verify": ["AttemptFailed", "RecordFailure"], "Finish": ["Built"],
           "AwaitApproval": ["ApprovalTimedOut", "RecordFailure"],
+          "AwaitTest": ["TestNotPassed", "RecordFailure"],
+          "VerifyTest": ["TestNotPassed", "RecordFailure"],
           "RecordFailure": ["FailedUnrecorded"]}
 PIPELINE = ["Resolve", "CreateBuildStack", "AwaitBuildStack", "StopBuilder", "Launch",
-            "AwaitStop", "Verify", "AttemptFailed", "CreateImage", "AwaitImage", "AwaitApproval",
-            "Distribute", "Register"]
+            "AwaitStop", "Verify", "AttemptFailed", "CreateImage", "AwaitImage", "LaunchTester",
+            "AwaitTest", "VerifyTest", "TestNotPassed", "AwaitApproval", "Distribute",
+            "Register"]
 BACKOFF = {"IntervalSeconds": 2, "MaxAttempts": 6, "BackoffRate": 2, "MaxDelaySeconds": 60,
            "JitterStrategy": "FULL"}
 

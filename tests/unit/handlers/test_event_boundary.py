@@ -26,7 +26,7 @@ SCHEMAS: dict[str, ev.Obj] = {
     "verify": ev.VERIFY, "create_image": ev.CREATE_IMAGE, "await_image": ev.AWAIT_IMAGE,
     "distribute": ev.DISTRIBUTE, "register": ev.REGISTER, "finish": ev.FINISH,
     "record_failure": ev.RECORD_FAILURE, "detect": ev.DETECT, "prune": ev.PRUNE,
-    "sweep": ev.SWEEP}
+    "sweep": ev.SWEEP, "launch_tester": ev.LAUNCH_TESTER, "verify_test": ev.VERIFY_TEST}
 HANDLERS = {name: name for name in SCHEMAS}
 
 
@@ -46,7 +46,7 @@ def call(handler: str, event: Any) -> Any:
     None, [], "web", 7,
     # every key some handler reads, each of the wrong type
     {key: 5 for key in ("build", "input", "build_id", "launch", "stack", "token", "image",
-                        "timing", "detail", "error", "recipes", "dry_run", "check")},
+                        "timing", "detail", "error", "recipes", "dry_run", "check", "test")},
 ])
 def test_malformed_events_are_refused_by_every_handler(handler: str, event: Any) -> None:
     with pytest.raises(InvalidEvent, match=r" event refused: (the event|\S+) (must be|is missing)"):
@@ -70,6 +70,17 @@ def test_a_sample_event_with_a_bad_field_is_refused_naming_it(handler: str) -> N
 def test_detect_and_prune_refuse_recipes_as_a_string(handler: str) -> None:
     with pytest.raises(InvalidEvent, match="recipes must be a list of recipe names, got 'web'"):
         call(handler, {"recipes": "web"})
+
+
+def test_the_test_phase_refuses_a_tester_that_is_not_an_instance_id() -> None:
+    event = json.loads((EVENTS / "verify_test.json").read_text())
+    event["test"]["instance_id"] = "i-*"
+    with pytest.raises(InvalidEvent, match="test.instance_id must be an instance id"):
+        call("verify_test", event)
+    event = json.loads((EVENTS / "await_stop.json").read_text())
+    event["role"] = "root"
+    with pytest.raises(InvalidEvent, match="role must be"):
+        call("await_stop", event)
 
 
 def test_a_good_event_reaches_the_step(monkeypatch: pytest.MonkeyPatch) -> None:

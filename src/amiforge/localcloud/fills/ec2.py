@@ -40,7 +40,7 @@ def _run_instances(original: Callable[..., Any]) -> Callable[..., Any]:
         simulator = ec2_sim.attached()
         if simulator is not None:
             for instance in reservation.instances:
-                if ec2_sim.instance_tags(instance).get(ec2_sim.ROLE_TAG) == "builder":
+                if ec2_sim.instance_tags(instance).get(ec2_sim.ROLE_TAG) in ec2_sim.SIMULATED_ROLES:
                     simulator.launched(instance, self.account_id, self.region_name)
                     _emit(self, instance, "pending")
                 else:
