@@ -1,59 +1,36 @@
 """The catalog: one DynamoDB item per build, keyed (recipe, build_id).
 
-Table layout (see deploy/template.yaml):
-  PK ``recipe`` (S), SK ``build_id`` (S)
-  GSI ``available`` — PK ``available_recipe`` (S), SK ``created_at`` (S). Sparse: only
-  AVAILABLE builds carry ``available_recipe``, so a recipe's AVAILABLE builds (few:
-  retention prunes the rest) are one Query, however long the history is; which of them
-  `latest` names is :func:`amiforge.core.latest.choose_latest`.
-  GSI ``history`` — PK ``recipe``, SK ``created_at``: a recipe's builds in time order, so
-  ``history(limit=n)`` (and ``status``, which wants each recipe's newest build) reads n
-  items newest first, whatever the length of the history.
-  Three partitions hold bookkeeping, not builds: ``#waiting`` (builds waiting for their
-  builder to stop, aws/waits.py), ``#limits`` (the launch budget, aws/pacing.py) and
-  ``#in-flight`` (below).
+Table layout (deploy/template.yaml; docs/architecture.md, "Data", says why):
+  PK ``recipe`` (S), SK ``build_id`` (S);
+  GSI ``available`` (``available_recipe``, ``created_at``), sparse: only AVAILABLE builds
+  carry its key, so a recipe's AVAILABLE builds are one Query however long the history;
+  which of them `latest` names is :func:`amiforge.core.latest.choose_latest`;
+  GSI ``history`` (``recipe``, ``created_at``): ``history(limit=n)`` and ``status`` read n
+  items newest first. A table without the index yet (retained by an older stack, or while
+  DynamoDB fills it) answers ValidationException: the partition is read whole, as before.
+  Bookkeeping partitions, not builds: ``#waiting`` (aws/waits.py), ``#limits``
+  (aws/pacing.py) and ``#in-flight`` (aws/in_flight.py: one marker per build that
+  entered STARTING, written here before the record, so the sweeper's read is bounded).
 
-Every read is bounded by what it returns, not by the history (``items_read`` counts what
-DynamoDB read, for the tests and bench/catalog_reads.py):
-  * ``history``/``status``: the ``history`` index, newest first, ``Limit``.
-  * ``find_key``: every build id of a key starts with the key (``<key>`` then
-    ``<key>-g<N>``: core/plan.py ``generation_id``; older manual rebuilds ``<key>-<suffix>``),
-    so it is a Query of the main table with ``begins_with(build_id, key)``: it reads that
-    key's builds only.
-  * ``in_flight`` (the sweeper) and ``awaiting_approval`` (``status``): one marker item
-    per build that entered STARTING or BUILDING (an AWAITING_APPROVAL build has been
-    both), in the ``#in-flight`` partition (``build_id = "<recipe>#<build id>"``), written *before* the record, so no in-flight record is ever without its marker. A
-    marker is not removed when its build ends (that would add a write, and an IAM grant, to
-    every step that ends a build); :meth:`Catalog.in_flight` drops the markers of ended
-    builds as it meets them, so the partition holds the builds in flight plus those that
-    ended since the last sweep.
+Every read is bounded by what it returns, not by the history; ``items_read`` counts what
+DynamoDB read (tests/functional/aws/test_catalog.py, bench/catalog_reads.py). ``find_key``
+is a Query on ``begins_with(build_id, key)``: every build id starts with its build key.
 
-Records written before these indexes existed: the ``history`` index is keyed on
-attributes every build record has always carried (``recipe``, ``created_at``), so
-DynamoDB fills it from the existing items when the index is added, nothing to migrate.
-(One new index per change on purpose: CloudFormation adds at most one GSI to a table per
-stack update.) A table that does not have the index yet (a table retained by an older
-stack and re-attached, or while DynamoDB is still filling the index) answers the index
-Query with ValidationException: the read then falls back to the whole partition, as
-before. In-flight markers did not exist either: ``amiforge deploy`` writes one for each
-record still STARTING or BUILDING, once per table (:meth:`Catalog.backfill_in_flight`,
-one Scan, remembered by the ``#in-flight``/``#backfilled`` item).
-
-Status moves STARTING -> BUILDING -> AVAILABLE | FAILED | CANCELLED, and AVAILABLE ->
-PRUNED; a recipe with ``release.approval: manual`` goes BUILDING -> AWAITING_APPROVAL ->
-BUILDING (approved) | FAILED (rejected, timed out) | CANCELLED on the way (steps/approval.py) (the meaning of each: core/statuses.py). Whoever starts a build writes STARTING
-(with its execution) right after StartExecution, so a build is visible at once; Resolve
-turns it into BUILDING, and a build that fails before (in Resolve) goes from STARTING to
-FAILED. Every write that changes status is conditional, so a retried or duplicated step
-cannot move a record back; the one move back, AVAILABLE -> BUILDING, is Register undoing
-its own write when it cannot finish (:meth:`Catalog.unmark_available`).
+Status moves STARTING -> BUILDING -> AVAILABLE | FAILED | CANCELLED; AVAILABLE -> PRUNED
+| REVOKED (-> AVAILABLE by ``amiforge release``); BUILDING -> AWAITING_APPROVAL ->
+BUILDING | FAILED | CANCELLED with ``release.approval: manual`` (meanings:
+core/statuses.py). Whoever starts a build writes STARTING right after StartExecution, so
+a build is visible at once; Resolve turns it into BUILDING. Every write that changes
+status is conditional, so a retried or duplicated step cannot move a record back; the one
+move back, AVAILABLE -> BUILDING, is Register undoing its own write when it cannot finish
+(:meth:`Catalog.unmark_available`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from amiforge.aws.dynamo import deserialize, serialize, value
@@ -76,13 +53,10 @@ REVOKED = BuildStatus.REVOKED
 LATEST_INDEX = "available"
 HISTORY_INDEX = "history"
 IN_FLIGHT_PARTITION = "#in-flight"
-_BACKFILLED = "#backfilled"
-# A marker whose build never got a record (its starter died between the two writes) is
-# dropped after this long; a live announce writes its record within milliseconds.
-_ORPHAN_MARKER_AGE = timedelta(days=1)
 
 __all__ = ["AVAILABLE", "AWAITING_APPROVAL", "BUILDING", "CANCELLED", "FAILED", "HISTORY_INDEX",
-           "IN_FLIGHT", "LATEST_INDEX", "PRUNED", "REVOKED", "STARTING", "Catalog", "now_iso"]
+           "IN_FLIGHT", "IN_FLIGHT_PARTITION", "LATEST_INDEX", "PRUNED", "REVOKED", "STARTING",
+           "Catalog", "marker_key", "now_iso"]
 
 
 def now_iso() -> str:
@@ -93,7 +67,8 @@ def _record(item: Mapping[str, Any]) -> BuildRecord:
     return cast(BuildRecord, deserialize(dict(item)))
 
 
-def _marker_key(recipe: str, build_id: str) -> dict[str, Any]:
+def marker_key(recipe: str, build_id: str) -> dict[str, Any]:
+    """The key of a build's ``#in-flight`` marker (aws/in_flight.py)."""
     return {"recipe": value(IN_FLIGHT_PARTITION), "build_id": value(f"{recipe}#{build_id}")}
 
 
@@ -139,7 +114,7 @@ class Catalog:
                 raise TransientAwsError("BatchGetItem: keys still unprocessed after 8 attempts")
         return found
 
-    def _query(self, limit: int | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    def query(self, limit: int | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Items of a Query, through botocore's paginator; with ``limit``, each request
         asks for at most that many (``Limit``) and paging stops there."""
         config = {"PageSize": limit, "MaxItems": limit} if limit else {}
@@ -160,7 +135,7 @@ class Catalog:
     def available(self, recipe: str) -> list[BuildRecord]:
         """Every AVAILABLE build of ``recipe``, newest first: one Query on the sparse index
         (retention keeps this short, so it is one page)."""
-        return [_record(i) for i in self._query(
+        return [_record(i) for i in self.query(
             IndexName=LATEST_INDEX, KeyConditionExpression="available_recipe = :r",
             ExpressionAttributeValues={":r": value(recipe)}, ScanIndexForward=False)]
 
@@ -173,7 +148,7 @@ class Catalog:
     def history(self, recipe: str, limit: int | None = None) -> list[BuildRecord]:
         """The newest ``limit`` builds of ``recipe`` (every build without), newest first."""
         try:
-            return [_record(i) for i in self._query(
+            return [_record(i) for i in self.query(
                 limit, IndexName=HISTORY_INDEX,
                 KeyConditionExpression="recipe = :r",
                 ExpressionAttributeValues={":r": value(recipe)}, ScanIndexForward=False)]
@@ -184,7 +159,7 @@ class Catalog:
             # again). Read the partition, as before the index.
             if err.code not in ("ValidationException", "ResourceNotFoundException"):
                 raise
-        items = [_record(i) for i in self._query(
+        items = [_record(i) for i in self.query(
             KeyConditionExpression="recipe = :r",
             ExpressionAttributeValues={":r": value(recipe)})]
         items.sort(key=lambda i: i.get("created_at", ""), reverse=True)
@@ -193,80 +168,23 @@ class Catalog:
     def all_builds(self) -> Iterator[BuildRecord]:
         for item in self._scan():
             # "#waiting", "#limits" and "#in-flight" items are bookkeeping, not builds
-            # (aws/waits.py, aws/pacing.py, above); no recipe name starts with "#".
+            # (aws/waits.py, aws/pacing.py, aws/in_flight.py); no recipe name starts
+            # with "#".
             if not item.get("recipe", {}).get("S", "").startswith("#"):
                 yield _record(item)
 
     def find_key(self, recipe: str, build_key: str) -> list[BuildRecord]:
         """Builds of ``recipe`` with this build key (any status): every build id of a key
         starts with the key, so this reads that key's builds only."""
-        return [_record(i) for i in self._query(
+        return [_record(i) for i in self.query(
             KeyConditionExpression="recipe = :r AND begins_with(build_id, :k)",
             FilterExpression="build_key = :k",
             ExpressionAttributeValues={":r": value(recipe), ":k": value(build_key)})]
 
-    def in_flight(self, recipe: str) -> list[BuildRecord]:
-        """The builds of ``recipe`` whose record is in flight (STARTING, BUILDING or
-        AWAITING_APPROVAL: core/statuses.py ``IN_FLIGHT``), newest first: the
-        recipe's ``#in-flight`` markers and their records. Markers of builds that ended are
-        deleted on the way (bookkeeping only: no record changes)."""
-        markers = [deserialize(i) for i in self._query(
-            KeyConditionExpression="recipe = :p AND begins_with(build_id, :r)",
-            ExpressionAttributeValues={":p": value(IN_FLIGHT_PARTITION),
-                                       ":r": value(f"{recipe}#")})]
-        records = self.get_many((recipe, m["build"]) for m in markers)
-        live: list[BuildRecord] = []
-        orphan_before = (datetime.now(UTC) - _ORPHAN_MARKER_AGE).strftime(
-            "%Y-%m-%dT%H:%M:%S.%fZ")
-        for marker in markers:
-            record = records.get((recipe, marker["build"]))
-            if record is not None and record.get("status") in IN_FLIGHT:
-                live.append(record)
-            elif record is not None or str(marker.get("since", "")) < orphan_before:
-                with aws_call("DeleteItem"):
-                    self.db.delete_item(TableName=self.table,
-                                        Key=_marker_key(recipe, marker["build"]))
-        live.sort(key=lambda r: r.get("created_at", ""), reverse=True)
-        return live
-
-    def awaiting_approval(self, recipe: str) -> list[BuildRecord]:
-        """The builds of ``recipe`` whose record is AWAITING_APPROVAL, oldest first: read
-        through the ``#in-flight`` markers (every such build has one: it entered flight
-        as STARTING), so the cost follows the builds in flight, never the history. Read
-        only: unlike :meth:`in_flight` it deletes no marker."""
-        markers = [deserialize(i) for i in self._query(
-            KeyConditionExpression="recipe = :p AND begins_with(build_id, :r)",
-            ExpressionAttributeValues={":p": value(IN_FLIGHT_PARTITION),
-                                       ":r": value(f"{recipe}#")})]
-        records = self.get_many((recipe, m["build"]) for m in markers if m.get("build"))
-        waiting = [r for r in records.values() if r.get("status") == AWAITING_APPROVAL]
-        waiting.sort(key=lambda r: r.get("created_at", ""))
-        return waiting
-
-    def backfill_in_flight(self) -> int:
-        """Write the ``#in-flight`` marker of every STARTING or BUILDING record that has
-        none (records written before markers existed); once per table: a second call reads
-        one item. Returns how many markers were written."""
-        with aws_call("GetItem"):
-            done = self.db.get_item(TableName=self.table, ConsistentRead=True, Key={
-                "recipe": value(IN_FLIGHT_PARTITION), "build_id": value(_BACKFILLED)},
-            ).get("Item")
-        if done:
-            return 0
-        count = 0
-        for record in self.all_builds():
-            if record.get("status") in IN_FLIGHT:
-                self._mark_in_flight(record["recipe"], record["build_id"])
-                count += 1
-        with aws_call("PutItem"):
-            self.db.put_item(TableName=self.table, Item=serialize(
-                {"recipe": IN_FLIGHT_PARTITION, "build_id": _BACKFILLED, "at": now_iso()}))
-        return count
-
-    def _mark_in_flight(self, recipe: str, build_id: str) -> None:
+    def mark_in_flight(self, recipe: str, build_id: str) -> None:
         with aws_call("PutItem"):
             self.db.put_item(TableName=self.table, Item={
-                **_marker_key(recipe, build_id), "build": value(build_id),
+                **marker_key(recipe, build_id), "build": value(build_id),
                 "since": value(now_iso())})
 
     # -- writes --------------------------------------------------------------------
@@ -288,7 +206,7 @@ class Catalog:
         item = {**item, "created_at": item.get("created_at") or now_iso(),
                 "updated_at": now_iso()}
         if item.get("status") in IN_FLIGHT:  # the marker first: never a record without one
-            self._mark_in_flight(item["recipe"], item["build_id"])
+            self.mark_in_flight(item["recipe"], item["build_id"])
         kwargs: dict[str, Any] = {"TableName": self.table, "Item": serialize(item),
                                   "ConditionExpression": "attribute_not_exists(build_id)"}
         if over:
@@ -405,7 +323,7 @@ class Catalog:
             batch.append({"PutRequest": {"Item": serialize(item)}})
             if item.get("status") in IN_FLIGHT:
                 batch.append({"PutRequest": {"Item": {
-                    **_marker_key(item["recipe"], item["build_id"]),
+                    **marker_key(item["recipe"], item["build_id"]),
                     "build": value(item["build_id"]), "since": value(now_iso())}}})
             count += 1
             if len(batch) >= 24:
@@ -438,7 +356,7 @@ class Catalog:
         finish: the failure path then records FAILED as for any failed build. Back in
         flight: the ``#in-flight`` marker first (the one write into flight that is not
         :meth:`_put_new`; ``update`` never sets an in-flight status otherwise)."""
-        self._mark_in_flight(recipe, build_id)
+        self.mark_in_flight(recipe, build_id)
         return self.update(recipe, build_id, only_if_status=AVAILABLE, status=BUILDING,
                            remove=("available_recipe", "finished_at"))
 
@@ -454,59 +372,3 @@ class Catalog:
         """A FAILED record for a build that has none (it died before any record was
         written: started, then its starter crashed, then Resolve failed)."""
         return self._put_new({**record, "status": FAILED, "finished_at": now_iso()})
-
-    # -- rollback (ops/rollback.py) ------------------------------------------------------
-    def revoke(self, recipe: str, build_id: str, *, reason: str, by: str, at: str,
-               rolled_back_to: str, event: dict[str, Any]) -> bool:
-        """AVAILABLE -> REVOKED, only while AVAILABLE (a retried or concurrent step cannot
-        move it back): leaves the ``available`` index, records why, who, when and the
-        build `latest` went back to, and appends ``event`` to ``rollbacks``."""
-        return self._rollback_move(
-            recipe, build_id, expected=AVAILABLE, event=event,
-            set_fields={"status": REVOKED, "reason": reason, "revoked_at": at,
-                        "revoked_by": by, "rolled_back_to": rolled_back_to},
-            remove=("available_recipe",))
-
-    def unrevoke(self, recipe: str, build_id: str, *, event: dict[str, Any]) -> bool:
-        """REVOKED -> AVAILABLE, only while REVOKED (``amiforge release``, or a rollback
-        undoing itself): back in the ``available`` index, the revocation's fields gone;
-        ``event`` (appended to ``rollbacks``) keeps what happened."""
-        return self._rollback_move(
-            recipe, build_id, expected=REVOKED, event=event,
-            set_fields={"status": AVAILABLE, "available_recipe": recipe},
-            remove=("reason", "revoked_at", "revoked_by", "rolled_back_to"))
-
-    def note_rollback(self, recipe: str, build_id: str, *, event: dict[str, Any],
-                      expected: str = AVAILABLE) -> bool:
-        """Append ``event`` to the record's ``rollbacks``, only while it is ``expected``
-        (a rollback target must still be AVAILABLE)."""
-        return self._rollback_move(recipe, build_id, expected=expected, event=event,
-                                   set_fields={}, remove=())
-
-    def _rollback_move(self, recipe: str, build_id: str, *, expected: str,
-                       event: dict[str, Any], set_fields: dict[str, Any],
-                       remove: tuple[str, ...]) -> bool:
-        fields = {**set_fields, "updated_at": now_iso()}
-        names = {f"#f{i}": k for i, k in enumerate(fields)}
-        values = {f":f{i}": value(v) for i, v in enumerate(fields.values())}
-        names.update({"#status": "status", "#log": "rollbacks"})
-        values.update({":expected": value(expected), ":empty": value([]),
-                       ":event": value([event])})
-        expression = ("SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields)))
-                      + ", #log = list_append(if_not_exists(#log, :empty), :event)")
-        if remove:
-            names.update({f"#r{j}": key for j, key in enumerate(remove)})
-            expression += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(remove)))
-        try:
-            with aws_call("UpdateItem"):
-                self.db.update_item(
-                    TableName=self.table,
-                    Key={"recipe": value(recipe), "build_id": value(build_id)},
-                    UpdateExpression=expression,
-                    ConditionExpression="attribute_exists(build_id) AND #status = :expected",
-                    ExpressionAttributeNames=names, ExpressionAttributeValues=values)
-        except AwsCallFailed as err:
-            if err.code == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True

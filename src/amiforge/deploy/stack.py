@@ -24,6 +24,7 @@ from amiforge.aws import logs as logs_api
 from amiforge.aws import tables as tables_api
 from amiforge.aws.artifacts import ArtifactBucket
 from amiforge.aws.catalog import Catalog
+from amiforge.aws.in_flight import InFlight
 from amiforge.aws.session import AwsContext
 from amiforge.core.stack_parameters import ParameterChange, plan_parameters
 from amiforge.deploy import machine
@@ -242,9 +243,9 @@ def deploy_stack(aws: AwsContext, stack: str, parameters: Mapping[str, str] | No
     outputs = stack_outputs(aws, stack)
     if outputs.get("CatalogTableName"):
         # Records an older version left in flight get their #in-flight marker (once per
-        # table: aws/catalog.py), so the sweeper's bounded read still finds them.
-        marked = Catalog(aws.client("dynamodb"), outputs["CatalogTableName"]
-                         ).backfill_in_flight()
+        # table: aws/in_flight.py), so the sweeper's bounded read still finds them.
+        marked = InFlight(Catalog(aws.client("dynamodb"), outputs["CatalogTableName"])
+                          ).backfill()
         if marked:
             progress(f"{stack}: noted {marked} build(s) in flight for the sweeper")
     return Deployed(outputs=outputs, changes=plan.changes, reattached=reattached)

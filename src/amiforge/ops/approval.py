@@ -36,6 +36,7 @@ from typing import Any
 
 from amiforge.aws import stepfunctions as sfn_api
 from amiforge.aws.catalog import now_iso
+from amiforge.aws.in_flight import InFlight
 from amiforge.core.deletion import valid_build_id
 from amiforge.core.records import BuildRecord
 from amiforge.core.rules import CONTROL
@@ -180,7 +181,7 @@ def awaiting(env: StepEnv, recipes: list[str]) -> list[dict[str, Any]]:
     """Every build of ``recipes`` awaiting approval, with the commands that answer it."""
     rows = []
     for recipe in recipes:
-        for record in env.catalog.awaiting_approval(recipe):
+        for record in InFlight(env.catalog).awaiting_approval(recipe):
             build_id = record["build_id"]
             rows.append({"recipe": recipe, "build_id": build_id,
                          "image_id": record.get("image_id"),

@@ -44,6 +44,7 @@ from typing import Any
 
 from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import messaging
+from amiforge.aws import rollbacks as catalog_moves
 from amiforge.aws import ssm as ssm_api
 from amiforge.aws.catalog import now_iso
 from amiforge.aws.identity import caller
@@ -204,14 +205,14 @@ def rollback(env: StepEnv, recipe: str, *, to: str | None = None, reason: str | 
         errors = []
         for build in reversed(revoked):
             try:
-                env.catalog.unrevoke(recipe, build["build_id"], event=rules.event(
+                catalog_moves.unrevoke(env.catalog, recipe, build["build_id"], event=rules.event(
                     rules.EV_UNDONE, at=now_iso(), by=by, reason=why))
             except AmiforgeError as err:
                 errors.append(f"{build['build_id']}: {err}")
         return errors
 
     for build in decided.revoke:
-        if not env.catalog.revoke(recipe, build["build_id"], reason=reason, by=by, at=at,
+        if not catalog_moves.revoke(env.catalog, recipe, build["build_id"], reason=reason, by=by, at=at,
                                   rolled_back_to=target_id,
                                   event=rules.event(rules.EV_REVOKED, at=at, by=by,
                                                     reason=reason, builds=[target_id])):
@@ -221,7 +222,7 @@ def rollback(env: StepEnv, recipe: str, *, to: str | None = None, reason: str | 
                 "while the rollback ran): nothing was rolled back",
                 hint=f"look at `amiforge history {recipe}` and run the rollback again")
         revoked.append(build)
-    if not env.catalog.note_rollback(recipe, target_id, event=rules.event(
+    if not catalog_moves.note_rollback(env.catalog, recipe, target_id, event=rules.event(
             rules.EV_TARGET, at=at, by=by, reason=reason, builds=decided.revoked_ids)):
         undo_catalog(f"rollback stopped: target {target_id} changed meanwhile")
         raise OperationFailed(f"build {target_id} of {recipe!r} is no longer AVAILABLE (it "
@@ -243,7 +244,7 @@ def rollback(env: StepEnv, recipe: str, *, to: str | None = None, reason: str | 
         why = f"rollback of {recipe} failed: {err}"
         problems = undo_catalog(why) + _put_back(env, recipe, moved, why)
         try:  # the target's history says so too (bookkeeping only: nothing depends on it)
-            env.catalog.note_rollback(recipe, target_id, event=rules.event(
+            catalog_moves.note_rollback(env.catalog, recipe, target_id, event=rules.event(
                 rules.EV_UNDONE, at=now_iso(), by=by, reason=why,
                 builds=decided.revoked_ids))
         except AmiforgeError as note:
@@ -298,7 +299,7 @@ def release(env: StepEnv, build_id: str, *, reason: str | None = None,
     by = by or caller(env.client("sts"))
     reason = reason or f"released by {by}"
     at = now_iso()
-    if not env.catalog.unrevoke(recipe, build_id, event=rules.event(
+    if not catalog_moves.unrevoke(env.catalog, recipe, build_id, event=rules.event(
             rules.EV_RELEASED, at=at, by=by, reason=reason,
             builds=[str(record["rolled_back_to"])] if record.get("rolled_back_to") else [])):
         raise InvalidInput(f"build {build_id} is no longer REVOKED (it changed meanwhile): "
@@ -310,7 +311,7 @@ def release(env: StepEnv, build_id: str, *, reason: str | None = None,
         why = f"release of {build_id} failed: {err}"
         problems = _put_back(env, recipe, moved, why)
         try:
-            env.catalog.revoke(recipe, build_id, reason=str(record.get("reason") or reason),
+            catalog_moves.revoke(env.catalog, recipe, build_id, reason=str(record.get("reason") or reason),
                                by=str(record.get("revoked_by") or by),
                                at=str(record.get("revoked_at") or at),
                                rolled_back_to=str(record.get("rolled_back_to") or ""),

@@ -42,6 +42,7 @@ from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import ec2_lifecycle, messaging
 from amiforge.aws import stepfunctions as sfn_api
 from amiforge.aws.catalog import AVAILABLE
+from amiforge.aws.in_flight import InFlight
 from amiforge.core import sweep_judge
 from amiforge.core.deletion import Owner
 from amiforge.core.events import SweepEvent
@@ -258,7 +259,7 @@ def sweep(event: SweepEvent, env: StepEnv) -> dict[str, Any]:
     # A build can die before it creates anything (stopped during Resolve or Launch): its
     # BUILDING (or STARTING) record is judged too, with nothing to clean.
     for recipe in recipes:
-        for build in env.catalog.in_flight(recipe["name"]):
+        for build in InFlight(env.catalog).live(recipe["name"]):
             if build.get("status") in IN_FLIGHT:
                 leftovers.setdefault((recipe["name"], build["build_id"]),
                                      Leftovers(recipe["name"], build["build_id"]))

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
 
 from amiforge.aws.session import AwsContext
@@ -21,3 +22,9 @@ def aws(local_cloud: Any) -> AwsContext:
 def unique() -> Callable[[str], str]:
     """``unique("web")`` -> "web-<10 hex>"."""
     return lambda prefix: f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="module")
+def dynamodb(local_cloud: Any) -> Any:
+    return boto3.client("dynamodb", region_name=local_cloud.region,
+                        endpoint_url=local_cloud.endpoint)

@@ -8,51 +8,16 @@ adapter (``Catalog.items_read``): the same at 10 and 10,000 builds of one recipe
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from tests.functional.aws.dynamo_tables import table_spec
+from tests.functional.aws.dynamo_tables import (
+    builds,
+    new_catalog,
+    reads,
+)
 
-from amiforge.aws.catalog import AVAILABLE, BUILDING, FAILED, PRUNED, STARTING, Catalog
-
-
-def catalog_table_spec(*, indexes: bool = True) -> dict[str, Any]:
-    return table_spec("CatalogTable", indexes=indexes)
-
-
-@pytest.fixture(scope="module")
-def dynamodb(local_cloud: Any) -> Any:
-    return boto3.client("dynamodb", region_name=local_cloud.region,
-                        endpoint_url=local_cloud.endpoint)
-
-
-def new_catalog(dynamodb: Any, *, indexes: bool = True) -> Catalog:
-    table = f"catalog-{uuid.uuid4().hex[:8]}"
-    dynamodb.create_table(TableName=table, **catalog_table_spec(indexes=indexes))
-    return Catalog(dynamodb, table)
-
-
-def builds(recipe: str, count: int, start: int = 0) -> Iterator[dict[str, Any]]:
-    """``count`` finished builds of ``recipe``, oldest first: PRUNED, then the newest
-    three AVAILABLE (retention keeps a few), the newest one FAILED."""
-    for n in range(start, start + count):
-        status = (FAILED if n == start + count - 1 else
-                  AVAILABLE if n >= start + count - 4 else PRUNED)
-        key = f"{recipe}-{n:020x}"
-        record = {"recipe": recipe, "build_id": key, "build_key": key, "status": status,
-                  "created_at": f"2024-01-01T00:00:00.{n:06d}Z", "image_id": f"ami-{n:017x}"}
-        if status == AVAILABLE:
-            record["available_recipe"] = recipe
-        yield record
-
-
-def reads(catalog: Catalog, fn: Any) -> tuple[Any, int]:
-    catalog.items_read = 0
-    result = fn()
-    return result, catalog.items_read
+from amiforge.aws.catalog import AVAILABLE, FAILED, Catalog
 
 
 @pytest.fixture(scope="module")
@@ -104,40 +69,6 @@ def test_find_key_lists_every_generation_of_the_key_and_nothing_else(dynamodb: A
     found, items = reads(catalog, lambda: catalog.find_key("web", key))
     assert sorted(b["build_id"] for b in found) == [key, f"{key}-g2", f"{key}-g3"]
     assert items == 3
-
-
-def test_in_flight_lists_live_builds_and_forgets_ended_ones(dynamodb: Any) -> None:
-    catalog = new_catalog(dynamodb)
-    catalog.put_many(builds("web", 50))  # history the sweeper must not read
-    assert catalog.announce({"recipe": "web", "build_id": "web-s"})  # STARTING
-    assert catalog.start({"recipe": "web", "build_id": "web-b"})  # BUILDING
-    assert catalog.start({"recipe": "web", "build_id": "web-done"})
-    assert catalog.mark_failed("web", "web-done", reason="boom")
-    assert catalog.start({"recipe": "api", "build_id": "api-b"})
-    live, items = reads(catalog, lambda: catalog.in_flight("web"))
-    assert sorted((b["build_id"], b["status"]) for b in live) == [
-        ("web-b", BUILDING), ("web-s", STARTING)]
-    assert items == 3 + 3  # three markers, their three records
-    live, items = reads(catalog, lambda: catalog.in_flight("web"))
-    assert len(live) == 2 and items == 2 + 2  # the ended build's marker is gone
-    # Register undoing its AVAILABLE write puts the build back in flight.
-    assert catalog.update("web", "web-b", only_if_status=BUILDING, status=AVAILABLE)
-    assert [b["build_id"] for b in catalog.in_flight("web")] == ["web-s"]
-    assert catalog.unmark_available("web", "web-b")
-    assert sorted(b["build_id"] for b in catalog.in_flight("web")) == ["web-b", "web-s"]
-    assert all(not b["recipe"].startswith("#") for b in catalog.all_builds())
-
-
-def test_backfill_marks_records_written_before_markers_once(dynamodb: Any) -> None:
-    catalog = new_catalog(dynamodb)
-    # As an older version wrote them: records only, no markers.
-    dynamodb.put_item(TableName=catalog.table, Item={
-        "recipe": {"S": "web"}, "build_id": {"S": "web-old"}, "status": {"S": BUILDING},
-        "created_at": {"S": "2024-01-01T00:00:00.000000Z"}})
-    assert catalog.in_flight("web") == []
-    assert catalog.backfill_in_flight() == 1
-    assert [b["build_id"] for b in catalog.in_flight("web")] == ["web-old"]
-    assert catalog.backfill_in_flight() == 0
 
 
 def test_status_never_moves_back(dynamodb: Any) -> None:

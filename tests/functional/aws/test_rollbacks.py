@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from amiforge.aws import rollbacks as moves
 from amiforge.aws.catalog import AVAILABLE, REVOKED, Catalog
 from amiforge.aws.session import AwsContext
 from amiforge.core import rollback as rules
@@ -41,13 +42,13 @@ def test_revoke_leaves_the_index_once_and_unrevoke_brings_it_back(catalog: Catal
     available_build(catalog, "web-b", "2026-12-01T10:00:00.000000Z")
     assert catalog.latest("web")["build_id"] == "web-b"
 
-    assert catalog.revoke("web", "web-b", reason="bad", by="ops", at="t",
+    assert moves.revoke(catalog, "web", "web-b", reason="bad", by="ops", at="t",
                           rolled_back_to="web-a", event=event(rules.EV_REVOKED))
     # A retried revoke, or a release of a build that is not REVOKED, changes nothing.
-    assert not catalog.revoke("web", "web-b", reason="again", by="ops", at="t2",
+    assert not moves.revoke(catalog, "web", "web-b", reason="again", by="ops", at="t2",
                               rolled_back_to="web-a", event=event(rules.EV_REVOKED))
-    assert not catalog.unrevoke("web", "web-a", event=event(rules.EV_RELEASED))
-    assert not catalog.revoke("web", "web-nope", reason="x", by="ops", at="t",
+    assert not moves.unrevoke(catalog, "web", "web-a", event=event(rules.EV_RELEASED))
+    assert not moves.revoke(catalog, "web", "web-nope", reason="x", by="ops", at="t",
                               rolled_back_to="web-a", event=event(rules.EV_REVOKED))
     record = catalog.get("web", "web-b")
     assert (record["status"], record["reason"], record["revoked_at"]) == (REVOKED, "bad", "t")
@@ -55,10 +56,10 @@ def test_revoke_leaves_the_index_once_and_unrevoke_brings_it_back(catalog: Catal
     assert [b["build_id"] for b in catalog.available("web")] == ["web-a"]
     assert catalog.latest("web")["build_id"] == "web-a"
 
-    assert catalog.note_rollback("web", "web-a", event=event(rules.EV_TARGET))
-    assert not catalog.note_rollback("web", "web-b", event=event(rules.EV_TARGET))
+    assert moves.note_rollback(catalog, "web", "web-a", event=event(rules.EV_TARGET))
+    assert not moves.note_rollback(catalog, "web", "web-b", event=event(rules.EV_TARGET))
 
-    assert catalog.unrevoke("web", "web-b", event=event(rules.EV_RELEASED))
+    assert moves.unrevoke(catalog, "web", "web-b", event=event(rules.EV_RELEASED))
     record = catalog.get("web", "web-b")
     assert record["status"] == AVAILABLE and record["available_recipe"] == "web"
     assert not {"reason", "revoked_at", "revoked_by", "rolled_back_to"} & set(record)
