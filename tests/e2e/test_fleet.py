@@ -70,6 +70,7 @@ def test_fleet_lists_users_of_an_older_image_one_release_behind(
 
     text = amiforge("fleet", name)
     assert text.exit_code == 0 and instance in text.stdout and "Traceback" not in text.output
+    assert f"error in {UNREADABLE}: " in text.stdout
 
 
 def test_fleet_of_an_unknown_recipe_exits_2(amiforge: Any) -> None:

@@ -333,7 +333,7 @@ def rollback_lines(build: Record) -> list[str]:
 def fleet(report: FleetReport, *, older_than: float | None = None) -> Result:
     """Who runs which image; exit 1 when ``--older-than`` found an image past it."""
     users = report.users
-    lines = [f"could not read {e['region']}: {e['reason']}" for e in report.errors]
+    lines = [f"error in {e['region']}: {e['reason']}" for e in report.errors]
     if older_than is not None:
         lines.append(f"older than {older_than:g} day(s): {', '.join(report.older)}"
                      if report.older else f"no image older than {older_than:g} day(s)")
