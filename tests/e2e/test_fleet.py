@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 
+from amiforge.aws.usage import scan_uses
+from amiforge.steps import gate as gate_module
+
 pytestmark = pytest.mark.e2e
 UNREADABLE = "zz-fake-9"
 
@@ -22,8 +25,10 @@ def fleet_json(amiforge: Any, *args: str, code: int = 0) -> Any:
 
 
 def test_fleet_lists_users_of_an_older_image_one_release_behind(
-        amiforge: Any, recipe_dir: Any, aws: Any, stack: Any, shape_problems: Any) -> None:
-    name = f"fleet-{uuid.uuid4().hex[:6]}"
+        amiforge: Any, recipe_dir: Any, aws: Any, stack: Any, shape_problems: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    name, other = f"fleet-{uuid.uuid4().hex[:6]}", f"fleet-other-{uuid.uuid4().hex[:6]}"
+    recipe_dir(other)
     assert amiforge("publish", "--wait", str(recipe_dir(name))).exit_code == 0
     assert amiforge("build", "--wait", "--rebuild", name).exit_code == 0
     newest, first = [b for b in stack.catalog.history(name) if b["status"] == "AVAILABLE"]
@@ -47,6 +52,18 @@ def test_fleet_lists_users_of_an_older_image_one_release_behind(
     assert shape_problems("fleet", shown) == []
 
     assert fleet_json(amiforge, "--stale-only", name)["users"] == shown["users"]
+    # One usage scan per region, not one per recipe: both recipes live only at home.
+    scans: list[str] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        scans.append(kwargs["region"])
+        return scan_uses(*args, **kwargs)
+
+    monkeypatch.setattr(gate_module, "scan_uses", counted)
+    both = fleet_json(amiforge, name, other)
+    monkeypatch.undo()
+    assert scans == [aws.region] and both["users"] == shown["users"]
+    assert stack.catalog.latest(other) is not None  # it had images to look for
     fleet_json(amiforge, "--older-than", "30", name)
     gated = amiforge("fleet", "--older-than", "0", name)
     assert gated.exit_code == 1 and f"older than 0 day(s): {old}" in gated.stdout
