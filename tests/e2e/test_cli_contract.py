@@ -105,6 +105,7 @@ def test_each_command_prints_its_documented_keys(local_cloud: Any, stack: Any,
     out["history"] = run_json(local_cloud, "history", name)
     out["latest"] = run_json(local_cloud, "latest", name)
     out["prune"] = run_json(local_cloud, "prune", "--dry-run", name)
+    out["fleet"] = run_json(local_cloud, "fleet", name)
     out["sweep"] = run_json(local_cloud, "sweep", "--dry-run")
     out["rollback"] = run_json(local_cloud, "rollback", name, "--reason", "contract")
     out["release"] = run_json(local_cloud, "release", out["rollback"]["revoked"][0]["build_id"])
@@ -186,7 +187,7 @@ def console(local_cloud: Any, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("command", [
     ["history"], ["latest"], ["prune"], ["prune", "--dry-run"], ["cancel"], ["build"],
-    ["build", "--wait"], ["retire"], ["rollback"],
+    ["build", "--wait"], ["retire"], ["rollback"], ["fleet"],
 ])
 def test_an_unknown_recipe_exits_2_naming_it(local_cloud: Any, stack: Any,
                                              command: list[str]) -> None:

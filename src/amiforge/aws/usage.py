@@ -22,9 +22,11 @@ instances and templates in regions the image is not in, and what a user keeps ou
 AWS (scripts, CI variables, other tools' configuration), and services that keep their
 own copy of an image id (EC2 Image Builder pipelines and the like).
 
-The answer maps image id -> descriptions of its uses ("launch template lt-0abc (web)
-$Default", ...). Only the candidate image ids are reported. Every call is a describe;
-nothing is changed.
+:func:`scan_uses` answers one :class:`~amiforge.core.in_use.ImageUse` per use (kind, id,
+region, and the description retention quotes): it is the one scan, which retention (through
+the deletion gate's facts) and ``amiforge fleet`` both read. :func:`images_in_use` is its
+answer as image id -> descriptions ("launch template lt-0abc (web) $Default", ...). Only
+the candidate image ids are reported. Every call is a describe; nothing is changed.
 
 When a launch template names its image through an SSM parameter that cannot be read
 (AccessDenied on a public ``/aws/service/...`` parameter, or any other error), nobody
@@ -43,15 +45,24 @@ from typing import Any
 from amiforge.aws import ec2_lifecycle
 from amiforge.aws.errors import ClientError, aws_call, error_code, translate
 from amiforge.core.in_use import (
+    AUTO_SCALING_GROUP,
     DEFAULT_VERSION,
+    EC2_FLEET,
+    INSTANCE,
+    LAUNCH_CONFIGURATION,
+    LAUNCH_TEMPLATE_VERSION,
+    SPOT_FLEET_REQUEST,
+    SSM_PARAMETER,
     SSM_PREFIX,
+    ImageUse,
     fleet_can_launch,
     ssm_reference,
     version_labels,
 )
 from amiforge.errors import AmiforgeError, UsageUnknown
 
-__all__ = ["SSM_PREFIX", "UsageUnknown", "images_in_use"]
+__all__ = ["SSM_PREFIX", "ImageUse", "UsageUnknown", "creation_dates", "images_in_use",
+           "scan_uses", "uses_by_image"]
 AMIFORGE_PATH = "/amiforge"
 _GET_PARAMETERS_BATCH = 10
 # A launch template version that is gone (deleted) answers one of these; it uses nothing.
@@ -62,47 +73,64 @@ _LT_GONE = frozenset({"InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplate
 Client = Callable[[str], Any]  # service name -> boto3 client of the region
 
 
+def scan_uses(client: Client, candidates: Iterable[str], *, region: str = "",
+              label: str = "") -> list[ImageUse]:
+    """Every use of the ``candidates`` in one region, in the order found.
 
-
-def images_in_use(client: Client, candidates: Iterable[str], *,
-                  label: str = "") -> dict[str, list[str]]:
-    """{image id: [where it is used]} for the ``candidates`` in use in one region.
-
-    ``client(service)`` returns that region's client; ``label`` (e.g. " in eu-west-1") is
-    appended to every description. Raises :class:`UsageUnknown` when a launch template's
-    ``resolve:ssm:`` parameter cannot be read: any candidate of the region may be in use.
+    ``client(service)`` returns that region's client; ``region`` is recorded on each use;
+    ``label`` (e.g. " in eu-west-1") is appended to every description. Raises
+    :class:`UsageUnknown` when a launch template's ``resolve:ssm:`` parameter cannot be
+    read: any candidate of the region may be in use.
     """
     wanted = set(candidates)
     if not wanted:
-        return {}
-    finder = _Finder(client, wanted, label)
+        return []
+    finder = _Finder(client, wanted, label, region)
     finder.instances()
     finder.parameters()
     finder.launch_templates()
     finder.auto_scaling()
     finder.fleets()
-    return {image: sorted(set(where)) for image, where in finder.uses.items()}
+    return finder.found
+
+
+def uses_by_image(uses: Iterable[ImageUse]) -> dict[str, list[str]]:
+    """{image id: [descriptions]}: the shape retention's reasons quote."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for use in uses:
+        out[use.image_id].add(use.description)
+    return {image: sorted(where) for image, where in out.items()}
+
+
+def images_in_use(client: Client, candidates: Iterable[str], *,
+                  label: str = "") -> dict[str, list[str]]:
+    """{image id: [where it is used]} for the ``candidates`` in use in one region
+    (:func:`scan_uses`, by image)."""
+    return uses_by_image(scan_uses(client, candidates, label=label))
 
 
 class _Finder:
-    def __init__(self, client: Client, wanted: set[str], label: str) -> None:
+    def __init__(self, client: Client, wanted: set[str], label: str, region: str) -> None:
         self.client = client
         self.wanted = wanted
         self.label = label
-        self.uses: dict[str, list[str]] = defaultdict(list)
+        self.region = region
+        self.found: list[ImageUse] = []
         self._versions: dict[tuple[str, str], str | None] = {}
         self._parameters: dict[str, str | None] = {}
         self._names: dict[str, str] = {}  # launch template name -> id
 
-    def _found(self, image: str | None, where: str) -> None:
+    def _found(self, image: str | None, where: str, kind: str, ident: str) -> None:
         if image and image in self.wanted:
-            self.uses[image].append(where + self.label)
+            self.found.append(ImageUse(image_id=image, kind=kind, id=ident, region=self.region,
+                                       description=where + self.label))
 
     # -- instances -------------------------------------------------------------------
     def instances(self) -> None:
         for instance in ec2_lifecycle.instances_using(self.client("ec2"), self.wanted):
             state = instance.get("State", {}).get("Name", "?")
-            self._found(instance.get("ImageId"), f"instance {instance['InstanceId']} ({state})")
+            self._found(instance.get("ImageId"), f"instance {instance['InstanceId']} ({state})",
+                        INSTANCE, instance["InstanceId"])
 
     # -- SSM parameters --------------------------------------------------------------
     def parameters(self) -> None:
@@ -111,7 +139,7 @@ class _Finder:
         an ``aws:ec2:image`` one."""
         names = set(_parameter_names(self.client("ssm"), []))
         for name, value in self._resolve(sorted(names)).items():
-            self._found(value, f"SSM parameter {name}")
+            self._found(value, f"SSM parameter {name}", SSM_PARAMETER, name)
 
     def _resolve(self, names: list[str]) -> dict[str, str | None]:
         """Values of parameters (name, or name:version / name:label), cached."""
@@ -155,7 +183,8 @@ class _Finder:
             for number, image in self._all_versions(template_id).items():
                 self._versions[(template_id, number)] = image
                 for label in version_labels(number, default, latest):
-                    self._found(image, f"launch template {template_id} ({name}) {label}")
+                    self._found(image, f"launch template {template_id} ({name}) {label}",
+                                LAUNCH_TEMPLATE_VERSION, f"{template_id}:{number}")
             self._versions[(template_id, "$Default")] = self._versions.get((template_id, default))
             self._versions[(template_id, "$Latest")] = self._versions.get((template_id, latest))
 
@@ -212,25 +241,31 @@ class _Finder:
                 for config in page.get("LaunchConfigurations", []):
                     name = config["LaunchConfigurationName"]
                     configurations[name] = config.get("ImageId")
-                    self._found(config.get("ImageId"), f"launch configuration {name}")
+                    self._found(config.get("ImageId"), f"launch configuration {name}",
+                                LAUNCH_CONFIGURATION, name)
         with aws_call("DescribeAutoScalingGroups"):
             for page in autoscaling.get_paginator("describe_auto_scaling_groups").paginate():
                 for group in page.get("AutoScalingGroups", []):
                     self._group(group, configurations)
 
     def _group(self, group: dict[str, Any], configurations: dict[str, str | None]) -> None:
-        name = f"Auto Scaling group {group['AutoScalingGroupName']}"
+        group_name = group["AutoScalingGroupName"]
+        name = f"Auto Scaling group {group_name}"
+
+        def found(image: str | None, where: str) -> None:
+            self._found(image, where, AUTO_SCALING_GROUP, group_name)
+
         config = group.get("LaunchConfigurationName")
         if config:
-            self._found(configurations.get(config), f"{name} (launch configuration {config})")
+            found(configurations.get(config), f"{name} (launch configuration {config})")
         image, spec = self._spec_image(group.get("LaunchTemplate"))
-        self._found(image, f"{name} (launch template {spec})")
+        found(image, f"{name} (launch template {spec})")
         mixed = (group.get("MixedInstancesPolicy") or {}).get("LaunchTemplate") or {}
         image, spec = self._spec_image(mixed.get("LaunchTemplateSpecification"))
-        self._found(image, f"{name} (mixed instances policy, launch template {spec})")
+        found(image, f"{name} (mixed instances policy, launch template {spec})")
         for override in mixed.get("Overrides") or []:
             image, spec = self._spec_image(override.get("LaunchTemplateSpecification"))
-            self._found(image, f"{name} (mixed instances override, launch template {spec})")
+            found(image, f"{name} (mixed instances override, launch template {spec})")
 
 
     # -- Spot fleets and EC2 Fleets -------------------------------------------------
@@ -243,25 +278,31 @@ class _Finder:
                 for request in page.get("SpotFleetRequestConfigs", []):
                     if not fleet_can_launch(request.get("SpotFleetRequestState")):
                         continue
-                    name = f"Spot fleet request {request['SpotFleetRequestId']}"
+                    ident = request["SpotFleetRequestId"]
+                    name = f"Spot fleet request {ident}"
                     config = request.get("SpotFleetRequestConfig") or {}
                     for spec in config.get("LaunchSpecifications") or []:
-                        self._found(spec.get("ImageId"), f"{name} (launch specification)")
-                    self._template_configs(name, config.get("LaunchTemplateConfigs"))
+                        self._found(spec.get("ImageId"), f"{name} (launch specification)",
+                                    SPOT_FLEET_REQUEST, ident)
+                    self._template_configs(name, config.get("LaunchTemplateConfigs"),
+                                           SPOT_FLEET_REQUEST, ident)
         with aws_call("DescribeFleets"):
             for page in ec2.get_paginator("describe_fleets").paginate():
                 for fleet in page.get("Fleets", []):
                     if not fleet_can_launch(fleet.get("FleetState")):
                         continue
                     self._template_configs(f"EC2 Fleet {fleet['FleetId']}",
-                                           fleet.get("LaunchTemplateConfigs"))
+                                           fleet.get("LaunchTemplateConfigs"),
+                                           EC2_FLEET, fleet["FleetId"])
 
-    def _template_configs(self, name: str, configs: list[dict[str, Any]] | None) -> None:
+    def _template_configs(self, name: str, configs: list[dict[str, Any]] | None,
+                          kind: str, ident: str) -> None:
         for config in configs or []:
             image, spec = self._spec_image(config.get("LaunchTemplateSpecification"))
-            self._found(image, f"{name} (launch template {spec})")
+            self._found(image, f"{name} (launch template {spec})", kind, ident)
             for override in config.get("Overrides") or []:
-                self._found(override.get("ImageId"), f"{name} (launch template override)")
+                self._found(override.get("ImageId"), f"{name} (launch template override)",
+                            kind, ident)
 
 
 def _parameter_names(ssm: Any, filters: list[dict[str, Any]]) -> list[str]:
@@ -271,3 +312,18 @@ def _parameter_names(ssm: Any, filters: list[dict[str, Any]]) -> list[str]:
         for page in (pages.paginate(ParameterFilters=filters) if filters else pages.paginate()):
             names.extend(p["Name"] for p in page.get("Parameters", []))
     return names
+
+
+def creation_dates(ec2: Any, image_ids: Iterable[str]) -> dict[str, str]:
+    """{image id: CreationDate} of those of ``image_ids`` that can still be described (a
+    deregistered one, or one that is not ours to see, is simply absent). One call per 100
+    ids: an ``image-id`` filter, so an id that is gone fails nothing."""
+    ids = sorted(set(image_ids))
+    out: dict[str, str] = {}
+    for start in range(0, len(ids), 100):
+        with aws_call("DescribeImages"):
+            images = ec2.describe_images(
+                Filters=[{"Name": "image-id", "Values": ids[start:start + 100]}]
+            ).get("Images", [])
+        out.update({i["ImageId"]: i["CreationDate"] for i in images if i.get("CreationDate")})
+    return out

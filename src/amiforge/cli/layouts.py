@@ -16,6 +16,7 @@ from amiforge.core.model import Recipe
 from amiforge.core.plan import PlanDecision
 from amiforge.ops import views
 from amiforge.ops.builds import not_available
+from amiforge.ops.fleet import FleetReport
 from amiforge.ops.lifecycle import STACK_DESTROYED
 from amiforge.ops.publish import Published
 from amiforge.ops.uninstall import UninstallPlan
@@ -324,3 +325,28 @@ def rollback_lines(build: Record) -> list[str]:
         lines.append(f"{e.get('at')} {e.get('event')} by {e.get('by')}: {e.get('reason')}"
                      + (f" ({others})" if others else ""))
     return lines
+
+
+# --- fleet -----------------------------------------------------------------------------
+
+
+def fleet(report: FleetReport, *, older_than: float | None = None) -> Result:
+    """Who runs which image; exit 1 when ``--older-than`` found an image past it."""
+    users = report.users
+    lines = [f"error in {e['region']}: {e['reason']}" for e in report.errors]
+    if older_than is not None:
+        lines.append(f"older than {older_than:g} day(s): {', '.join(report.older)}"
+                     if report.older else f"no image older than {older_than:g} day(s)")
+    stale = sum(1 for u in users if u["releases_behind"])
+    return Result(data=views.fleet(users, report.errors),
+                  title=f"fleet: {len(users)} user(s), {stale} on an older release",
+                  columns=("recipe", "region", "kind", "id", "image", "behind", "age (d)",
+                           "base age (d)"),
+                  rows=[(u["recipe"], u["region"], u["kind"], u["id"], u["image_id"],
+                         u["releases_behind"], _days(u["image_age_days"]),
+                         _days(u["base_age_days"])) for u in users],
+                  lines=lines, exit_code=1 if report.older else 0)
+
+
+def _days(value: int | None) -> str:
+    return "-" if value is None else str(value)

@@ -20,6 +20,7 @@ from amiforge.cli import (
     cancel_cmd,
     cleanup_cmd,
     demo_cmd,
+    fleet_cmd,
     local_cmd,
     pipeline_cmd,
     recipes_cmd,
@@ -125,7 +126,7 @@ def cli(ctx: click.Context, endpoint_url: str | None, region: str | None,
 
 def _register() -> None:
     for module in (recipes_cmd, pipeline_cmd, cancel_cmd, approval_cmd, cleanup_cmd, demo_cmd,
-                   local_cmd, rollback_cmd):
+                   local_cmd, rollback_cmd, fleet_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
 

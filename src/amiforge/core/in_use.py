@@ -22,6 +22,8 @@ A kind that cannot be read counts as a use (fail closed). What amiforge cannot s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 INSTANCE_STATES = ("pending", "running", "shutting-down", "stopping", "stopped")
 FLEET_ENDED_STATES = frozenset({"cancelled", "cancelled_terminating", "cancelled_running",
                                 "failed", "deleted", "deleted_terminating",
@@ -57,3 +59,26 @@ def version_labels(number: str, default: str, latest: str) -> list[str]:
 def fleet_can_launch(state: str | None) -> bool:
     """A Spot fleet request or EC2 Fleet uses its images until it ended."""
     return state not in FLEET_ENDED_STATES
+
+
+# The kinds of use (``ImageUse.kind``): what ``amiforge fleet`` prints, snake_case.
+INSTANCE = "instance"
+AUTO_SCALING_GROUP = "auto_scaling_group"
+LAUNCH_TEMPLATE_VERSION = "launch_template_version"
+LAUNCH_CONFIGURATION = "launch_configuration"
+SSM_PARAMETER = "ssm_parameter"
+SPOT_FLEET_REQUEST = "spot_fleet_request"
+EC2_FLEET = "ec2_fleet"
+
+
+@dataclass(frozen=True)
+class ImageUse:
+    """One use of one image, as the scan found it: ``kind`` (above), ``id`` (the instance
+    id, group name, ``lt-…:VERSION``, configuration or parameter name, fleet id), its
+    ``region``, and ``description``: the sentence retention's reasons quote."""
+
+    image_id: str
+    kind: str
+    id: str
+    region: str
+    description: str

@@ -123,3 +123,17 @@ def demo(summary: Mapping[str, Any]) -> dict[str, Any]:
                      seconds=summary["seconds"], ok=summary["ok"],
                      builds=[waited_build(b) for b in summary["builds"]],
                      catalog=[build_record(b) for b in summary["catalog"]])
+
+
+FLEET_FIELDS = ("kind", "id", "region", "recipe", "image_id", "build_id", "releases_behind",
+                "image_created_at", "image_age_days", "base_ami", "base_age_days",
+                "description")
+
+
+def fleet(users: Iterable[Mapping[str, Any]], errors: Iterable[Mapping[str, Any]]
+          ) -> dict[str, Any]:
+    """``fleet``: one entry per user of an image; a region that could not be read in
+    ``errors`` (``region``, ``reason``)."""
+    return versioned(users=[_pick(u, FLEET_FIELDS) for u in users],
+                     errors=[{"region": e.get("region"), "reason": e.get("reason")}
+                             for e in errors])

@@ -23,7 +23,7 @@ from amiforge.aws import deletion as executor
 from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import ec2_lifecycle
 from amiforge.aws import ssm as ssm_api
-from amiforge.aws.usage import UsageUnknown, images_in_use
+from amiforge.aws.usage import UsageUnknown, scan_uses, uses_by_image
 from amiforge.core.deletion import (
     ImageFacts,
     Owner,
@@ -32,6 +32,7 @@ from amiforge.core.deletion import (
     decide_image,
     decide_snapshot,
 )
+from amiforge.core.in_use import ImageUse
 from amiforge.steps.env import StepEnv
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ def describe_failure(err: BaseException) -> str:
 class _Usage:
     checked: set[str] = field(default_factory=set)
     uses: dict[str, list[str]] = field(default_factory=dict)
+    found: list[ImageUse] = field(default_factory=list)  # the same uses, one per use
     unknown: str | None = None
 
 
@@ -72,7 +74,8 @@ class Gate:
         return self._latest[key]
 
     def usage(self, region: str, image_ids: Iterable[str]) -> _Usage:
-        """Uses of ``image_ids`` in ``region`` (one scan per region and candidate set)."""
+        """Uses of ``image_ids`` in ``region`` (one scan per region and candidate set):
+        the deletion gate's facts, and what ``amiforge fleet`` lists."""
         wanted = set(image_ids)
         known = self._usage.get(region)
         if known is not None and wanted <= known.checked:
@@ -81,8 +84,9 @@ class Gate:
         label = "" if region == self.env.region else f" in {region}"
         found = _Usage(checked=wanted)
         try:
-            found.uses = images_in_use(
-                lambda service: self.env.client(service, region), wanted, label=label)
+            found.found = scan_uses(lambda service: self.env.client(service, region), wanted,
+                                    region=region, label=label)
+            found.uses = uses_by_image(found.found)
         except UsageUnknown as err:
             found.unknown = err.reason
         except Exception as err:  # a kind that cannot be read keeps everything there

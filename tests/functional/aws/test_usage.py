@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from amiforge.aws.session import AwsContext
-from amiforge.aws.usage import images_in_use
+from amiforge.aws.usage import images_in_use, scan_uses, uses_by_image
 from amiforge.steps.env import StepEnv
 from amiforge.steps.gate import Gate
 
@@ -82,3 +82,34 @@ def test_a_region_that_cannot_be_read_keeps_its_images(aws: AwsContext) -> None:
     assert usage.uses == {}
     assert usage.unknown is not None
     assert usage.unknown.startswith("could not read uses in zz-fake-9: ")
+
+
+def test_the_scan_names_each_use_by_kind_id_and_region(aws: AwsContext) -> None:
+    """What ``amiforge fleet`` lists comes from the same scan, one ImageUse per use."""
+    ec2, ssm, autoscaling = aws.client("ec2"), aws.client("ssm"), aws.client("autoscaling")
+    token = uuid.uuid4().hex[:8]
+    ami = image(ec2, "structured")
+    instance = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1,
+                                 InstanceType="t3.micro")["Instances"][0]["InstanceId"]
+    lt = ec2.create_launch_template(LaunchTemplateName=f"lt-s-{token}",
+                                    LaunchTemplateData={"ImageId": ami}
+                                    )["LaunchTemplate"]["LaunchTemplateId"]
+    config = f"lc-s-{token}"
+    autoscaling.create_launch_configuration(LaunchConfigurationName=config, ImageId=ami,
+                                            InstanceType="t3.micro")
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    group = f"asg-s-{token}"
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=group, MinSize=0, MaxSize=0, VPCZoneIdentifier=subnet,
+        LaunchTemplate={"LaunchTemplateId": lt, "Version": "$Default"})
+    parameter = f"/team-{token}/ami"
+    ssm.put_parameter(Name=parameter, Type="String", Value=ami)
+
+    uses = scan_uses(lambda service: aws.client(service), [ami], region=HOME)
+
+    assert {(u.kind, u.id) for u in uses} == {
+        ("instance", instance), ("launch_template_version", f"{lt}:1"),
+        ("launch_configuration", config), ("auto_scaling_group", group),
+        ("ssm_parameter", parameter)}
+    assert {(u.image_id, u.region) for u in uses} == {(ami, HOME)}
+    assert uses_by_image(uses) == images_in_use(lambda service: aws.client(service), [ami])
