@@ -5,10 +5,10 @@ the images' and base AMIs' creation dates); rows come out, one per use of an ima
 
 * ``releases_behind``: how many *releases* of the recipe are newer than the build the
   image came from. A release is a build that was AVAILABLE at some point: status
-  AVAILABLE, PRUNED or REVOKED (:data:`RELEASED`). Newer means a later ``created_at``
+  AVAILABLE or PRUNED (:data:`RELEASED`). Newer means a later ``created_at``
   (the build id breaks a tie). 0: no release is newer, the use runs the newest one,
-  normally ``latest``. A REVOKED release still counts: a rollback does not make the
-  builds before it any newer.
+  normally ``latest``. A REVOKED build is a release taken back (``amiforge rollback``):
+  it does not count, so after a rollback the image ``latest`` went back to is 0 behind.
 * ``image_age_days`` and ``base_age_days``: whole days since the image's (and its base
   AMI's) creation date. The image's date is EC2's ``CreationDate`` when it can still be
   described, else the build record's ``created_at`` (a pruned image still runs on the
@@ -28,8 +28,7 @@ from typing import Any
 from amiforge.core.in_use import ImageUse
 from amiforge.core.statuses import BuildStatus
 
-RELEASED = frozenset({BuildStatus.AVAILABLE.value, BuildStatus.PRUNED.value,
-                      BuildStatus.REVOKED.value})
+RELEASED = frozenset({BuildStatus.AVAILABLE.value, BuildStatus.PRUNED.value})
 FIELDS = ("kind", "id", "region", "recipe", "image_id", "build_id", "releases_behind",
           "image_created_at", "image_age_days", "base_ami", "base_age_days", "description")
 

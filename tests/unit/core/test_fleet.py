@@ -34,9 +34,10 @@ HISTORY = [build(6, 1, "FAILED"), build(5, 2, "REVOKED"), build(4, 3, base_ami="
 
 def test_releases_behind_counts_newer_releases_only() -> None:
     behind = {b["build_id"]: fleet.releases_behind(b, HISTORY) for b in HISTORY}
-    # FAILED and CANCELLED builds are no releases; REVOKED and PRUNED ones were.
-    assert behind == {"web-06": 0, "web-05": 0, "web-04": 1, "web-03": 2, "web-02": 3,
-                      "web-01": 3}
+    # FAILED and CANCELLED builds are no releases, PRUNED ones were; a REVOKED one was
+    # taken back by a rollback, so the image `latest` went back to (web-04) is 0 behind.
+    assert behind == {"web-06": 0, "web-05": 0, "web-04": 0, "web-03": 1, "web-02": 2,
+                      "web-01": 2}
 
 
 def test_a_tie_in_time_is_broken_by_build_id() -> None:
@@ -60,9 +61,9 @@ def test_rows_carry_image_and_base_ages_and_skip_what_is_no_user() -> None:
                  skip=[(SSM_PARAMETER, "/amiforge/web/latest")])
     assert [(r["kind"], r["id"], r["image_id"], r["build_id"], r["releases_behind"],
              r["image_age_days"], r["base_age_days"]) for r in found] == [
-        (INSTANCE, "i-1", "ami-0001", "web-01", 3, 45, 100),
+        (INSTANCE, "i-1", "ami-0001", "web-01", 2, 45, 100),
         # no EC2 date: the build's created_at; the base could not be described: null
-        (LAUNCH_TEMPLATE_VERSION, "lt-1:2", "ami-0004", "web-04", 1, 3, None)]
+        (LAUNCH_TEMPLATE_VERSION, "lt-1:2", "ami-0004", "web-04", 0, 3, None)]
     assert set(found[0]) == set(fleet.FIELDS)
 
 
