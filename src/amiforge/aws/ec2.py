@@ -116,6 +116,8 @@ class LaunchRequest:
     volume_size_gb: int | None = None
     kms_key_id: str | None = None
     instance_profile_arn: str | None = None
+    # build.associate_public_ip; None leaves it to the subnet's MapPublicIpOnLaunch.
+    associate_public_ip: bool | None = None
 
 
 def run_builder(ec2: Any, request: LaunchRequest) -> tuple[str, str, list[str]]:
@@ -147,10 +149,19 @@ def run_builder(ec2: Any, request: LaunchRequest) -> tuple[str, str, list[str]]:
             {"ResourceType": "network-interface", "Tags": _tag_list(request.tags)},
         ],
     }
-    if request.subnet_id:
-        base["SubnetId"] = request.subnet_id
-    if request.security_group_ids:
-        base["SecurityGroupIds"] = list(request.security_group_ids)
+    if request.associate_public_ip is not None and request.subnet_id:
+        # EC2 takes the public-IP choice only on a network interface, which must then
+        # carry the subnet and groups itself (with them also top-level it is refused).
+        base["NetworkInterfaces"] = [{
+            "DeviceIndex": 0, "SubnetId": request.subnet_id,
+            "Groups": list(request.security_group_ids),
+            "AssociatePublicIpAddress": request.associate_public_ip,
+            "DeleteOnTermination": True}]
+    else:
+        if request.subnet_id:
+            base["SubnetId"] = request.subnet_id
+        if request.security_group_ids:
+            base["SecurityGroupIds"] = list(request.security_group_ids)
     if request.instance_profile_arn:
         base["IamInstanceProfile"] = {"Arn": request.instance_profile_arn}
     errors: list[str] = []

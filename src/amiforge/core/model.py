@@ -97,6 +97,11 @@ class BuildSpec:
     # A CloudFormation template that makes the build instance (SABS style), instead of
     # wrapped user data; hashed and published with the recipe.
     cloudformation: str | None = None
+    # Tags for the build instance and its volumes (cost allocation); the image's own tags
+    # are image.tags. Never an ``amiforge:`` key (validation refuses them).
+    tags: dict[str, str] = field(default_factory=dict, hash=False)
+    # None: the subnet's own default (MapPublicIpOnLaunch) decides.
+    associate_public_ip: bool | None = None
 
     def to_document(self, script: str) -> dict[str, Any]:
         # retry_failed only when not the default: recipes that do not set it keep the
@@ -117,6 +122,9 @@ class BuildSpec:
             "timeout_minutes": self.timeout_minutes,
             "retries": self.retries,
             "volume_size_gb": self.volume_size_gb,
+            # None when unset: recipes that do not use them keep the hash they always had.
+            "tags": dict(self.tags) or None,
+            "associate_public_ip": self.associate_public_ip,
         }
 
 
