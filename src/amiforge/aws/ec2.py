@@ -66,6 +66,15 @@ def describe_image(ec2: Any, image_id: str) -> dict[str, Any] | None:
     return images[0] if images else None
 
 
+def images_named(ec2: Any, name: str) -> list[dict[str, Any]]:
+    """The account's own images called exactly ``name`` (a rendered, validated AMI name:
+    EC2's name filter would treat ``*`` and ``?`` as wildcards, and AMI names have none)."""
+    with aws_call("DescribeImages"):
+        images: list[dict[str, Any]] = ec2.describe_images(
+            Owners=["self"], Filters=[{"Name": "name", "Values": [name]}]).get("Images", [])
+    return [i for i in images if i.get("Name") == name]
+
+
 def images_tagged(ec2: Any, key: str, value: str) -> list[dict[str, Any]]:
     with aws_call("DescribeImages"):
         images: list[dict[str, Any]] = ec2.describe_images(

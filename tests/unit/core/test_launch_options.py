@@ -1,5 +1,6 @@
-"""Recipe fields from lambda_build_ami: build.tags and build.associate_public_ip - each
-accepted, hashed only when set, and each hostile value refused with the exact problem."""
+"""Recipe fields from lambda_build_ami: build.tags, build.associate_public_ip and
+{date:STRFTIME} names - each accepted, hashed only when set, and each hostile value
+refused with the exact problem."""
 
 from __future__ import annotations
 
@@ -108,3 +109,50 @@ def test_associate_public_ip_refuses_anything_but_true_or_false(recipe_dir: Reci
     [(where, field, message)] = recipe_dir.problems()
     assert (where, field) == ("web.yaml", "build.associate_public_ip")
     assert message.startswith("must be true or false (unquoted), got ")
+
+
+# --- {date:STRFTIME} in image.name ----------------------------------------------------
+
+def test_a_date_format_is_accepted_and_hashed(recipe_dir: RecipeDir) -> None:
+    recipe_dir.recipe(recipe_dir.valid(image={"name": "web-{date}"}))
+    [plain] = recipe_dir.load()
+    recipe_dir.recipe(recipe_dir.valid(image={"name": "web-{date:%Y%m%d}"}))
+    [daily] = recipe_dir.load()
+    assert daily.image.name == "web-{date:%Y%m%d}"
+    assert daily.hash != plain.hash
+
+
+@pytest.mark.parametrize(("template", "message"), [
+    ("web-{date:%Q}",
+     "the date format '%Q' uses '%Q', which may render characters AMI names do not allow "
+     "(or is no strftime directive at all); use only %Y %y %m %d %H %M %S %j %I %p %G %V "
+     "%u %w %U %W %b %B %a %A %f, like {date:%Y%m%d}"),
+    ("web-{date:%c}",
+     "the date format '%c' uses '%c', which may render characters AMI names do not allow "
+     "(or is no strftime directive at all); use only %Y %y %m %d %H %M %S %j %I %p %G %V "
+     "%u %w %U %W %b %B %a %A %f, like {date:%Y%m%d}"),
+    ("web-{date:daily}",
+     "the date format 'daily' has no strftime directive, so it is no date; write one "
+     "like {date:%Y%m%d}, or plain {date}"),
+    ("web-{date:}",
+     "the date format '' has no strftime directive, so it is no date; write one "
+     "like {date:%Y%m%d}, or plain {date}"),
+    ("web-{date:%Y:%m}",
+     "'web-{date:%Y:%m}' contains ':'; AMI names allow only letters, digits, spaces and "
+     "( ) [ ] . / - ' @ _ besides the placeholders"),
+    ("web-{recipe:%Y}",
+     "unknown placeholder {recipe:%Y} in 'web-{recipe:%Y}'; use {recipe}, {date}, "
+     "{short_hash}, {build_id} or {date:STRFTIME}"),
+])
+def test_bad_date_formats_are_refused_at_validate(recipe_dir: RecipeDir, template: str,
+                                                   message: str) -> None:
+    recipe_dir.recipe(recipe_dir.valid(image={"name": template}))
+    assert recipe_dir.problems() == [("web.yaml", "image.name", message)]
+
+
+def test_percent_signs_and_flags_are_refused(recipe_dir: RecipeDir) -> None:
+    for template in ("web-{date:%Y%%}", "web-{date:%-d%m}", "web-{date:%Y%}"):
+        recipe_dir.recipe(recipe_dir.valid(image={"name": template}))
+        [(_, field, message)] = recipe_dir.problems()
+        assert field == "image.name" and "may render characters AMI names do not allow" \
+            in message, template

@@ -426,7 +426,7 @@ def test_good_recipe_names(recipe_dir: RecipeDir, name: str) -> None:
 
 @pytest.mark.parametrize(("template", "message"), [
     ("{recipe}-{when}", "unknown placeholder {when} in '{recipe}-{when}'; use {recipe}, "
-     "{date}, {short_hash}, {build_id}"),
+     "{date}, {short_hash}, {build_id} or {date:STRFTIME}"),
     ("{recipe}:{date}", "'{recipe}:{date}' contains ':'; AMI names allow only letters, digits, "
      "spaces and ( ) [ ] . / - ' @ _ besides the placeholders"),
     ("{recipe}-{short_hash}", "'{recipe}-{short_hash}' would give every build of the recipe "
