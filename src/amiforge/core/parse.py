@@ -42,7 +42,7 @@ from amiforge.errors import Problem, RecipeInvalid
 
 TOP_KEYS = ("name", "description", "base", "build", "image", "retention", "release",
             "test")
-BASE_KEYS = ("ssm_parameter", "filter")
+BASE_KEYS = ("ssm_parameter", "filter", "image_id")
 FILTER_KEYS = ("owners", "name", "architecture")
 BUILD_KEYS = ("platform", "user_data", "script", "cloudformation", "instance_types",
               "subnet_id", "security_group_ids", "timeout_minutes", "retries",
@@ -116,13 +116,18 @@ def _base(fields: Fields, raw: dict[str, Any]) -> BaseSpec:
     fields.known_keys(base, "base", BASE_KEYS)
     given = [k for k in BASE_KEYS if base.get(k) is not None]
     if len(given) > 1:
-        fields.add("base", "set only one of base.ssm_parameter and base.filter, not both")
+        fields.add("base", "set only one of base.ssm_parameter, base.filter and "
+                   "base.image_id; found " + " and ".join("base." + k for k in given))
         return BaseSpec()
     if not given:
         fields.add("base", "set base.ssm_parameter (an SSM parameter holding the newest AMI "
                    "id, like /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-"
-                   "x86_64) or base.filter (owners, name glob and architecture)")
+                   "x86_64), base.filter (owners, name glob and architecture) or "
+                   "base.image_id (one pinned AMI, like ami-0123456789abcdef0)")
         return BaseSpec()
+    if "image_id" in given:
+        return BaseSpec(image_id=fields.string(base, "image_id", "base",
+                                               rule=rules.check_image_id))
     if "ssm_parameter" in given:
         return BaseSpec(ssm_parameter=fields.string(base, "ssm_parameter", "base",
                                                     rule=rules.check_ssm_parameter))

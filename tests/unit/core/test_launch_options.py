@@ -1,6 +1,6 @@
-"""Recipe fields from lambda_build_ami: build.tags, build.associate_public_ip and
-{date:STRFTIME} names - each accepted, hashed only when set, and each hostile value
-refused with the exact problem."""
+"""Recipe fields from lambda_build_ami: build.tags, build.associate_public_ip,
+base.image_id and {date:STRFTIME} names - each accepted, hashed only when set, and each
+hostile value refused with the exact problem."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from amiforge.core.tags import build_tags, builder_tags
 
 from ..conftest import RecipeDir
 
-BASE = "ami-0123456789abcdef0"
+PINNED = "ami-0123456789abcdef0"
 
 
 def build_with(**fields: Any) -> dict[str, Any]:
@@ -77,7 +77,7 @@ def test_build_tags_refuse_non_string_values_and_too_many(recipe_dir: RecipeDir)
 
 def test_amiforge_tags_win_on_the_builder() -> None:
     common = build_tags(recipe="web", build_id="web-1", recipe_hash="h" * 64,
-                        base_ami=BASE, git_commit=None, stack="amiforge")
+                        base_ami=PINNED, git_commit=None, stack="amiforge")
     tags = builder_tags(common, attempt=2, user_tags={"team": "web", "Name": "web-builder"})
     assert tags["team"] == "web" and tags["Name"] == "web-builder"
     assert tags["amiforge:role"] == "builder" and tags["amiforge:attempt"] == "2"
@@ -109,6 +109,38 @@ def test_associate_public_ip_refuses_anything_but_true_or_false(recipe_dir: Reci
     [(where, field, message)] = recipe_dir.problems()
     assert (where, field) == ("web.yaml", "build.associate_public_ip")
     assert message.startswith("must be true or false (unquoted), got ")
+
+
+# --- base.image_id --------------------------------------------------------------------
+
+def test_a_pinned_base_is_its_own_query(recipe_dir: RecipeDir) -> None:
+    recipe_dir.recipe(recipe_dir.valid(base={"image_id": PINNED}))
+    [recipe] = recipe_dir.load()
+    assert recipe.base.image_id == PINNED
+    assert recipe.base.query_key() == f"image:{PINNED}"
+    assert recipe.base.label() == f"image:{PINNED}"
+    assert recipe.base.to_document() == {"image_id": PINNED}
+    assert recipe_from_document(recipe.to_document()).hash == recipe.hash
+    with pytest.raises(ValueError, match="only a filter base"):
+        recipe.base.describe_images_args()
+
+
+@pytest.mark.parametrize("value", [
+    "ami-123", "AMI-0123456789ABCDEF0", "ami-0123456789abcdef0 ", "i-0123456789abcdef0",
+    "ami-*", "resolve:ssm:/aws/service/x", "ami-0123456789abcdefg"])
+def test_a_pinned_base_must_be_an_ami_id(recipe_dir: RecipeDir, value: str) -> None:
+    recipe_dir.recipe(recipe_dir.valid(base={"image_id": value}))
+    assert recipe_dir.problems() == [(
+        "web.yaml", "base.image_id", f"{value!r} is not an AMI id: write ami- and 8 or 17 "
+        "lowercase hex digits, like ami-0123456789abcdef0")]
+
+
+def test_a_pinned_base_is_the_only_base(recipe_dir: RecipeDir) -> None:
+    recipe_dir.recipe(recipe_dir.valid(base={"image_id": PINNED,
+                                             "ssm_parameter": "/aws/service/x"}))
+    assert recipe_dir.problems() == [(
+        "web.yaml", "base", "set only one of base.ssm_parameter, base.filter and "
+        "base.image_id; found base.ssm_parameter and base.image_id")]
 
 
 # --- {date:STRFTIME} in image.name ----------------------------------------------------
