@@ -1,7 +1,9 @@
 """Resolve recipes' base images: each distinct base is asked of AWS once.
 
 SSM parameter bases are fetched in batches of ten; filter bases are grouped by their
-query key so that a hundred recipes on one vendor image cost one DescribeImages.
+query key so that a hundred recipes on one vendor image cost one DescribeImages. A pinned
+base (``base.image_id``) resolves to itself: one DescribeImages per distinct pin, only to
+check it still exists, so no release can ever change it.
 
 A base parameter is untrusted input twice over: its name comes from a recipe, so only
 ``/aws/service/`` and the stack's BaseParameterPrefixes are read at all; its value may
