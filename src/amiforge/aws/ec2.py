@@ -66,6 +66,15 @@ def describe_image(ec2: Any, image_id: str) -> dict[str, Any] | None:
     return images[0] if images else None
 
 
+def images_named(ec2: Any, name: str) -> list[dict[str, Any]]:
+    """The account's own images called exactly ``name`` (a rendered, validated AMI name:
+    EC2's name filter would treat ``*`` and ``?`` as wildcards, and AMI names have none)."""
+    with aws_call("DescribeImages"):
+        images: list[dict[str, Any]] = ec2.describe_images(
+            Owners=["self"], Filters=[{"Name": "name", "Values": [name]}]).get("Images", [])
+    return [i for i in images if i.get("Name") == name]
+
+
 def images_tagged(ec2: Any, key: str, value: str) -> list[dict[str, Any]]:
     with aws_call("DescribeImages"):
         images: list[dict[str, Any]] = ec2.describe_images(
@@ -116,6 +125,8 @@ class LaunchRequest:
     volume_size_gb: int | None = None
     kms_key_id: str | None = None
     instance_profile_arn: str | None = None
+    # build.associate_public_ip; None leaves it to the subnet's MapPublicIpOnLaunch.
+    associate_public_ip: bool | None = None
 
 
 def run_builder(ec2: Any, request: LaunchRequest) -> tuple[str, str, list[str]]:
@@ -147,10 +158,19 @@ def run_builder(ec2: Any, request: LaunchRequest) -> tuple[str, str, list[str]]:
             {"ResourceType": "network-interface", "Tags": _tag_list(request.tags)},
         ],
     }
-    if request.subnet_id:
-        base["SubnetId"] = request.subnet_id
-    if request.security_group_ids:
-        base["SecurityGroupIds"] = list(request.security_group_ids)
+    if request.associate_public_ip is not None and request.subnet_id:
+        # EC2 takes the public-IP choice only on a network interface, which must then
+        # carry the subnet and groups itself (with them also top-level it is refused).
+        base["NetworkInterfaces"] = [{
+            "DeviceIndex": 0, "SubnetId": request.subnet_id,
+            "Groups": list(request.security_group_ids),
+            "AssociatePublicIpAddress": request.associate_public_ip,
+            "DeleteOnTermination": True}]
+    else:
+        if request.subnet_id:
+            base["SubnetId"] = request.subnet_id
+        if request.security_group_ids:
+            base["SecurityGroupIds"] = list(request.security_group_ids)
     if request.instance_profile_arn:
         base["IamInstanceProfile"] = {"Arn": request.instance_profile_arn}
     errors: list[str] = []

@@ -159,17 +159,21 @@ def _waited(env: StepEnv, builds: list[dict[str, Any]], timeout: int, *, title: 
 @click.option("--wait", is_flag=True, help="Follow the build(s) to the end, with progress.")
 @click.option("--rebuild", is_flag=True,
               help="Build again a recipe version already built on its current base.")
+@click.option("--base", "base", metavar="AMI_ID", default=None,
+              help="Build once on this AMI instead of the recipe's base (trigger "
+                   "manual-base); the recipe and its base tracking are unchanged.")
 @click.option("--timeout", default=7200, show_default=True, help="Seconds to wait at most.")
 @pass_ctx
 @command_errors
 def build(ctx: CliContext, recipes: tuple[str, ...], wait: bool, rebuild: bool,
-          timeout: int) -> Result:
+          timeout: int, base: str | None) -> Result:
     """Start a build of each published RECIPE now (exit 1 if a waited build failed).
 
     Every name is checked first: one that is not published starts nothing. A version
-    already built on the current base is not built again without --rebuild."""
+    already built on the current base is not built again without --rebuild. --base
+    builds on the given AMI instead, once; that build may become latest like any other."""
     env = connect(ctx.aws, ctx.stack)
-    started = start_builds(env, recipes, rebuild=rebuild)
+    started = start_builds(env, recipes, rebuild=rebuild, base=base)
     if not wait:
         return layouts.started(started)
     return _waited(env, started, timeout, title="builds")

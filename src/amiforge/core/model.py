@@ -36,12 +36,15 @@ DEFAULT_RETRY_FAILED = 2
 
 @dataclass(frozen=True)
 class BaseSpec:
-    """Which image to build on: an SSM parameter, or a filter over owned images."""
+    """Which image to build on: an SSM parameter, a filter over owned images, or one
+    pinned image (``image_id``: it is its own newest version, so detection never sees
+    a new base for it)."""
 
     ssm_parameter: str | None = None
     owners: tuple[str, ...] = ()
     name: str | None = None
     architecture: str | None = None
+    image_id: str | None = None
 
     @property
     def is_ssm(self) -> bool:
@@ -49,6 +52,8 @@ class BaseSpec:
 
     def query_key(self) -> str:
         """Same query, same key: the detector asks AWS once per distinct key."""
+        if self.image_id is not None:
+            return f"image:{self.image_id}"
         if self.ssm_parameter is not None:
             return f"ssm:{self.ssm_parameter}"
         # Owner order does not change what DescribeImages returns.
@@ -61,6 +66,9 @@ class BaseSpec:
         if self.ssm_parameter is not None:
             raise ValueError("an ssm_parameter base is resolved with SSM GetParameter, "
                              "not DescribeImages")
+        if self.image_id is not None:
+            raise ValueError("an image_id base is pinned: only a filter base is resolved "
+                             "with DescribeImages filters")
         filters: list[dict[str, Any]] = [{"Name": "name", "Values": [self.name]}]
         if self.architecture:
             filters.append({"Name": "architecture", "Values": [self.architecture]})
@@ -69,12 +77,16 @@ class BaseSpec:
 
     def label(self) -> str:
         """Short human description, for tables and messages."""
+        if self.image_id is not None:
+            return f"image:{self.image_id}"
         if self.ssm_parameter is not None:
             return f"ssm:{self.ssm_parameter}"
         arch = f" ({self.architecture})" if self.architecture else ""
         return f"{','.join(self.owners)}:{self.name}{arch}"
 
     def to_document(self) -> dict[str, Any]:
+        if self.image_id is not None:
+            return {"image_id": self.image_id}
         if self.ssm_parameter is not None:
             return {"ssm_parameter": self.ssm_parameter}
         return {"filter": {"owners": list(self.owners), "name": self.name,
@@ -97,6 +109,11 @@ class BuildSpec:
     # A CloudFormation template that makes the build instance (SABS style), instead of
     # wrapped user data; hashed and published with the recipe.
     cloudformation: str | None = None
+    # Tags for the build instance and its volumes (cost allocation); the image's own tags
+    # are image.tags. Never an ``amiforge:`` key (validation refuses them).
+    tags: dict[str, str] = field(default_factory=dict, hash=False)
+    # None: the subnet's own default (MapPublicIpOnLaunch) decides.
+    associate_public_ip: bool | None = None
 
     def to_document(self, script: str) -> dict[str, Any]:
         # retry_failed only when not the default: recipes that do not set it keep the
@@ -117,6 +134,9 @@ class BuildSpec:
             "timeout_minutes": self.timeout_minutes,
             "retries": self.retries,
             "volume_size_gb": self.volume_size_gb,
+            # None when unset: recipes that do not use them keep the hash they always had.
+            "tags": dict(self.tags) or None,
+            "associate_public_ip": self.associate_public_ip,
         }
 
 

@@ -42,11 +42,11 @@ from amiforge.errors import Problem, RecipeInvalid
 
 TOP_KEYS = ("name", "description", "base", "build", "image", "retention", "release",
             "test")
-BASE_KEYS = ("ssm_parameter", "filter")
+BASE_KEYS = ("ssm_parameter", "filter", "image_id")
 FILTER_KEYS = ("owners", "name", "architecture")
 BUILD_KEYS = ("platform", "user_data", "script", "cloudformation", "instance_types",
               "subnet_id", "security_group_ids", "timeout_minutes", "retries",
-              "retry_failed", "volume_size_gb")
+              "retry_failed", "volume_size_gb", "tags", "associate_public_ip")
 SCRIPT_KEYS = ("user_data", "script", "cloudformation")
 IMAGE_KEYS = ("name", "description", "tags", "regions", "share_with", "kms_key_id",
               "region_kms_key_ids",
@@ -116,13 +116,18 @@ def _base(fields: Fields, raw: dict[str, Any]) -> BaseSpec:
     fields.known_keys(base, "base", BASE_KEYS)
     given = [k for k in BASE_KEYS if base.get(k) is not None]
     if len(given) > 1:
-        fields.add("base", "set only one of base.ssm_parameter and base.filter, not both")
+        fields.add("base", "set only one of base.ssm_parameter, base.filter and "
+                   "base.image_id; found " + " and ".join("base." + k for k in given))
         return BaseSpec()
     if not given:
         fields.add("base", "set base.ssm_parameter (an SSM parameter holding the newest AMI "
                    "id, like /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-"
-                   "x86_64) or base.filter (owners, name glob and architecture)")
+                   "x86_64), base.filter (owners, name glob and architecture) or "
+                   "base.image_id (one pinned AMI, like ami-0123456789abcdef0)")
         return BaseSpec()
+    if "image_id" in given:
+        return BaseSpec(image_id=fields.string(base, "image_id", "base",
+                                               rule=rules.check_image_id))
     if "ssm_parameter" in given:
         return BaseSpec(ssm_parameter=fields.string(base, "ssm_parameter", "base",
                                                     rule=rules.check_ssm_parameter))
@@ -171,6 +176,7 @@ def _build(fields: Fields, raw: dict[str, Any], read_file: FileReader
                    f"lists {len(groups)} groups; EC2 attaches at most "
                    f"{rules.SECURITY_GROUPS_MAX} to an instance's network interface: merge "
                    "their rules into fewer groups")
+    tags = _tags(fields, build, "build")
     spec = BuildSpec(
         platform=platform,
         user_data_file=path if key == "user_data" else None,
@@ -186,6 +192,8 @@ def _build(fields: Fields, raw: dict[str, Any], read_file: FileReader
                                            default=DEFAULT_RETRY_FAILED)),
         volume_size_gb=fields.integer(build, "volume_size_gb", "build", low=8, high=16384,
                                       default=None),
+        tags=tags,
+        associate_public_ip=fields.boolean(build, "associate_public_ip", "build"),
     )
     return spec, script, files
 
@@ -256,13 +264,7 @@ def _image(fields: Fields, raw: dict[str, Any], recipe_name: str | None) -> Imag
     template = fields.string(image, "name", "image", default=DEFAULT_TEMPLATE)
     for message in name_template_problems(template or DEFAULT_TEMPLATE, recipe=recipe_name):
         fields.add("image.name", message)
-    tags = fields.string_map(image, "tags", "image")
-    for key, value in tags.items():
-        if problem := rules.check_tag(key, value):
-            fields.add("image.tags", problem)
-    if len(tags) > rules.USER_TAGS_MAX:
-        fields.add("image.tags", f"has {len(tags)} tags; at most {rules.USER_TAGS_MAX} "
-                   "(EC2 allows 50 per image and amiforge adds its own)")
+    tags = _tags(fields, image, "image")
     share_with = fields.string_list(image, "share_with", "image",
                                     rule=rules.check_account_id, accept_digits=12) or ()
     kms_key_id = fields.string(image, "kms_key_id", "image", rule=rules.check_kms_key)
@@ -306,6 +308,22 @@ def _image(fields: Fields, raw: dict[str, Any], recipe_name: str | None) -> Imag
                                             low=1, high=3650, default=None),
         region_kms_key_ids=dict(region_keys),
     )
+
+
+def _tags(fields: Fields, section: dict[str, Any], prefix: str) -> dict[str, str]:
+    """``image.tags`` or ``build.tags``: AWS's tag rules, and never an ``amiforge:`` key
+    (those identify a build to the sweeper and the deletion gate; a recipe must not be
+    able to forge or hide them)."""
+    tags = fields.string_map(section, "tags", prefix)
+    where = f"{prefix}.tags"
+    for key, value in tags.items():
+        if problem := rules.check_tag(key, value):
+            fields.add(where, problem)
+    if len(tags) > rules.USER_TAGS_MAX:
+        fields.add(where, f"has {len(tags)} tags; at most {rules.USER_TAGS_MAX} "
+                   f"(EC2 allows 50 per {'image' if prefix == 'image' else 'instance'} and "
+                   "amiforge adds its own)")
+    return tags
 
 
 def _retention(fields: Fields, raw: dict[str, Any]) -> RetentionSpec:

@@ -32,7 +32,8 @@ ITEM_LIMIT = 400 * 1024  # DynamoDB's item size limit
 # timestamps and the build claim (last_build_key, last_build_id, last_base_ami...).
 ITEM_OVERHEAD = 2048
 # Fields of a user-data build that a CloudFormation build template decides for itself.
-CFN_CHOOSES = ("instance_types", "subnet_id", "security_group_ids", "volume_size_gb", "retries")
+CFN_CHOOSES = ("instance_types", "subnet_id", "security_group_ids", "volume_size_gb", "retries",
+               "associate_public_ip")
 CFN_CHOOSES_MESSAGE = ("does not apply to a build.cloudformation recipe: the build template "
                        "makes the instance and chooses its type, network and volumes, and a "
                        "failed build stack is not relaunched; set it in the template, or "

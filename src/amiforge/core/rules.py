@@ -172,6 +172,14 @@ def is_ami_id(value: object) -> bool:
     return isinstance(value, str) and AMI_ID.fullmatch(value) is not None
 
 
+def check_image_id(value: str) -> str | None:
+    """A pinned base (``base.image_id``, ``build --base``): an AMI id, nothing else."""
+    if is_ami_id(value):
+        return None
+    return (f"{value!r} is not an AMI id: write ami- and 8 or 17 lowercase hex digits, "
+            "like ami-0123456789abcdef0")
+
+
 def check_tag(key: str, value: str) -> str | None:
     if key.lower().startswith("aws:"):
         return f"tag key {key!r} starts with 'aws:', which AWS reserves for its own tags"

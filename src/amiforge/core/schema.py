@@ -118,6 +118,16 @@ class Fields:
             return default
         return value
 
+    def boolean(self, parent: dict[str, Any], key: str, prefix: str) -> bool | None:
+        """true or false, or None when absent or null. Only a YAML boolean counts: a
+        quoted "yes" or "true" is a string, and guessing what it meant is how a builder
+        ends up on the internet by mistake."""
+        value = parent.get(key)
+        if value is None or isinstance(value, bool):
+            return value
+        self.add(join(prefix, key), f"must be true or false (unquoted), got {describe(value)}")
+        return None
+
     def string_list(self, parent: dict[str, Any], key: str, prefix: str, *,
                     rule: Rule | None = None, accept_digits: int | None = None,
                     unique: bool = True) -> tuple[str, ...] | None:

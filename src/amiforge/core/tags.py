@@ -38,9 +38,13 @@ def build_tags(*, recipe: str, build_id: str, recipe_hash: str, base_ami: str,
     }
 
 
-def builder_tags(common: Mapping[str, str], *, attempt: int) -> dict[str, str]:
-    return {**common, ROLE: BUILDER, ATTEMPT: str(attempt),
-            "Name": f"amiforge-builder-{common[RECIPE]}"}
+def builder_tags(common: Mapping[str, str], *, attempt: int,
+                 user_tags: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The build instance's (and its volumes') tags: the recipe's ``build.tags`` (cost
+    allocation; they may rename the instance with ``Name``), then amiforge's own, which
+    win: the sweeper and the deletion gate find builders by them."""
+    return {"Name": f"amiforge-builder-{common[RECIPE]}", **dict(user_tags or {}),
+            **common, ROLE: BUILDER, ATTEMPT: str(attempt)}
 
 
 def tester_tags(common: Mapping[str, str]) -> dict[str, str]:

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import stepfunctions as sfn_api
 from amiforge.aws.catalog import AVAILABLE, AWAITING_APPROVAL, IN_FLIGHT, STARTING
 from amiforge.core.hashing import build_key
@@ -13,6 +14,7 @@ from amiforge.core.model import Recipe
 from amiforge.core.parse import recipe_from_document
 from amiforge.core.plan import generation_id, generation_of
 from amiforge.core.rollback import revoked_build
+from amiforge.core.rules import check_image_id
 from amiforge.errors import BuildsStillRunning, InvalidInput, NotFound
 from amiforge.steps.base import resolve_one
 from amiforge.steps.detect import start_and_claim
@@ -25,6 +27,19 @@ AWAIT_APPROVAL_STATE = "AwaitApproval"
 
 STARTED, ALREADY_RUNNING, ALREADY_BUILT = "started", "already running", "already built"
 REVOKED = "revoked"
+# `build --base ami-…`: a one-off build of the published version on another base.
+MANUAL_BASE = "manual-base"
+
+
+def checked_base(env: StepEnv, image_id: str) -> str:
+    """``build --base``: an AMI id that exists in the stack's region, or a clear refusal."""
+    if problem := check_image_id(image_id):
+        raise InvalidInput(f"--base {problem}")
+    if ec2_api.describe_image(env.client("ec2"), image_id) is None:
+        raise NotFound(f"--base {image_id} does not exist in {env.region} (or this account "
+                       "cannot see it); nothing was started",
+                       hint="check the id with `aws ec2 describe-images --image-ids ID`")
+    return image_id
 
 
 def published(env: StepEnv, names: Sequence[str]) -> dict[str, Recipe]:
@@ -47,12 +62,17 @@ def published(env: StepEnv, names: Sequence[str]) -> dict[str, Recipe]:
 
 
 def start_builds(env: StepEnv, names: Sequence[str], *, trigger: str = "manual",
-                 rebuild: bool = False) -> list[dict[str, Any]]:
-    """:func:`start_build` for each name, after checking that every name is published;
-    each report also has a one-line ``summary`` of what the start did."""
+                 rebuild: bool = False, base: str | None = None) -> list[dict[str, Any]]:
+    """:func:`start_build` for each name, after checking that every name is published
+    (and ``base``, if given, is an existing AMI); each report also has a one-line
+    ``summary`` of what the start did."""
     published(env, names)
+    if base is not None:
+        base = checked_base(env, base)
+        trigger = MANUAL_BASE
     return [{**report, "summary": start_summary(report)}
-            for report in (start_build(env, name, trigger=trigger, rebuild=rebuild)
+            for report in (start_build(env, name, trigger=trigger, rebuild=rebuild,
+                                       base=base)
                            for name in dict.fromkeys(names))]
 
 
@@ -76,7 +96,7 @@ def not_available(results: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def start_build(env: StepEnv, name: str, *, trigger: str = "manual",
-                rebuild: bool = False) -> dict[str, Any]:
+                rebuild: bool = False, base: str | None = None) -> dict[str, Any]:
     """Start a build of the published recipe ``name`` on its current base image, at most
     once per (recipe content, base), however many callers race.
 
@@ -86,6 +106,12 @@ def start_build(env: StepEnv, name: str, *, trigger: str = "manual",
     starts one (:func:`~amiforge.steps.detect.start_and_claim`): the name is derived from
     what the caller read, so racing callers start the same execution, and the
     conditional claim names the one that started it; the others follow that build.
+
+    ``base`` (``build --base``, checked by the caller) builds on that AMI instead of the
+    recipe's own base, once: its key is (content, that base), so it is its own build,
+    and it is not claimed on the recipe item, so detection goes on tracking the recipe's
+    base. It is a build of the published version: AVAILABLE, it becomes ``latest`` like
+    any build, until the next build of the recipe's own base replaces it.
 
     Returns {recipe, build_id, build_key, base_ami, execution_arn, started, outcome,
     image_id}: ``started`` is True only if this call started the execution.
@@ -97,7 +123,7 @@ def start_build(env: StepEnv, name: str, *, trigger: str = "manual",
         raise InvalidInput(f"recipe {name!r} is retired",
                            hint="`amiforge publish DIR` with the recipe brings it back")
     recipe = recipe_from_document(claim["document"])
-    base_ami = resolve_one(env, recipe.base)
+    base_ami = base or resolve_one(env, recipe.base)
     key = build_key(name, recipe.hash, base_ami)
 
     def report(build_id: str, outcome: str, image_id: str | None = None) -> dict[str, Any]:
@@ -121,6 +147,11 @@ def start_build(env: StepEnv, name: str, *, trigger: str = "manual",
     generation = max([generation_of(key, b["build_id"]) for b in earlier]
                      + [generation_of(key, previous) if previous else 0]) + 1
     build_id = generation_id(key, generation)
+    if base is not None:
+        started = start_and_claim(env, recipe, key, base_ami, trigger, build_id=build_id,
+                                  claim=False)
+        # Not started: a racing caller started this very name; follow it.
+        return report(build_id, STARTED if started else ALREADY_RUNNING)
     if start_and_claim(env, recipe, key, base_ami, trigger, build_id=build_id,
                        previous=previous):
         return report(build_id, STARTED)

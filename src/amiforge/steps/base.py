@@ -1,7 +1,9 @@
 """Resolve recipes' base images: each distinct base is asked of AWS once.
 
 SSM parameter bases are fetched in batches of ten; filter bases are grouped by their
-query key so that a hundred recipes on one vendor image cost one DescribeImages.
+query key so that a hundred recipes on one vendor image cost one DescribeImages. A pinned
+base (``base.image_id``) resolves to itself: one DescribeImages per distinct pin, only to
+check it still exists, so no release can ever change it.
 
 A base parameter is untrusted input twice over: its name comes from a recipe, so only
 ``/aws/service/`` and the stack's BaseParameterPrefixes are read at all; its value may
@@ -42,6 +44,14 @@ def resolve_bases(env: StepEnv, bases: Iterable[BaseSpec]) -> dict[str, Resolved
     out: dict[str, ResolvedBase] = {}
     by_parameter = {}
     for key, base in distinct.items():
+        if base.image_id is not None:
+            # Pinned: the base is that image and stays it; only check it still exists
+            # (a deregistered pin is a problem to report, not a build to start).
+            found = ec2_api.describe_image(env.client("ec2"), base.image_id)
+            out[key] = (ResolvedBase(key, base.image_id) if found else ResolvedBase(
+                key, None, f"base.image_id {base.image_id} does not exist (or this "
+                "account cannot see it)"))
+            continue
         if not base.ssm_parameter:
             continue
         refused = check_base_parameter(base.ssm_parameter, env.base_parameter_prefixes)
@@ -60,7 +70,7 @@ def resolve_bases(env: StepEnv, bases: Iterable[BaseSpec]) -> dict[str, Resolved
                 out[key] = ResolvedBase(key, found[name])
         del invalid, found  # every missing name is reported above; values go no further
     for key, base in distinct.items():
-        if base.ssm_parameter:
+        if base.ssm_parameter or base.image_id:
             continue
         args = base.describe_images_args()
         image = ec2_api.newest_image(env.client("ec2"), owners=args["Owners"],
@@ -74,5 +84,5 @@ def resolve_one(env: StepEnv, base: BaseSpec) -> str:
     resolved = resolve_bases(env, [base])[base.query_key()]
     if not resolved.image_id:
         raise NotFound(f"base image not found: {resolved.problem}",
-                       hint="check the recipe's base.ssm_parameter or base.filter")
+                       hint="check the recipe's base.ssm_parameter, base.filter or base.image_id")
     return resolved.image_id

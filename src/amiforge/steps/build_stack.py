@@ -55,7 +55,8 @@ def create_build_stack(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         cfn_api.create(cfn, name=name, template=template,
                        parameters={k: v for k, v in values.items()
                                    if k in declared and v is not None},
-                       tags={**common_tags(build, env), ROLE: BUILDER},
+                       # build.tags too: CloudFormation copies stack tags onto what it creates.
+                       tags={**recipe.build.tags, **common_tags(build, env), ROLE: BUILDER},
                        role_arn=env.build_stack_role_arn, client_token=f"create-{name}")
     return {"stack_name": name, "state": "creating", "polls": 0}
 

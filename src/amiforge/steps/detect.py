@@ -181,7 +181,7 @@ def start_next(env: StepEnv, recipe: Recipe, key: str, base_ami: str, trigger: s
 
 def start_and_claim(env: StepEnv, recipe: Recipe, key: str, base_ami: str,
                     trigger: str, *, build_id: str | None = None,
-                    previous: str | None = None) -> bool:
+                    previous: str | None = None, claim: bool = True) -> bool:
     """Start the build ``build_id`` of ``key`` (default: the key itself), write its
     STARTING record, then claim it on the recipe item; True if this call started the
     build. Start first, claim second (see the module docstring). ``previous``: the build
@@ -200,6 +200,8 @@ def start_and_claim(env: StepEnv, recipe: Recipe, key: str, base_ami: str,
         env.catalog.announce({"recipe": recipe.name, "build_id": build_id, "build_key": key,
                               "recipe_hash": recipe.hash, "base_ami": base_ami,
                               "trigger": trigger, "execution_arn": arn})
+    if not claim:
+        return bool(arn)
     claimed = env.store.claim(recipe.name, key, build_id=build_id, base_ami=base_ami,
                               recipe_hash=recipe.hash, previous=previous)
     return bool(arn and claimed)

@@ -24,6 +24,16 @@ def create_image(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     recipe = load_recipe(env, build)
     name = render_image_name(recipe.image.name, recipe=recipe.name, date=datetime.now(UTC),
                              short_hash=recipe.short_hash, build_id=build["build_id"])
+    taken = [i for i in ec2_api.images_named(ec2, name)
+             if i.get("State") not in {"deregistered", "failed"}]
+    if taken:
+        # Refused before CreateImage (which would fail with a bare InvalidAMIName.Duplicate
+        # after the build's work): AMI names are unique per account and region. A coarse
+        # {date:...} format is the usual cause: two builds on one day.
+        raise BuildFailed(
+            f"image name {name!r} is already taken by {taken[0]['ImageId']} in "
+            f"{env.region} (AMI names are unique per account and region)",
+            hint="add {build_id}, or a finer {date:...} format, to image.name")
     description = recipe.image.description or recipe.description or f"amiforge {recipe.name}"
     image_id = ec2_api.create_image(
         ec2, instance_id=launch["instance_id"], name=name, description=description,

@@ -65,13 +65,15 @@ def launch(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         root_device_name=build["root_device"],
         instance_types=tuple(recipe.build.instance_types),
         user_data=recipe.user_data(),
-        tags=builder_tags(common_tags(build, env), attempt=attempt),
+        tags=builder_tags(common_tags(build, env), attempt=attempt,
+                          user_tags=recipe.build.tags),
         client_token=f"{build['build_id']}-{attempt}",
         subnet_id=builder_subnet(recipe.build.subnet_id, recipe.build.security_group_ids, env),
         security_group_ids=builder_groups(recipe.build.security_group_ids, env),
         volume_size_gb=max(recipe.build.volume_size_gb or 0, int(build.get("root_volume_gb", 8))),
         kms_key_id=recipe.image.kms_key_id,
         instance_profile_arn=env.instance_profile_arn,
+        associate_public_ip=recipe.build.associate_public_ip,
     )
     instance_id, instance_type, capacity_errors = ec2_api.run_builder(ec2, request)
     env.catalog.update(build["recipe"], build["build_id"], instance_id=instance_id,

@@ -158,4 +158,5 @@ def test_each_distinct_base_is_asked_once_and_the_newest_match_wins(
     assert resolved[nothing.query_key()].problem.startswith("no available image matches")
     with pytest.raises(NotFound, match="base image not found: no available image") as info:
         resolve_one(env, nothing)
-    assert info.value.hint == "check the recipe's base.ssm_parameter or base.filter"
+    assert info.value.hint == ("check the recipe's base.ssm_parameter, base.filter or "
+                               "base.image_id")

@@ -145,3 +145,42 @@ def test_a_failed_key_is_not_retried_before_its_backoff(env: StepEnv,
 
     assert decision["action"] == "skip" and decision["reason"] == "failed"
     assert executions(env, recipe.name) == []
+
+
+def test_a_pinned_base_is_built_once_and_a_base_release_does_not_rebuild_it(
+        env: StepEnv, published: Publish, local_cloud: Any) -> None:
+    family = unique("pinned-family")
+    parameter = f"/aws/service/{family}/latest"
+    pinned = local_cloud.release_base(f"{family}-1", owner="amazon", ssm_parameter=parameter)
+    recipe = published(base=f"{{image_id: {pinned}}}")
+    key = build_key(recipe.name, recipe.hash, pinned)
+
+    first = detect({"recipes": [recipe.name]}, env)
+
+    (decision,) = first["decisions"]
+    assert (decision["action"], decision["base_ami"], decision["build_key"]) == (
+        "build", pinned, key)
+    seed(env, {"recipe": recipe.name, "build_id": decision["build_id"], "status": "AVAILABLE",
+               "build_key": key, "image_id": "ami-0123456789abcdef0", "created_at": iso(1)})
+    # The vendor releases a newer image of the same family: the pin does not follow it.
+    newer = local_cloud.release_base(f"{family}-2", owner="amazon", ssm_parameter=parameter)
+    assert env.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"] == newer
+
+    again = detect({"recipes": [recipe.name]}, env)
+
+    (decision,) = again["decisions"]
+    assert (again["started"], decision["action"], decision["reason"]) == (
+        0, "skip", "up to date")
+    assert len(executions(env, recipe.name)) == 1
+
+
+def test_a_pinned_base_that_does_not_exist_starts_nothing_and_says_why(
+        env: StepEnv, published: Publish) -> None:
+    recipe = published(base="{image_id: ami-00000000000000000}")
+
+    report = detect({"recipes": [recipe.name]}, env)
+
+    (decision,) = report["decisions"]
+    assert report["started"] == 0 and decision["action"] == "skip"
+    assert "base.image_id ami-00000000000000000 does not exist" in json.dumps(decision)
+    assert executions(env, recipe.name) == []

@@ -5,6 +5,8 @@ than poll forever."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from tests.helpers import Publish, imaged, stopped
 
@@ -67,3 +69,28 @@ def test_an_image_that_never_appears_fails_the_build_after_the_last_poll(
     with pytest.raises(BuildFailed, match=f"still pending after {polls} polls") as info:
         await_image(state, env)
     assert info.value.hint == "raise ImageTimeoutMinutes on the stack if images are large"
+
+
+def test_a_date_format_names_the_image_by_day(env: StepEnv, published: Publish) -> None:
+    recipe = published(image="name: '{recipe}-{date:%Y%m%d}'\n")
+    state = stopped(env, recipe)
+    made = create_image(state, env)
+    assert re.fullmatch(rf"{recipe.name}-20\d{{6}}", made["name"]), made["name"]
+    (image,) = images_of_build(env.client("ec2"), state["build"]["build_id"])
+    assert image["Name"] == made["name"]
+
+
+def test_a_name_already_taken_fails_the_build_before_create_image(
+        env: StepEnv, published: Publish) -> None:
+    recipe = published(image="name: '{recipe}-{date:%Y%m%d}'\n")
+    first = create_image(stopped(env, recipe), env)
+    second = stopped(env, recipe)  # another build of the recipe, the same day
+
+    with pytest.raises(BuildFailed) as info:
+        create_image(second, env)
+
+    assert str(info.value) == (
+        f"image name {first['name']!r} is already taken by {first['image_id']} in "
+        f"{env.region} (AMI names are unique per account and region) (add {{build_id}}, "
+        "or a finer {date:...} format, to image.name)")
+    assert images_of_build(env.client("ec2"), second["build"]["build_id"]) == []

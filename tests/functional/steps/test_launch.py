@@ -96,3 +96,36 @@ def test_a_stack_missing_its_group_or_name_launches_nothing(
     with pytest.raises(OperationFailed, match=said):
         launch(state, broken)
     assert builders_of(env, state["build"]["build_id"]) == []
+
+
+def test_build_tags_go_on_the_builder_and_its_volumes(env: StepEnv,
+                                                      published: Publish) -> None:
+    state = resolved(env, published(build="tags: {cost-center: '4711', team: web}\n"))
+    result = launch(state, env)
+    instance_tags = tags(instance(env, result["instance_id"]))
+    assert instance_tags["cost-center"] == "4711" and instance_tags["team"] == "web"
+    # amiforge's own tags are there too: the sweeper and the gate find builders by them.
+    assert instance_tags[ROLE] == "builder" and instance_tags[STACK] == env.stack_name
+    (volume,) = env.client("ec2").describe_volumes(Filters=[
+        {"Name": "attachment.instance-id", "Values": [result["instance_id"]]}])["Volumes"]
+    assert tags(volume)["cost-center"] == "4711" and tags(volume)[ROLE] == "builder"
+
+
+def default_subnet(env: StepEnv) -> dict[str, Any]:
+    subnets = env.client("ec2").describe_subnets(
+        Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+    return sorted(subnets, key=lambda s: s["SubnetId"])[0]
+
+
+@pytest.mark.parametrize("public", [True, False])
+def test_associate_public_ip_goes_on_the_network_interface(env: StepEnv, published: Publish,
+                                                           public: bool) -> None:
+    subnet = default_subnet(env)
+    state = resolved(env, published(build=f"subnet_id: {subnet['SubnetId']}\n"
+                                          f"associate_public_ip: {str(public).lower()}\n"))
+    started = instance(env, launch(state, env)["instance_id"])
+    assert started["SubnetId"] == subnet["SubnetId"]
+    assert bool(started.get("PublicIpAddress")) is public
+    # The builder keeps the stack's no-inbound group, now on its interface.
+    (interface,) = started["NetworkInterfaces"]
+    assert [g["GroupId"] for g in interface["Groups"]] == [env.builder_security_group_id]

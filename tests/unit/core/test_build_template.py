@@ -60,7 +60,8 @@ def test_validate_reports_it_against_the_field(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("field", ["instance_types: [t3.large]", "retries: 2",
                                    "subnet_id: subnet-0123abcd", "volume_size_gb: 30",
-                                   "security_group_ids: [sg-0123abcd]"])
+                                   "security_group_ids: [sg-0123abcd]",
+                                   "associate_public_ip: true"])
 def test_fields_the_template_decides_are_refused(tmp_path: Path, field: str) -> None:
     (tmp_path / "templates").mkdir()
     (tmp_path / "templates" / "t.yaml").write_text(GOOD)

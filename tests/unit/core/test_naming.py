@@ -73,7 +73,7 @@ def test_good_templates(template: str) -> None:
 def test_template_problems() -> None:
     assert name_template_problems("{recipe}-{bogus}-{date}") == [
         "unknown placeholder {bogus} in '{recipe}-{bogus}-{date}'; use {recipe}, {date}, "
-        "{short_hash}, {build_id}"]
+        "{short_hash}, {build_id} or {date:STRFTIME}"]
     assert name_template_problems("static-name") == [
         "'static-name' would give every build of the recipe the same image name, and AMI "
         "names must be unique; include {date} or {build_id}"]
@@ -91,3 +91,24 @@ def test_template_length_with_a_known_recipe_name() -> None:
     assert name_template_problems(template, recipe="web") == [
         f"{template!r} renders to at least 130 characters; AMI names allow 128: shorten the "
         "fixed text"]
+
+
+def test_a_date_format_names_images_by_day_in_utc() -> None:
+    assert render("{recipe}-{date:%Y%m%d}") == "web-20240517"
+    late = datetime(2024, 5, 17, 23, 30, tzinfo=timezone(timedelta(hours=-2)))
+    assert render("{recipe}-{date:%Y%m%d}", date=late) == "web-20240518"
+    assert render("{recipe}-{date:%Y.%m.%d_%H%M} {date}") == "web-2024.05.17_0903 20240517-090307"
+    assert render("{recipe} {date:%a %d %B %Y}") == "web Fri 17 May 2024"
+
+
+def test_rendering_refuses_a_bad_date_format() -> None:
+    with pytest.raises(InvalidInput, match=r"the date format '%z' uses '%z'"):
+        render("{recipe}-{date:%z}")
+
+
+def test_a_date_format_counts_its_longest_rendering() -> None:
+    # %B is at most "September": 9 characters, so 119 fixed + 9 is the limit.
+    assert name_template_problems("a" * 119 + "{date:%B}") == []
+    assert name_template_problems("a" * 120 + "{date:%B}") == [
+        f"{'a' * 120 + '{date:%B}'!r} renders to at least 129 characters; AMI names allow "
+        "128: shorten the fixed text"]

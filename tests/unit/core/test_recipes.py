@@ -249,11 +249,13 @@ def test_base_needs_exactly_one_source(recipe_dir: RecipeDir) -> None:
     recipe_dir.recipe(recipe_dir.valid(base={
         "ssm_parameter": AL2023, "filter": {"owners": ["amazon"], "name": "x*"}}))
     assert recipe_dir.problems() == [
-        ("web.yaml", "base", "set only one of base.ssm_parameter and base.filter, not both")]
+        ("web.yaml", "base", "set only one of base.ssm_parameter, base.filter and "
+         "base.image_id; found base.ssm_parameter and base.filter")]
     recipe_dir.recipe(recipe_dir.valid(base={}))
     assert recipe_dir.problems() == [
         ("web.yaml", "base", "set base.ssm_parameter (an SSM parameter holding the newest AMI "
-         f"id, like {AL2023}) or base.filter (owners, name glob and architecture)")]
+         f"id, like {AL2023}), base.filter (owners, name glob and architecture) or "
+         "base.image_id (one pinned AMI, like ami-0123456789abcdef0)")]
 
 
 @pytest.mark.parametrize(("base", "field", "message"), [
@@ -426,7 +428,7 @@ def test_good_recipe_names(recipe_dir: RecipeDir, name: str) -> None:
 
 @pytest.mark.parametrize(("template", "message"), [
     ("{recipe}-{when}", "unknown placeholder {when} in '{recipe}-{when}'; use {recipe}, "
-     "{date}, {short_hash}, {build_id}"),
+     "{date}, {short_hash}, {build_id} or {date:STRFTIME}"),
     ("{recipe}:{date}", "'{recipe}:{date}' contains ':'; AMI names allow only letters, digits, "
      "spaces and ( ) [ ] . / - ' @ _ besides the placeholders"),
     ("{recipe}-{short_hash}", "'{recipe}-{short_hash}' would give every build of the recipe "
