@@ -19,22 +19,24 @@ from typing import Any, cast
 
 from amiforge.core import rules
 from amiforge.core.model import (
-    APPROVAL_MODES,
-    DEFAULT_APPROVAL_TIMEOUT_HOURS,
     DEFAULT_INSTANCE_TYPES,
     DEFAULT_RETRY_FAILED,
     DEFAULT_TIMEOUT_MINUTES,
     DOCUMENT_FORMAT,
-    MAX_APPROVAL_TIMEOUT_HOURS,
     BaseSpec,
     BuildSpec,
-    ImageSpec,
     Platform,
     Recipe,
-    ReleaseSpec,
-    RetentionSpec,
 )
-from amiforge.core.naming import DEFAULT_TEMPLATE, name_template_problems
+from amiforge.core.parse_sections import (
+    any_of,
+    count,
+    image_section,
+    one_of,
+    release_section,
+    retention_section,
+    tags_section,
+)
 from amiforge.core.schema import Fields, describe
 from amiforge.core.test_spec import parse_test
 from amiforge.core.userdata import USER_DATA_LIMIT, user_data_size
@@ -48,11 +50,6 @@ BUILD_KEYS = ("platform", "user_data", "script", "cloudformation", "instance_typ
               "subnet_id", "security_group_ids", "timeout_minutes", "retries",
               "retry_failed", "volume_size_gb", "tags", "associate_public_ip")
 SCRIPT_KEYS = ("user_data", "script", "cloudformation")
-IMAGE_KEYS = ("name", "description", "tags", "regions", "share_with", "kms_key_id",
-              "region_kms_key_ids",
-              "deprecate_after_days")
-RETENTION_KEYS = ("keep", "max_age_days")
-RELEASE_KEYS = ("approval", "approval_timeout_hours")
 DOCUMENT_KEYS = (*TOP_KEYS, "format", "files", "source", "hash")
 
 # Reads a referenced file by the path written in the recipe; raises LookupError with a
@@ -94,9 +91,9 @@ def parse_recipe(raw: Any, *, where: str, read_file: FileReader,
                                 rule=rules.check_text)
     base = _base(fields, raw)
     build, script, files = _build(fields, raw, read_file)
-    image = _image(fields, raw, name)
-    retention = _retention(fields, raw)
-    release = _release(fields, raw)
+    image = image_section(fields, raw, name)
+    retention = retention_section(fields, raw)
+    release = release_section(fields, raw)
     test, test_files = parse_test(fields, raw, read_file)
     if len(problems) > before or name is None:
         return None
@@ -147,7 +144,7 @@ def _base(fields: Fields, raw: dict[str, Any]) -> BaseSpec:
                    "images is how people got crypto-miners baked into their images; add "
                    "owners: [amazon] or the 12-digit account id that publishes the base")
     arch = fields.string(flt, "architecture", "base.filter",
-                         rule=_one_of("architecture", rules.ARCHITECTURES))
+                         rule=one_of("architecture", rules.ARCHITECTURES))
     return BaseSpec(owners=owners or (), name=glob, architecture=arch)
 
 
@@ -161,7 +158,7 @@ def _build(fields: Fields, raw: dict[str, Any], read_file: FileReader
                            example=" (at least build.user_data: scripts/NAME.sh)")
     fields.known_keys(build, "build", BUILD_KEYS)
     platform = cast(Platform, fields.string(build, "platform", "build", default="linux",
-                                            rule=_one_of("platform", rules.PLATFORMS)))
+                                            rule=one_of("platform", rules.PLATFORMS)))
     key, path, script, files = (_script(fields, build, read_file)
                                 if isinstance(raw.get("build"), dict) else (None, None, "", {}))
     instance_types = fields.string_list(build, "instance_types", "build",
@@ -176,7 +173,7 @@ def _build(fields: Fields, raw: dict[str, Any], read_file: FileReader
                    f"lists {len(groups)} groups; EC2 attaches at most "
                    f"{rules.SECURITY_GROUPS_MAX} to an instance's network interface: merge "
                    "their rules into fewer groups")
-    tags = _tags(fields, build, "build")
+    tags = tags_section(fields, build, "build")
     spec = BuildSpec(
         platform=platform,
         user_data_file=path if key == "user_data" else None,
@@ -184,11 +181,11 @@ def _build(fields: Fields, raw: dict[str, Any], read_file: FileReader
         instance_types=instance_types or DEFAULT_INSTANCE_TYPES[platform],
         subnet_id=fields.string(build, "subnet_id", "build", rule=rules.check_subnet_id),
         security_group_ids=groups,
-        timeout_minutes=_count(fields.integer(build, "timeout_minutes", "build", low=5,
+        timeout_minutes=count(fields.integer(build, "timeout_minutes", "build", low=5,
                                               high=720,
                                               default=DEFAULT_TIMEOUT_MINUTES[platform])),
-        retries=_count(fields.integer(build, "retries", "build", low=0, high=5, default=1)),
-        retry_failed=_count(fields.integer(build, "retry_failed", "build", low=0, high=10,
+        retries=count(fields.integer(build, "retries", "build", low=0, high=5, default=1)),
+        retry_failed=count(fields.integer(build, "retry_failed", "build", low=0, high=10,
                                            default=DEFAULT_RETRY_FAILED)),
         volume_size_gb=fields.integer(build, "volume_size_gb", "build", low=8, high=16384,
                                       default=None),
@@ -196,12 +193,6 @@ def _build(fields: Fields, raw: dict[str, Any], read_file: FileReader
         associate_public_ip=fields.boolean(build, "associate_public_ip", "build"),
     )
     return spec, script, files
-
-
-def _count(value: int | None) -> int:
-    # integer() only returns None for a None default or null_means_none, neither used here.
-    assert value is not None
-    return value
 
 
 def _script(fields: Fields, build: dict[str, Any], read_file: FileReader
@@ -213,7 +204,7 @@ def _script(fields: Fields, build: dict[str, Any], read_file: FileReader
                    "recipe (like scripts/web.sh) or build.script to the script text")
         return None, None, "", {}
     if len(given) > 1:
-        fields.add("build", f"set only one of {_or(SCRIPT_KEYS)}; found "
+        fields.add("build", f"set only one of {any_of(SCRIPT_KEYS)}; found "
                    + " and ".join("build." + k for k in given))
         return None, None, "", {}
     key = given[0]
@@ -258,100 +249,6 @@ def _script(fields: Fields, build: dict[str, Any], read_file: FileReader
     return key, path, script, {path: data}
 
 
-def _image(fields: Fields, raw: dict[str, Any], recipe_name: str | None) -> ImageSpec:
-    image = fields.section(raw, "image")
-    fields.known_keys(image, "image", IMAGE_KEYS)
-    template = fields.string(image, "name", "image", default=DEFAULT_TEMPLATE)
-    for message in name_template_problems(template or DEFAULT_TEMPLATE, recipe=recipe_name):
-        fields.add("image.name", message)
-    tags = _tags(fields, image, "image")
-    share_with = fields.string_list(image, "share_with", "image",
-                                    rule=rules.check_account_id, accept_digits=12) or ()
-    kms_key_id = fields.string(image, "kms_key_id", "image", rule=rules.check_kms_key)
-    if share_with and image.get("kms_key_id") is None:
-        fields.add("image.share_with",
-                   "sharing an image needs a customer-managed KMS key: amiforge always "
-                   "encrypts volumes, and images encrypted with the AWS-managed default key "
-                   "cannot be shared; set image.kms_key_id to a key whose policy lets "
-                   f"{', '.join(share_with)} use it")
-    elif share_with and kms_key_id and rules.AWS_MANAGED_KMS.fullmatch(kms_key_id):
-        fields.add("image.kms_key_id",
-                   f"{kms_key_id!r} is an AWS-managed key, and images encrypted with it "
-                   "cannot be shared; use a customer-managed key (alias/NAME or key ARN)")
-    regions = fields.string_list(image, "regions", "image", rule=rules.check_region) or ()
-    region_keys = fields.string_map(image, "region_kms_key_ids", "image")
-    for region, key in sorted(region_keys.items()):
-        if region not in regions:
-            fields.add(f"image.region_kms_key_ids.{region}",
-                       f"{region!r} is not in image.regions; these keys encrypt the copies "
-                       "made to image.regions")
-        if problem := rules.check_kms_key(key):
-            fields.add(f"image.region_kms_key_ids.{region}", problem)
-    if kms_key_id and not kms_key_id.startswith("alias/"):
-        # A key ARN or id names a key in one region; an alias resolves in each region.
-        for region in regions:
-            if region not in region_keys:
-                fields.add("image.region_kms_key_ids",
-                           f"image.kms_key_id {kms_key_id!r} is a key of one region, so the "
-                           f"copy to {region} needs its own: set "
-                           f"image.region_kms_key_ids.{region} (or use an alias that exists "
-                           "in every region)")
-    return ImageSpec(
-        name=template or DEFAULT_TEMPLATE,
-        description=fields.string(image, "description", "image",
-                                  max_len=rules.DESCRIPTION_MAX, rule=rules.check_text),
-        tags=tags,
-        regions=regions,
-        share_with=share_with,
-        kms_key_id=kms_key_id,
-        deprecate_after_days=fields.integer(image, "deprecate_after_days", "image",
-                                            low=1, high=3650, default=None),
-        region_kms_key_ids=dict(region_keys),
-    )
-
-
-def _tags(fields: Fields, section: dict[str, Any], prefix: str) -> dict[str, str]:
-    """``image.tags`` or ``build.tags``: AWS's tag rules, and never an ``amiforge:`` key
-    (those identify a build to the sweeper and the deletion gate; a recipe must not be
-    able to forge or hide them)."""
-    tags = fields.string_map(section, "tags", prefix)
-    where = f"{prefix}.tags"
-    for key, value in tags.items():
-        if problem := rules.check_tag(key, value):
-            fields.add(where, problem)
-    if len(tags) > rules.USER_TAGS_MAX:
-        fields.add(where, f"has {len(tags)} tags; at most {rules.USER_TAGS_MAX} "
-                   f"(EC2 allows 50 per {'image' if prefix == 'image' else 'instance'} and "
-                   "amiforge adds its own)")
-    return tags
-
-
-def _retention(fields: Fields, raw: dict[str, Any]) -> RetentionSpec:
-    retention = fields.section(raw, "retention")
-    fields.known_keys(retention, "retention", RETENTION_KEYS)
-    return RetentionSpec(
-        keep=_count(fields.integer(retention, "keep", "retention", low=1, default=5)),
-        max_age_days=fields.integer(retention, "max_age_days", "retention", low=1,
-                                    default=90, null_means_none=True),
-    )
-
-
-def _release(fields: Fields, raw: dict[str, Any]) -> ReleaseSpec:
-    release = fields.section(raw, "release")
-    fields.known_keys(release, "release", RELEASE_KEYS)
-    approval = fields.string(release, "approval", "release", default="none",
-                             rule=_one_of("approval mode", APPROVAL_MODES))
-    hours = fields.integer(release, "approval_timeout_hours", "release", low=1,
-                           high=MAX_APPROVAL_TIMEOUT_HOURS,
-                           default=DEFAULT_APPROVAL_TIMEOUT_HOURS)
-    if "approval_timeout_hours" in release and approval != "manual":
-        fields.add("release.approval_timeout_hours",
-                   "applies only with approval: manual; set release.approval: manual or "
-                   "remove approval_timeout_hours")
-    return ReleaseSpec(approval=approval or "none",
-                       approval_timeout_hours=hours or DEFAULT_APPROVAL_TIMEOUT_HOURS)
-
-
 def _check_user_data(fields: Fields, recipe: Recipe) -> None:
     """Checks that need the whole recipe: the wrapped user data must fit EC2's limit."""
     if recipe.build.cloudformation is not None:
@@ -380,19 +277,6 @@ def _check_test_user_data(fields: Fields, recipe: Recipe) -> None:
     if size > USER_DATA_LIMIT:
         fields.add(field, f"the wrapped test script is {size} bytes, over EC2's limit of "
                    f"{USER_DATA_LIMIT} bytes; keep the test a short script")
-
-
-def _or(keys: tuple[str, ...]) -> str:
-    names = [f"build.{k}" for k in keys]
-    return ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _one_of(what: str, choices: tuple[str, ...]) -> Callable[[str], str | None]:
-    def rule(value: str) -> str | None:
-        if value in choices:
-            return None
-        return f"{value!r} is not a valid {what}: use {' or '.join(choices)}"
-    return rule
 
 
 def recipe_from_document(doc: Any) -> Recipe:
