@@ -37,11 +37,11 @@ from typing import Any
 from amiforge.aws import stepfunctions as sfn_api
 from amiforge.aws.catalog import now_iso
 from amiforge.aws.in_flight import InFlight
-from amiforge.core.deletion import valid_build_id
 from amiforge.core.records import BuildRecord
 from amiforge.core.rules import CONTROL
 from amiforge.core.statuses import BuildStatus
-from amiforge.errors import InvalidInput, NotFound, OperationFailed
+from amiforge.errors import InvalidInput, OperationFailed
+from amiforge.ops.lookups import find_build
 from amiforge.steps.approval import REJECTED_ERROR, TOKEN_FIELD, approve_command, reject_command
 from amiforge.steps.env import StepEnv
 
@@ -58,17 +58,7 @@ def who() -> str:
         return "unknown"
 
 
-def find_build(env: StepEnv, build_id: str) -> BuildRecord:
-    """The record ``build_id`` names; NotFound (exit 2) if there is none."""
-    cuts = [i for i, char in enumerate(build_id) if char == "-"]
-    for recipe in (build_id[:cut] for cut in reversed(cuts)):
-        if valid_build_id(build_id, recipe):
-            record = env.catalog.get(recipe, build_id)
-            if record is not None:
-                return record
-    raise NotFound(f"{build_id!r} is not a build of this stack",
-                   hint="`amiforge status` lists the builds awaiting approval")
-
+AWAITING_HINT = "`amiforge status` lists the builds awaiting approval"
 
 _WHY_NOT: dict[str, str] = {
     "STARTING": "it has not reached the approval gate yet",
@@ -96,7 +86,7 @@ def _answer(record: BuildRecord, decision: str, message: str, *, status: str,
 
 
 def approve(env: StepEnv, build_id: str) -> dict[str, Any]:
-    record = find_build(env, build_id)
+    record = find_build(env, build_id, hint=AWAITING_HINT)
     recipe = record["recipe"]
     token = record.get("approval_token")
     if record.get("status") == BuildStatus.AWAITING_APPROVAL and token:
@@ -147,7 +137,7 @@ def check_reason(reason: str) -> str:
 
 def reject(env: StepEnv, build_id: str, reason: str) -> dict[str, Any]:
     reason = check_reason(reason)
-    record = find_build(env, build_id)
+    record = find_build(env, build_id, hint=AWAITING_HINT)
     recipe = record["recipe"]
     token = record.get("approval_token")
     if record.get("status") != BuildStatus.AWAITING_APPROVAL or not token:

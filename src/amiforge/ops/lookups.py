@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from amiforge.core.deletion import valid_build_id
 from amiforge.core.records import BuildRecord
 from amiforge.core.rules import check_recipe_name
 from amiforge.core.statuses import MEANINGS
@@ -28,6 +29,19 @@ def require_known(env: StepEnv, name: str) -> None:
     if env.store.current(name) is None and not env.catalog.history(name, limit=1):
         raise NotFound(f"recipe {name!r} is not published and has no builds",
                        hint="check the name with `amiforge status`")
+
+
+def find_build(env: StepEnv, build_id: str, *,
+               hint: str = "see `amiforge history RECIPE` for build ids") -> BuildRecord:
+    """The catalog record ``build_id`` names (its recipe is a prefix of it, tried longest
+    first); NotFound (exit 2) if there is none."""
+    cuts = [i for i, char in enumerate(build_id) if char == "-"]
+    for recipe in (build_id[:cut] for cut in reversed(cuts)):
+        if valid_build_id(build_id, recipe):
+            record = env.catalog.get(recipe, build_id)
+            if record is not None:
+                return record
+    raise NotFound(f"{build_id!r} is not a build of this stack", hint=hint)
 
 
 def history(env: StepEnv, name: str, limit: int) -> list[BuildRecord]:

@@ -49,12 +49,10 @@ from amiforge.aws import ssm as ssm_api
 from amiforge.aws.catalog import now_iso
 from amiforge.aws.identity import caller
 from amiforge.core import rollback as rules
-from amiforge.core.deletion import valid_build_id
 from amiforge.core.latest import choose_latest
-from amiforge.core.records import BuildRecord
 from amiforge.core.rollback import AVAILABLE, REVOKED, RollbackPlan, plan_rollback
-from amiforge.errors import AmiforgeError, InvalidInput, NotFound, OperationFailed
-from amiforge.ops.lookups import require_known
+from amiforge.errors import AmiforgeError, InvalidInput, OperationFailed
+from amiforge.ops.lookups import find_build, require_known
 from amiforge.steps.env import StepEnv
 from amiforge.steps.latest import published_hash
 
@@ -269,19 +267,6 @@ def rollback(env: StepEnv, recipe: str, *, to: str | None = None, reason: str | 
         {"status": REVOKED, "event": "rollback", **{k: v for k, v in report.items()
                                                     if k != "parameters"}})
     return report
-
-
-def find_build(env: StepEnv, build_id: str) -> BuildRecord:
-    """The catalog record of ``build_id`` (its recipe is a prefix of it); NotFound else."""
-    cuts = [i for i, char in enumerate(build_id) if char == "-"]
-    for cut in reversed(cuts):
-        recipe = build_id[:cut]
-        if valid_build_id(build_id, recipe):
-            record = env.catalog.get(recipe, build_id)
-            if record is not None:
-                return record
-    raise NotFound(f"{build_id!r} is not a build of this stack",
-                   hint="see `amiforge history RECIPE` for build ids")
 
 
 def release(env: StepEnv, build_id: str, *, reason: str | None = None,
