@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
@@ -22,7 +22,9 @@ from botocore.parsers import ResponseParserError
 
 from amiforge.core import events
 from amiforge.errors import AmiforgeError, TransientAwsError
-from amiforge.steps.env import StepEnv
+
+if TYPE_CHECKING:
+    from amiforge.steps.env import StepEnv
 
 logger = Logger(service="amiforge", level=os.environ.get("AMIFORGE_LOG_LEVEL", "INFO"))
 
@@ -35,6 +37,8 @@ _env: StepEnv | None = None
 def step_env() -> StepEnv:
     global _env
     if _env is None:
+        # Imported here, with the step (handlers/pipeline.py imports no step module).
+        from amiforge.steps.env import StepEnv
         _env = StepEnv.from_environ()
     return _env
 
