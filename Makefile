@@ -34,7 +34,7 @@ dist: $(VENV)/.installed-dev
 	$(BIN)/python -m build --outdir dist .
 
 bench: $(VENV)/.installed
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	$(BIN)/python bench/results.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -12,7 +12,10 @@ Prints one JSON object:
   - ``precompiled``: the same files with ``.pyc`` beside them (what shipping bytecode
     would save);
   - ``boto3_only``: ``import boto3`` alone, the part any Python Lambda pays;
-* one ``-X importtime`` run per handler, its self time summed by top-level package.
+* one ``-X importtime`` run per handler, its self time summed by top-level package;
+* for each pipeline function, its init: the module imported with ``_HANDLER`` naming the
+  function (as Lambda sets it), so that function's own step is imported too
+  (``pipeline_functions``; the largest is ``pipeline_function_max_ms``).
 
     python bench/bundle.py [RUNS]
 """
@@ -72,10 +75,13 @@ def runtime_dir(root: Path) -> Path:
     return runtime
 
 
-def run(code: str, paths: list[Path], *flags: str) -> subprocess.CompletedProcess[str]:
+def run(code: str, paths: list[Path], *flags: str,
+        handler: str = "") -> subprocess.CompletedProcess[str]:
     prelude = f"import sys, time; sys.path[:0] = {[str(p) for p in paths]!r}\n"
     env = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "PATH": "/usr/bin",
            "AWS_LAMBDA_FUNCTION_NAME": "bench"}
+    if handler:  # as Lambda sets it: the module then imports that function's step
+        env["_HANDLER"] = handler
     result = subprocess.run([sys.executable, "-I", "-S", "-B", *flags, "-c", prelude + code],
                             capture_output=True, text=True, env=env, timeout=120, check=False)
     if result.returncode != 0:
@@ -83,10 +89,10 @@ def run(code: str, paths: list[Path], *flags: str) -> subprocess.CompletedProces
     return result
 
 
-def import_ms(module: str, paths: list[Path], runs: int) -> dict[str, float]:
+def import_ms(module: str, paths: list[Path], runs: int, handler: str = "") -> dict[str, float]:
     code = (f"t = time.perf_counter()\nimport {module}\n"
             "print((time.perf_counter() - t) * 1000)")
-    times = [float(run(code, paths).stdout.strip()) for _ in range(runs)]
+    times = [float(run(code, paths, handler=handler).stdout.strip()) for _ in range(runs)]
     return {"median_ms": round(statistics.median(times), 1), "min_ms": round(min(times), 1),
             "max_ms": round(max(times), 1)}
 
@@ -117,6 +123,12 @@ def main(runs: int) -> dict[str, Any]:
             handlers[module] = {"source": import_ms(module, plain, runs),
                                 "precompiled": import_ms(module, compiled, runs),
                                 "self_ms_by_package": importtime_by_package(module, plain)}
+        # A function's whole init: the module imported with ``_HANDLER`` naming it, so
+        # its own step (and only that) is imported too.
+        pipeline = import_module("amiforge.handlers.pipeline")
+        functions = {name: import_ms("amiforge.handlers.pipeline", plain, runs,
+                                     handler=f"amiforge.handlers.pipeline.{name}")
+                     for name in sorted(pipeline.HANDLERS)}
         boto3_only = import_ms("boto3", plain, runs)
         interpreter = import_ms("json", plain, runs)
     return {"benchmark": "bundle",
@@ -125,7 +137,10 @@ def main(runs: int) -> dict[str, Any]:
                         "load_1_5_15_start": [round(x, 2) for x in load_start],
                         "load_1_5_15_end": [round(x, 2) for x in os.getloadavg()]},
             "runs": runs, "bundle": {"sha256": bundle.sha256, **sizes(bundle.data)},
-            "import": {"handlers": handlers, "boto3_only": boto3_only,
+            "import": {"handlers": handlers, "pipeline_functions": functions,
+                       "pipeline_function_max_ms": max(f["median_ms"]
+                                                       for f in functions.values()),
+                       "boto3_only": boto3_only,
                        "json_only_floor": interpreter}}
 
 

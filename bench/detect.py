@@ -21,7 +21,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "src"),
+                str(Path(__file__).resolve().parents[1])]
+
+from tests.helpers import create_tables  # noqa: E402
 
 from amiforge.aws.session import AwsContext  # noqa: E402
 from amiforge.core.hashing import build_key  # noqa: E402
@@ -96,6 +99,8 @@ def main() -> None:
         os.environ.update(cloud.env())
         aws = AwsContext(region=cloud.region, endpoint_url=cloud.endpoint)
         db = aws.client("dynamodb")
+        # Detection reads the catalog for builds it claimed: the template's table.
+        catalog_table, _ = create_tables(db, "bench-detect")
         role = aws.client("iam").create_role(RoleName="bench", AssumeRolePolicyDocument="{}")
         machine = aws.client("stepfunctions").create_state_machine(
             name="bench", roleArn=role["Role"]["Arn"],
@@ -114,7 +119,7 @@ def main() -> None:
                                 "KeySchema": [{"AttributeName": "version", "KeyType": "HASH"},
                                               {"AttributeName": "name", "KeyType": "RANGE"}],
                                 "Projection": {"ProjectionType": "ALL"}}])
-            env = StepEnv(catalog_table="", recipes_table=table,
+            env = StepEnv(catalog_table=catalog_table, recipes_table=table,
                           state_machine_arn=machine["stateMachineArn"], aws=aws)
             recipes = setup(env, cloud, n, str(n))
             calls = count_calls(aws)

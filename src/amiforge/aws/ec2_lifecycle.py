@@ -67,6 +67,29 @@ def build_snapshots(ec2: Any, build_id: str | None = None) -> list[dict[str, Any
     return out
 
 
+def images_and_snapshots_of_builds(ec2: Any, build_ids: Iterable[str]
+                                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(images, snapshots) this account owns tagged with any of ``build_ids``: one
+    DescribeImages and one DescribeSnapshots per 200 builds, where :func:`build_images` and
+    :func:`build_snapshots` make one each per build."""
+    ids = sorted(set(build_ids))
+    images: list[dict[str, Any]] = []
+    snapshots: list[dict[str, Any]] = []
+    for start in range(0, len(ids), _FILTER_VALUES):
+        chunk = ids[start:start + _FILTER_VALUES]
+        for build_id in chunk:
+            _build_filter(build_id)  # refused before any call if not exact
+        filters = [{"Name": f"tag:{BUILD_ID}", "Values": chunk}]
+        with aws_call("DescribeImages"):
+            images.extend(ec2.describe_images(Owners=["self"], Filters=filters,
+                                              IncludeDeprecated=True).get("Images", []))
+        with aws_call("DescribeSnapshots"):
+            for page in ec2.get_paginator("describe_snapshots").paginate(
+                    OwnerIds=["self"], Filters=filters):
+                snapshots.extend(page.get("Snapshots", []))
+    return images, snapshots
+
+
 def instances_using(ec2: Any, image_ids: Iterable[str]) -> list[dict[str, Any]]:
     """Instances launched from any of ``image_ids``, in any state but terminated."""
     ids = sorted(set(image_ids))

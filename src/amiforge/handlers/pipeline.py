@@ -3,49 +3,75 @@
 The template's ``Handler`` strings name these attributes, e.g.
 ``amiforge.handlers.pipeline.launch``. Each names its event's schema
 (:mod:`amiforge.core.events`), checked before the step runs.
+
+Every function ships the same bundle, so this module imports no step: each entry is a
+:class:`Step` that imports its own step module when first called (or at import time, in
+Lambda's init phase, when ``_HANDLER`` names it: Lambda sets it to the function's
+handler). A cold start then pays for one step's imports, not all fifteen.
 """
 
-from amiforge.core import events as ev
-from amiforge.handlers.runtime import lambda_handler
-from amiforge.steps import approval as _approval
-from amiforge.steps import build_stack as _build_stack
-from amiforge.steps import cleanup as _cleanup
-from amiforge.steps import detect as _detect
-from amiforge.steps import distribute as _distribute
-from amiforge.steps import finish as _finish
-from amiforge.steps import image as _image
-from amiforge.steps import launch as _launch
-from amiforge.steps import prune as _prune
-from amiforge.steps import register as _register
-from amiforge.steps import resolve as _resolve
-from amiforge.steps import sweep as _sweep
-from amiforge.steps import test_phase as _test_phase
-from amiforge.steps import verify as _verify
-from amiforge.steps import wait_stop as _wait_stop
+from __future__ import annotations
 
-resolve = lambda_handler(_resolve.resolve, ev.RESOLVE)                  # state Resolve
-launch = lambda_handler(_launch.launch, ev.LAUNCH)                      # state Launch
-create_build_stack = lambda_handler(_build_stack.create_build_stack,
-                                    ev.CREATE_BUILD_STACK)              # CFN builder
-await_build_stack = lambda_handler(_build_stack.await_build_stack,
-                                   ev.AWAIT_BUILD_STACK)                # CFN builder
-stop_builder = lambda_handler(_build_stack.stop_builder, ev.STOP_BUILDER)  # CFN builder
-await_stop = lambda_handler(_wait_stop.register_wait, ev.AWAIT_STOP)   # AwaitStop (token)
-instance_state = lambda_handler(_wait_stop.on_instance_state,
-                                ev.check_instance_state)               # EC2 stopped, check
-verify = lambda_handler(_verify.verify, ev.VERIFY)                      # state Verify
-create_image = lambda_handler(_image.create_image, ev.CREATE_IMAGE)     # state CreateImage
-await_image = lambda_handler(_image.await_image, ev.AWAIT_IMAGE)        # state AwaitImage
-await_approval = lambda_handler(_approval.request_approval,
-                                ev.AWAIT_APPROVAL)                     # AwaitApproval (token)
-launch_tester = lambda_handler(_test_phase.launch_tester,
-                              ev.LAUNCH_TESTER)                 # state LaunchTester
-verify_test = lambda_handler(_test_phase.verify_test, ev.VERIFY_TEST)  # VerifyTest, TestNotPassed
-distribute = lambda_handler(_distribute.distribute, ev.DISTRIBUTE)      # state Distribute
-register = lambda_handler(_register.register, ev.REGISTER)              # state Register
-finish = lambda_handler(_finish.finish, ev.FINISH)                      # state Finish
-record_failure = lambda_handler(_finish.record_failure, ev.RECORD_FAILURE)  # failure path
-cleanup = lambda_handler(_cleanup.cleanup_messages)    # SQS: each message checked by the step
-detect = lambda_handler(_detect.detect, ev.DETECT)                      # schedule: new bases
-prune = lambda_handler(_prune.prune, ev.PRUNE)                          # schedule: retention
-sweep = lambda_handler(_sweep.sweep, ev.SWEEP)                          # schedule: leftovers
+import os
+from collections.abc import Callable
+from importlib import import_module
+from typing import Any
+
+from amiforge.core import events as ev
+from amiforge.handlers.runtime import Schema, lambda_handler
+
+
+class Step:
+    """The handler of ``amiforge.steps.<module>.<function>``, checked by ``schema``."""
+
+    def __init__(self, module: str, function: str, schema: Schema = None) -> None:
+        self.module, self.function, self.schema = module, function, schema
+        self._handler: Callable[..., Any] | None = None
+
+    def resolve(self) -> Callable[..., Any]:
+        if self._handler is None:
+            step = getattr(import_module(f"amiforge.steps.{self.module}"), self.function)
+            self._handler = lambda_handler(step, self.schema)
+        return self._handler
+
+    def __call__(self, event: Any, context: Any) -> Any:
+        return self.resolve()(event, context)
+
+    def __repr__(self) -> str:
+        return f"Step(amiforge.steps.{self.module}.{self.function})"
+
+
+resolve = Step("resolve", "resolve", ev.RESOLVE)                        # state Resolve
+launch = Step("launch", "launch", ev.LAUNCH)                            # state Launch
+create_build_stack = Step("build_stack", "create_build_stack",
+                          ev.CREATE_BUILD_STACK)                        # CFN builder
+await_build_stack = Step("build_stack", "await_build_stack",
+                         ev.AWAIT_BUILD_STACK)                          # CFN builder
+stop_builder = Step("build_stack", "stop_builder", ev.STOP_BUILDER)     # CFN builder
+await_stop = Step("wait_stop", "register_wait", ev.AWAIT_STOP)          # AwaitStop (token)
+instance_state = Step("wait_stop", "on_instance_state",
+                      ev.check_instance_state)                          # EC2 stopped, check
+verify = Step("verify", "verify", ev.VERIFY)                            # state Verify
+create_image = Step("image", "create_image", ev.CREATE_IMAGE)           # state CreateImage
+await_image = Step("image", "await_image", ev.AWAIT_IMAGE)              # state AwaitImage
+await_approval = Step("approval", "request_approval",
+                      ev.AWAIT_APPROVAL)                                # AwaitApproval (token)
+launch_tester = Step("test_phase", "launch_tester", ev.LAUNCH_TESTER)   # state LaunchTester
+verify_test = Step("test_phase", "verify_test", ev.VERIFY_TEST)         # VerifyTest, TestNotPassed
+distribute = Step("distribute", "distribute", ev.DISTRIBUTE)            # state Distribute
+register = Step("register", "register", ev.REGISTER)                    # state Register
+finish = Step("finish", "finish", ev.FINISH)                            # state Finish
+record_failure = Step("finish", "record_failure", ev.RECORD_FAILURE)    # failure path
+cleanup = Step("cleanup", "cleanup_messages")          # SQS: each message checked by the step
+detect = Step("detect", "detect", ev.DETECT)                            # schedule: new bases
+prune = Step("prune", "prune", ev.PRUNE)                                # schedule: retention
+sweep = Step("sweep", "sweep", ev.SWEEP)                                # schedule: leftovers
+
+HANDLERS: dict[str, Step] = {name: value for name, value in globals().items()
+                             if isinstance(value, Step)}
+
+# In Lambda's init phase, import the step this function runs (its imports are then part of
+# the init, as before, but only its own).
+_module, _, _name = os.environ.get("_HANDLER", "").rpartition(".")
+if _module == __name__ and _name in HANDLERS:
+    HANDLERS[_name].resolve()

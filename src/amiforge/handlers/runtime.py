@@ -13,21 +13,27 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import ConnectionError as BotocoreConnectionError
-from botocore.exceptions import HTTPClientError
-from botocore.parsers import ResponseParserError
 
 from amiforge.core import events
 from amiforge.errors import AmiforgeError, TransientAwsError
-from amiforge.steps.env import StepEnv
+
+if TYPE_CHECKING:
+    from amiforge.steps.env import StepEnv
 
 logger = Logger(service="amiforge", level=os.environ.get("AMIFORGE_LOG_LEVEL", "INFO"))
 
-# Failures of the transport, not answers from AWS: worth another try.
-TRANSPORT_ERRORS = (HTTPClientError, BotocoreConnectionError, ResponseParserError)
+
+
+def transport_errors() -> tuple[type[Exception], ...]:
+    """Failures of the transport, not answers from AWS: worth another try. (Imported
+    when a step has failed: botocore's parsers are the step's import, not this module's.)"""
+    from botocore.exceptions import ConnectionError as BotocoreConnectionError
+    from botocore.exceptions import HTTPClientError
+    from botocore.parsers import ResponseParserError
+    return (HTTPClientError, BotocoreConnectionError, ResponseParserError)
 
 _env: StepEnv | None = None
 
@@ -35,6 +41,8 @@ _env: StepEnv | None = None
 def step_env() -> StepEnv:
     global _env
     if _env is None:
+        # Imported here, with the step (handlers/pipeline.py imports no step module).
+        from amiforge.steps.env import StepEnv
         _env = StepEnv.from_environ()
     return _env
 
@@ -75,14 +83,14 @@ def lambda_handler(step: Callable[[Any, StepEnv], Any],
             logger.warning("step failed", extra={"error": type(err).__name__,
                                                  "reason": str(err)})
             raise
-        except TRANSPORT_ERRORS as err:
-            # botocore's own retries are spent (a dropped connection, a timeout, an
-            # unparsable 5xx page): the state machine backs off and re-runs the step,
-            # which is idempotent.
-            logger.warning("step failed", extra={"error": type(err).__name__,
-                                                 "reason": str(err)})
-            raise TransientAwsError(f"{type(err).__name__}: {err}") from err
-        except Exception:
+        except Exception as err:
+            if isinstance(err, transport_errors()):
+                # botocore's own retries are spent (a dropped connection, a timeout, an
+                # unparsable 5xx page): the state machine backs off and re-runs the step,
+                # which is idempotent.
+                logger.warning("step failed", extra={"error": type(err).__name__,
+                                                     "reason": str(err)})
+                raise TransientAwsError(f"{type(err).__name__}: {err}") from err
             logger.exception("step crashed")
             raise
         # The result says what the step decided (resumed, relaunch, skipped...): log it,

@@ -25,6 +25,7 @@ from amiforge.aws import ec2_lifecycle
 from amiforge.aws import ssm as ssm_api
 from amiforge.aws.usage import UsageUnknown, scan_uses, uses_by_image
 from amiforge.core.deletion import (
+    BUILD_TAG,
     ImageFacts,
     Owner,
     SnapshotFacts,
@@ -58,6 +59,11 @@ class Gate:
         self.dry_run = dry_run
         self._latest: dict[tuple[str, str], str | None | Exception] = {}
         self._usage: dict[str, _Usage] = {}
+        # region -> build id -> (its images, its snapshots), read in one batch for every
+        # build a run may remove (:meth:`prefetch_builds`) and kept up to date as this
+        # gate removes them, so a build's images and snapshots are listed once per run.
+        self._builds: dict[str, dict[str, tuple[list[dict[str, Any]],
+                                                list[dict[str, Any]]]]] = {}
 
     # -- facts -----------------------------------------------------------------------
     def latest(self, recipe: str, region: str) -> str | None | Exception:
@@ -97,6 +103,45 @@ class Gate:
     def prefetch(self, region: str, image_ids: Iterable[str]) -> None:
         self.usage(region, image_ids)
 
+    def prefetch_builds(self, region: str, build_ids: Iterable[str]) -> None:
+        """List the images and snapshots of ``build_ids`` in ``region`` in one batch
+        (one DescribeImages and one DescribeSnapshots), for :meth:`image`,
+        :meth:`remove_snapshots` and the retry of what an earlier run left."""
+        known = self._builds.setdefault(region, {})
+        wanted = sorted(set(build_ids) - set(known))
+        if not wanted:
+            return
+        images, snapshots = ec2_lifecycle.images_and_snapshots_of_builds(
+            self.env.client("ec2", region), wanted)
+        for build_id in wanted:
+            known[build_id] = ([i for i in images
+                                if ec2_api.tags_of(i).get(BUILD_TAG) == build_id],
+                               [s for s in snapshots
+                                if ec2_api.tags_of(s).get(BUILD_TAG) == build_id])
+
+    def image(self, region: str, image_id: str, build_id: str) -> dict[str, Any] | None:
+        """The image (None: EC2 no longer knows it): from the build's prefetched listing
+        if it is there, else asked for by id (an image not tagged with its build)."""
+        listed = self._builds.get(region, {}).get(build_id)
+        for image in listed[0] if listed else ():
+            if image["ImageId"] == image_id:
+                return image
+        return ec2_api.describe_image(self.env.client("ec2", region), image_id)
+
+    def _build_images(self, ec2: Any, region: str, build_id: str) -> list[dict[str, Any]]:
+        listed = self._builds.get(region, {}).get(build_id)
+        return list(listed[0]) if listed else ec2_lifecycle.build_images(ec2, build_id)
+
+    def _build_snapshots(self, ec2: Any, region: str, build_id: str) -> list[dict[str, Any]]:
+        listed = self._builds.get(region, {}).get(build_id)
+        return list(listed[1]) if listed else ec2_lifecycle.build_snapshots(ec2, build_id)
+
+    def _forget(self, region: str, build_id: str, kind: int, key: str, resource: str) -> None:
+        """A removed image (kind 0) or snapshot (1) leaves the build's cached listing."""
+        listed = self._builds.get(region, {}).get(build_id)
+        if listed:
+            listed[kind][:] = [r for r in listed[kind] if r[key] != resource]
+
     def image_facts(self, image: dict[str, Any], region: str, owner: Owner,
                     record: Mapping[str, Any] | None, *, retention_chose: bool = False,
                     with_usage: bool = True) -> ImageFacts:
@@ -130,9 +175,11 @@ class Gate:
     def remove_images(self, region: str, images: list[dict[str, Any]], owner: Owner,
                       record: Mapping[str, Any] | None, reason: str, *,
                       retention_chose: bool = False,
-                      dry_run: bool | None = None) -> list[dict[str, Any]]:
-        """Ask the gate about each image, then about each snapshot behind a removed one;
-        remove what it approves (unless a dry run). Returns one row per resource."""
+                      dry_run: bool | None = None,
+                      snapshots: bool = True) -> list[dict[str, Any]]:
+        """Ask the gate about each image, then (unless ``snapshots`` is False: the caller
+        makes its own snapshot pass) about each snapshot behind a removed one; remove what
+        it approves (unless a dry run). Returns one row per resource."""
         dry_run = self.dry_run if dry_run is None else dry_run
         ec2 = self.env.client("ec2", region)
         rows: list[dict[str, Any]] = []
@@ -154,8 +201,9 @@ class Gate:
                 doomed.append(image)
                 if not dry_run:
                     executor.deregister_approved(ec2, image["ImageId"], verdict)
+                    self._forget(region, owner.build_id, 0, "ImageId", image["ImageId"])
                     rows[-1]["outcome"] = "done"
-        if doomed:
+        if doomed and snapshots:
             rows += self.remove_snapshots(region, owner, record, reason,
                                           only={s for i in doomed
                                                 for s in ec2_api.snapshot_ids(i)},
@@ -172,14 +220,14 @@ class Gate:
         deregisters, or would in a dry run)."""
         dry_run = self.dry_run if dry_run is None else dry_run
         ec2 = self.env.client("ec2", region)
-        registered = [i for i in ec2_lifecycle.build_images(ec2, owner.build_id)
+        registered = [i for i in self._build_images(ec2, region, owner.build_id)
                       if i.get("State") != "deregistered" and i["ImageId"] not in removed]
         holders: dict[str, set[str]] = {}
         for image in registered:
             for snapshot_id in ec2_api.snapshot_ids(image):
                 holders.setdefault(snapshot_id, set()).add(image["ImageId"])
         rows = []
-        for snapshot in ec2_lifecycle.build_snapshots(ec2, owner.build_id):
+        for snapshot in self._build_snapshots(ec2, region, owner.build_id):
             if only is not None and snapshot["SnapshotId"] not in only:
                 continue
             facts = SnapshotFacts(snapshot_id=snapshot["SnapshotId"], region=region,
@@ -190,6 +238,9 @@ class Gate:
             rows.append(self._row("snapshot", verdict))
             if verdict.delete and not dry_run:
                 gone = executor.delete_snapshot_approved(ec2, snapshot["SnapshotId"], verdict)
+                if gone:
+                    self._forget(region, owner.build_id, 1, "SnapshotId",
+                                 snapshot["SnapshotId"])
                 rows[-1]["outcome"] = "done" if gone else "skipped: an image still uses it"
         return rows
 

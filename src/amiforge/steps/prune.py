@@ -16,6 +16,10 @@
    rest goes on; the record is only marked PRUNED once every copy is gone. Snapshots an
    interrupted earlier run left behind (image deregistered, snapshots not yet deleted)
    are found by their ``amiforge:build-id`` tag in every region and deleted too.
+   The builds' images and snapshots are listed once per region for the whole run (one
+   DescribeImages, one DescribeSnapshots); each pruned image then costs its
+   DeregisterImage and DeleteSnapshot calls, and each build its record's UpdateItem
+   (``bench/prune.py``).
 
 The report lists every decision (recipe, image, action, reason) with its outcome, so a
 dry run prints exactly what a real run then does.
@@ -56,6 +60,14 @@ log = logging.getLogger(__name__)
 def plan(env: StepEnv, recipes: Collection[str] | None = None, *, now: datetime | None = None,
          gate: Gate | None = None, purge: Collection[str] = ()
          ) -> tuple[list[RetentionDecision], list[dict[str, Any]]]:
+    decisions, skipped, _ = _plan(env, recipes, now=now, gate=gate, purge=purge)
+    return decisions, skipped
+
+
+def _plan(env: StepEnv, recipes: Collection[str] | None = None, *,
+          now: datetime | None = None, gate: Gate | None = None, purge: Collection[str] = ()
+          ) -> tuple[list[RetentionDecision], list[dict[str, Any]],
+                     dict[tuple[str, str], BuildRecord]]:
     """(decisions, skipped recipes) for the published recipes (or only ``recipes``).
 
     Every prune the retention rules choose is then put to the deletion gate, image by
@@ -83,12 +95,23 @@ def plan(env: StepEnv, recipes: Collection[str] | None = None, *, now: datetime 
     records = {(b["recipe"], b["build_id"]): b for builds in histories.values() for b in builds}
     in_use, unknown = _in_use(env, gate, [b for b in records.values()
                                           if b.get("status") == AVAILABLE])
-    decisions = [_gated(env, gate, _unless_unknown(env, d, unknown),
-                        records.get((d.recipe, d.build_id)))
-                 for name in sorted(policies)
-                 for d in plan_one(name, histories[name], policies[name], now=now,
-                                   in_use=in_use)]
-    return decisions, skipped
+    chosen = [_unless_unknown(env, d, unknown)
+              for name in sorted(policies)
+              for d in plan_one(name, histories[name], policies[name], now=now,
+                                in_use=in_use)]
+    # Every build retention would prune: its images and snapshots, one listing per region.
+    builds: dict[str, set[str]] = {}
+    for d in chosen:
+        if d.action == PRUNE:
+            for region in _regions(env, d):
+                builds.setdefault(region, set()).add(d.build_id)
+    for region, build_ids in sorted(builds.items()):
+        try:
+            gate.prefetch_builds(region, build_ids)
+        except Exception as err:  # each image is then read by id, and fails closed there
+            log.warning("listing the builds' images in %s failed: %s", region, err)
+    decisions = [_gated(env, gate, d, records.get((d.recipe, d.build_id))) for d in chosen]
+    return decisions, skipped, records
 
 
 def _gated(env: StepEnv, gate: Gate, decision: RetentionDecision,
@@ -100,7 +123,7 @@ def _gated(env: StepEnv, gate: Gate, decision: RetentionDecision,
     owner = Owner(decision.recipe, decision.build_id, stack=env.stack_name or None)
     for region, image_id in sorted(regions.items()):
         try:
-            image = ec2_api.describe_image(env.client("ec2", region), image_id)
+            image = gate.image(region, image_id, decision.build_id)
         except Exception as err:  # an unreachable region keeps the build
             return replace(decision, action=KEEP,
                            reason=f"could not read {image_id} in {region}: "
@@ -155,7 +178,7 @@ def prune(event: PruneEvent, env: StepEnv, *, purge: Collection[str] = ()
     image not in use, the newest too."""
     dry_run = bool(event.get("dry_run"))
     gate = Gate(env, dry_run=dry_run)
-    decisions, skipped = plan(env, event.get("recipes"), gate=gate, purge=purge)
+    decisions, skipped, records = _plan(env, event.get("recipes"), gate=gate, purge=purge)
     entries = []
     for decision in decisions:
         entry = decision.as_dict()
@@ -163,7 +186,9 @@ def prune(event: PruneEvent, env: StepEnv, *, purge: Collection[str] = ()
             entry["outcome"] = "planned" if decision.action in (PRUNE, DEPRECATE) else "kept"
         else:
             try:
-                entry["outcome"] = (_prune(env, gate, decision) if decision.action == PRUNE
+                entry["outcome"] = (_prune(env, gate, decision,
+                                           records.get((decision.recipe, decision.build_id)))
+                                    if decision.action == PRUNE
                                     else _deprecate(env, decision))
             except AmiforgeError as err:
                 log.warning("retention of %s failed: %s", decision.image_id, err)
@@ -181,22 +206,38 @@ def _regions(env: StepEnv, decision: RetentionDecision) -> dict[str, str]:
     return dict(decision.images) or {env.region: decision.image_id}
 
 
-def _prune(env: StepEnv, gate: Gate, decision: RetentionDecision) -> str:
-    """Remove the build's image in every region through the deletion gate, with the
-    snapshots behind it and any of the build's snapshots an interrupted earlier run left
-    (its image deregistered, so EC2 no longer says which snapshots were behind it)."""
-    record = env.catalog.get(decision.recipe, decision.build_id)
+def _prune(env: StepEnv, gate: Gate, decision: RetentionDecision,
+           record: BuildRecord | None = None) -> str:
+    """Remove the build's image in every region through the deletion gate, then, in one
+    pass per region, the build's snapshots no kept image stands on: those behind the
+    image just deregistered and any an interrupted earlier run left (its image gone, so
+    EC2 no longer says which snapshots were behind it). What fails stays tagged, and the
+    next run's listing finds it again: the retry is only for what failed.
+
+    The record and the images come from this run's plan (the same gate's listing, kept
+    up to date as it removes): nothing is read twice. The record is marked PRUNED only
+    if it is still AVAILABLE (a conditional update)."""
+    if record is None:
+        record = env.catalog.get(decision.recipe, decision.build_id)
     owner = Owner(decision.recipe, decision.build_id, stack=env.stack_name or None)
     regions = _regions(env, decision)
     kept: list[str] = []
     for region, image_id in sorted(regions.items()):
-        image = ec2_api.describe_image(env.client("ec2", region), image_id)
+        image = gate.image(region, image_id, decision.build_id)
         rows = gate.remove_images(region, [image] if image else [], owner, record,
-                                  decision.reason, retention_chose=True, dry_run=False)
+                                  decision.reason, retention_chose=True, dry_run=False,
+                                  snapshots=False)
         kept += [f"{r['resource']}: {r['reason']}" for r in rows
                  if r["kind"] == "image" and r["action"] == "keep"]
-        if not kept:
-            gate.remove_snapshots(region, owner, record, decision.reason, dry_run=False)
+        removed = {r["resource"] for r in rows
+                   if r["kind"] == "image" and r["action"] == "deregister"}
+        # Once something of the build is kept, only the removed images' own snapshots go.
+        only = None if not kept else {s for i in ([image] if image else [])
+                                      if i["ImageId"] in removed
+                                      for s in ec2_api.snapshot_ids(i)}
+        if only is None or only:
+            gate.remove_snapshots(region, owner, record, decision.reason, only=only,
+                                  removed=removed, dry_run=False)
     if kept:
         return "kept: " + "; ".join(kept)
     marked = env.catalog.update(decision.recipe, decision.build_id, only_if_status=AVAILABLE,

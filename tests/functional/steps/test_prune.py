@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 from tests.helpers import build_id_of, iso, publish_recipe, seed, stack_resources, write_recipe
@@ -232,3 +234,49 @@ def test_an_unpublished_recipe_is_skipped_not_guessed(env: StepEnv) -> None:
     report = prune({"recipes": ["never-published-x"]}, env)
     assert report["decisions"] == []
     assert report["skipped"] == [{"recipe": "never-published-x", "reason": "not published"}]
+
+
+def pruned_with_calls(local_cloud: Any, stack: StepEnv, tmp_path: Path, n: int
+                      ) -> Counter[str]:
+    """Prune a recipe with ``n`` builds beyond the newest, each with a copy in COPY,
+    counting every AWS call the run makes, by operation."""
+    setup = AwsContext(region=HOME, endpoint_url=local_cloud.endpoint)
+    env = dataclasses.replace(stack, aws=setup)
+    recipe = f"calls-{uuid.uuid4().hex[:8]}"
+    home, copy = setup.client("ec2", HOME), setup.client("ec2", COPY)
+    records, snapshots = [], []
+    for age in [0, *range(10, 10 + n)]:
+        build = build_id(recipe)
+        home_image, home_snap = image_of(home, recipe, build)
+        copy_image, copy_snap = image_of(copy, recipe, build, copy_of=home_image)
+        records.append(record(recipe, build, age, {HOME: home_image, COPY: copy_image}))
+        snapshots.append((home_snap, copy_snap))
+    publish_retention(env, tmp_path, recipe)
+    seed(env, *records)
+    calls: Counter[str] = Counter()
+    session = boto3.session.Session(region_name=HOME)
+    # Every client the run makes copies the session's handlers, so every call is counted.
+    session.events.register("before-call.*.*", lambda model, **_: calls.update([model.name]))
+    counted = dataclasses.replace(stack, aws=AwsContext(
+        region=HOME, endpoint_url=local_cloud.endpoint, session=session))
+    report = prune({"recipes": [recipe]}, counted)
+    assert report["pruned"] == n and report["errors"] == 0
+    for home_snap, copy_snap in snapshots[1:]:   # the pruned builds' snapshots are gone
+        assert not snapshot_exists(home, home_snap) and not snapshot_exists(copy, copy_snap)
+    assert snapshot_exists(home, snapshots[0][0]) and snapshot_exists(copy, snapshots[0][1])
+    return calls
+
+
+def test_each_pruned_image_costs_its_removal_and_nothing_is_read_twice(
+        local_cloud: Any, stack: StepEnv, tmp_path: Path) -> None:
+    small, large = (pruned_with_calls(local_cloud, stack, tmp_path, n) for n in (1, 4))
+    images = 2 * (4 - 1)                       # 3 more builds, an image in each region
+    extra = large - small
+    # One more image: its DeregisterImage and DeleteSnapshot; one more build: the
+    # record's UpdateItem. Every read (listings, usage, latest, the catalog) is per run.
+    assert extra == Counter({"DeregisterImage": images, "DeleteSnapshot": images,
+                             "UpdateItem": images // 2})
+    assert sum(extra.values()) / images <= 4
+    # One listing of the builds' images and one of their snapshots per region.
+    assert large["DescribeImages"] == 2 and large["DescribeSnapshots"] == 2
+    assert large["GetItem"] == 0

@@ -44,6 +44,7 @@ from cfnlint.decode.cfn_yaml import loads
 
 import amiforge
 from amiforge.deploy.stack import template_text
+from amiforge.handlers import pipeline
 
 # --------------------------------------------------------------------------- the table
 # Logical id of the function -> what its code calls. "service:Operation" is the IAM action
@@ -716,7 +717,12 @@ def functions(template: dict) -> dict[str, dict]:
 
 
 def handler_key(handler: str) -> tuple[str, str]:
+    """The function a handler string runs: a pipeline handler is a ``Step`` naming its
+    step function (imported when first called), which is where the calls are."""
     module, _, name = handler.rpartition(".")
+    if module == "amiforge.handlers.pipeline":
+        step = pipeline.HANDLERS[name]
+        return f"amiforge.steps.{step.module}", step.function
     return module, name
 
 
