@@ -114,10 +114,13 @@ class Catalog:
                 raise TransientAwsError("BatchGetItem: keys still unprocessed after 8 attempts")
         return found
 
-    def query(self, limit: int | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    def query(self, limit: int | None = None, *, page_size: int | None = None,
+              **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Items of a Query, through botocore's paginator; with ``limit``, each request
-        asks for at most that many (``Limit``) and paging stops there."""
-        config = {"PageSize": limit, "MaxItems": limit} if limit else {}
+        asks for at most that many (``Limit``) and paging stops there; with ``page_size``,
+        pages are that small, so a reader that stops early reads little."""
+        config = ({"PageSize": limit, "MaxItems": limit} if limit
+                  else {"PageSize": page_size} if page_size else {})
         with aws_call("Query"):
             for page in self.db.get_paginator("query").paginate(
                     TableName=self.table, PaginationConfig=config, **kwargs):
@@ -141,8 +144,27 @@ class Catalog:
 
     def latest(self, recipe: str, published_hash: str | None = None) -> BuildRecord | None:
         """The AVAILABLE build `latest` names (:func:`amiforge.core.latest.choose_latest`):
-        a build of the published version first, then the newest."""
-        chosen = choose_latest(self.available(recipe), published_hash)
+        a build of the published version first, then the newest.
+
+        Read newest first, a page of 10 at a time, only as far as the rule needs: past the
+        newest build of the published version (nothing older can outrank it) and the
+        builds created at that same instant. Without a published build in the index (or
+        no published hash), every AVAILABLE build is read, as few as retention keeps."""
+        read: list[BuildRecord] = []
+        found_at: str | None = None
+        for item in self.query(
+                page_size=10, IndexName=LATEST_INDEX,
+                KeyConditionExpression="available_recipe = :r",
+                ExpressionAttributeValues={":r": value(recipe)}, ScanIndexForward=False):
+            record = _record(item)
+            created = str(record.get("created_at") or "")
+            if found_at is not None and created < found_at:
+                break
+            read.append(record)
+            if found_at is None and (published_hash is None
+                                     or record.get("recipe_hash") == published_hash):
+                found_at = created
+        chosen = choose_latest(read, published_hash)
         return cast(BuildRecord, dict(chosen)) if chosen is not None else None
 
     def history(self, recipe: str, limit: int | None = None) -> list[BuildRecord]:

@@ -8,6 +8,7 @@ adapter (``Catalog.items_read``): the same at 10 and 10,000 builds of one recipe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -81,3 +82,26 @@ def test_status_never_moves_back(dynamodb: Any) -> None:
     record = catalog.get("web", "b")
     assert record is not None and record["status"] == AVAILABLE
     assert [b["build_id"] for b in catalog.available("web")] == ["b"]
+
+
+def test_latest_reads_the_same_at_10_and_10000_available_builds(dynamodb: Any) -> None:
+    # A history a retention-less stack would keep: every build AVAILABLE, the newest of
+    # the published version; and an older published build under newer ones of another.
+    def available(count: int) -> Iterator[dict[str, Any]]:
+        for n in range(count):
+            yield {"recipe": "web", "build_id": f"web-{n:020x}", "status": AVAILABLE,
+                   "available_recipe": "web", "recipe_hash": "new" if n % 2 else "old",
+                   "created_at": f"2024-01-01T00:00:00.{n:06d}Z", "image_id": f"ami-{n:017x}"}
+    read = {}
+    for size in (10, 10_000):
+        catalog = new_catalog(dynamodb)
+        catalog.put_many(available(size))
+        newest, items = reads(catalog, lambda c=catalog: c.latest("web", "new"))
+        assert newest is not None and newest["build_id"] == f"web-{size - 1:020x}"
+        read[size] = items
+        # The published version's newest build wins over a newer build of another one.
+        older, _ = reads(catalog, lambda c=catalog: c.latest("web", "old"))
+        assert older is not None and older["build_id"] == f"web-{size - 2:020x}"
+        assert catalog.latest("web", None)["build_id"] == f"web-{size - 1:020x}"
+    assert read[10] == read[10_000] <= 10
+
