@@ -10,6 +10,7 @@ import contextlib
 import json
 import textwrap
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -168,6 +169,18 @@ def latest_value(env: StepEnv, recipe: str, region: str | None = None) -> str | 
     return ssm_api.get_value(env.client("ssm", region), ssm_api.latest_parameter_name(recipe))
 
 
+_imaged_at: dict[str, int] = {}
+
+
+def _next_second_for(recipe: str) -> None:
+    """Wait out the wall-clock second of this recipe's previous image. The default name
+    ``{recipe}-{date}-{short_hash}`` has one-second resolution, so two images of one recipe
+    in one second share a name and CreateImage refuses the second (as it should; that
+    refusal has tests of its own). Tests that make images back to back want two images."""
+    while int(time.time()) == _imaged_at.get(recipe):
+        time.sleep(0.05)
+
+
 def imaged(env: StepEnv, recipe: Recipe, **input_: Any) -> dict[str, Any]:
     """The state after a good build's Verify, CreateImage and AwaitImage: {..., image}."""
     from amiforge.steps.image import await_image, create_image
@@ -175,7 +188,9 @@ def imaged(env: StepEnv, recipe: Recipe, **input_: Any) -> dict[str, Any]:
 
     state = stopped(env, recipe, **input_)
     state["verdict"] = verify(state, env)
+    _next_second_for(recipe.name)
     state["image"] = create_image(state, env)
+    _imaged_at[recipe.name] = int(time.time())  # at or after the second in the name
     state["image"] = await_image(state, env)
     return state
 
