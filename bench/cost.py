@@ -34,7 +34,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 
-# us-east-1 list prices, read 2026-12-02 from AWS's pricing pages:
+# us-east-1 list prices from AWS's pricing pages, checked on 2026-12-02 against copies of them:
 PRICES_READ = "2026-12-02"
 # https://aws.amazon.com/step-functions/pricing/ (Standard Workflows, US East (N. Virginia))
 STEP_FUNCTIONS_PER_TRANSITION = 0.025 / 1000
