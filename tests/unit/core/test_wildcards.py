@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from amiforge.core.wildcards import wildcard_match
 
@@ -32,3 +34,20 @@ from amiforge.core.wildcards import wildcard_match
 ])
 def test_a_name_matches_as_ec2_would_match_it(pattern: str, name: str, matches: bool) -> None:
     assert wildcard_match(pattern, name) is matches
+
+
+def _escaped(text: str) -> str:
+    return "".join("\\" + c if c in "*?\\" else c for c in text)
+
+
+@given(st.text(max_size=30), st.text(max_size=30))
+def test_an_escaped_name_matches_itself_and_only_itself(name: str, other: str) -> None:
+    assert wildcard_match(_escaped(name), name)
+    assert wildcard_match(_escaped(name), other) is (other == name)
+
+
+@given(st.text(max_size=20), st.text(max_size=20))
+def test_a_prefix_and_a_star_match_every_name_that_starts_with_it(prefix: str,
+                                                                  rest: str) -> None:
+    assert wildcard_match(_escaped(prefix) + "*", prefix + rest)
+    assert wildcard_match("?" * len(prefix), prefix)
