@@ -2,7 +2,9 @@
 
 Prints one JSON object. For each N (1, 10, 100, 1000) with K = min(N, 10) bases, on the
 local cloud:
-  * amiforge's detection when nothing changed (steady state: one Query + K lookups),
+  * amiforge's detection when nothing changed (steady state: the recipe Query, one
+    DescribeImages for the K bases, which differ only in name, and a BatchGetItem of
+    the claimed builds per 100 recipes),
   * the same when one base released a new image (N/K builds started),
   * lambda_build_ami's way: one DescribeImages / GetParameter per recipe,
 counting every AWS call made (botocore before-call events) and the wall time, all in one
