@@ -1,12 +1,20 @@
 """Benchmark: one detection over N recipes on K distinct bases, against the naive loop.
 
-Prints one JSON object. For each N (10, 100, 1000) with K = 10 bases, on the local cloud:
-  * amiforge's detection when nothing changed (steady state: one Query + K lookups),
+Prints one JSON object. For each N (1, 10, 100, 1000) with K = min(N, 10) bases, on the
+local cloud:
+  * amiforge's detection when nothing changed (steady state: the recipe Query, one
+    DescribeImages for the K bases, which differ only in name, and a BatchGetItem of
+    the claimed builds per 100 recipes),
   * the same when one base released a new image (N/K builds started),
   * lambda_build_ami's way: one DescribeImages / GetParameter per recipe,
 counting every AWS call made (botocore before-call events) and the wall time, all in one
 run so the ratios compare like with like. Builds are started on a one-state machine: this
 measures detection, not builds.
+
+Then ``per_day``: the measured calls per run times the runs a day of the template's
+``DetectSchedule`` default, against each recipe checking its own base once a day and once
+an hour (the naive loop's measured DescribeImages per recipe, without its listing), and
+the recipe count from which detection makes fewer calls a day (``detect_per_day.py``).
 """
 
 from __future__ import annotations
@@ -22,21 +30,30 @@ from pathlib import Path
 from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "src"),
-                str(Path(__file__).resolve().parents[1])]
+                str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
+from detect_per_day import (  # noqa: E402
+    DAILY,
+    HOURLY,
+    calls_per_day,
+    crossover,
+    per_recipe_calls_per_day,
+    runs_per_day,
+)
 from tests.helpers import create_tables  # noqa: E402
 
 from amiforge.aws.session import AwsContext  # noqa: E402
 from amiforge.core.hashing import build_key  # noqa: E402
 from amiforge.core.model import Recipe  # noqa: E402
 from amiforge.core.parse import recipe_from_document  # noqa: E402
+from amiforge.deploy.stack import template_parameters  # noqa: E402
 from amiforge.localcloud.server import LocalCloud  # noqa: E402
 from amiforge.steps.base import resolve_bases  # noqa: E402
 from amiforge.steps.detect import detect  # noqa: E402
 from amiforge.steps.env import StepEnv  # noqa: E402
 
 K = 10
-SIZES = (10, 100, 1000)
+SIZES = (1, 10, 100, 1000)
 
 
 def recipe_document(name: str, family: str) -> dict[str, Any]:
@@ -56,12 +73,12 @@ def count_calls(aws: AwsContext) -> Counter:
 
 
 def setup(env: StepEnv, cloud: LocalCloud, n: int, run: str) -> list[Recipe]:
-    families = [f"bench{run}-{k}" for k in range(K)]
+    families = [f"bench{run}-{k}" for k in range(min(n, K))]
     for family in families:
         cloud.release_base(name=f"{family}-1", owner="amazon")
     recipes = []
     for i in range(n):
-        doc = recipe_document(f"r{run}-{i}", families[i % K])
+        doc = recipe_document(f"r{run}-{i}", families[i % len(families)])
         recipe = recipe_from_document(doc)
         env.store.publish(recipe.name, recipe.hash, recipe.to_document(), None)
         recipes.append(recipe)
@@ -132,7 +149,7 @@ def main() -> None:
             for service in ("ec2", "ssm", "dynamodb", "stepfunctions"):
                 aws.client(service).meta.events.unregister("before-call.*.*")
             results.append({
-                "recipes": n, "bases": K,
+                "recipes": n, "bases": min(n, K),
                 "detect_unchanged": {"aws_calls": steady_calls, "seconds": round(steady_s, 3),
                                      "by_operation": dict(steady_by)},
                 "detect_one_base_changed": {"aws_calls": changed_calls,
@@ -149,7 +166,29 @@ def main() -> None:
     print(json.dumps({"benchmark": "detect", "machine": {"python": platform.python_version(),
                                                           "cpus": os.cpu_count(),
                                                           "platform": platform.platform()},
-                      "results": results}, indent=2))
+                      "results": results, "per_day": per_day(results)}, indent=2))
+
+
+def per_day(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Calls a day at each size: detection on the template's schedule against each recipe
+    checking its own base daily and hourly; and where detection becomes the cheaper."""
+    schedule = template_parameters()["DetectSchedule"] or ""
+    runs = runs_per_day(schedule)
+    measured = {r["recipes"]: r["detect_unchanged"]["aws_calls"] for r in results}
+    per_check = {r["recipes"]: r["naive_per_recipe_loop"]["by_operation"]["DescribeImages"]
+                 / r["recipes"] for r in results}
+    (check,) = set(per_check.values())  # one DescribeImages per recipe at every size
+    return {
+        "detect_schedule": schedule, "detect_runs_per_day": float(runs),
+        "per_recipe_check_calls": check,
+        "sizes": [{"recipes": n, "detect_calls_per_run": calls,
+                   "detect_calls_per_day": calls_per_day(calls, runs),
+                   "daily_check_calls_per_day": per_recipe_calls_per_day(n, DAILY, check),
+                   "hourly_check_calls_per_day": per_recipe_calls_per_day(n, HOURLY, check)}
+                  for n, calls in sorted(measured.items())],
+        "crossover_recipes_vs_daily_check": crossover(measured, runs, DAILY, check),
+        "crossover_recipes_vs_hourly_check": crossover(measured, runs, HOURLY, check),
+    }
 
 
 if __name__ == "__main__":

@@ -12,11 +12,15 @@ prune.py              ``prune_calls_per_pruned_image`` (marginal, home region)
 bundle.py 3           ``pipeline_handler_import_ms``, ``boto3_import_ms``,
                       ``pipeline_function_init_max_ms``
 lambda_invoke.py 5    ``cold_invoke_speedup``
-detect.py             ``detect_calls_ratio_n1000``
+detect.py             ``detect_calls_ratio_n1000``, ``detect_calls_per_day_n1`` ... ``_n1000``,
+                      ``detect_crossover_recipes_vs_daily_check``, ``..._vs_hourly_check``
 lookup.py 5           ``lookup_ratio_10k_amiforge_part`` (and its two times), ``..._end_to_end``
 catalog_reads.py      ``status_items_read_10``, ``status_items_read_10000``
 pipeline.py 1 2       ``lambda_invocations_per_build``, ``transitions_per_build_no_image_wait``,
-                      ``stop_to_create_image_warm_s``, ``stop_to_create_image_cold_s``
+                      ``stop_to_create_image_warm_s``, ``stop_to_create_image_cold_s``,
+                      ``lambda_ms_per_build_warm``, ``lambda_ms_image_poll_warm``
+cost.py               ``cost_per_build_before_usd``, ``cost_per_build_after_usd``: run
+                      last, over the figures of this run merged into results.json's
 ====================  ==========================================================
 
 Times (``*_ms``, ``*_s``) are absolute wall-clock figures on whatever machine runs this,
@@ -32,8 +36,10 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -61,7 +67,14 @@ def _lambda_invoke(r: dict[str, Any]) -> dict[str, Any]:
 
 def _detect(r: dict[str, Any]) -> dict[str, Any]:
     (n1000,) = [s for s in r["results"] if s["recipes"] == 1000]
-    return {"detect_calls_ratio_n1000": n1000["total_call_ratio_detect_over_naive"]}
+    per_day = r["per_day"]
+    return {"detect_calls_ratio_n1000": n1000["total_call_ratio_detect_over_naive"],
+            **{f"detect_calls_per_day_n{size['recipes']}": size["detect_calls_per_day"]
+               for size in per_day["sizes"]},
+            "detect_crossover_recipes_vs_daily_check":
+                per_day["crossover_recipes_vs_daily_check"],
+            "detect_crossover_recipes_vs_hourly_check":
+                per_day["crossover_recipes_vs_hourly_check"]}
 
 
 def _lookup(r: dict[str, Any]) -> dict[str, Any]:
@@ -86,10 +99,20 @@ def _catalog_reads(r: dict[str, Any]) -> dict[str, Any]:
 def _pipeline(r: dict[str, Any]) -> dict[str, Any]:
     per_build = r["per_build"]
     stop = r["stop_to_create_image_s"]
+    warm = [p["lambda_runtime"] for p in r["phases"] if p["label"].endswith("warm")]
+    polls = [w["median_ms_by_handler"]["await_image"] for w in warm
+             if "await_image" in w["median_ms_by_handler"]]
     return {"lambda_invocations_per_build": per_build["lambda_invocations_runtime"],
             "transitions_per_build_no_image_wait": per_build["state_transitions"],
             "stop_to_create_image_warm_s": stop["1_build_warm_median"],
-            "stop_to_create_image_cold_s": stop["1_build_cold_median"]}
+            "stop_to_create_image_cold_s": stop["1_build_cold_median"],
+            # Lambda time of a warm build, for bench/cost.py (the local cloud's: an upper bound).
+            "lambda_ms_per_build_warm": statistics.median(w["lambda_ms_per_build"] for w in warm),
+            **({"lambda_ms_image_poll_warm": statistics.median(polls)} if polls else {})}
+
+
+def _cost(r: dict[str, Any]) -> dict[str, Any]:
+    return {k: r[k] for k in ("cost_per_build_before_usd", "cost_per_build_after_usd")}
 
 
 SCRIPTS: dict[str, tuple[list[str], Callable[[dict[str, Any]], dict[str, Any]]]] = {
@@ -100,6 +123,7 @@ SCRIPTS: dict[str, tuple[list[str], Callable[[dict[str, Any]], dict[str, Any]]]]
     "lookup.py": (["5"], _lookup),
     "catalog_reads.py": ([], _catalog_reads),
     "pipeline.py": (["1", "2"], _pipeline),
+    "cost.py": ([], _cost),  # last: it prices the figures above (main() passes them)
 }
 
 
@@ -114,7 +138,7 @@ def run(script: str, args: list[str]) -> dict[str, Any]:
     return result
 
 
-def main(only: list[str]) -> dict[str, Any]:
+def main(only: list[str], previous: dict[str, Any] | None = None) -> dict[str, Any]:
     figures: dict[str, Any] = {"machine_load_1m": round(os.getloadavg()[0], 2),
                                "cpus": os.cpu_count()}
     for script, (args, pick) in SCRIPTS.items():
@@ -122,7 +146,13 @@ def main(only: list[str]) -> dict[str, Any]:
             continue
         start = time.perf_counter()
         try:
-            figures.update(pick(run(script, args)))
+            if script == "cost.py":  # priced: this run's figures over the file's
+                with tempfile.TemporaryDirectory() as tmp:
+                    merged = Path(tmp) / "figures.json"
+                    merged.write_text(json.dumps({**(previous or {}), **figures}))
+                    figures.update(pick(run(script, [str(merged)])))
+            else:
+                figures.update(pick(run(script, args)))
         except Exception as err:  # left out, said why; never a made-up figure
             print(f"{script}: no figures ({type(err).__name__}: {err})", file=sys.stderr)
         print(f"{script}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
@@ -131,8 +161,9 @@ def main(only: list[str]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    results = main(sys.argv[1:])
+    existing = json.loads(OUT.read_text()) if sys.argv[1:] and OUT.exists() else {}
+    results = main(sys.argv[1:], existing)
     if sys.argv[1:] and OUT.exists():
-        results = {**json.loads(OUT.read_text()), **results}
+        results = {**existing, **results}
     OUT.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from amiforge.aws.errors import ClientError, aws_call, error_code, is_transient, translate
+from amiforge.core.wildcards import wildcard_match
 from amiforge.errors import NoCapacity
 
 # RunInstances errors that mean "this type, here, now" rather than "this request is bad":
@@ -31,16 +32,40 @@ def tags_of(resource: Mapping[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in resource.get("Tags", []) or []}
 
 
-def newest_image(ec2: Any, *, owners: Iterable[str], filters: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The newest available, non-deprecated image matching the query, or None."""
-    with aws_call("DescribeImages"):
-        paginator = ec2.get_paginator("describe_images")
-        images: list[dict[str, Any]] = []
-        for page in paginator.paginate(Owners=list(owners), Filters=filters):
-            images.extend(page.get("Images", []))
-    usable = [i for i in images if i.get("State", "available") == "available"
-              and not _deprecated(i)]
-    return max(usable, key=lambda i: i.get("CreationDate", ""), default=None)
+# Name patterns asked in one DescribeImages: the values of its name filter, ORed by EC2.
+NAMES_PER_CALL = 200
+
+
+def newest_images(ec2: Any, *, owners: Iterable[str], names: Iterable[str],
+                  filters: list[dict[str, Any]]) -> dict[str, dict[str, Any] | None]:
+    """For each name pattern in ``names``: the newest available, non-deprecated image of
+    ``owners`` matching it and every filter in ``filters`` (no ``name`` one), or None.
+
+    What DescribeImages with each pattern alone would answer, in one paginated call per
+    :data:`NAMES_PER_CALL` patterns instead of one per pattern; each image goes to every
+    pattern it matches, as EC2 matches it (``core/wildcards.py``).
+    """
+    wanted = list(dict.fromkeys(names))
+    if any(f.get("Name") == "name" for f in filters):
+        raise ValueError("newest_images: the name patterns go in names=, not in filters")
+    best: dict[str, dict[str, Any] | None] = dict.fromkeys(wanted)
+    for start in range(0, len(wanted), NAMES_PER_CALL):
+        chunk = wanted[start:start + NAMES_PER_CALL]
+        query = [{"Name": "name", "Values": chunk}, *filters]
+        with aws_call("DescribeImages"):
+            for page in ec2.get_paginator("describe_images").paginate(
+                    Owners=list(owners), Filters=query):
+                for image in page.get("Images", []):
+                    if image.get("State", "available") != "available" or _deprecated(image):
+                        continue
+                    for pattern in chunk:
+                        if not wildcard_match(pattern, image.get("Name", "")):
+                            continue
+                        held = best[pattern]
+                        if held is None or (image.get("CreationDate", "")
+                                            > held.get("CreationDate", "")):
+                            best[pattern] = image
+    return best
 
 
 def _deprecated(image: Mapping[str, Any]) -> bool:

@@ -1,7 +1,11 @@
 """Resolve recipes' base images: each distinct base is asked of AWS once.
 
-SSM parameter bases are fetched in batches of ten; filter bases are grouped by their
-query key so that a hundred recipes on one vendor image cost one DescribeImages. A pinned
+SSM parameter bases are fetched in batches of ten (GetParameters' maximum); filter bases
+are grouped by their query key so that a hundred recipes on one vendor image cost one
+lookup, and filter bases that differ only in their name pattern (same owners, same
+architecture) share one DescribeImages whose name filter lists every pattern, so ten
+vendor families cost one call, not ten (``aws/ec2.newest_images`` splits the answer by
+pattern as EC2 matches names). A pinned
 base (``base.image_id``) resolves to itself: one DescribeImages per distinct pin, only to
 check it still exists, so no release can ever change it.
 
@@ -13,8 +17,10 @@ passed on (not to plan output, execution input, records or failure reasons).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import ssm as ssm_api
@@ -69,15 +75,39 @@ def resolve_bases(env: StepEnv, bases: Iterable[BaseSpec]) -> dict[str, Resolved
             else:
                 out[key] = ResolvedBase(key, found[name])
         del invalid, found  # every missing name is reported above; values go no further
+    for (owners, filters), patterns in _filter_groups(distinct).items():
+        newest = ec2_api.newest_images(env.client("ec2"), owners=owners,
+                                       names=patterns, filters=json.loads(filters))
+        matches: dict[str, list[dict[str, Any]]] = {}
+        for pattern, keys in patterns.items():
+            image = newest[pattern]
+            for key in keys:
+                matches.setdefault(key, []).extend([image] if image else [])
+        for key, images in matches.items():
+            image = max(images, key=lambda i: i.get("CreationDate", ""), default=None)
+            out[key] = (ResolvedBase(key, image["ImageId"]) if image else
+                        ResolvedBase(key, None, f"no available image matches {key}"))
+    return out
+
+
+def _filter_groups(distinct: dict[str, BaseSpec]
+                   ) -> dict[tuple[tuple[str, ...], str], dict[str, list[str]]]:
+    """Filter bases that differ only in their name pattern, together: {(owners, the other
+    filters as JSON): {name pattern: [query keys]}}. One DescribeImages asks for all of a
+    group's patterns (EC2 ORs the values of one filter) instead of one call per base."""
+    groups: dict[tuple[tuple[str, ...], str], dict[str, list[str]]] = {}
     for key, base in distinct.items():
         if base.ssm_parameter or base.image_id:
             continue
         args = base.describe_images_args()
-        image = ec2_api.newest_image(env.client("ec2"), owners=args["Owners"],
-                                     filters=args["Filters"])
-        out[key] = (ResolvedBase(key, image["ImageId"]) if image else
-                    ResolvedBase(key, None, f"no available image matches {key}"))
-    return out
+        names = [f for f in args["Filters"] if f["Name"] == "name"]
+        others = [f for f in args["Filters"] if f["Name"] != "name"]
+        group = groups.setdefault(
+            (tuple(sorted(args["Owners"])), json.dumps(others, sort_keys=True)), {})
+        for name in names:
+            for pattern in name["Values"]:
+                group.setdefault(pattern, []).append(key)
+    return groups
 
 
 def resolve_one(env: StepEnv, base: BaseSpec) -> str:

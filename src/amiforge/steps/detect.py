@@ -3,7 +3,8 @@ a failed key on the recipe's policy.
 
 Cost: one Query of the recipe store's ``current`` index (GetItem per recipe when a publish
 names them), one lookup per *distinct* base (SSM parameters in
-batches of ten, identical image filters asked once), one BatchGetItem of the catalog per
+batches of ten, identical image filters asked once, filters differing only in their name
+pattern asked together), one BatchGetItem of the catalog per
 100 recipes whose key is unchanged (is its last build done, or did it fail?), a catalog
 Query per stale or failed recipe, one conditional write and one StartExecution per build
 started. The AWS calls grow with the number of distinct bases, not the number of recipes.

@@ -77,3 +77,46 @@ def test_a_malformed_id_is_an_error_naming_the_operation(aws: AwsContext) -> Non
                            source_region="us-east-1", name="bad-copy", description="x",
                            kms_key_id=None, tags={}, client_token="x")
     assert caught.value.operation == "CopyImage"
+
+
+def test_newest_images_answers_each_pattern_as_alone_in_fewer_calls(
+        aws: AwsContext, local_cloud: object, unique: Callable[[str], str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tests.helpers import CallCounter
+
+    ec2 = aws.client("ec2")
+    tag, now = unique("v"), datetime.now(UTC)
+
+    def release(name: str, days: int) -> str:
+        return str(local_cloud.release_base(  # type: ignore[attr-defined]
+            f"{tag}-{name}", creation_date=now - timedelta(days=days)))
+
+    old_web, new_web, db = release("web-1", 2), release("web-2", 1), release("db-1", 3)
+    patterns = [f"{tag}-web-*", f"{tag}-db-*", f"{tag}-*-1", f"{tag}-none-*", f"{tag}-web-*"]
+    alone = {}
+    for pattern in patterns:  # the answer of each pattern asked alone, by hand
+        images = ec2.describe_images(Owners=["amazon"], Filters=[
+            {"Name": "name", "Values": [pattern]},
+            {"Name": "state", "Values": ["available"]}])["Images"]
+        alone[pattern] = sorted(i["ImageId"] for i in images)
+    assert alone[f"{tag}-*-1"] == sorted([old_web, db])
+
+    monkeypatch.setattr(ec2_api, "NAMES_PER_CALL", 2)
+    with CallCounter(ec2) as counter:
+        newest = ec2_api.newest_images(ec2, owners=["amazon"], names=patterns,
+                                       filters=[{"Name": "state", "Values": ["available"]}])
+    assert counter.calls == {"DescribeImages": 2}  # four distinct patterns, two a call
+    assert {p: (i or {}).get("ImageId") for p, i in newest.items()} == {
+        f"{tag}-web-*": new_web, f"{tag}-db-*": db, f"{tag}-*-1": old_web, f"{tag}-none-*": None}
+    for pattern, image in newest.items():  # the newest of what the pattern alone finds
+        assert (image or {}).get("ImageId") == (max(
+            alone[pattern], key=lambda i: ec2.describe_images(ImageIds=[i])["Images"][0][
+                "CreationDate"]) if alone[pattern] else None)
+
+
+def test_newest_images_refuses_a_name_among_the_other_filters(aws: AwsContext) -> None:
+    with pytest.raises(ValueError, match="name patterns go in names="):
+        ec2_api.newest_images(aws.client("ec2"), owners=["amazon"], names=["x-*"],
+                              filters=[{"Name": "name", "Values": ["y-*"]}])

@@ -1,8 +1,8 @@
 """Resolving base images (``steps/base.py``) on the local cloud.
 
 Each distinct base is asked of AWS once: SSM parameters in one GetParameters, identical
-image filters in one DescribeImages, however many recipes share them; the newest
-matching image wins. A recipe's base parameter is read only where the stack allows, and
+image filters in one DescribeImages, however many recipes share them, and filters that
+differ only in their name pattern share one call too; the newest matching image wins. A recipe's base parameter is read only where the stack allows, and
 a value that is not an AMI id is refused naming the parameter and never echoed: not in
 plan output, the recipe store, detection's report, the execution input, the catalog,
 failure reasons or logs (formerly test_base_parameter_secrets.py).
@@ -149,7 +149,8 @@ def test_each_distinct_base_is_asked_once_and_the_newest_match_wins(
         resolved = resolve_bases(env, [*by_filter, *by_parameter, missing, nothing])
 
     assert ssm.calls == {"GetParameters": 1}
-    assert ec2.calls == {"DescribeImages": 2}  # two distinct filters, not five recipes
+    # Two distinct filters, one owner and architecture: one call, not two (nor five).
+    assert ec2.calls == {"DescribeImages": 1}
     assert resolved[by_filter[0].query_key()].image_id == newer != older
     al2023 = aws.client("ssm").get_parameter(Name=AL2023)["Parameter"]["Value"]
     assert resolved[by_parameter[0].query_key()].image_id == al2023
@@ -160,3 +161,36 @@ def test_each_distinct_base_is_asked_once_and_the_newest_match_wins(
         resolve_one(env, nothing)
     assert info.value.hint == ("check the recipe's base.ssm_parameter, base.filter or "
                                "base.image_id")
+
+
+def test_filters_differing_only_in_name_share_a_call_and_keep_their_own_answers(
+        aws: AwsContext, local_cloud: Any) -> None:
+    tag = uuid.uuid4().hex[:8]
+    now = datetime.now(UTC)
+    images = {}
+    for family, arch, days in (("a", "x86_64", 3), ("a", "x86_64", 1), ("b", "x86_64", 2),
+                               ("b", "arm64", 0), ("c", "x86_64", 5)):
+        images[(family, arch, days)] = local_cloud.release_base(
+            f"{tag}{family}-{days}", architecture=arch,
+            creation_date=now - timedelta(days=days))
+    other_owner = local_cloud.release_base(f"{tag}a-0", owner="self", creation_date=now)
+    env = StepEnv(catalog_table="", recipes_table="", aws=aws)
+    a, b, c = (BaseSpec(owners=("amazon",), name=f"{tag}{f}-*", architecture="x86_64")
+               for f in "abc")
+    b_arm = BaseSpec(owners=("amazon",), name=f"{tag}b-*", architecture="arm64")
+    a_self = BaseSpec(owners=("self",), name=f"{tag}a-*", architecture="x86_64")
+    every = BaseSpec(owners=("amazon",), name=f"{tag}?-*", architecture="x86_64")
+    none = BaseSpec(owners=("amazon",), name=f"{tag}z-*", architecture="x86_64")
+
+    with CallCounter(aws.client("ec2")) as ec2:
+        resolved = resolve_bases(env, [a, b, c, b_arm, a_self, every, none, a])
+
+    # amazon/x86_64 (a, b, c, every, none), amazon/arm64, self/x86_64: three groups.
+    assert ec2.calls == {"DescribeImages": 3}
+    assert {base.name: resolved[base.query_key()].image_id for base in (a, b, c, every)} == {
+        a.name: images[("a", "x86_64", 1)], b.name: images[("b", "x86_64", 2)],
+        c.name: images[("c", "x86_64", 5)], every.name: images[("a", "x86_64", 1)]}
+    assert resolved[b_arm.query_key()].image_id == images[("b", "arm64", 0)]
+    assert resolved[a_self.query_key()].image_id == other_owner
+    assert resolved[none.query_key()].image_id is None
+    assert resolved[none.query_key()].problem == f"no available image matches {none.query_key()}"

@@ -53,7 +53,7 @@ from amiforge.handlers import pipeline
 # Derived by reading handlers/pipeline.py -> steps/*.py -> aws/*.py.
 CALLS: dict[str, set[str]] = {
     # steps.resolve.resolve: store.version/current, resolve_one -> base.resolve_bases
-    # (ssm.get_parameters, ec2.newest_image), ec2.describe_image, catalog.start.
+    # (ssm.get_parameters, ec2.newest_images), ec2.describe_image, catalog.start.
     "ResolveFunction": {
         "dynamodb:GetItem on RecipesTable", "dynamodb:PutItem on CatalogTable",
         "ssm:GetParameters", "ec2:DescribeImages",
