@@ -113,8 +113,8 @@ def check_instance_profile(name: str, allowed: Sequence[str]) -> str | None:
             "naming it, or remove build.instance_profile")
 
 
-def parse_allowed_profiles(text: str | None) -> tuple[str, ...]:
-    """The stack's AllowedInstanceProfiles (comma list) as names."""
+def comma_list(text: str | None) -> tuple[str, ...]:
+    """A stack parameter's comma list (AllowedInstanceProfiles, DefaultSecurityGroupIds)."""
     return tuple(p.strip() for p in (text or "").split(",") if p.strip())
 
 

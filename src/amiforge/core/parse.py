@@ -20,12 +20,12 @@ from typing import Any, cast
 
 from amiforge.core import rules
 from amiforge.core.assets import (
+    Asset,
     AssetLister,
     document_lister,
     parse_build_files,
     parse_instance_profile,
 )
-from amiforge.core.assets import Asset
 from amiforge.core.model import (
     DEFAULT_INSTANCE_TYPES,
     DEFAULT_RETRY_FAILED,
@@ -107,7 +107,7 @@ def parse_recipe(raw: Any, *, where: str, read_file: FileReader,
                                 rule=rules.check_text)
     base = _base(fields, raw)
     build, script, files = _build(fields, raw, read_file)
-    assets = ()
+    assets: tuple[Asset, ...] = ()
     if isinstance(raw.get("build"), dict):
         build, assets = _build_assets(fields, raw["build"], build, list_assets)
     image = image_section(fields, raw, name)
