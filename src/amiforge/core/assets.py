@@ -214,6 +214,8 @@ def _normal(directory: str) -> str:
 
 
 def _path_problem(path: str) -> str | None:
+    if _ABSOLUTE.match(path) or ".." in path.replace("\\", "/").split("/"):
+        return "its path leaves the recipe directory"
     if len(path) > PATH_MAX:
         return f"its path is longer than {PATH_MAX} characters"
     found = rules.CONTROL.search(path)

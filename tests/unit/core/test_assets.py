@@ -15,6 +15,7 @@ import pytest
 from amiforge.core import assets
 from amiforge.core.assets import Asset, builder_manifest, check_instance_profile, object_key
 from amiforge.core.parse import recipe_from_document
+from amiforge.core.plan import document_changes
 from amiforge.core.userdata import wrap
 from amiforge.errors import RecipeInvalid
 
@@ -50,6 +51,8 @@ def test_files_are_listed_hashed_and_part_of_the_recipe_hash(recipe_dir: RecipeD
     assert "files/motd" not in document["files"]
     again = recipe_from_document(document)
     assert again.hash == changed.hash and again.assets == changed.assets
+    # `plan` names the file that changed.
+    assert document_changes(recipe.to_document(), document) == ("files/motd",)
 
 
 def test_a_recipe_without_files_keeps_its_hash(recipe_dir: RecipeDir) -> None:
@@ -187,11 +190,14 @@ def test_a_tampered_manifest_in_a_document_is_refused(recipe_dir: RecipeDir) -> 
     with_files(recipe_dir, "files")
     [recipe] = recipe_dir.load()
     document = recipe.to_document()
-    document["assets"] = {"files/x": {"sha256": "nothex", "size": 1}}
-    with pytest.raises(RecipeInvalid) as info:
-        recipe_from_document(document)
-    messages = [str(p) for p in info.value.problems]
-    assert any("assets: 'files/x' is not a valid entry" in m for m in messages)
+    for forged in ({"files/x": {"sha256": "nothex", "size": 1}},
+                   {"files/../../x": {"sha256": "a" * 64, "size": 1}}):
+        document["assets"] = forged
+        with pytest.raises(RecipeInvalid) as info:
+            recipe_from_document(document)
+        messages = [str(p) for p in info.value.problems]
+        assert any(f"assets: {next(iter(forged))!r} is not a valid entry" in m
+                   for m in messages)
 
 
 def test_the_builder_manifest_and_object_keys() -> None:
