@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from amiforge.aws.assets import AssetBucket
+from amiforge.aws.session import AwsContext
 from amiforge.core.assets import Asset, builder_manifest, launch_key, object_key
 from amiforge.core.userdata import wrap
 
@@ -101,3 +102,18 @@ def run_wrapper(tmp_path: Path, script: str, url: str) -> tuple[Any, str]:
     result = subprocess.run(["bash", str(wrapper)], env=env, capture_output=True, text=True,
                             timeout=60, check=False)
     return result, console.read_text() if console.exists() else ""
+
+
+def test_presigned_urls_on_aws_are_sigv4_on_the_bucket_s_regional_host(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Signing is local: no call is made. SigV2 (botocore's presigning default) is refused
+    # by buckets made since 2020, and the global host redirects a new bucket's requests.
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    s3 = AwsContext(region="eu-west-1").client("s3")
+    url = AssetBucket(s3, "amiforge-artifacts-123456789012-eu-west-1").presign("k", 60)
+    assert url.startswith("https://amiforge-artifacts-123456789012-eu-west-1.s3.eu-west-1."
+                          "amazonaws.com/k?")
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url
