@@ -210,6 +210,8 @@ _PS_FETCH = r"""$env:AMIFORGE_FILES = Join-Path $amiforgeDir 'files'
 # build.files: each line of the list is SHA256 SIZE URL PATH; every file is fetched to
 # $env:AMIFORGE_FILES\PATH and checked before the script may run.
 function Get-AmiforgeFiles {
+    # Windows PowerShell's progress bar slows Invoke-WebRequest down many times over.
+    $ProgressPreference = 'SilentlyContinue'
     try {
         [Net.ServicePointManager]::SecurityProtocol = [Net.SecurityProtocolType]::Tls12
         $list = (Invoke-WebRequest -UseBasicParsing -Uri $amiforgeAssetsUrl).Content
