@@ -150,6 +150,9 @@ class LaunchRequest:
     volume_size_gb: int | None = None
     kms_key_id: str | None = None
     instance_profile_arn: str | None = None
+    # build.instance_profile (checked against the stack's AllowedInstanceProfiles); it
+    # wins over instance_profile_arn (the stack's BuilderInstanceProfileArn).
+    instance_profile_name: str | None = None
     # build.associate_public_ip; None leaves it to the subnet's MapPublicIpOnLaunch.
     associate_public_ip: bool | None = None
 
@@ -196,7 +199,9 @@ def run_builder(ec2: Any, request: LaunchRequest) -> tuple[str, str, list[str]]:
             base["SubnetId"] = request.subnet_id
         if request.security_group_ids:
             base["SecurityGroupIds"] = list(request.security_group_ids)
-    if request.instance_profile_arn:
+    if request.instance_profile_name:
+        base["IamInstanceProfile"] = {"Name": request.instance_profile_name}
+    elif request.instance_profile_arn:
         base["IamInstanceProfile"] = {"Arn": request.instance_profile_arn}
     errors: list[str] = []
     for index, instance_type in enumerate(request.instance_types):

@@ -8,6 +8,7 @@ which is how Lambdas running in the local cloud reach it.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,15 @@ RETRY_CONFIG = Config(
     read_timeout=70,
     user_agent_extra="amiforge",
 )
+
+
+# S3: presigned URLs (build.files, aws/assets.py) must be SigV4 (buckets made since 2020
+# refuse SigV2, botocore's presigning default) on the bucket's regional host (the global
+# one answers a new bucket with a redirect the signature does not survive). API calls
+# are SigV4 and virtual-hosted anyway; a custom endpoint (the local cloud) stays
+# path-style.
+S3_CONFIG = Config(signature_version="s3v4", s3={"addressing_style": "virtual"})
+S3_CUSTOM_ENDPOINT_CONFIG = Config(signature_version="s3v4")
 
 
 # us-east-1, eu-west-1, ap-southeast-2, us-gov-west-1, cn-north-1, us-isob-east-1
@@ -90,11 +100,16 @@ class AwsContext:
             wanted = region or self.region or session.region_name
             if wanted:
                 check_region(wanted)
+            config = RETRY_CONFIG.merge(self.config) if self.config else RETRY_CONFIG
+            if service == "s3":
+                custom = (self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3")
+                          or os.environ.get("AWS_ENDPOINT_URL"))
+                config = config.merge(S3_CUSTOM_ENDPOINT_CONFIG if custom else S3_CONFIG)
             self._clients[key] = session.client(
                 service,
                 region_name=region or self.region,
                 endpoint_url=self.endpoint_url,
-                config=RETRY_CONFIG.merge(self.config) if self.config else RETRY_CONFIG,
+                config=config,
             )
         return self._clients[key]
 

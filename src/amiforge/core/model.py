@@ -19,6 +19,7 @@ from functools import cached_property
 from typing import Any, Literal
 
 from amiforge.core import hashing, userdata
+from amiforge.core.assets import Asset, manifest
 from amiforge.core.naming import DEFAULT_TEMPLATE
 from amiforge.core.test_spec import TestSpec
 from amiforge.errors import InvalidInput
@@ -114,6 +115,10 @@ class BuildSpec:
     tags: dict[str, str] = field(default_factory=dict, hash=False)
     # None: the subnet's own default (MapPublicIpOnLaunch) decides.
     associate_public_ip: bool | None = None
+    # Directories beside the recipe whose files the builder fetches (core/assets.py).
+    files: tuple[str, ...] = ()
+    # An instance profile the stack's AllowedInstanceProfiles lists (None: the stack's).
+    instance_profile: str | None = None
 
     def to_document(self, script: str) -> dict[str, Any]:
         # retry_failed only when not the default: recipes that do not set it keep the
@@ -137,6 +142,8 @@ class BuildSpec:
             # None when unset: recipes that do not use them keep the hash they always had.
             "tags": dict(self.tags) or None,
             "associate_public_ip": self.associate_public_ip,
+            "files": list(self.files) or None,
+            "instance_profile": self.instance_profile,
         }
 
 
@@ -229,6 +236,8 @@ class Recipe:
     release: ReleaseSpec = field(default_factory=ReleaseSpec)
     # The ``test:`` section (core/test_spec.py): run on an instance of the new image.
     test: TestSpec | None = None
+    # The files of build.files (path, sha256, size): hashed, never inlined.
+    assets: tuple[Asset, ...] = ()
 
     def spec_document(self) -> dict[str, Any]:
         """The normalised recipe (defaults applied), without files: what is hashed."""
@@ -242,6 +251,8 @@ class Recipe:
             "release": self.release.to_document(),
             # None without a test: dropped before hashing, so such recipes keep their hash.
             "test": self.test.to_document() if self.test is not None else None,
+            # None without build.files: such recipes keep their hash.
+            "assets": manifest(self.assets),
         }
 
     @cached_property
@@ -263,15 +274,18 @@ class Recipe:
             raise InvalidInput(f"{self.source}: recipe {self.name!r} has no build.cloudformation")
         return self.files[self.build.cloudformation].decode("utf-8")
 
-    def user_data(self) -> str:
-        """The wrapped script for RunInstances (plain text; boto3 base64-encodes it)."""
+    def user_data(self, assets_url: str | None = None) -> str:
+        """The wrapped script for RunInstances (plain text; boto3 base64-encodes it).
+
+        ``assets_url``: the presigned URL of this launch's list of build.files URLs
+        (core/assets.py), which the wrapper fetches before the script runs."""
         if self.build.cloudformation is not None:
             raise InvalidInput(
                 f"{self.source}: build.cloudformation: recipe {self.name!r} builds from a "
                 "CloudFormation template, which configures the instance itself: it has no "
                 "user data for amiforge to wrap")
         return userdata.wrap(self.build.platform, self.script, recipe_name=self.name,
-                             recipe_hash=self.hash)
+                             recipe_hash=self.hash, assets_url=assets_url)
 
     def test_user_data(self) -> str:
         """The wrapped test script (same wrapper and marker as the build's), for the

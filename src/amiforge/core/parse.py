@@ -15,9 +15,17 @@ import base64
 import binascii
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, cast
 
 from amiforge.core import rules
+from amiforge.core.assets import (
+    Asset,
+    AssetLister,
+    document_lister,
+    parse_build_files,
+    parse_instance_profile,
+)
 from amiforge.core.model import (
     DEFAULT_INSTANCE_TYPES,
     DEFAULT_RETRY_FAILED,
@@ -39,7 +47,7 @@ from amiforge.core.parse_sections import (
 )
 from amiforge.core.schema import Fields, describe
 from amiforge.core.test_spec import parse_test
-from amiforge.core.userdata import USER_DATA_LIMIT, user_data_size
+from amiforge.core.userdata import ASSETS_URL_ROOM, USER_DATA_LIMIT, user_data_size
 from amiforge.errors import Problem, RecipeInvalid
 
 TOP_KEYS = ("name", "description", "base", "build", "image", "retention", "release",
@@ -48,9 +56,10 @@ BASE_KEYS = ("ssm_parameter", "filter", "image_id")
 FILTER_KEYS = ("owners", "name", "architecture")
 BUILD_KEYS = ("platform", "user_data", "script", "cloudformation", "instance_types",
               "subnet_id", "security_group_ids", "timeout_minutes", "retries",
-              "retry_failed", "volume_size_gb", "tags", "associate_public_ip")
+              "retry_failed", "volume_size_gb", "tags", "associate_public_ip", "files",
+              "instance_profile")
 SCRIPT_KEYS = ("user_data", "script", "cloudformation")
-DOCUMENT_KEYS = (*TOP_KEYS, "format", "files", "source", "hash")
+DOCUMENT_KEYS = (*TOP_KEYS, "format", "files", "source", "hash", "assets")
 
 # Reads a referenced file by the path written in the recipe; raises LookupError with a
 # message naming where it looked.
@@ -75,9 +84,16 @@ _BASE_EXAMPLE = (" (for example ssm_parameter: /aws/service/ami-amazon-linux-lat
                  "al2023-ami-kernel-6.1-x86_64)")
 
 
+def _no_assets(directory: str) -> tuple[()]:
+    raise LookupError("build.files cannot be read here (no recipe directory)")
+
+
 def parse_recipe(raw: Any, *, where: str, read_file: FileReader,
-                 problems: list[Problem]) -> Recipe | None:
-    """Validate one parsed recipe; append its problems; return it only if it has none."""
+                 problems: list[Problem], list_assets: AssetLister = _no_assets
+                 ) -> Recipe | None:
+    """Validate one parsed recipe; append its problems; return it only if it has none.
+
+    ``list_assets`` lists the files of a build.files directory (core/assets.py)."""
     fields = Fields(where, problems)
     before = len(problems)
     if not isinstance(raw, dict):
@@ -91,6 +107,9 @@ def parse_recipe(raw: Any, *, where: str, read_file: FileReader,
                                 rule=rules.check_text)
     base = _base(fields, raw)
     build, script, files = _build(fields, raw, read_file)
+    assets: tuple[Asset, ...] = ()
+    if isinstance(raw.get("build"), dict):
+        build, assets = _build_assets(fields, raw["build"], build, list_assets)
     image = image_section(fields, raw, name)
     retention = retention_section(fields, raw)
     release = release_section(fields, raw)
@@ -99,7 +118,7 @@ def parse_recipe(raw: Any, *, where: str, read_file: FileReader,
         return None
     recipe = Recipe(name=name, description=description, base=base, build=build, image=image,
                     retention=retention, script=script, files={**files, **test_files},
-                    source=where, release=release, test=test)
+                    source=where, release=release, test=test, assets=assets)
     _check_user_data(fields, recipe)
     if recipe.test is not None:
         _check_test_user_data(fields, recipe)
@@ -146,6 +165,20 @@ def _base(fields: Fields, raw: dict[str, Any]) -> BaseSpec:
     arch = fields.string(flt, "architecture", "base.filter",
                          rule=one_of("architecture", rules.ARCHITECTURES))
     return BaseSpec(owners=owners or (), name=glob, architecture=arch)
+
+
+def _build_assets(fields: Fields, build: dict[str, Any], spec: BuildSpec,
+                  list_assets: AssetLister) -> tuple[BuildSpec, tuple[Asset, ...]]:
+    """build.files and build.instance_profile (core/assets.py)."""
+    dirs, assets = parse_build_files(fields, build, list_assets)
+    profile = parse_instance_profile(fields, build)
+    if spec.cloudformation is not None:
+        for key, given in (("files", dirs), ("instance_profile", profile)):
+            if given:
+                fields.add(f"build.{key}", "does not apply to a build.cloudformation recipe: "
+                           "the build template makes the instance itself; set it in the "
+                           "template, or remove it here")
+    return replace(spec, files=dirs, instance_profile=profile), assets
 
 
 def _glob(glob: str | None) -> str:
@@ -254,16 +287,19 @@ def _check_user_data(fields: Fields, recipe: Recipe) -> None:
     if recipe.build.cloudformation is not None:
         return
     field = "build.user_data" if recipe.build.user_data_file else "build.script"
+    # With build.files the wrapper carries one presigned URL (set at launch): room for it.
+    placeholder = "x" * ASSETS_URL_ROOM if recipe.assets else None
     try:
-        size = user_data_size(recipe.user_data())
+        size = user_data_size(recipe.user_data(placeholder))
     except ValueError as err:
         fields.add(field, str(err))
         return
     if size > USER_DATA_LIMIT:
         fields.add(field, f"the wrapped user data is {size} bytes, over EC2's limit of "
-                   f"{USER_DATA_LIMIT} bytes; move the bulk of the work into a script the "
-                   "build fetches from S3 (aws s3 cp s3://BUCKET/setup.sh - | bash) or into "
-                   "a package, and keep this script a short bootstrap")
+                   f"{USER_DATA_LIMIT} bytes; move the bulk of the work into a script in a "
+                   "build.files directory (the builder fetches those, and they do not count "
+                   "against the limit) or into a package, and keep this script a short "
+                   "bootstrap that runs it")
 
 
 def _check_test_user_data(fields: Fields, recipe: Recipe) -> None:
@@ -285,6 +321,10 @@ def recipe_from_document(doc: Any) -> Recipe:
     where = where if isinstance(where, str) else "<document>"
     problems: list[Problem] = []
     files: dict[str, bytes] = {}
+    list_assets, bad_assets = document_lister(doc.get("assets") if isinstance(doc, dict)
+                                              else None)
+    if bad_assets:
+        problems.append(Problem(where, "assets", bad_assets))
     if isinstance(doc, dict):
         fmt = doc.get("format", DOCUMENT_FORMAT)
         if not isinstance(fmt, int) or fmt > DOCUMENT_FORMAT:
@@ -307,7 +347,8 @@ def recipe_from_document(doc: Any) -> Recipe:
 
     spec = ({k: v for k, v in doc.items() if k in TOP_KEYS or k not in DOCUMENT_KEYS}
             if isinstance(doc, dict) else doc)
-    recipe = parse_recipe(spec, where=where, read_file=read_file, problems=problems)
+    recipe = parse_recipe(spec, where=where, read_file=read_file, problems=problems,
+                          list_assets=list_assets)
     if problems or recipe is None:
         raise RecipeInvalid(problems)
     return recipe

@@ -197,10 +197,14 @@ def document_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> t
         return ()
     changes: set[str] = set()
     old_files, new_files = old.get("files") or {}, new.get("files") or {}
+    # build.files travel as a manifest (path -> sha256, size): a changed one is named
+    # by its path, like a script.
+    old_files = {**old_files, **(old.get("assets") or {})}
+    new_files = {**new_files, **(new.get("assets") or {})}
     for path in set(old_files) | set(new_files):
         if old_files.get(path) != new_files.get(path):
             changes.add(path)
-    skip = {"files", "source", "hash", "format"}
+    skip = {"files", "source", "hash", "format", "assets"}
 
     def walk(a: Any, b: Any, prefix: str) -> None:
         if isinstance(a, Mapping) and isinstance(b, Mapping):

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from amiforge.core import rules
+from amiforge.core.assets import walk_assets
 from amiforge.core.build_template import template_problems
 from amiforge.core.files import UnsafeFile, read_bounded
 from amiforge.core.model import Recipe
@@ -116,7 +117,8 @@ def _load(path: Path, problems: list[Problem]) -> tuple[str | None, Recipe | Non
     if not ok:
         return None, None
     claimed = raw.get("name") if isinstance(raw, dict) else None
-    recipe = parse_recipe(raw, where=str(path), read_file=_file_reader(path), problems=problems)
+    recipe = parse_recipe(raw, where=str(path), read_file=_file_reader(path), problems=problems,
+                          list_assets=lambda directory: walk_assets(path.parent, directory))
     if recipe is not None and recipe.build.cloudformation is not None:
         # Here, on the file as written, not in parse: the published document carries every
         # default, and the stack re-parses it without PyYAML.

@@ -32,6 +32,9 @@ from amiforge.core.redact import mask
 
 RESULT_PREFIX = "AMIFORGE-RESULT:"
 USER_DATA_LIMIT = 16384  # EC2's limit on raw user data, before base64
+# Room kept in the user data for the presigned URL of a launch's build.files list: SigV4
+# query parameters plus a Lambda role's session token (about 1-2 KB).
+ASSETS_URL_ROOM = 3072
 TAIL_LINES = 40
 TAIL_CHARS = 4000
 
@@ -67,12 +70,20 @@ def _normalise(script: str) -> str:
     return script if not script or script.endswith("\n") else script + "\n"
 
 
-def wrap(platform: str, script: str, *, recipe_name: str, recipe_hash: str) -> str:
-    """User data (text, not base64) that runs ``script`` and reports its result."""
+def wrap(platform: str, script: str, *, recipe_name: str, recipe_hash: str,
+         assets_url: str | None = None) -> str:
+    """User data (text, not base64) that runs ``script`` and reports its result.
+
+    With ``assets_url`` (a presigned URL of a list of ``SHA256 SIZE URL PATH`` lines,
+    core/assets.py) the wrapper first fetches each file to ``$AMIFORGE_FILES/PATH`` and
+    checks its sha256; if any fetch fails the script does not run and the build fails.
+    """
+    if assets_url is not None and any(c in assets_url for c in "'\n\r"):
+        raise ValueError("the build.files URL contains a quote or line break")
     if platform == "linux":
-        return _wrap_linux(_normalise(script), recipe_name, recipe_hash)
+        return _wrap_linux(_normalise(script), recipe_name, recipe_hash, assets_url)
     if platform == "windows":
-        return _wrap_windows(_normalise(script), recipe_name, recipe_hash)
+        return _wrap_windows(_normalise(script), recipe_name, recipe_hash, assets_url)
     raise ValueError(f"unknown platform {platform!r}; expected linux or windows")
 
 
@@ -90,8 +101,45 @@ def _heredoc_delimiter(script: str) -> str:
     return delimiter
 
 
-def _wrap_linux(script: str, recipe_name: str, recipe_hash: str) -> str:
+_LINUX_FETCH = r"""amiforge_files="$amiforge_dir/files"
+export AMIFORGE_FILES="$amiforge_files"
+# build.files: each line of the list is SHA256 SIZE URL PATH; every file is fetched to
+# $AMIFORGE_FILES/PATH and checked before the script may run.
+amiforge_fetch() {
+  local list="$amiforge_dir/files.list" sha size url path
+  curl -fsS --retry 5 --retry-connrefused --max-time 300 -o "$list" "$amiforge_assets_url" \
+    || { amiforge_say "amiforge: could not fetch the build.files list"; return 1; }
+  while IFS=' ' read -r sha size url path; do
+    [[ -n $path ]] || continue
+    case "/$path/" in
+      //*|*/../*) amiforge_say "amiforge: refusing the file path $path"; return 1 ;;
+    esac
+    mkdir -p -- "$(dirname -- "$amiforge_files/$path")" || return 1
+    curl -fsS --retry 5 --retry-connrefused --max-time 900 -o "$amiforge_files/$path" "$url" \
+      || { amiforge_say "amiforge: could not fetch $path"; return 1; }
+    [[ $(sha256sum <"$amiforge_files/$path") == "$sha "* ]] \
+      || { amiforge_say "amiforge: $path does not match its sha256 $sha"; return 1; }
+  done <"$list"
+  rm -f -- "$list"
+  amiforge_say "amiforge: fetched build.files into $amiforge_files"
+}
+if amiforge_fetch; then
+"""
+_LINUX_FETCH_END = """else
+  amiforge_status=1
+fi
+[[ -d $amiforge_files && ! -L $amiforge_files ]] && rm -rf -- "$amiforge_files"
+rm -f -- "$amiforge_dir/files.list"
+"""
+
+
+def _wrap_linux(script: str, recipe_name: str, recipe_hash: str,
+                assets_url: str | None = None) -> str:
     delimiter = _heredoc_delimiter(script)
+    fetch = fetch_end = ""
+    if assets_url is not None:
+        fetch = f"amiforge_assets_url='{assets_url}'\n" + _LINUX_FETCH
+        fetch_end = _LINUX_FETCH_END
     return f"""#!/bin/bash
 # amiforge build wrapper for recipe {recipe_name} ({recipe_hash})
 # Runs the recipe's script (between the {delimiter} lines) with its output copied to
@@ -120,11 +168,11 @@ if [[ $amiforge_first == '#!'* ]]; then
   read -r -a amiforge_interpreter <<<"${{amiforge_first#??}}"
   [[ ${{#amiforge_interpreter[@]}} -gt 0 ]] || amiforge_interpreter=(bash)
 fi
-amiforge_say "amiforge: running build script for recipe $AMIFORGE_RECIPE"
+{fetch}amiforge_say "amiforge: running build script for recipe $AMIFORGE_RECIPE"
 (cd / && "${{amiforge_interpreter[@]}}" "$amiforge_script") </dev/null 2>&1 \\
   | tee -a "$amiforge_log" >>"$amiforge_console"
 amiforge_status=${{PIPESTATUS[0]}}
-if [[ $amiforge_status -eq 0 ]]; then
+{fetch_end}if [[ $amiforge_status -eq 0 ]]; then
   amiforge_say "$amiforge_prefix success"
 else
   amiforge_say "$amiforge_prefix failure exit=$amiforge_status"
@@ -158,13 +206,56 @@ def _ps_escape(script: str) -> str:
                      for line in script.split("\n"))
 
 
-def _wrap_windows(script: str, recipe_name: str, recipe_hash: str) -> str:
+_PS_FETCH = r"""$env:AMIFORGE_FILES = Join-Path $amiforgeDir 'files'
+# build.files: each line of the list is SHA256 SIZE URL PATH; every file is fetched to
+# $env:AMIFORGE_FILES\PATH and checked before the script may run.
+function Get-AmiforgeFiles {
+    # Windows PowerShell's progress bar slows Invoke-WebRequest down many times over.
+    $ProgressPreference = 'SilentlyContinue'
+    try {
+        [Net.ServicePointManager]::SecurityProtocol = [Net.SecurityProtocolType]::Tls12
+        $list = (Invoke-WebRequest -UseBasicParsing -Uri $amiforgeAssetsUrl).Content
+        if ($list -is [byte[]]) { $list = [Text.Encoding]::UTF8.GetString($list) }
+        foreach ($line in ($list -split "`n")) {
+            if (-not $line.Trim()) { continue }
+            $sha, $size, $url, $path = $line.TrimEnd("`r") -split ' ', 4
+            if ([IO.Path]::IsPathRooted($path) -or $path -match '(^|[\\/])\.\.([\\/]|$)') {
+                throw "refusing the file path $path"
+            }
+            $dest = Join-Path $env:AMIFORGE_FILES $path
+            New-Item -ItemType Directory -Force -Path (Split-Path -Parent $dest) | Out-Null
+            Invoke-WebRequest -UseBasicParsing -Uri $url -OutFile $dest
+            if ((Get-FileHash -Algorithm SHA256 -LiteralPath $dest).Hash.ToLower() -ne $sha) {
+                throw "$path does not match its sha256 $sha"
+            }
+        }
+        Write-AmiforgeLine "amiforge: fetched build.files into $env:AMIFORGE_FILES"
+        return $true
+    } catch {
+        Write-AmiforgeLine "amiforge: could not fetch build.files: $_"
+        return $false
+    }
+}
+$amiforgeStatus = 1
+if (Get-AmiforgeFiles) {
+"""
+_PS_FETCH_END = """}
+Remove-Item -LiteralPath $env:AMIFORGE_FILES -Recurse -Force -ErrorAction SilentlyContinue
+"""
+
+
+def _wrap_windows(script: str, recipe_name: str, recipe_hash: str,
+                  assets_url: str | None = None) -> str:
     if "</powershell>" in script.lower():
         raise ValueError("the script contains '</powershell>', which would end EC2Launch's "
                          "user data block early; split the word, e.g. '</power' + 'shell>'")
     escaped = _ps_escape(script)
     unescape = (f"$amiforgeUserScript = $amiforgeUserScript -replace "
                 f"'(?m)^{_PS_ESCAPE}', ''\n" if escaped != script else "")
+    fetch = fetch_end = ""
+    if assets_url is not None:
+        fetch = f"$amiforgeAssetsUrl = {_ps_quote(assets_url)}\n" + _PS_FETCH
+        fetch_end = _PS_FETCH_END
     return f"""<powershell>
 # amiforge build wrapper for recipe {recipe_name} ({recipe_hash})
 # Runs the recipe's script (the here-string below) with its output copied to COM1 (the
@@ -194,11 +285,11 @@ $amiforgeScript = Join-Path $amiforgeDir 'build-script.ps1'
 {escaped}
 '@
 {unescape}Set-Content -Path $amiforgeScript -Value $amiforgeUserScript -Encoding UTF8
-Write-AmiforgeLine "amiforge: running build script for recipe $env:AMIFORGE_RECIPE"
+{fetch}Write-AmiforgeLine "amiforge: running build script for recipe $env:AMIFORGE_RECIPE"
 & powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -File $amiforgeScript 2>&1 |
     ForEach-Object {{ Write-AmiforgeLine "$_" }}
 $amiforgeStatus = $LASTEXITCODE
-if ($amiforgeStatus -eq 0) {{
+{fetch_end}if ($amiforgeStatus -eq 0) {{
     $amiforgeResult = "$amiforgePrefix success"
 }} else {{
     $amiforgeResult = "$amiforgePrefix failure exit=$amiforgeStatus"

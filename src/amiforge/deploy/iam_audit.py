@@ -22,7 +22,9 @@ from typing import Any
 PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "us-east-1",
           "AWS::AccountId": "123456789012", "AWS::StackName": "amiforge"}
 # Representative values of the template's parameters that IAM statements name.
-PARAMETER_VALUES = {"BuilderRoleArn": "arn:aws:iam::123456789012:role/amiforge-builder"}
+PARAMETER_VALUES = {"BuilderRoleArn": "arn:aws:iam::123456789012:role/amiforge-builder",
+                    "AllowedBuilderRoles": "arn:aws:iam::123456789012:role/web-builder,"
+                                           "arn:aws:iam::123456789012:role/db-builder"}
 STACK_TAG = "amiforge:stack"
 # Actions that remove, stop or change what exists: each statement allowing one must hold
 # it to resources tagged with this stack's name.

@@ -23,6 +23,9 @@ What the build does is read from its user data (:mod:`.builder_script`):
   ``crash`` never reaches running: ``pending`` -> ``shutting-down`` -> ``terminated``
   with the state reason ``Server.InternalError`` (AWS's "internal error on launch");
 * otherwise it succeeds: ``AMIFORGE-RESULT: success``;
+* with ``build.files``, the builder fetches them from the local cloud's S3 when it boots
+  (:mod:`.builder_files`): a failed fetch fails the build, and ``# amiforge-sim:
+  require PATH TEXT`` fails it unless the fetched file PATH contains TEXT;
 * ``# amiforge-sim: slow N`` (with any of the above) makes this builder run N seconds
   instead of ``builder_seconds``, so a test can make one build finish after another.
 
@@ -43,6 +46,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from amiforge.localcloud.builder_files import with_files
 from amiforge.localcloud.builder_script import (
     SCRIPT_PATH,
     Outcome,
@@ -75,6 +79,7 @@ class _Build:
     launched: float
     phase: str = "pending"        # pending | running | finishing | done
     finish_at: float = 0.0
+    user_data: str = ""
 
 
 def instance_tags(instance: Any) -> dict[str, str]:
@@ -167,7 +172,8 @@ class BuilderSimulator:
             first = recipe not in self._recipes_launched
             self._recipes_launched.add(recipe)
         outcome = plan_outcome(user_data, windows=windows, first_launch=first)
-        build = _Build(account, region, instance, outcome, windows, time.monotonic())
+        build = _Build(account, region, instance, outcome, windows, time.monotonic(),
+                       user_data=user_data)
         with self._lock:
             self._builds[instance.id] = build
             self._console[instance.id] = []
@@ -226,6 +232,9 @@ class BuilderSimulator:
                 build.phase = "done"
                 self._forget(build)
             elif build.phase == "pending" and age >= self.running_after:
+                # Booted: the wrapper fetches build.files before the script runs.
+                build.outcome = with_files(build.outcome, build.user_data,
+                                           windows=build.windows)
                 self._transition(build, "running")
                 self._boot_console(build)
                 build.phase = "running"

@@ -43,6 +43,9 @@ PARAMETERS = {
     "BuilderInstanceProfileArn": "AMIFORGE_INSTANCE_PROFILE_ARN",
     "BaseParameterPrefixes": "AMIFORGE_BASE_PARAMETER_PREFIXES",
     "DetectSchedule": "AMIFORGE_DETECT_SCHEDULE",
+    "BundleBucket": "AMIFORGE_ARTIFACT_BUCKET",
+    "AllowedInstanceProfiles": "AMIFORGE_ALLOWED_INSTANCE_PROFILES",
+    "DefaultSecurityGroupIds": "AMIFORGE_DEFAULT_SECURITY_GROUPS",
 }
 
 
@@ -56,6 +59,10 @@ def connect(aws: AwsContext, stack: str) -> StepEnv:
                   for p in described.get("Parameters", [])}
     environ = {variable: outputs[key] for key, variable in REQUIRED_OUTPUTS.items()}
     environ["AMIFORGE_STACK_NAME"] = stack  # the amiforge:stack tag, as the template sets it
+    # The stack's account (its ARN's fifth field): the artifact bucket's expected owner.
+    stack_arn = str(described.get("StackId", "")).split(":")
+    if len(stack_arn) > 4 and stack_arn[4].isdigit():
+        environ["AMIFORGE_ACCOUNT_ID"] = stack_arn[4]
     environ.update({variable: outputs[key] for key, variable in OPTIONAL_OUTPUTS.items()
                     if outputs.get(key)})
     # A parameter the stack does not report (an older template) keeps StepEnv's default,

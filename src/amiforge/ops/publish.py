@@ -4,15 +4,19 @@ and start the builds they imply (:func:`publish_directory`, what ``amiforge publ
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from amiforge.aws.assets import AssetBucket
+from amiforge.core.assets import MAX_FILE_BYTES, Asset, check_instance_profile
+from amiforge.core.files import UnsafeFile, read_bounded
 from amiforge.core.model import Recipe
 from amiforge.core.recipes import load_recipes, publish_problems
-from amiforge.errors import InvalidInput, NotFound, RecipeInvalid
+from amiforge.errors import InvalidInput, NotFound, Problem, RecipeInvalid
 from amiforge.ops.lint import lint_recipes
 from amiforge.ops.plan import detect
 from amiforge.steps.env import StepEnv
@@ -37,8 +41,11 @@ def publish(env: StepEnv, recipes: Sequence[Recipe], commit: str | None) -> list
     item within DynamoDB's limit) before the first write; RecipeInvalid lists problems.
     ``revived`` says a retired one is back (publishing un-retires)."""
     problems = publish_problems(list(recipes), env.base_parameter_prefixes)
+    problems += profile_problems(recipes, env.allowed_instance_profiles)
     if problems:
         raise RecipeInvalid(problems)
+    # The files first: a published version must never name a file the bucket lacks.
+    uploaded = upload_assets(env, recipes)
     results = []
     for recipe in recipes:
         previous = env.store.current(recipe.name)
@@ -50,8 +57,47 @@ def publish(env: StepEnv, recipes: Sequence[Recipe], commit: str | None) -> list
         results.append({"recipe": recipe.name, "hash": recipe.hash, "changed": changed,
                         "previous_hash": previous["hash"] if previous else None,
                         "git_commit": commit,
-                        "revived": bool(previous and previous.get("retired_at"))})
+                        "revived": bool(previous and previous.get("retired_at")),
+                        "files_uploaded": uploaded.get(recipe.name, 0)})
     return results
+
+
+def profile_problems(recipes: Sequence[Recipe], allowed: Sequence[str]) -> list[Problem]:
+    """A Problem for each build.instance_profile the stack's AllowedInstanceProfiles lacks."""
+    return [Problem(r.source, "build.instance_profile", message) for r in recipes
+            if r.build.instance_profile
+            and (message := check_instance_profile(r.build.instance_profile, allowed))]
+
+
+def upload_assets(env: StepEnv, recipes: Sequence[Recipe]) -> dict[str, int]:
+    """Put every recipe's build.files into the artifact bucket under its content hash
+    (those already there are skipped); how many files each recipe uploaded."""
+    wanted = [r for r in recipes if r.assets]
+    if not wanted:
+        return {}
+    if not env.artifact_bucket:
+        raise InvalidInput(f"recipe {wanted[0].name!r} has build.files but the stack names no "
+                           "artifact bucket (its BundleBucket parameter)",
+                           hint="redeploy with `amiforge deploy`")
+    bucket = AssetBucket(env.client("s3"), env.artifact_bucket, env.account_id)
+    return {r.name: len(bucket.upload(r.assets, _reader(r))) for r in wanted}
+
+
+def _reader(recipe: Recipe) -> Callable[[Asset], bytes]:
+    """Reads an asset beside ``recipe`` again, refusing it if it changed since loading
+    (its hash is already in the recipe's)."""
+    root = Path(recipe.source).parent
+
+    def read(asset: Asset) -> bytes:
+        try:
+            data = read_bounded(root, asset.path, limit=MAX_FILE_BYTES)
+        except UnsafeFile as err:
+            raise InvalidInput(f"{recipe.source}: build.files: {err.args[0]}") from None
+        if hashlib.sha256(data).hexdigest() != asset.sha256:
+            raise InvalidInput(f"{recipe.source}: build.files: {asset.path} changed while "
+                               "publishing", hint="run `amiforge publish` again")
+        return data
+    return read
 
 
 def missing_from(env: StepEnv, recipes: Sequence[Recipe]) -> list[str]:

@@ -36,7 +36,7 @@ STARTED_FIELDS = ("recipe", "build_id", "base_ami", "execution_arn", "started", 
 WAITED_FIELDS = ("recipe", "build_id", "base_ami", "execution_arn", "status", "reason",
                  "image_id")
 PUBLISHED_FIELDS = ("recipe", "hash", "changed", "previous_hash", "git_commit", "revived",
-                    "build_started", "build_outcome", "re_released")
+                    "build_started", "build_outcome", "re_released", "files_uploaded")
 APPROVAL_FIELDS = ("recipe", "build_id", "image_id", "decision", "status", "reason", "already")
 DECISION_FIELDS = ("recipe", "action", "reason", "detail", "base_ami", "previous_base_ami",
                    "changes")

@@ -16,6 +16,7 @@ from typing import Any
 from amiforge.aws.catalog import Catalog
 from amiforge.aws.recipe_store import RecipeStore
 from amiforge.aws.session import AwsContext
+from amiforge.core.assets import comma_list
 from amiforge.core.plan import schedule_period
 from amiforge.core.ratelimit import DEFAULT_LAUNCH_BURST, DEFAULT_LAUNCH_PER_SECOND
 from amiforge.core.rules import parse_base_prefixes
@@ -50,6 +51,14 @@ class StepEnv:
     builder_subnet_id: str | None = None
     # The DetectSchedule expression: failed builds are retried after 1, 2, 4 ... periods.
     detect_schedule: str | None = None
+    # The artifact bucket (BundleBucket), which holds recipes' build.files, and the
+    # account that owns it (ExpectedBucketOwner).
+    artifact_bucket: str | None = None
+    account_id: str | None = None
+    # The stack's DefaultSecurityGroupIds: builders' groups unless the recipe names some.
+    default_security_group_ids: tuple[str, ...] = ()
+    # The stack's AllowedInstanceProfiles: what build.instance_profile may name.
+    allowed_instance_profiles: tuple[str, ...] = ()
     aws: AwsContext = field(default_factory=AwsContext)
 
     @classmethod
@@ -77,6 +86,12 @@ class StepEnv:
             builder_security_group_id=e.get("AMIFORGE_BUILDER_SECURITY_GROUP") or None,
             builder_subnet_id=e.get("AMIFORGE_BUILDER_SUBNET") or None,
             detect_schedule=e.get("AMIFORGE_DETECT_SCHEDULE") or None,
+            artifact_bucket=e.get("AMIFORGE_ARTIFACT_BUCKET") or None,
+            account_id=e.get("AMIFORGE_ACCOUNT_ID") or None,
+            default_security_group_ids=comma_list(
+                e.get("AMIFORGE_DEFAULT_SECURITY_GROUPS")),
+            allowed_instance_profiles=comma_list(
+                e.get("AMIFORGE_ALLOWED_INSTANCE_PROFILES")),
         )
 
     @property

@@ -121,3 +121,21 @@ def test_a_malformed_prefix_option_is_one_line_exit_2(tmp_path: Path) -> None:
     assert result.stderr == ("amiforge: error: --base-parameter-prefixes: 'golden' is not a "
                              "parameter path prefix: write it like /golden/amis/ (starting "
                              "and ending with /)\n")
+
+
+def test_an_instance_profile_the_stack_does_not_allow_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "name: r\nbase: {image_id: ami-0123456789abcdef0}\n"
+        "build: {script: x, instance_profile: web-builder}\n")
+    # Without the option validate cannot know the stack's list: the name's shape is checked.
+    assert invoke("validate", str(tmp_path)).exit_code == 0
+    allowed = invoke("validate", "--allowed-instance-profiles", "db,web-builder",
+                     str(tmp_path))
+    assert allowed.exit_code == 0, allowed.output
+    refused = invoke("validate", "--allowed-instance-profiles", "", str(tmp_path))
+    assert refused.exit_code == 2
+    assert refused.stderr.splitlines() == [
+        f"amiforge: error: {tmp_path / 'r.yaml'}: build.instance_profile: instance profile "
+        "'web-builder' is not in the stack's AllowedInstanceProfiles: it allows none "
+        "(AllowedInstanceProfiles is empty); redeploy with `amiforge deploy -p "
+        "AllowedInstanceProfiles=...` naming it, or remove build.instance_profile"]

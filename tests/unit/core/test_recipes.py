@@ -381,9 +381,9 @@ def test_user_data_over_16kb_is_refused(recipe_dir: RecipeDir) -> None:
     assert (where, field) == ("web.yaml", "build.user_data")
     assert message == (
         f"the wrapped user data is {size} bytes, over EC2's limit of 16384 bytes; move the "
-        "bulk of the work into a script the build fetches from S3 (aws s3 cp "
-        "s3://BUCKET/setup.sh - | bash) or into a package, and keep this script a short "
-        "bootstrap")
+        "bulk of the work into a script in a build.files directory (the builder fetches "
+        "those, and they do not count against the limit) or into a package, and keep this "
+        "script a short bootstrap that runs it")
 
 
 def test_inline_windows_script_cannot_close_the_powershell_block(recipe_dir: RecipeDir) -> None:

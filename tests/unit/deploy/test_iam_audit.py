@@ -140,8 +140,11 @@ def test_the_builder_group_has_no_inbound_rule_and_passrole_needs_a_named_role()
                 if r["Type"] == "AWS::EC2::SecurityGroupIngress"]
     launch = template["Resources"]["LaunchRole"]["Properties"]["Policies"][0]
     passrole = [s for s in launch["PolicyDocument"]["Statement"] if "Fn::If" in s]
-    assert [s["Fn::If"][0] for s in passrole] == ["HasBuilderRole"]
+    assert [s["Fn::If"][0] for s in passrole] == ["HasBuilderRole", "HasAllowedBuilderRoles"]
     assert passrole[0]["Fn::If"][1]["Resource"] == {"Ref": "BuilderRoleArn"}
+    # build.instance_profile: exactly the roles the operator listed, no pattern.
+    assert passrole[1]["Fn::If"][1]["Resource"] == {
+        "Fn::Split": [",", {"Ref": "AllowedBuilderRoles"}]}
 
 
 def test_a_build_template_s_instance_joins_only_this_stack_s_groups() -> None:

@@ -64,6 +64,8 @@ CALLS: dict[str, set[str]] = {
         "ec2:DescribeInstances", "dynamodb:GetItem on RecipesTable",
         "dynamodb:GetItem on CatalogTable", "dynamodb:UpdateItem on CatalogTable",
         "ec2:RunInstances",
+        # stage_assets (build.files): AssetBucket.holds and put_text.
+        "s3:HeadObject", "s3:PutObject",
     },
     # steps.build_stack.create_build_stack: describe, load_recipe, declared_parameters
     # (ValidateTemplate), Pacer.take, create.
@@ -823,11 +825,15 @@ def split(entry: str) -> tuple[str, str | None]:
     return action, resource or None
 
 
+# Operations IAM authorises under another action's name.
+AUTHORISED_AS = {"s3:HeadObject": "s3:GetObject"}
+
+
 def required(template: dict, function: str) -> list[tuple[str, str | None, str]]:
     out = []
     for entry in sorted(CALLS[function]):
         action, resource = split(entry)
-        out.append((action, resource, "called"))
+        out.append((AUTHORISED_AS.get(action, action), resource, "called"))
         out += [(extra, None, f"{action} with {why}") for extra, why in IMPLIED.get(action, [])]
     return out + platform_actions(template, function)
 

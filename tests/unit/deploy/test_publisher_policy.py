@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import pytest
 from cfnlint.decode.cfn_yaml import loads
-from tests.unit.deploy.test_iam_covers_calls import IMPLIED, CallGraph, _action_matches
+from tests.unit.deploy.test_iam_covers_calls import (
+    AUTHORISED_AS,
+    IMPLIED,
+    CallGraph,
+    _action_matches,
+)
 
 from amiforge.deploy.stack import template_text
 
@@ -34,7 +39,7 @@ def needed() -> set[str]:
     for start in ENTRY_POINTS:
         ops, _paths, trouble = graph.reach(start)
         assert trouble == [], trouble
-        found |= ops
+        found |= {AUTHORISED_AS.get(op, op) for op in ops}
     for op in list(found):  # what AWS checks besides the operation itself
         found |= {action for action, _why in IMPLIED.get(op, [])}
     return found
