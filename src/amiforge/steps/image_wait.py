@@ -184,15 +184,21 @@ def settle(env: StepEnv, waits: ImageWaitList, wait: ImageWait, *,
         return {"failed": problem, "answered": answered, "source": source}
     if pending:
         return {"state": "pending", "pending": pending, "source": source}
+    output: dict[str, Any]
     if wait.kind == "image":
-        output: dict[str, Any] = {
-            **wait.image, "state": "available",
-            "snapshot_ids": ec2_api.snapshot_ids(described.get(wait.region, {}))}
+        output = image_output(wait.image, described.get(wait.region, {}))
     else:
         output = {"images": wait.images, "ready": True, "pending": []}
     resumed = sfn_api.resume(sfn, wait.token, output)
     _remove(waits, wait, images)
     return {"resumed": resumed, "state": "available", "source": source}
+
+
+def image_output(image: dict[str, Any], described: dict[str, Any]) -> dict[str, Any]:
+    """AwaitImage's answer (``$.image``): CreateImage's output with the available image's
+    state and snapshots (Register shares the snapshots)."""
+    return {**image, "state": described.get("State", "available"),
+            "snapshot_ids": ec2_api.snapshot_ids(described)}
 
 
 def _remove(waits: ImageWaitList, wait: ImageWait, images: dict[str, str]) -> None:
