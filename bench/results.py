@@ -17,6 +17,9 @@ lookup.py 5           ``lookup_ratio_10k_amiforge_part`` (and its two times), ``
 catalog_reads.py      ``status_items_read_10``, ``status_items_read_10000``
 pipeline.py 1 2       ``lambda_invocations_per_build``, ``transitions_per_build_no_image_wait``,
                       ``stop_to_create_image_warm_s``, ``stop_to_create_image_cold_s``
+image_wait.py 10      ``transitions_per_build_10min_snapshot``,
+                      ``transitions_per_build_image_ready_at_once``,
+                      ``transitions_per_build_10min_snapshot_with_copy``
 ====================  ==========================================================
 
 Times (``*_ms``, ``*_s``) are absolute wall-clock figures on whatever machine runs this,
@@ -92,6 +95,12 @@ def _pipeline(r: dict[str, Any]) -> dict[str, Any]:
             "stop_to_create_image_cold_s": stop["1_build_cold_median"]}
 
 
+def _image_wait(r: dict[str, Any]) -> dict[str, Any]:
+    return {k: r[k] for k in ("transitions_per_build_10min_snapshot",
+                              "transitions_per_build_image_ready_at_once",
+                              "transitions_per_build_10min_snapshot_with_copy")}
+
+
 SCRIPTS: dict[str, tuple[list[str], Callable[[dict[str, Any]], dict[str, Any]]]] = {
     "prune.py": ([], _prune),
     "bundle.py": (["3"], _bundle),
@@ -100,6 +109,7 @@ SCRIPTS: dict[str, tuple[list[str], Callable[[dict[str, Any]], dict[str, Any]]]]
     "lookup.py": (["5"], _lookup),
     "catalog_reads.py": ([], _catalog_reads),
     "pipeline.py": (["1", "2"], _pipeline),
+    "image_wait.py": (["10"], _image_wait),
 }
 
 
