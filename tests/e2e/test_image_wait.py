@@ -59,3 +59,33 @@ def test_transitions_do_not_grow_while_the_image_is_pending(
     assert slow_states["AwaitImage"] == 1 and "WaitForImage" not in slow_states
     waited = (when["LaunchTester"] - when["AwaitImage"]).total_seconds()
     assert waited >= PENDING_SECONDS - 0.5, f"AwaitImage lasted only {waited:.2f} s"
+
+
+def test_lost_ami_events_and_copies_are_caught_by_the_image_check(
+        amiforge: Any, recipe_dir: Any, stack: StepEnv, local_cloud: Any) -> None:
+    """Every EC2 event lost, the image and its copy pending: the deployed image check
+    (its schedule sped up, as the stop check's) resumes AwaitImage and AwaitCopies."""
+    directory = recipe_dir("snap-lost")
+    recipe = directory / "snap-lost.yaml"
+    recipe.write_text(recipe.read_text().replace(
+        "image:\n  tags: {team: e2e}\n", "image:\n  tags: {team: e2e}\n  regions: [eu-west-1]\n"))
+    assert amiforge("publish", "--no-detect", str(directory)).exit_code == 0
+    before = (local_cloud.image_pending_seconds, local_cloud.time_scale,
+              local_cloud.faults.knobs())
+    local_cloud.image_pending_seconds = 2.0
+    local_cloud.time_scale = 60.0  # rate(1 minute) checks tick every second
+    local_cloud.faults.configure(event_drop_rate=1.0, event_drop_sources=["aws.ec2"])
+    dropped_before = local_cloud.faults.stats()["events"]["dropped_by_source"].get("aws.ec2", 0)
+    try:
+        result = amiforge("build", "--wait", "snap-lost", output="json")
+        dropped = local_cloud.faults.stats()["events"]["dropped_by_source"].get(
+            "aws.ec2", 0) - dropped_before
+    finally:
+        local_cloud.image_pending_seconds, local_cloud.time_scale = before[0], before[1]
+        local_cloud.faults.configure(**before[2])
+    assert result.exit_code == 0, result.output
+    (built,) = json.loads(result.stdout)["builds"]
+    assert built["status"] == "AVAILABLE", built
+    states, _ = entered(stack, built["build_id"])
+    assert (states["AwaitImage"], states["AwaitCopies"]) == (1, 1)
+    assert dropped >= 2  # at least the image's "available" and the builder's "stopped"
