@@ -41,6 +41,7 @@ from amiforge.aws import stepfunctions as sfn_api
 from amiforge.aws.catalog import now_iso
 from amiforge.aws.image_waits import ImageWait, ImageWaitList
 from amiforge.core.tags import BUILD_ID
+from amiforge.errors import InvalidEvent
 from amiforge.steps.env import StepEnv
 
 BAD_STATES = frozenset({"failed", "invalid", "deregistered", "error"})
@@ -74,6 +75,10 @@ def await_image(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         images = {env.region: image["image_id"]}
         waited = dict(images)
     else:
+        if not isinstance(event.get("distribution"), dict):
+            raise InvalidEvent("await_image event refused: distribution is missing "
+                               "(kind copies waits for Distribute's copies)",
+                               hint="the AwaitCopies state passes $.distribution")
         images = dict(event["distribution"]["images"])
         pending = event["distribution"].get("pending") or [r for r in images if r != env.region]
         waited = {r: images[r] for r in pending if r in images}

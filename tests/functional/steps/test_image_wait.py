@@ -19,6 +19,7 @@ from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import stepfunctions as sfn_api
 from amiforge.aws.image_waits import ImageWaitList
 from amiforge.aws.session import AwsContext
+from amiforge.errors import InvalidEvent
 from amiforge.localcloud.image_sim import FAILURE_REASON
 from amiforge.localcloud.testing import wait_for
 from amiforge.steps.distribute import distribute
@@ -234,3 +235,11 @@ def test_a_failed_copy_fails_awaitcopies(env: StepEnv, published: Publish, cloud
     assert outcome["failed"] == f"copy {copy} in {COPY} is failed: {FAILURE_REASON}"
     assert failure_of(env, execution) == ("BuildFailed", outcome["failed"])
     assert markers(env, state["build"]["build_id"]) == []
+
+
+def test_a_copies_wait_without_copies_is_refused_naming_the_field(env: StepEnv) -> None:
+    event = {"token": "t", "kind": "copies", "build": {"recipe": "web", "build_id": "web-1"},
+             "image": {"image_id": "ami-0fedcba9876543210"}}
+    with pytest.raises(InvalidEvent, match="await_image event refused: distribution is "
+                                           "missing"):
+        await_image(event, env)
