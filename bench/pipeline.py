@@ -27,8 +27,9 @@ Per build it measures (all clocks are this process's wall clock, in seconds):
   apart, as they cost the same with or without builds; and the execution environments
   the runtime started (each a cold start).
 
-The local cloud makes images ``available`` at once, so AwaitImage never loops here; on AWS
-it polls every PollSeconds (15 s) while EC2 snapshots (see docs/performance.md).
+Images are ``available`` at once here (the local cloud's default ``image_pending_seconds``
+of 0); AwaitImage waits for EC2's AMI event with a task token, so a longer snapshot adds no
+transitions: ``bench/image_wait.py`` measures that (see docs/performance.md).
 
     python bench/pipeline.py [SINGLE_RUNS] [CONCURRENT]
 """

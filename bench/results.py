@@ -19,8 +19,11 @@ catalog_reads.py      ``status_items_read_10``, ``status_items_read_10000``
 pipeline.py 1 2       ``lambda_invocations_per_build``, ``transitions_per_build_no_image_wait``,
                       ``stop_to_create_image_warm_s``, ``stop_to_create_image_cold_s``,
                       ``lambda_ms_per_build_warm``, ``lambda_ms_image_poll_warm``
+image_wait.py 10      ``transitions_per_build_10min_snapshot``,
+                      ``transitions_per_build_image_ready_at_once``,
+                      ``transitions_per_build_10min_snapshot_with_copy``
 cost.py               ``cost_per_build_before_usd``, ``cost_per_build_after_usd``: run
-                      last, over the figures of this run merged into results.json's
+                      last, over this run's figures merged into results.json
 ====================  ==========================================================
 
 Times (``*_ms``, ``*_s``) are absolute wall-clock figures on whatever machine runs this,
@@ -115,6 +118,12 @@ def _cost(r: dict[str, Any]) -> dict[str, Any]:
     return {k: r[k] for k in ("cost_per_build_before_usd", "cost_per_build_after_usd")}
 
 
+def _image_wait(r: dict[str, Any]) -> dict[str, Any]:
+    return {k: r[k] for k in ("transitions_per_build_10min_snapshot",
+                              "transitions_per_build_image_ready_at_once",
+                              "transitions_per_build_10min_snapshot_with_copy")}
+
+
 SCRIPTS: dict[str, tuple[list[str], Callable[[dict[str, Any]], dict[str, Any]]]] = {
     "prune.py": ([], _prune),
     "bundle.py": (["3"], _bundle),
@@ -123,6 +132,7 @@ SCRIPTS: dict[str, tuple[list[str], Callable[[dict[str, Any]], dict[str, Any]]]]
     "lookup.py": (["5"], _lookup),
     "catalog_reads.py": ([], _catalog_reads),
     "pipeline.py": (["1", "2"], _pipeline),
+    "image_wait.py": (["10"], _image_wait),
     "cost.py": ([], _cost),  # last: it prices the figures above (main() passes them)
 }
 

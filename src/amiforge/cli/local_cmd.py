@@ -49,6 +49,10 @@ def local() -> None:
 @click.option("--crash-rate", type=float, default=0.0, show_default=True,
               help="Share of function invocations killed after their first state-changing "
                    "AWS call (0-1).")
+@click.option("--image-pending-seconds", type=click.FloatRange(min=0), default=0.0,
+              show_default=True,
+              help="How long a new image (CreateImage, CopyImage) stays pending before it is "
+                   "available.")
 @click.option("--lambda-idle-seconds", type=click.FloatRange(min=0), default=120.0,
               show_default=True,
               help="End a function's execution environment after this long unused.")
@@ -56,7 +60,7 @@ def local() -> None:
 @command_errors
 def up(ctx: CliContext, port: int, time_scale: float, builder_seconds: float,
        fault_rate: float, event_drop_rate: float, crash_rate: float,
-       lambda_idle_seconds: float) -> Result:
+       image_pending_seconds: float, lambda_idle_seconds: float) -> Result:
     """Run the local cloud in the foreground until Ctrl-C.
 
     The fault knobs make it an unreliable AWS (counters: GET /_amiforge/faults)."""
@@ -75,7 +79,8 @@ def up(ctx: CliContext, port: int, time_scale: float, builder_seconds: float,
     cloud = LocalCloud(port=port, region=ctx.region or "us-east-1", time_scale=time_scale,
                        builder_seconds=builder_seconds, fault_rate=fault_rate,
                        event_drop_rate=event_drop_rate, crash_rate=crash_rate,
-                       lambda_idle_seconds=lambda_idle_seconds)
+                       lambda_idle_seconds=lambda_idle_seconds,
+                       image_pending_seconds=image_pending_seconds)
     try:
         cloud.start()
     except OSError as err:

@@ -65,7 +65,16 @@ class Obj:
     what: str = "a map"
 
 
-Spec = Str | Int | Bool | List | Obj
+@dataclass(frozen=True)
+class Map:
+    """A map of names to values, both checked (a copy's region -> its image id)."""
+    key: Str
+    value: Str
+    what: str = "a map"
+    max_items: int = 100
+
+
+Spec = Str | Int | Bool | List | Obj | Map
 
 
 def obj(required: Mapping[str, Spec], optional: Mapping[str, Spec] | None = None, *,
@@ -91,6 +100,17 @@ def _problem(value: Any, spec: Spec, path: str) -> str | None:
             if key not in value or (value[key] is None and key in spec.nullable):
                 continue
             found = _problem(value[key], sub, _join(path, key))
+            if found:
+                return found
+        return None
+    if isinstance(spec, Map):
+        if not isinstance(value, Mapping):
+            return f"{path} must be {spec.what}, got {_shown(value)}"
+        if len(value) > spec.max_items:
+            return f"{path} has {len(value)} entries, at most {spec.max_items} are accepted"
+        for key, item in value.items():
+            found = _problem(key, spec.key, f"{path} key") or _problem(item, spec.value,
+                                                                       _join(path, str(key)))
             if found:
                 return found
         return None
@@ -159,7 +179,11 @@ BUILD_STATE = obj(
 LAUNCHED = obj({"instance_id": INSTANCE, "attempt": Int(1)})
 IMAGE = obj({"image_id": AMI}, {"polls": Int(0)})
 TIMING = obj({"timeout_seconds": Int(1), "poll_seconds": Int(1), "max_image_polls": Int(1)},
-             {"approval_timeout_seconds": Int(1)})
+             {"approval_timeout_seconds": Int(1), "image_timeout_seconds": Int(1)})
+REGION_NAME = Str(REGION, "a region like eu-west-1", 32)
+# Distribute's answer: every region's image (the home one included) and those pending.
+COPIES = obj({"images": Map(REGION_NAME, AMI, "a map of regions to image ids")},
+             {"pending": List(REGION_NAME, "a list of regions"), "ready": Bool()})
 RECIPE_LIST = List(RECIPE, "a list of recipe names")
 
 # -- one schema per event type ------------------------------------------------------------
@@ -184,9 +208,14 @@ AWAIT_APPROVAL = obj({"token": Str(TOKEN_LIKE, "a task token", 4096), "build": B
                       "image": IMAGE, "timeout_seconds": Int(1)})
 VERIFY = obj({"build": BUILD_STATE, "launch": LAUNCHED})
 CREATE_IMAGE = obj({"build": BUILD_STATE, "launch": obj({"instance_id": INSTANCE})})
-AWAIT_IMAGE = obj({"image": IMAGE, "timing": TIMING})
-DISTRIBUTE = obj({"build": BUILD_STATE, "image": IMAGE},
-                 {"distribution": obj({}, {"polls": Int(0)})})
+# The AwaitImage and AwaitCopies tasks (steps/image_wait.py): the token, whose build, and
+# the image (kind image) or Distribute's copies (kind copies) to wait for.
+AWAIT_IMAGE = obj({"token": Str(TOKEN_LIKE, "a task token", 4096),
+                   "kind": Str(choices=("image", "copies")),
+                   "build": obj({"recipe": RECIPE, "build_id": BUILD}),
+                   "image": obj({"image_id": AMI}, {"name": Str(max_len=128)})},
+                  {"distribution": COPIES})
+DISTRIBUTE = obj({"build": BUILD_STATE, "image": IMAGE})
 REGISTER = obj({"build": BUILD_STATE, "image": IMAGE})
 FINISH = obj({"build": BUILD_STATE}, {"image": obj({}, {"image_id": AMI})})
 # The test phase (steps/test_phase.py): LaunchTester, then VerifyTest (or TestNotPassed,
@@ -210,6 +239,15 @@ INSTANCE_STATE_CHANGE = obj({"detail": obj({"instance-id": INSTANCE,
                                             "state": Str(re.compile(r"[a-z-]{1,32}"),
                                                          "an EC2 instance state")})})
 STOP_CHECK = obj({"check": Str(choices=("waiting",))})
+# EventBridge: EC2's "EC2 AMI State Change" (any image of the account and region), or the
+# image check's schedule ({"check": "images"}). The state is re-read from EC2, never trusted.
+IMAGE_STATE_CHANGE = obj({"region": REGION_NAME,
+                          "detail": obj({"ImageId": AMI,
+                                         "State": Str(re.compile(r"[a-z-]{1,32}"),
+                                                      "an image state")},
+                                        {"ErrorReason": Str(max_len=4096)},
+                                        nullable=("ErrorReason",))})
+IMAGE_CHECK = obj({"check": Str(choices=("images",))})
 DETECT = obj({}, {"recipes": RECIPE_LIST, "trigger": TRIGGER}, nullable=("recipes",))
 PRUNE = obj({}, {"recipes": RECIPE_LIST, "dry_run": Bool(), "trigger": TRIGGER},
             nullable=("recipes",))
@@ -232,6 +270,14 @@ class PruneEvent(TypedDict, total=False):
 class SweepEvent(TypedDict, total=False):
     dry_run: bool
     trigger: str
+
+
+def check_image_state(event: Any) -> None:
+    """The image-state function serves two event types: pick the schema by shape."""
+    if isinstance(event, Mapping) and "check" in event:
+        check(event, IMAGE_CHECK, "image-state (image check)")
+    else:
+        check(event, IMAGE_STATE_CHANGE, "image-state")
 
 
 def check_instance_state(event: Any) -> None:

@@ -53,7 +53,9 @@ instance_state = Step("wait_stop", "on_instance_state",
                       ev.check_instance_state)                          # EC2 stopped, check
 verify = Step("verify", "verify", ev.VERIFY)                            # state Verify
 create_image = Step("image", "create_image", ev.CREATE_IMAGE)           # state CreateImage
-await_image = Step("image", "await_image", ev.AWAIT_IMAGE)              # state AwaitImage
+await_image = Step("image_wait", "await_image", ev.AWAIT_IMAGE)         # AwaitImage/Copies (token)
+image_state = Step("image_wait", "on_image_state",
+                   ev.check_image_state)                                # EC2 AMI event, check
 await_approval = Step("approval", "request_approval",
                       ev.AWAIT_APPROVAL)                                # AwaitApproval (token)
 launch_tester = Step("test_phase", "launch_tester", ev.LAUNCH_TESTER)   # state LaunchTester

@@ -25,6 +25,11 @@ what it survived:
     side effect happened, the function never learnt it, and Lambda reports
     ``Runtime.ExitError``. This is the case idempotent steps exist for.
     ``crash_functions`` limits it to the functions it names.
+``image_fail_rate``
+    The share of new images (CreateImage, CopyImage) that end ``failed`` instead of
+    ``available`` once their pending time is over (:mod:`.image_sim`), as an image whose
+    snapshot failed does on AWS; ``image_fail_kinds`` limits it to ``create`` or
+    ``copy``. 1.0 fails every one: a directive, not only a dice roll.
 
 Which calls are the functions'? The local Lambda runtime runs every function with
 ``AWS_EXECUTION_ENV`` set (as AWS's does), so botocore puts ``exec-env/AWS_Lambda_...``
@@ -60,7 +65,9 @@ from amiforge.localcloud.fault_responses import (
 FUNCTION_MARK = "exec-env/AWS_Lambda_"
 SERVER_ERROR_SHARE = 0.25
 KNOBS = ("fault_rate", "event_drop_rate", "event_drop_sources", "crash_rate",
-         "crash_functions", "server_error_share", "seed", "disabled_regions")
+         "crash_functions", "server_error_share", "seed", "disabled_regions",
+         "image_fail_rate", "image_fail_kinds")
+IMAGE_KINDS = ("create", "copy")
 # The region of a SigV4 request: Credential=KEY/DATE/REGION/SERVICE/aws4_request.
 _SCOPE_REGION = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/")
 _REGION_NAME = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
@@ -81,6 +88,7 @@ class _Counters:
     faults: Counter[str] = field(default_factory=Counter)          # "kind:Operation"
     sdk_retries: Counter[str] = field(default_factory=Counter)
     crashes: Counter[str] = field(default_factory=Counter)         # function name
+    failed_images: Counter[str] = field(default_factory=Counter)   # create | copy
     deliveries: Counter[str] = field(default_factory=Counter)      # event source
     drops: Counter[str] = field(default_factory=Counter)           # event source
     run_instances: list[RunInstancesCall] = field(default_factory=list)
@@ -119,6 +127,8 @@ class FaultInjector:
         self.event_drop_sources: tuple[str, ...] = ()  # () : every source
         self.crash_rate = 0.0
         self.crash_functions: tuple[str, ...] = ()  # () : every function
+        self.image_fail_rate = 0.0
+        self.image_fail_kinds: tuple[str, ...] = IMAGE_KINDS
         self.server_error_share = SERVER_ERROR_SHARE
         # Regions that answer as a region not enabled for the account does (every caller).
         self.disabled_regions: tuple[str, ...] = ()
@@ -135,12 +145,15 @@ class FaultInjector:
                   crash_functions: Iterable[str] | None = None,
                   server_error_share: float | None = None,
                   seed: int | None = None,
-                  disabled_regions: Iterable[str] | None = None) -> dict[str, Any]:
+                  disabled_regions: Iterable[str] | None = None,
+                  image_fail_rate: float | None = None,
+                  image_fail_kinds: Iterable[str] | None = None) -> dict[str, Any]:
         """Change any knob (None: keep it); returns the knobs as they were before.
         All or nothing: a bad value (ValueError) changes no knob."""
         rates = {name: _check_rate(name, rate) for name, rate in (
             ("fault_rate", fault_rate), ("event_drop_rate", event_drop_rate),
-            ("crash_rate", crash_rate), ("server_error_share", server_error_share))
+            ("crash_rate", crash_rate), ("server_error_share", server_error_share),
+            ("image_fail_rate", image_fail_rate))
             if rate is not None}
         names = {name: _names(name, value) for name, value in (
             ("event_drop_sources", event_drop_sources), ("crash_functions", crash_functions))
@@ -152,6 +165,13 @@ class FaultInjector:
                 raise ValueError(f"disabled_regions must be a list of region names, got "
                                  f"{disabled_regions!r}")
             names["disabled_regions"] = disabled
+        if image_fail_kinds is not None:
+            kinds = _names("image_fail_kinds", image_fail_kinds)
+            unknown = [k for k in kinds if k not in IMAGE_KINDS]
+            if unknown:
+                raise ValueError(f"image_fail_kinds: unknown kind {unknown[0]!r}; use "
+                                 f"{' and/or '.join(IMAGE_KINDS)}")
+            names["image_fail_kinds"] = kinds
         with self._lock:
             before = self.knobs()
             for name, value in {**rates, **names}.items():
@@ -165,7 +185,9 @@ class FaultInjector:
                 "event_drop_sources": list(self.event_drop_sources),
                 "crash_rate": self.crash_rate, "crash_functions": list(self.crash_functions),
                 "server_error_share": self.server_error_share,
-                "disabled_regions": list(self.disabled_regions)}
+                "disabled_regions": list(self.disabled_regions),
+                "image_fail_rate": self.image_fail_rate,
+                "image_fail_kinds": list(self.image_fail_kinds)}
 
     def _roll(self, rate: float) -> bool:
         if rate <= 0.0:
@@ -203,6 +225,7 @@ class FaultInjector:
                            "dropped": sum(c.drops.values()),
                            "dropped_by_source": dict(sorted(c.drops.items()))},
                 "run_instances": len(c.run_instances),
+                "failed_images": dict(sorted(c.failed_images.items())),
                 "by_function": dict(sorted(per_function.items())),
             }
 
@@ -229,6 +252,16 @@ class FaultInjector:
                 executed, burst=ratelimit.EC2_RUN_INSTANCES_BURST,
                 per_second=ratelimit.EC2_RUN_INSTANCES_PER_SECOND),
         }
+
+    # -- images ----------------------------------------------------------------------
+
+    def fail_image(self, kind: str) -> bool:
+        """For the image simulator: True makes this new image (``create``/``copy``) fail."""
+        failed = kind in self.image_fail_kinds and self._roll(self.image_fail_rate)
+        if failed:
+            with self._lock:
+                self._counters.failed_images[kind] += 1
+        return failed
 
     # -- EventBridge -----------------------------------------------------------------
 

@@ -13,7 +13,9 @@
   SQS poller (:mod:`.sqs_poller`);
 * EventBridge delivery to Lambda and Step Functions targets (:mod:`.events`) and a
   ticking scheduler (:mod:`.schedules`);
-* the build-instance simulator (:mod:`.ec2_sim`);
+* the build-instance simulator (:mod:`.ec2_sim`) and the image simulator
+  (:mod:`.image_sim`: images pending for ``image_pending_seconds``, then available or
+  failed, with EC2's AMI state-change events);
 * private routes (:mod:`.private_routes`), ``/_amiforge/release-base``, ``health`` and
   ``faults``, so ``amiforge local release-base`` can play a vendor from another process;
 * fault injection (:mod:`.faults`): throttling and 5xx on the functions' AWS calls,
@@ -30,6 +32,7 @@ import logging
 import os
 import socket
 import threading
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +40,7 @@ from amiforge.localcloud import (
     ec2_sim,
     events,
     faults,
+    image_sim,
     images,
     lambda_runtime,
 )
@@ -86,7 +90,7 @@ class LocalCloud:
                  crash_rate: float = 0.0, fault_seed: int | None = None,
                  lambda_concurrency: int | None = None,
                  lambda_idle_seconds: float = lambda_runtime.DEFAULT_IDLE_SECONDS,
-                 lambda_fork_server: bool = True) -> None:
+                 lambda_fork_server: bool = True, image_pending_seconds: float = 0.0) -> None:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be positive, got {time_scale}")
         if builder_seconds < 0:
@@ -108,6 +112,9 @@ class LocalCloud:
         self.port = 0
         self.simulator = ec2_sim.BuilderSimulator(self._emit_ec2_state,
                                                   builder_seconds=builder_seconds)
+        self.images = image_sim.ImageSimulator(self._emit_ami_state,
+                                               pending_seconds=image_pending_seconds,
+                                               fail=self.faults.fail_image)
         self.scheduler = Scheduler(events.deliver, time_scale=time_scale)
         self.runtime: lambda_runtime.LambdaRuntime | None = None
         self._server: Any = None
@@ -150,6 +157,15 @@ class LocalCloud:
     @builder_seconds.setter
     def builder_seconds(self, seconds: float) -> None:
         self.simulator.builder_seconds = seconds
+
+    @property
+    def image_pending_seconds(self) -> float:
+        """How long a new image (CreateImage, CopyImage) stays pending (settable)."""
+        return self.images.pending_seconds
+
+    @image_pending_seconds.setter
+    def image_pending_seconds(self, seconds: float) -> None:
+        self.images.pending_seconds = seconds
 
     def env(self) -> dict[str, str]:
         """What a process needs to talk to this cloud."""
@@ -209,6 +225,7 @@ class LocalCloud:
         lambda_runtime.attach(self.runtime)
         events.set_drop_filter(self.faults.drop_delivery)
         ec2_sim.attach(self.simulator)
+        image_sim.attach(self.images)
         self._poller = Poller()
         self._poller.start()
         self._thread = threading.Thread(target=self._server.serve_forever,
@@ -216,6 +233,7 @@ class LocalCloud:
         self._thread.start()
         self.scheduler.start()
         self.simulator.start()
+        self.images.start()
         log.info("local cloud listening on %s (%s)", self.endpoint, self.region)
 
     def stop(self) -> None:
@@ -224,6 +242,7 @@ class LocalCloud:
             return
         self.scheduler.stop()
         self.simulator.stop()
+        self.images.stop()
         self._server.shutdown()
         if self._thread is not None:
             self._thread.join(timeout=10)
@@ -244,6 +263,7 @@ class LocalCloud:
         lambda_runtime.attach(None)
         events.set_drop_filter(None)
         ec2_sim.attach(None)
+        image_sim.attach(None)
         if self._fills_installed:  # not another's install, after a refused start
             REGISTRY.uninstall()
             self._fills_installed = False
@@ -270,6 +290,7 @@ class LocalCloud:
         """Wipe every resource (moto's state, the simulator's, the schedules')."""
         reset_moto()
         self.simulator.reset()
+        self.images.reset()
         self.scheduler.reset()
         if self.runtime is not None:
             self.runtime.discard_warm()
@@ -290,6 +311,14 @@ class LocalCloud:
         events.put_event(account, region, "aws.ec2", ec2_sim.DETAIL_TYPE,
                          {"instance-id": instance_id, "state": state},
                          [ec2_sim.instance_arn(account, region, instance_id)])
+
+
+    def _emit_ami_state(self, account: str, region: str, image_id: str, state: str,
+                        reason: str) -> None:
+        events.put_event(account, region, "aws.ec2", image_sim.DETAIL_TYPE,
+                         {"RequestId": str(uuid.uuid4()), "ImageId": image_id,
+                          "State": state, "ErrorReason": reason},
+                         [image_sim.image_arn(region, image_id)])
 
 
 _MOTO_ASL_ERRORS = "moto.stepfunctions.parser.asl.component.eval_component"

@@ -6,10 +6,11 @@ state machine passes between steps.
 The state's shape (JSON, grows as the build goes):
   build:  {recipe, build_id, recipe_hash, build_key, base_ami, root_device, platform,
            git_commit, retries, trigger}
-  timing: {timeout_seconds, poll_seconds, max_image_polls}
+  timing: {timeout_seconds, poll_seconds, max_image_polls, image_timeout_seconds, ...}
   launch: {instance_id, instance_type, attempt}           after Launch
   verdict:{outcome}                                        after Verify
-  image:  {image_id, name, state, polls}                   after CreateImage/AwaitImage
+  image:  {image_id, name, state, snapshot_ids}          after CreateImage/AwaitImage
+  distribution: {images, ready, pending}                  after Distribute/AwaitCopies
   error:  {Error, Cause}                                   on the failure path
 """
 

@@ -1,12 +1,12 @@
 """Step Distribute: copy the image to every region in ``image.regions``.
 
-Runs after the home image is available, and again after each wait until every copy is:
-it starts the copies it has not started (idempotent: a copy already tagged with this
-build, or the same client token, is reused), checks their states, and tags nothing by
-hand: CopyImage tags the copy and its snapshots at creation. Copies are encrypted, with
+Runs once, after the home image is available: it starts the copies (idempotent: a copy
+already tagged with this build, or the same client token, is reused), checks their
+states, and tags nothing by hand: CopyImage tags the copy and its snapshots at creation. Copies are encrypted, with
 the region's key from the recipe (``image.region_kms_key_ids`` / ``image.kms_key_id``).
 Each copy id is recorded in the catalog as soon as it exists, so a failure path can
-remove copies too.
+remove copies too. When a copy is still pending, the AwaitCopies task waits for it
+(:mod:`amiforge.steps.image_wait`): no poll loop here.
 """
 
 from __future__ import annotations
@@ -24,9 +24,7 @@ BAD_STATES = frozenset({"failed", "invalid", "deregistered", "error"})
 
 def distribute(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     build, image = state["build"], state["image"]
-    previous = state.get("distribution") or {}
-    images: dict[str, str] = dict(previous.get("images") or {env.region: image["image_id"]})
-    polls = int(previous.get("polls", 0)) + 1
+    images: dict[str, str] = {env.region: image["image_id"]}
     regions = [r for r in build.get("regions", []) if r != env.region]
     recipe = load_recipe(env, build) if any(r not in images for r in regions) else None
     pending: list[str] = []
@@ -50,6 +48,4 @@ def distribute(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
             raise BuildFailed(f"copy {images[region]} in {region} is {current}: {reason}")
         if current != "available":
             pending.append(region)
-    if pending and polls >= int(state["timing"]["max_image_polls"]):
-        raise BuildFailed(f"copies still pending after {polls} polls in: {', '.join(pending)}")
-    return {"images": images, "ready": not pending, "pending": pending, "polls": polls}
+    return {"images": images, "ready": not pending, "pending": pending}

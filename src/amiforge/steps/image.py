@@ -1,4 +1,4 @@
-"""Steps CreateImage and AwaitImage."""
+"""Step CreateImage. Waiting for the image is :mod:`amiforge.steps.image_wait` (by event)."""
 
 from __future__ import annotations
 
@@ -41,19 +41,3 @@ def create_image(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     )
     env.catalog.update(build["recipe"], build["build_id"], image_id=image_id, image_name=name)
     return {"image_id": image_id, "name": name, "polls": 0}
-
-
-def await_image(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
-    image = state["image"]
-    polls = int(image.get("polls", 0)) + 1
-    described = ec2_api.describe_image(env.client("ec2"), image["image_id"])
-    # Right after CreateImage EC2 may not know the id yet (eventual consistency): pending.
-    current = (described or {}).get("State", "pending")
-    if current in {"failed", "invalid", "deregistered", "error"}:
-        reason = (described or {}).get("StateReason", {}).get("Message", current)
-        raise BuildFailed(f"image {image['image_id']} is {current}: {reason}")
-    if current != "available" and polls >= int(state["timing"]["max_image_polls"]):
-        raise BuildFailed(f"image {image['image_id']} still {current} after {polls} polls",
-                          hint="raise ImageTimeoutMinutes on the stack if images are large")
-    return {**image, "state": current, "polls": polls,
-            "snapshot_ids": ec2_api.snapshot_ids(described or {})}

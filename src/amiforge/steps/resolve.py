@@ -59,6 +59,8 @@ def resolve(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
             "timeout_seconds": recipe.build.timeout_minutes * env.seconds_per_minute,
             "poll_seconds": poll,
             "max_image_polls": max(1, env.image_timeout_minutes * env.seconds_per_minute // poll),
+            # AwaitImage and AwaitCopies wait by event for up to this long (the task's timeout).
+            "image_timeout_seconds": max(1, env.image_timeout_minutes * env.seconds_per_minute),
             "approval_timeout_seconds": (recipe.release.approval_timeout_hours * 60
                                          * env.seconds_per_minute),
         },

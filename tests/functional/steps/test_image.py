@@ -1,20 +1,19 @@
-"""CreateImage and AwaitImage on the local cloud: the image of the stopped builder is
-named and tagged at creation (the recipe's tags cannot replace amiforge's), a retried
-CreateImage finds the image the first call made, and AwaitImage fails the build rather
-than poll forever."""
+"""CreateImage on the local cloud: the image of the stopped builder is named and tagged at
+creation (the recipe's tags cannot replace amiforge's), and a retried CreateImage finds
+the image the first call made. Waiting for it: test_image_wait.py."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
-from tests.helpers import Publish, imaged, stopped
+from tests.helpers import Publish, stopped
 
 from amiforge.core.tags import BUILD_ID, RECIPE, RECIPE_HASH, STACK
 from amiforge.errors import BuildFailed
 from amiforge.localcloud.testing import images_of_build
 from amiforge.steps.env import StepEnv
-from amiforge.steps.image import await_image, create_image
+from amiforge.steps.image import create_image
 
 
 def test_the_image_is_named_tagged_at_creation_and_recorded(env: StepEnv,
@@ -44,31 +43,6 @@ def test_a_retried_create_image_makes_no_second_image(env: StepEnv,
     first = create_image(state, env)
     assert create_image(state, env)["image_id"] == first["image_id"]
     assert len(images_of_build(env.client("ec2"), state["build"]["build_id"])) == 1
-
-
-def test_await_image_reports_the_snapshots_of_an_available_image(env: StepEnv,
-                                                                 published: Publish) -> None:
-    state = imaged(env, published())
-    image = state["image"]
-    assert (image["state"], image["polls"]) == ("available", 1)
-    (described,) = images_of_build(env.client("ec2"), state["build"]["build_id"])
-    assert image["snapshot_ids"] == [m["Ebs"]["SnapshotId"]
-                                     for m in described["BlockDeviceMappings"] if "Ebs" in m]
-    assert image["snapshot_ids"]
-
-
-def test_an_image_that_never_appears_fails_the_build_after_the_last_poll(
-        env: StepEnv, published: Publish) -> None:
-    state = imaged(env, published())
-    env.client("ec2").deregister_image(ImageId=state["image"]["image_id"])
-    state["image"] = {**state["image"], "polls": 0}
-    polls = state["timing"]["max_image_polls"]
-    for poll in range(1, polls):  # unknown to EC2 (just created, or gone): still pending
-        state["image"] = await_image(state, env)
-        assert (state["image"]["state"], state["image"]["polls"]) == ("pending", poll)
-    with pytest.raises(BuildFailed, match=f"still pending after {polls} polls") as info:
-        await_image(state, env)
-    assert info.value.hint == "raise ImageTimeoutMinutes on the stack if images are large"
 
 
 def test_a_date_format_names_the_image_by_day(env: StepEnv, published: Publish) -> None:

@@ -27,10 +27,12 @@ def test_resolve_pins_the_published_hash_and_the_current_base(env: StepEnv,
     assert (build["recipe_hash"], build["base_ami"]) == (recipe.hash, base)
     assert build["build_key"] == build_key(recipe.name, recipe.hash, base)
     assert build["root_volume_gb"] >= 8 and build["root_device"] == "/dev/xvda"
-    # The recipe's 45 minutes at the stack's 1 s per minute; images polled every second.
-    # release.approval_timeout_hours (72 by default), in the stack's scaled seconds
+    # The recipe's 45 minutes at the stack's 1 s per minute; stacks polled every second.
+    # release.approval_timeout_hours (72 by default), in the stack's scaled seconds; the
+    # image may stay pending for ImageTimeoutMinutes (AwaitImage's task timeout).
     assert state["timing"] == {"timeout_seconds": 45, "poll_seconds": 1, "max_image_polls": 5,
-                               "approval_timeout_seconds": 72 * 60 * env.seconds_per_minute}
+                               "approval_timeout_seconds": 72 * 60 * env.seconds_per_minute,
+                               "image_timeout_seconds": 5}
     record = env.catalog.get(recipe.name, build["build_id"])
     assert record is not None
     assert (record["status"], record["recipe_hash"], record["base_ami"]) == (

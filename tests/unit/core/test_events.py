@@ -21,7 +21,9 @@ SCHEMAS: dict[str, ev.Obj] = {
     "await_build_stack": ev.AWAIT_BUILD_STACK, "stop_builder": ev.STOP_BUILDER,
     "await_stop": ev.AWAIT_STOP, "await_approval": ev.AWAIT_APPROVAL, "instance_state": ev.INSTANCE_STATE_CHANGE,
     "stop_check": ev.STOP_CHECK, "verify": ev.VERIFY, "create_image": ev.CREATE_IMAGE,
-    "await_image": ev.AWAIT_IMAGE, "distribute": ev.DISTRIBUTE, "register": ev.REGISTER,
+    "await_image": ev.AWAIT_IMAGE, "await_copies": ev.AWAIT_IMAGE,
+    "image_state": ev.IMAGE_STATE_CHANGE, "image_check": ev.IMAGE_CHECK,
+    "distribute": ev.DISTRIBUTE, "register": ev.REGISTER,
     "finish": ev.FINISH, "record_failure": ev.RECORD_FAILURE, "detect": ev.DETECT,
     "prune": ev.PRUNE, "sweep": ev.SWEEP, "launch_tester": ev.LAUNCH_TESTER,
     "verify_test": ev.VERIFY_TEST,
@@ -150,7 +152,31 @@ def test_the_state_machines_other_shapes_fit_their_schemas() -> None:
 
 
 def test_a_unicode_digit_is_no_number() -> None:
-    event = sample("await_image")
-    event["image"]["polls"] = "²"  # str.isdigit() says yes; int() does not
+    event = sample("await_build_stack")
+    event["stack"]["polls"] = "²"  # str.isdigit() says yes; int() does not
     with pytest.raises(InvalidEvent, match="polls"):
+        ev.check(event, ev.AWAIT_BUILD_STACK, "await_build_stack")
+
+
+@pytest.mark.parametrize(("images", "message"), [
+    ({"../etc": "ami-0fedcba9876543210"}, "distribution.images key must be a region"),
+    ({"eu-west-1": "ami-; rm -rf"}, "distribution.images.eu-west-1 must be an AMI id"),
+    (["eu-west-1"], "distribution.images must be a map of regions to image ids"),
+])
+def test_the_copies_map_is_checked_key_and_value(images: Any, message: str) -> None:
+    event = sample("await_copies")
+    event["distribution"]["images"] = images
+    with pytest.raises(InvalidEvent, match=message):
         ev.check(event, ev.AWAIT_IMAGE, "await_image")
+
+
+def test_the_image_state_function_picks_the_schema_by_shape() -> None:
+    ev.check_image_state(sample("image_state"))
+    ev.check_image_state(sample("image_check"))
+    with pytest.raises(InvalidEvent, match="image-state \\(image check\\) event refused: "
+                                           "check must be one of images"):
+        ev.check_image_state({"check": "waiting"})
+    forged = sample("image_state")
+    forged["detail"]["ImageId"] = "ami-../../x"
+    with pytest.raises(InvalidEvent, match="detail.ImageId must be an AMI id"):
+        ev.check_image_state(forged)

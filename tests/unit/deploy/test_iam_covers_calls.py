@@ -126,8 +126,19 @@ CALLS: dict[str, set[str]] = {
         "ec2:DescribeImages", "dynamodb:GetItem on RecipesTable", "ec2:CreateImage",
         "dynamodb:UpdateItem on CatalogTable",
     },
-    # steps.image.await_image: describe_image.
-    "AwaitImageFunction": {"ec2:DescribeImages"},
+    # steps.image_wait.await_image: ImageWaitList.add (PutItem), settle (describe_image
+    # per region, resume / fail_task, ImageWaitList.remove: a conditional DeleteItem).
+    "AwaitImageFunction": {
+        "dynamodb:PutItem on CatalogTable", "ec2:DescribeImages", "states:SendTaskSuccess",
+        "states:SendTaskFailure", "dynamodb:DeleteItem on CatalogTable",
+    },
+    # steps.image_wait.on_image_state: ImageWaitList.get (GetItem) or .all (Query, the
+    # check), then settle as above.
+    "ImageStateFunction": {
+        "dynamodb:GetItem on CatalogTable", "dynamodb:Query on CatalogTable",
+        "ec2:DescribeImages", "states:SendTaskSuccess", "states:SendTaskFailure",
+        "dynamodb:DeleteItem on CatalogTable",
+    },
     # steps.distribute.distribute: load_recipe, images_tagged, copy_image, catalog.update,
     # describe_image (all EC2 calls in the destination regions).
     "DistributeFunction": {

@@ -28,6 +28,9 @@ EXCEPTIONS: dict[str, dict[str, list[str]]] = {
     "Launch": {"Retry": ["LaunchThrottled", "Transient"]},
     # A builder that never stops is a failed attempt, not a failed build.
     "AwaitStop": {"Catch": ["TimedOutAttempt", "RecordFailure"]},
+    # An image or copy still pending after ImageTimeoutMinutes: ImageTimedOut names it.
+    "AwaitImage": {"Catch": ["ImageTimeout", "RecordFailure"]},
+    "AwaitCopies": {"Catch": ["ImageTimeout", "RecordFailure"]},
     # Nobody answered the approval gate in time: ApprovalTimedOut names the reason.
     "AwaitApproval": {"Catch": ["ApprovalTimeout", "RecordFailure"]},
     # EC2 publishes console output late; a stopped builder with no marker is a failed attempt.
@@ -49,13 +52,15 @@ EXCEPTIONS: dict[str, dict[str, list[str]]] = {
 ROUTES = {"Resolve": ["ResolveFailed"], "AwaitStop": ["AttemptFailed", "RecordFailure"],
           "Verify": ["AttemptFailed", "RecordFailure"], "Finish": ["Built"],
           "AwaitApproval": ["ApprovalTimedOut", "RecordFailure"],
+          "AwaitImage": ["ImageTimedOut", "RecordFailure"],
+          "AwaitCopies": ["ImageTimedOut", "RecordFailure"],
           "AwaitTest": ["TestNotPassed", "RecordFailure"],
           "VerifyTest": ["TestNotPassed", "RecordFailure"],
           "RecordFailure": ["FailedUnrecorded"]}
 PIPELINE = ["Resolve", "CreateBuildStack", "AwaitBuildStack", "StopBuilder", "Launch",
             "AwaitStop", "Verify", "AttemptFailed", "CreateImage", "AwaitImage", "LaunchTester",
             "AwaitTest", "VerifyTest", "TestNotPassed", "AwaitApproval", "Distribute",
-            "Register"]
+            "AwaitCopies", "Register"]
 BACKOFF = {"IntervalSeconds": 2, "MaxAttempts": 6, "BackoffRate": 2, "MaxDelaySeconds": 60,
            "JitterStrategy": "FULL"}
 

@@ -26,7 +26,8 @@ SCHEMAS: dict[str, ev.Obj] = {
     "verify": ev.VERIFY, "create_image": ev.CREATE_IMAGE, "await_image": ev.AWAIT_IMAGE,
     "distribute": ev.DISTRIBUTE, "register": ev.REGISTER, "finish": ev.FINISH,
     "record_failure": ev.RECORD_FAILURE, "detect": ev.DETECT, "prune": ev.PRUNE,
-    "sweep": ev.SWEEP, "launch_tester": ev.LAUNCH_TESTER, "verify_test": ev.VERIFY_TEST}
+    "sweep": ev.SWEEP, "launch_tester": ev.LAUNCH_TESTER, "verify_test": ev.VERIFY_TEST,
+    "image_state": ev.IMAGE_STATE_CHANGE}
 HANDLERS = {name: name for name in SCHEMAS}
 
 
@@ -60,6 +61,9 @@ def test_a_sample_event_with_a_bad_field_is_refused_naming_it(handler: str) -> N
     if handler == "instance_state":
         event["detail"]["instance-id"] = "../../etc"
         field = "detail.instance-id"
+    elif handler == "image_state":
+        event["detail"]["ImageId"] = "../../etc"
+        field = "detail.ImageId"
     else:
         event[field] = ["not", "this"] if not isinstance(event[field], list) else "x"
     with pytest.raises(InvalidEvent, match=f"{field} must be"):

@@ -9,6 +9,9 @@
   region's default EBS key), tags the new image and its snapshots, and with
   ``CopyImageTags`` copies the source image's tags onto the new image. A copy of an
   encrypted image is always encrypted.
+* moto makes an image ``available`` at once and emits no event; AWS keeps it ``pending``
+  while it snapshots and sends "EC2 AMI State Change" events. Both CreateImage and
+  CopyImage hand the new image to the image simulator (:mod:`..image_sim`).
 * moto has no ``EnableImageDeprecation`` or ``DisableImageDeprecation`` ("not
   implemented") and so never shows an image's ``DeprecationTime``. Here, as AWS
   documents: the time is rounded to the nearest minute, a time in the past is refused,
@@ -48,9 +51,20 @@ def _create_image(original: Callable[..., Any]) -> Callable[..., Any]:
                 snapshot.volume = root
                 snapshot.encrypted = bool(root.encrypted)
                 snapshot.kms_key_id = getattr(root, "kms_key_id", None)
+        _simulated(self, ami, "create")
         return ami
 
     return create_image
+
+
+def _simulated(backend: Any, ami: Any, kind: str) -> None:
+    """Hand a new image to the image simulator (pending, then available or failed, with
+    EC2's events), when one runs."""
+    from amiforge.localcloud import image_sim
+
+    simulator = image_sim.attached()
+    if simulator is not None:
+        simulator.created(backend, ami, kind)
 
 
 def copy_image_response(self: Any) -> Any:
@@ -84,6 +98,7 @@ def copy_image_response(self: Any) -> Any:
         for tag in spec.get("Tags", []):
             if target is not None:
                 target.add_tag(tag["Key"], tag["Value"])
+    _simulated(self.ec2_backend, image, "copy")
     return ActionResult({"ImageId": image.id})
 
 

@@ -16,6 +16,9 @@
   StopExecution returns, the waiting task is woken so the execution's thread ends, and a
   stopped program is never turned into a failed or timed-out one (the woken task still
   records a TaskTimedOut event just before ExecutionAborted).
+* **SendTaskFailure's cause.** moto's handler passes on the error and drops the cause;
+  AWS hands both to the task's Catch (``$.error.Cause``), which is where RecordFailure
+  reads why a build failed (an image that failed names EC2's reason there).
 """
 
 from __future__ import annotations
@@ -119,6 +122,16 @@ def _short(module: str) -> str:
 
 _ENVIRONMENT = f"{_PARSER}.asl.eval.environment:Environment"
 
+def send_task_failure(self: Any) -> Any:
+    """``StepFunctionResponse.send_task_failure``: the error *and* the cause, as AWS."""
+    from moto.core.responses import EmptyResult
+
+    self.stepfunction_backend.send_task_failure(self._get_param("taskToken"),
+                                                error=self._get_param("error"),
+                                                cause=self._get_param("cause"))
+    return EmptyResult()
+
+
 FILLS = [
     Fill("stepfunctions.start-execution", f"{_PARSER}.models:StepFunctionsParserBackend",
          "start_execution", _start_execution, "0f8d9dd57baf"),
@@ -127,6 +140,9 @@ FILLS = [
     *(Fill(f"stepfunctions.client-on-loopback:{_short(module)}", module,
            "boto_client_for", lambda _original: boto_client_for, "1f44dc2ac8aa")
       for module in BOTO_CLIENT_IMPORTERS),
+    Fill("stepfunctions.send-task-failure-cause", "moto.stepfunctions.responses:"
+         "StepFunctionResponse", "send_task_failure", lambda _original: send_task_failure,
+         "f0fed5e80576"),
     Fill("stepfunctions.stop-execution", f"{_PARSER}.backend.execution:Execution", "stop",
          _stop, "16663c65db9a"),
     Fill("stepfunctions.stopped-stays-stopped:error", _ENVIRONMENT, "set_error",
