@@ -9,7 +9,8 @@ resources and exports. moto departs from AWS there; each module says how:
 * :mod:`.resources` — updates follow resolved values; creation waits for custom resources;
 * :mod:`.instances` — ``AWS::EC2::Instance`` updated in place or replaced;
 * :mod:`.exports` — a stack whose export is imported is not deleted;
-* :mod:`.custom_resources` — custom resources answering FAILED, Update and Delete.
+* :mod:`.custom_resources` — custom resources answering FAILED, Update and Delete;
+* :mod:`.codebuild` — ``AWS::CodeBuild::Project``, a type moto's CloudFormation lacks.
 
 And the ResponseURL moto gives a custom resource names this server on 127.0.0.1 (moto
 builds it from Docker's host name). Nothing here knows about amiforge.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from amiforge.localcloud.fills import Fill
 from amiforge.localcloud.fills.cloudformation import (
+    codebuild,
     custom_resources,
     exports,
     instances,
@@ -37,6 +39,7 @@ _RESPONSE = "moto.cloudformation.responses:CloudFormationResponse"
 _RESOURCE_MAP = "moto.cloudformation.parsing:ResourceMap"
 _CUSTOM = "moto.cloudformation.custom_model:CustomModel"
 _INSTANCE = "moto.ec2.models.instances:Instance"
+_PARSING = "moto.cloudformation.parsing"
 
 FILLS = [
     Fill("cloudformation.response-url-on-loopback", "moto.settings", "moto_server_host",
@@ -95,4 +98,7 @@ FILLS = [
          custom_resources.wrap_stack_update, "fd488c7f43d4"),
     Fill("cloudformation.custom-resources-deleted-first", _STACK, "delete",
          custom_resources.wrap_stack_delete, "bf0c199611d2"),
+    # resource types moto lacks
+    Fill("cloudformation.codebuild-project", _PARSING, "resource_class_from_type",
+         codebuild.wrap_resource_class_from_type, "ca766bc34c19"),
 ]
