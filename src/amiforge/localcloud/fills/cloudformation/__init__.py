@@ -10,7 +10,8 @@ resources and exports. moto departs from AWS there; each module says how:
 * :mod:`.instances` — ``AWS::EC2::Instance`` updated in place or replaced;
 * :mod:`.exports` — a stack whose export is imported is not deleted;
 * :mod:`.custom_resources` — custom resources answering FAILED, Update and Delete;
-* :mod:`.codebuild` — ``AWS::CodeBuild::Project``, a type moto's CloudFormation lacks;
+* :mod:`.missing_types` — types moto's CloudFormation lacks: ``AWS::CodeBuild::Project``
+  (:mod:`.codebuild`) and ``AWS::IAM::OIDCProvider`` (:mod:`.oidc_provider`);
 * :mod:`.conditions` — ``!Condition NAME`` inside a condition;
 * :mod:`.roles` — ``AWS::IAM::Role``'s managed policies, and its policies on update.
 
@@ -22,11 +23,11 @@ from __future__ import annotations
 
 from amiforge.localcloud.fills import Fill
 from amiforge.localcloud.fills.cloudformation import (
-    codebuild,
     conditions,
     custom_resources,
     exports,
     instances,
+    missing_types,
     parameters,
     resources,
     roles,
@@ -114,6 +115,6 @@ FILLS = [
     Fill("cloudformation.role-delete-detaches", _ROLE, "delete_from_cloudformation_json",
          lambda original: roles.wrap_role_delete(original.__func__), "d88f04fdea94"),
     # resource types moto lacks
-    Fill("cloudformation.codebuild-project", _PARSING, "resource_class_from_type",
-         codebuild.wrap_resource_class_from_type, "ca766bc34c19"),
+    Fill("cloudformation.missing-resource-types", _PARSING, "resource_class_from_type",
+         missing_types.wrap_resource_class_from_type, "ca766bc34c19"),
 ]

@@ -10,13 +10,12 @@ environment the template gave. moto runs no builds; nor does this.
 
 :class:`CodeBuildProject` is deliberately not a subclass of moto's
 ``CloudFormationModel``: moto lists that class's subclasses as its supported types, and a
-subclass would stay listed after the fills are removed. :func:`wrap_resource_class_from_type`
-answers the one type instead, only while the fill is installed.
+subclass would stay listed after the fills are removed. :mod:`.missing_types` answers the
+type instead, only while the fills are installed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 RESOURCE_TYPE = "AWS::CodeBuild::Project"
@@ -123,12 +122,3 @@ class CodeBuildProject:
 
     def delete(self, account_id: str, region_name: str) -> None:
         _backend(account_id, region_name).delete_project(self.name)
-
-
-def wrap_resource_class_from_type(original: Callable[[str], Any]) -> Callable[[str], Any]:
-    def resource_class_from_type(resource_type: str) -> Any:
-        if resource_type == RESOURCE_TYPE:
-            return CodeBuildProject
-        return original(resource_type)
-
-    return resource_class_from_type

@@ -1,6 +1,7 @@
-"""``AWS::CodeBuild::Project`` in a local-cloud stack (localcloud/fills/cloudformation/
-codebuild.py): created in CodeBuild with what the template said, named by ``!GetAtt``
-and ``!Ref``, replaced on update, deleted with the stack."""
+"""Resource types moto's CloudFormation lacks, in a local-cloud stack
+(localcloud/fills/cloudformation/missing_types.py): ``AWS::CodeBuild::Project`` created
+in CodeBuild with what the template said, named by ``!GetAtt`` and ``!Ref``, replaced on
+update, deleted with the stack; ``AWS::IAM::OIDCProvider`` made in IAM, ``!Ref`` its ARN."""
 
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ def template(project: str, buildspec: str = BUILDSPEC) -> str:
 
 @pytest.fixture
 def clients(local_cloud: Any) -> dict[str, Any]:
-    return {name: boto3.client(name) for name in ("cloudformation", "codebuild", "events")}
+    return {name: boto3.client(name) for name in ("cloudformation", "codebuild", "events",
+                                                  "iam")}
 
 
 def settle(cfn: Any, stack_id: str) -> dict:
@@ -107,3 +109,22 @@ def test_a_project_is_created_named_updated_and_deleted_with_its_stack(
     cfn.delete_stack(StackName=stack_id)
     assert settle(cfn, stack_id)["StackStatus"] == "DELETE_COMPLETE"
     assert projects(clients, name) == []
+
+
+def test_an_oidc_provider_is_made_in_iam_and_goes_with_its_stack(clients: dict) -> None:
+    cfn, iam = clients["cloudformation"], clients["iam"]
+    url = f"oidc-{uuid.uuid4().hex[:8]}.example.com"
+    stack_id = cfn.create_stack(StackName=url.split(".")[0], TemplateBody=json.dumps({
+        "Resources": {"Provider": {"Type": "AWS::IAM::OIDCProvider", "Properties": {
+            "Url": f"https://{url}", "ClientIdList": ["sts.amazonaws.com"]}}},
+        "Outputs": {"Arn": {"Value": {"Ref": "Provider"}}}}))["StackId"]
+    created = settle(cfn, stack_id)
+    assert created["StackStatus"] == "CREATE_COMPLETE", created.get("StackStatusReason")
+    [arn] = [o["OutputValue"] for o in created["Outputs"]]
+    assert arn.endswith(f":oidc-provider/{url}")
+    assert iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)[
+        "ClientIDList"] == ["sts.amazonaws.com"]
+    cfn.delete_stack(StackName=stack_id)
+    assert settle(cfn, stack_id)["StackStatus"] == "DELETE_COMPLETE"
+    assert arn not in [p["Arn"] for p in
+                       iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]]
