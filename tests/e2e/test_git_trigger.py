@@ -34,6 +34,11 @@ PARAMETERS = {**E2E_STACK_PARAMETERS, "BaseParameterPrefixes": "",
 
 @pytest.fixture(scope="module")
 def deployed(local_cloud: Any, aws: Any) -> Any:
+    """The stack without the trigger (the default), then updated to have it, as a user
+    turns it on: ``amiforge deploy -p GitTriggerRepository=...``."""
+    without = stack_api.deploy(aws, STACK, {**PARAMETERS, "GitTriggerRepository": ""})
+    assert "GitTriggerProjectName" not in without
+    assert f"{STACK}-git-trigger" not in aws.client("codebuild").list_projects()["projects"]
     outputs = stack_api.deploy(aws, STACK, PARAMETERS)
     yield outputs
     stack_api.destroy(aws, STACK)

@@ -57,7 +57,7 @@ def test_a_condition_named_by_the_short_form_is_evaluated(
     cfn.delete_stack(StackName=name)
 
 
-def test_an_update_that_turns_a_condition_false_deletes_its_resources(
+def test_an_update_deletes_what_its_conditions_turn_off_and_creates_the_rest(
         local_cloud: Any) -> None:
     cfn, sns = boto3.client("cloudformation"), boto3.client("sns")
     name = f"conditions-{uuid.uuid4().hex[:8]}"
@@ -67,6 +67,13 @@ def test_an_update_that_turns_a_condition_false_deletes_its_resources(
     Condition: FromCodeCommit
     Properties:
       TopicName: !Sub ${AWS::StackName}-only-codecommit
+  # Names the one above and a parameter the update changes: moto would update it while
+  # its condition is false, and fail on the missing attribute.
+  Dependent:
+    Type: AWS::SNS::Topic
+    Condition: FromCodeCommit
+    Properties:
+      TopicName: !Join ["-", [!GetAtt OnlyFromCodeCommit.TopicName, !Ref Source]]
 """
 
     def create_or_update(call: Any, source: str) -> str:
@@ -84,8 +91,11 @@ def test_an_update_that_turns_a_condition_false_deletes_its_resources(
         return [t["TopicArn"].rsplit(":", 1)[1] for t in sns.list_topics()["Topics"]]
 
     assert create_or_update(cfn.create_stack, "CODECOMMIT") == "CREATE_COMPLETE"
-    assert f"{name}-only-codecommit" in topics()
+    assert {f"{name}-only-codecommit", f"{name}-only-codecommit-CODECOMMIT"} <= set(topics())
     assert create_or_update(cfn.update_stack, "GITHUB") == "UPDATE_COMPLETE"
-    assert f"{name}-only-codecommit" not in topics()
+    assert not [t for t in topics() if t.startswith(f"{name}-only-codecommit")]
     assert f"{name}-other-elsewhere" in topics()
+    # ... and turned on again: created again, dependencies first.
+    assert create_or_update(cfn.update_stack, "CODECOMMIT") == "UPDATE_COMPLETE"
+    assert {f"{name}-only-codecommit", f"{name}-only-codecommit-CODECOMMIT"} <= set(topics())
     cfn.delete_stack(StackName=name)

@@ -10,9 +10,8 @@
   creates in dependency order: here a resource that refers to (or ``DependsOn``) a custom
   resource still waiting for its answer is created when that answer arrives.
   ``ResourceMap.create`` is replaced whole: its loop is what changes.
-* **Updates follow conditions.** moto keeps a resource whose ``Condition`` an update
-  turned false (and updates it as if it were still wanted). AWS deletes it; here it is
-  deleted after the update, dependants first (:func:`_drop_unwanted`).
+* **Updates follow conditions** (:func:`.conditions.follow_conditions`): what an update's
+  parameters turn off is deleted, what they turn on is created.
 """
 
 from __future__ import annotations
@@ -22,6 +21,8 @@ import re
 import threading
 from collections.abc import Callable
 from typing import Any
+
+from amiforge.localcloud.fills.cloudformation.conditions import follow_conditions
 
 _UNKNOWN = object()  # a resource whose properties could not be resolved
 # Creation and the custom resources' answers (on server threads) take turns on a stack.
@@ -81,19 +82,6 @@ def _resolved(resource_map: Any, body: dict[str, Any]) -> Any:
         return _UNKNOWN
 
 
-def _drop_unwanted(resource_map: Any) -> None:
-    """Delete the resources whose ``Condition`` is now false (dependants first)."""
-    unwanted = [name for name, body in resource_map._resource_json_map.items()
-                if (body or {}).get("Condition")
-                and not resource_map.lazy_condition_map[body["Condition"]]
-                and resource_map._parsed_resources.get(name) is not None]
-    order = dependency_order(resource_map._resource_json_map)
-    for name in sorted(unwanted, key=order.index, reverse=True):
-        resource_map._delete_resource(resource_map._parsed_resources[name],
-                                      resource_map._resource_json_map[name])
-        resource_map._parsed_resources.pop(name)
-
-
 def wrap_resource_map_update(original: Callable[..., None]) -> Callable[..., None]:
     def update(self: Any, template: dict[str, Any],
                parameters: dict[str, Any] | None = None) -> None:
@@ -106,7 +94,7 @@ def wrap_resource_map_update(original: Callable[..., None]) -> Callable[..., Non
         if any(getattr(model, "update_failure", None)
                for model in self._parsed_resources.values()):
             return  # a custom resource refused the update: the stack is rolling back
-        _drop_unwanted(self)
+        follow_conditions(self, dependency_order(self._resource_json_map))
         for name in dependency_order(self._resource_json_map):
             if name in handled or before.get(name, _UNKNOWN) is _UNKNOWN or \
                     self._parsed_resources.get(name) is None:
