@@ -6,6 +6,8 @@ in both of its shapes (CodeCommit, and a CodeConnections connection)."""
 from __future__ import annotations
 
 import copy
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -131,3 +133,11 @@ def test_the_buildspec_installs_amiforge_then_publishes(template: dict) -> None:
     assert webhook["FilterGroups"] == [[
         {"Type": "EVENT", "Pattern": "PUSH"},
         {"Type": "HEAD_REF", "Pattern": {"Fn::Sub": "^refs/heads/${GitTriggerBranch}$"}}]]
+
+
+def test_the_default_package_is_the_wheel_make_dist_builds(template: dict) -> None:
+    root = Path(__file__).resolve().parents[3]
+    version = tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
+    assert template["Parameters"]["GitTriggerPackage"]["Default"] == \
+        f"./tools/amiforge-{version}-py3-none-any.whl"
+    assert "-m build --outdir dist" in (root / "Makefile").read_text()
