@@ -60,6 +60,7 @@ ARN_BY_TYPE = {
         "arn:aws:states:us-east-1:123456789012:stateMachine:{name}",
     "AWS::IAM::ManagedPolicy": "arn:aws:iam::123456789012:policy/{name}",
     "AWS::IAM::Role": "arn:aws:iam::123456789012:role/{name}",
+    "AWS::CodeBuild::Project": "arn:aws:codebuild:us-east-1:123456789012:project/{name}",
 }
 
 # (policy owner, finding issue) -> why the finding is accepted. Anything else fails.
@@ -118,7 +119,10 @@ EXPLAINED: dict[tuple[str, str], str] = {
         "and change only what carries this stack's tag",
 }
 # Values the audit gives parameters that policies are built from (their non-empty case).
-SAMPLE_PARAMETERS = {"BaseParameterPrefixes": "/golden/amis/,/vendor/"}
+SAMPLE_PARAMETERS = {"BaseParameterPrefixes": "/golden/amis/,/vendor/",
+                     "GitTriggerRepository": "recipes",
+                     "GitTriggerConnectionArn": "arn:aws:codeconnections:us-east-1:"
+                     "123456789012:connection/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"}
 # Actions AWS does not let a policy scope to a resource: "*" is the only correct value.
 UNSCOPABLE = frozenset({"ec2:describeinstances", "ec2:describeimages",
                         "states:sendtasksuccess", "states:sendtaskfailure",

@@ -9,8 +9,10 @@ target raises ``NotImplementedError``, disabled rules still deliver, and a sched
 * renders each target's input as AWS does (:func:`render_input`: ``Input``,
   ``InputPath`` or ``InputTransformer``, else the whole event as JSON);
 * invokes a Lambda target asynchronously (a worker thread; errors are logged, never
-  raised into ``PutEvents``), starts an execution for a Step Functions target, sends to
-  SQS and CloudWatch Logs, forwards to another bus; other target kinds go to moto.
+  raised into ``PutEvents``), starts an execution for a Step Functions target, starts a
+  build of a CodeBuild project (the input is StartBuild's parameters, as AWS reads it:
+  ``sourceVersion``), sends to SQS and CloudWatch Logs, forwards to another bus; other
+  target kinds go to moto.
 
 :func:`put_event` is how the rest of the local cloud (schedules, the EC2 simulator)
 emits an AWS service event; it goes through moto's ``put_events`` so every rule of the
@@ -180,6 +182,15 @@ def _to_state_machine(arn: str, account: str, region: str, body: str) -> None:
     log.info("event started execution %s", getattr(execution, "execution_arn", execution))
 
 
+def _to_codebuild(resource: str, account: str, region: str, body: str) -> None:
+    from moto.codebuild.models import codebuild_backends
+
+    parameters = _as_payload(body)
+    source_version = parameters.get("sourceVersion") if isinstance(parameters, dict) else None
+    codebuild_backends[account][region].start_build(
+        resource.split("/", 1)[1], source_version=str(source_version) if source_version else None)
+
+
 def _to_queue(resource: str, account: str, region: str, body: str,
               target: dict[str, Any], event_id: str) -> None:
     from moto.sqs.models import sqs_backends
@@ -226,6 +237,8 @@ def deliver_to_target(rule: Any, target: dict[str, Any], event: dict[str, Any],
         _to_lambda(target["Arn"], account, region, body)
     elif service == "states":
         _to_state_machine(target["Arn"], account, region, body)
+    elif service == "codebuild":
+        _to_codebuild(resource, account, region, body)
     elif service == "sqs":
         _to_queue(resource, account, region, body, target, str(shaped.get("id", "")))
     elif service == "logs":

@@ -9,7 +9,12 @@ resources and exports. moto departs from AWS there; each module says how:
 * :mod:`.resources` — updates follow resolved values; creation waits for custom resources;
 * :mod:`.instances` — ``AWS::EC2::Instance`` updated in place or replaced;
 * :mod:`.exports` — a stack whose export is imported is not deleted;
-* :mod:`.custom_resources` — custom resources answering FAILED, Update and Delete.
+* :mod:`.custom_resources` — custom resources answering FAILED, Update and Delete;
+* :mod:`.missing_types` — types moto's CloudFormation lacks: ``AWS::CodeBuild::Project``
+  (:mod:`.codebuild`) and ``AWS::IAM::OIDCProvider`` (:mod:`.oidc_provider`);
+* :mod:`.conditions` — ``!Condition NAME`` inside a condition; updates that change a
+  condition;
+* :mod:`.roles` — ``AWS::IAM::Role``'s managed policies, and its policies on update.
 
 And the ResponseURL moto gives a custom resource names this server on 127.0.0.1 (moto
 builds it from Docker's host name). Nothing here knows about amiforge.
@@ -19,11 +24,14 @@ from __future__ import annotations
 
 from amiforge.localcloud.fills import Fill
 from amiforge.localcloud.fills.cloudformation import (
+    conditions,
     custom_resources,
     exports,
     instances,
+    missing_types,
     parameters,
     resources,
+    roles,
 )
 
 
@@ -37,6 +45,8 @@ _RESPONSE = "moto.cloudformation.responses:CloudFormationResponse"
 _RESOURCE_MAP = "moto.cloudformation.parsing:ResourceMap"
 _CUSTOM = "moto.cloudformation.custom_model:CustomModel"
 _INSTANCE = "moto.ec2.models.instances:Instance"
+_PARSING = "moto.cloudformation.parsing"
+_ROLE = "moto.iam.models:Role"
 
 FILLS = [
     Fill("cloudformation.response-url-on-loopback", "moto.settings", "moto_server_host",
@@ -95,4 +105,19 @@ FILLS = [
          custom_resources.wrap_stack_update, "fd488c7f43d4"),
     Fill("cloudformation.custom-resources-deleted-first", _STACK, "delete",
          custom_resources.wrap_stack_delete, "bf0c199611d2"),
+    # conditions
+    Fill("cloudformation.condition-short-form", _PARSING, "parse_condition",
+         conditions.wrap_parse_condition, "0f7792d19f9a"),
+    Fill("cloudformation.update-skips-unwanted", _PARSING, "parse_and_update_resource",
+         conditions.wrap_parse_and_update_resource, "2ef032cfb9ed"),
+    # AWS::IAM::Role
+    Fill("cloudformation.role-managed-policies", _ROLE, "create_from_cloudformation_json",
+         lambda original: roles.wrap_role_create(original.__func__), "05f0a3ccfb31"),
+    Fill("cloudformation.role-update-policies", _ROLE, "update_from_cloudformation_json",
+         lambda original: roles.wrap_role_update(original.__func__), "ddb4ea55b027"),
+    Fill("cloudformation.role-delete-detaches", _ROLE, "delete_from_cloudformation_json",
+         lambda original: roles.wrap_role_delete(original.__func__), "d88f04fdea94"),
+    # resource types moto lacks
+    Fill("cloudformation.missing-resource-types", _PARSING, "resource_class_from_type",
+         missing_types.wrap_resource_class_from_type, "ca766bc34c19"),
 ]

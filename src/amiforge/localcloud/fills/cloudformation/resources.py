@@ -10,6 +10,8 @@
   creates in dependency order: here a resource that refers to (or ``DependsOn``) a custom
   resource still waiting for its answer is created when that answer arrives.
   ``ResourceMap.create`` is replaced whole: its loop is what changes.
+* **Updates follow conditions** (:func:`.conditions.follow_conditions`): what an update's
+  parameters turn off is deleted, what they turn on is created.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import re
 import threading
 from collections.abc import Callable
 from typing import Any
+
+from amiforge.localcloud.fills.cloudformation.conditions import follow_conditions
 
 _UNKNOWN = object()  # a resource whose properties could not be resolved
 # Creation and the custom resources' answers (on server threads) take turns on a stack.
@@ -90,6 +94,7 @@ def wrap_resource_map_update(original: Callable[..., None]) -> Callable[..., Non
         if any(getattr(model, "update_failure", None)
                for model in self._parsed_resources.values()):
             return  # a custom resource refused the update: the stack is rolling back
+        follow_conditions(self, dependency_order(self._resource_json_map))
         for name in dependency_order(self._resource_json_map):
             if name in handled or before.get(name, _UNKNOWN) is _UNKNOWN or \
                     self._parsed_resources.get(name) is None:
