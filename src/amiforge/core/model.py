@@ -114,6 +114,8 @@ class BuildSpec:
     tags: dict[str, str] = field(default_factory=dict, hash=False)
     # None: the subnet's own default (MapPublicIpOnLaunch) decides.
     associate_public_ip: bool | None = None
+    # Values for the build template's parameters (build.cloudformation only), as strings.
+    parameters: dict[str, str] = field(default_factory=dict, hash=False)
 
     def to_document(self, script: str) -> dict[str, Any]:
         # retry_failed only when not the default: recipes that do not set it keep the
@@ -137,6 +139,8 @@ class BuildSpec:
             # None when unset: recipes that do not use them keep the hash they always had.
             "tags": dict(self.tags) or None,
             "associate_public_ip": self.associate_public_ip,
+            # None when unset: recipes that do not use them keep the hash they always had.
+            "parameters": dict(self.parameters) or None,
         }
 
 
