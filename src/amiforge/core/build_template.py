@@ -19,24 +19,21 @@ from typing import Any
 
 import yaml
 
+from amiforge.core.template_parameters import IAM_CAPABILITY_PARAMETER
 from amiforge.core.yamlsafe import load_yaml
 
 REQUIRED_PARAMETER = "BaseImageId"
 REQUIRED_OUTPUT = "InstanceId"
 KMS_PARAMETER = "KmsKeyId"
-# CloudFormation's limit on a template passed inline (TemplateBody); a larger one goes
-# through the artifact bucket (TemplateURL). CloudFormation takes 1 MB from S3, but the
-# recipe store keeps the template base64 in one 400 KB DynamoDB item with the recipe:
-# 300,000 bytes leave room for the rest.
-INLINE_TEMPLATE_MAX = 51_200
+# CloudFormation takes 1 MB of template from S3 (a template over INLINE_TEMPLATE_MAX goes
+# through the artifact bucket), but the recipe store keeps the template base64 in one
+# 400 KB DynamoDB item with the recipe: 300,000 bytes leave room for the rest.
 TEMPLATE_MAX = 300_000
-# Build-template IAM: the parameter that carries the stack's permissions boundary, the
-# names roles and instance profiles must start with (a generated name starts with the
-# build stack's name, amiforge-build-...), and the IAM types a build template may create.
-IAM_CAPABILITY_PARAMETER = "RolePermissionsBoundary"
+# Build-template IAM: the names roles and instance profiles must start with (a generated
+# name starts with the build stack's name, amiforge-build-...), and the IAM types a build
+# template may create.
 IAM_NAME_PREFIX = "amiforge-build-"
 IAM_TYPES = ("AWS::IAM::Role", "AWS::IAM::InstanceProfile", "AWS::IAM::Policy")
-IAM_CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM")
 # AWS::Service::Type (a few have a fourth part), Alexa::ASK::Skill, and custom resources.
 # cfn-lint knows every type, but it is a dev dependency: this is what the Lambda can check.
 RESOURCE_TYPE = re.compile(r"(?:AWS|Alexa)::[A-Za-z0-9]+::[A-Za-z0-9]+(?:::[A-Za-z0-9]+)?"
@@ -66,6 +63,15 @@ def load_template(text: str) -> dict[str, Any] | None:
     except yaml.YAMLError:
         return None
     return template if isinstance(template, dict) else None
+
+
+def declared_parameters(text: str) -> dict[str, dict[str, Any]]:
+    """The template's Parameters section (name -> its declaration); {} if it has none."""
+    template = load_template(text)
+    parameters = template.get("Parameters") if template else None
+    if not isinstance(parameters, dict):
+        return {}
+    return {str(k): (v if isinstance(v, dict) else {}) for k, v in parameters.items()}
 
 
 def iam_resources(template: dict[str, Any]) -> list[str]:

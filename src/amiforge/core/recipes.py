@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from amiforge.core import rules
-from amiforge.core.build_template import template_problems
+from amiforge.core.build_template import declared_parameters, template_problems
 from amiforge.core.files import UnsafeFile, read_bounded
 from amiforge.core.model import Recipe
 from amiforge.core.parse import FileReader, parse_recipe
@@ -129,12 +129,13 @@ def _load(path: Path, problems: list[Problem]) -> tuple[str | None, Recipe | Non
         found += [Problem(str(path), "build.cloudformation", message) for message in
                   template_problems(template, recipe.cloudformation_template(), kms_key=shared)]
         if not found:  # the template reads as one: check what the recipe passes it
+            declared = declared_parameters(recipe.cloudformation_template())
             found += [Problem(str(path), field, message)
-                      for field, message in recipe_problems(recipe)]
+                      for field, message in recipe_problems(recipe, declared)]
         problems.extend(found)
         recipe = None if found else recipe
     elif recipe is not None and (found := [Problem(str(path), field, message) for
-                                           field, message in recipe_problems(recipe)]):
+                                           field, message in recipe_problems(recipe, {})]):
         problems.extend(found)
         recipe = None
     return (claimed if isinstance(claimed, str) else None), recipe

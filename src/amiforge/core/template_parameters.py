@@ -13,8 +13,10 @@ A build stack's parameters come from three places, and a template may declare an
 its template: an unknown parameter, a network setting the template cannot take, a template
 parameter nobody gives a value and that has no Default. The CreateBuildStack step runs the
 same check on the published recipe before creating anything, then passes
-:func:`stack_parameters`. Everything here is pure: the template is read as data with the
-loader that keeps CloudFormation's short tags opaque (``core/build_template.py``).
+:func:`stack_parameters`. Everything here is pure and takes the template's declared
+parameters as data: ``validate`` reads them from the file with the loader that keeps
+CloudFormation's short tags opaque (``core/build_template.py``); the build step, whose
+bundle has no YAML parser, from CloudFormation's ValidateTemplate.
 """
 
 from __future__ import annotations
@@ -24,9 +26,16 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from amiforge.core.build_template import IAM_CAPABILITY_PARAMETER, load_template
 from amiforge.core.model import Recipe
 from amiforge.core.schema import Fields, describe
+
+# CloudFormation's limit on a template passed inline (TemplateBody); a larger one goes
+# through the artifact bucket (TemplateURL).
+INLINE_TEMPLATE_MAX = 51_200
+# The parameter that carries the stack's permissions boundary for build-template roles,
+# and the capabilities a template with IAM resources is created with.
+IAM_CAPABILITY_PARAMETER = "RolePermissionsBoundary"
+IAM_CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM")
 
 # Parameters amiforge fills in itself -> what it passes (docs/recipes.md).
 AMIFORGE_VALUES = {
@@ -104,20 +113,15 @@ def _supplier(key: str) -> str:
     return f"from build.{field}"
 
 
-def declared_parameters(text: str) -> dict[str, dict[str, Any]]:
-    """The template's Parameters section (name -> its declaration); {} if it has none."""
-    template = load_template(text)
-    parameters = template.get("Parameters") if template else None
-    if not isinstance(parameters, dict):
-        return {}
-    return {str(k): (v if isinstance(v, dict) else {}) for k, v in parameters.items()}
-
-
-def recipe_problems(recipe: Recipe, *, boundary: bool = True) -> list[tuple[str, str]]:
+def recipe_problems(recipe: Recipe, declared: Mapping[str, Mapping[str, Any]], *,
+                    boundary: bool = True, check_values: bool = True
+                    ) -> list[tuple[str, str]]:
     """(field, message) for each way the recipe and its template do not fit together.
 
-    ``boundary``: whether amiforge can pass RolePermissionsBoundary (validate cannot know
-    the stack's setting, so it assumes it; the build step knows).
+    ``declared``: the template's parameters (name -> declaration; "Default" in it if it
+    has one). ``boundary``: whether amiforge can pass RolePermissionsBoundary (validate
+    cannot know the stack's setting, so it assumes it; the build step knows).
+    ``check_values``: check AllowedValues too (ValidateTemplate does not list them).
     """
     if recipe.build.cloudformation is None:
         if recipe.build.parameters:
@@ -127,7 +131,6 @@ def recipe_problems(recipe: Recipe, *, boundary: bool = True) -> list[tuple[str,
     path = recipe.build.cloudformation
     if recipe.build.platform == "windows":
         return [("build.platform", WINDOWS_REFUSED)]
-    declared = declared_parameters(recipe.cloudformation_template())
     problems: list[tuple[str, str]] = []
     for field, parameter in NETWORK.items():
         if getattr(recipe.build, field) and parameter not in declared:
@@ -144,7 +147,7 @@ def recipe_problems(recipe: Recipe, *, boundary: bool = True) -> list[tuple[str,
     given = _given(recipe, boundary=boundary)
     for key, spec in sorted(declared.items()):
         if key in given or "Default" in spec:
-            if key in recipe.build.parameters:
+            if key in recipe.build.parameters and check_values:
                 problems += _allowed_problems(key, spec, recipe.build.parameters[key])
             continue
         problems.append((_missing_field(key), f"{path} declares the parameter {key} with no "

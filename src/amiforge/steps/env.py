@@ -50,6 +50,13 @@ class StepEnv:
     builder_subnet_id: str | None = None
     # The DetectSchedule expression: failed builds are retried after 1, 2, 4 ... periods.
     detect_schedule: str | None = None
+    # The artifact bucket (the stack's BundleBucket) and its owner: build templates over
+    # CloudFormation's inline limit are passed from there by URL.
+    artifact_bucket: str | None = None
+    account_id: str | None = None
+    # The permissions boundary of build-template roles; set only when the stack lets
+    # build templates create IAM (BuildTemplateIam=enabled).
+    build_role_boundary_arn: str | None = None
     aws: AwsContext = field(default_factory=AwsContext)
 
     @classmethod
@@ -77,6 +84,9 @@ class StepEnv:
             builder_security_group_id=e.get("AMIFORGE_BUILDER_SECURITY_GROUP") or None,
             builder_subnet_id=e.get("AMIFORGE_BUILDER_SUBNET") or None,
             detect_schedule=e.get("AMIFORGE_DETECT_SCHEDULE") or None,
+            artifact_bucket=e.get("AMIFORGE_ARTIFACT_BUCKET") or None,
+            account_id=e.get("AMIFORGE_ACCOUNT_ID") or None,
+            build_role_boundary_arn=e.get("AMIFORGE_BUILD_ROLE_BOUNDARY") or None,
         )
 
     @property
