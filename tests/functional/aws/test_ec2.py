@@ -77,3 +77,16 @@ def test_a_malformed_id_is_an_error_naming_the_operation(aws: AwsContext) -> Non
                            source_region="us-east-1", name="bad-copy", description="x",
                            kms_key_id=None, tags={}, client_token="x")
     assert caught.value.operation == "CopyImage"
+
+
+def test_security_group_tags_leave_out_groups_that_do_not_exist(
+        aws: AwsContext, unique: Callable[[str], str]) -> None:
+    ec2 = aws.client("ec2")
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    group = ec2.create_security_group(GroupName=unique("sg"), Description="t", VpcId=vpc,
+                                      TagSpecifications=[{
+                                          "ResourceType": "security-group",
+                                          "Tags": [{"Key": "amiforge:stack", "Value": "s"}]}]
+                                      )["GroupId"]
+    assert ec2_api.security_group_tags(ec2, [group, "sg-0123456789abcdef0"]) == {
+        group: {"amiforge:stack": "s"}}
