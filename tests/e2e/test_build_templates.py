@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.conftest import STACK
+from tests.e2e.conftest import E2E_STACK_PARAMETERS, STACK
+from tests.e2e.test_stack_lifecycle import runner_for
+
+from amiforge.deploy import stack as stack_api
 
 pytestmark = pytest.mark.e2e
 
@@ -103,3 +106,69 @@ def test_a_60_kb_template_builds_through_the_artifact_bucket(amiforge: Any, aws:
     stored = aws.client("s3").get_object(
         Bucket=f"amiforge-artifacts-{account}-{aws.resolved_region}", Key=key)
     assert stored["Body"].read() == body
+
+
+ROLE_TEMPLATE = """\
+Parameters:
+  BaseImageId: {Type: "AWS::EC2::Image::Id"}
+  RolePermissionsBoundary: {Type: String}
+Resources:
+  BuilderRole:
+    Type: AWS::IAM::Role
+    Properties:
+      PermissionsBoundary: !Ref RolePermissionsBoundary
+      AssumeRolePolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - {Effect: Allow, Principal: {Service: ec2.amazonaws.com}, Action: "sts:AssumeRole"}
+  BuilderProfile:
+    Type: AWS::IAM::InstanceProfile
+    Properties: {Roles: [!Ref BuilderRole]}
+  BuildInstance:
+    Type: AWS::EC2::Instance
+    Properties:
+      ImageId: !Ref BaseImageId
+      InstanceType: t3.small
+      IamInstanceProfile: !Ref BuilderProfile
+Outputs:
+  InstanceId: {Value: !Ref BuildInstance}
+"""
+
+
+def role_recipe(directory: Path) -> Path:
+    (directory / "templates").mkdir(parents=True)
+    (directory / "templates" / "role.yaml").write_text(ROLE_TEMPLATE)
+    (directory / "tpl-role.yaml").write_text(
+        f"name: tpl-role\nbase:\n  ssm_parameter: {AL2023}\nbuild:\n"
+        "  cloudformation: templates/role.yaml\n")
+    return directory
+
+
+def test_a_template_making_a_role_needs_the_stack_s_opt_in(
+        amiforge: Any, local_cloud: Any, aws: Any, tmp_path: Path) -> None:
+    directory = role_recipe(tmp_path / "role")
+    assert amiforge("publish", "--no-detect", str(directory)).exit_code == 0
+    refused = amiforge("build", "--wait", "tpl-role", output="json")
+    assert refused.exit_code == 1
+    (build,) = json.loads(refused.stdout)["builds"]
+    assert build["status"] == "FAILED"
+    assert "creates IAM resources (CAPABILITY_IAM), which this stack does not allow build " \
+           "templates: deploy it with -p BuildTemplateIam=enabled" in build["reason"]
+
+    name = "amiforge-tpl-iam"
+    stack_api.deploy(aws, name, {**E2E_STACK_PARAMETERS, "BuildTemplateIam": "enabled"})
+    try:
+        run = runner_for(local_cloud, name)
+        assert run("publish", "--no-detect", str(directory)).exit_code == 0
+        result = run("build", "--wait", "tpl-role")
+        assert result.exit_code == 0, result.output
+        (build,) = json.loads(result.stdout)["builds"]
+        assert build["status"] == "AVAILABLE", build
+        # The build stack's function is given the stack's boundary for the roles.
+        environment = aws.client("lambda").get_function_configuration(
+            FunctionName=f"{name}-create-build-stack")["Environment"]["Variables"]
+        boundary = aws.client("iam").get_policy(
+            PolicyArn=environment["AMIFORGE_BUILD_ROLE_BOUNDARY"])["Policy"]
+        assert boundary["Description"].startswith("Permissions boundary of IAM roles")
+    finally:
+        stack_api.destroy(aws, name)
