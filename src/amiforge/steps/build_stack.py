@@ -6,8 +6,9 @@ it declares them: core/template_parameters.py) and amiforge's tags as stack tags
 CloudFormation puts on the instance. It must output ``InstanceId``. A template over
 CloudFormation's inline limit is put in the artifact bucket under its content hash and
 passed by URL; one that creates IAM resources gets the IAM capabilities only when the
-stack allows it (BuildTemplateIam), and its roles carry the stack's boundary. Its CreationPolicy / cfn-signal carries the OS configuration's outcome:
-CREATE_COMPLETE is success. amiforge then stops the instance (the AwaitStop step waits for
+stack allows it (BuildTemplateIam), and its roles carry the stack's boundary. Its
+CreationPolicy / cfn-signal carries the OS configuration's outcome: CREATE_COMPLETE is
+success. amiforge then stops the instance (the AwaitStop step waits for
 the stop as for any builder), images it, and deletes the stack, on success and on every
 failure path (see :func:`delete_build_stack`, called by cleanup).
 """
