@@ -9,18 +9,21 @@ import base64
 import dataclasses
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.helpers import AL2023, instance_state, publish_recipe, resolved, unique, wait_state
 
+from amiforge.aws import cloudformation as cfn_api
 from amiforge.core.model import Recipe
 from amiforge.core.parse import recipe_from_document
 from amiforge.core.recipes import load_recipes
 from amiforge.core.tags import BUILD_ID, STACK
 from amiforge.errors import BuildFailed
 from amiforge.steps.build_stack import (
+    STACK_PREFIX,
     await_build_stack,
     create_build_stack,
     delete_build_stack,
@@ -28,6 +31,18 @@ from amiforge.steps.build_stack import (
     stop_builder,
 )
 from amiforge.steps.env import StepEnv
+
+
+@pytest.fixture(autouse=True)
+def no_stack_left(env: StepEnv) -> Iterator[None]:
+    """Delete the build stacks a test made: the worker's local cloud is shared, and the
+    sweeper's journeys count every amiforge-build-* stack in the region."""
+    cfn = env.client("cloudformation")
+    before = {s["StackId"] for s in cfn_api.stacks_named(cfn, STACK_PREFIX)}
+    yield
+    for stack in cfn_api.stacks_named(cfn, STACK_PREFIX):
+        if stack["StackId"] not in before:
+            cfn_api.delete(cfn, stack["StackId"])
 
 
 def template(*, base_parameter: bool = True, output: bool = True) -> str:
