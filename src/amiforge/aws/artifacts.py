@@ -152,6 +152,21 @@ class ArtifactBucket:
         return True
 
 
+def put_object(s3: Any, *, bucket: str, owner: str, key: str, data: bytes) -> None:
+    """Put ``data`` at ``key`` in ``bucket``, only if ``owner`` owns the bucket, with its
+    MD5 so S3 refuses bytes damaged on the way (a build stack's large template)."""
+    md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+    with aws_call("PutObject"):
+        s3.put_object(Bucket=bucket, Key=key, Body=data, ContentMD5=md5,
+                      ExpectedBucketOwner=owner)
+
+
+def object_url(bucket: str, region: str, key: str) -> str:
+    """The object's virtual-hosted HTTPS URL, as CloudFormation's TemplateURL takes it."""
+    domain = "amazonaws.com.cn" if partition_of(region) == "aws-cn" else "amazonaws.com"
+    return f"https://{bucket}.s3.{region}.{domain}/{key}"
+
+
 def delete_bucket(s3: Any, bucket: str, owner: str) -> bool:
     """Empty (every object version) and delete ``bucket``, only if ``owner`` owns it
     (ExpectedBucketOwner on every call); False if it did not exist."""

@@ -44,10 +44,21 @@ def stacks_named(cfn: Any, prefix: str) -> list[dict[str, Any]]:
     return [stack for name in sorted(set(found)) if (stack := describe(cfn, name)) is not None]
 
 
-def create(cfn: Any, *, name: str, template: str, parameters: Mapping[str, str],
-           tags: Mapping[str, str], role_arn: str | None, client_token: str) -> str:
+def _template_source(template: str | None, template_url: str | None) -> dict[str, str]:
+    """TemplateURL for a template in S3 (over the inline limit), else TemplateBody."""
+    if template_url is not None:
+        return {"TemplateURL": template_url}
+    if template is None:
+        raise ValueError("a template or a template URL is needed")
+    return {"TemplateBody": template}
+
+
+def create(cfn: Any, *, name: str, template: str | None = None,
+           template_url: str | None = None, parameters: Mapping[str, str],
+           tags: Mapping[str, str], role_arn: str | None, client_token: str,
+           capabilities: tuple[str, ...] = ()) -> str:
     kwargs: dict[str, Any] = {
-        "StackName": name, "TemplateBody": template, "OnFailure": "ROLLBACK",
+        "StackName": name, **_template_source(template, template_url), "OnFailure": "ROLLBACK",
         "Parameters": [{"ParameterKey": k, "ParameterValue": v}
                        for k, v in sorted(parameters.items())],
         "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())],
@@ -55,14 +66,27 @@ def create(cfn: Any, *, name: str, template: str, parameters: Mapping[str, str],
     }
     if role_arn:
         kwargs["RoleARN"] = role_arn
+    if capabilities:
+        kwargs["Capabilities"] = list(capabilities)
     with aws_call("CreateStack"):
         return str(cfn.create_stack(**kwargs)["StackId"])
 
 
-def declared_parameters(cfn: Any, template: str) -> set[str]:
+def declared_parameters(cfn: Any, template: str | None = None,
+                        template_url: str | None = None) -> set[str]:
+    return set(template_summary(cfn, template, template_url)[0])
+
+
+def template_summary(cfn: Any, template: str | None = None, template_url: str | None = None
+                     ) -> tuple[dict[str, dict[str, Any]], tuple[str, ...]]:
+    """ValidateTemplate as data: ({parameter: {"Default": value} if it has one, else {}},
+    the capabilities CreateStack will need, like CAPABILITY_IAM)."""
     with aws_call("ValidateTemplate"):
-        response = cfn.validate_template(TemplateBody=template)
-    return {p["ParameterKey"] for p in response.get("Parameters", [])}
+        response = cfn.validate_template(**_template_source(template, template_url))
+    parameters = {str(p["ParameterKey"]): ({"Default": p["DefaultValue"]}
+                                           if "DefaultValue" in p else {})
+                  for p in response.get("Parameters", [])}
+    return parameters, tuple(str(c) for c in response.get("Capabilities", []))
 
 
 def failure_reasons(cfn: Any, name: str, limit: int | None = 10, *,

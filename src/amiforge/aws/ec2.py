@@ -319,3 +319,17 @@ def share_image(ec2: Any, image: Mapping[str, Any], accounts: Iterable[str]) -> 
 def stop(ec2: Any, instance_id: str) -> None:
     with aws_call("StopInstances"):
         ec2.stop_instances(InstanceIds=[instance_id])
+
+
+def security_group_tags(ec2: Any, group_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+    """{group id: its tags} for each of ``group_ids`` that exists (a missing one is left out)."""
+    found: dict[str, dict[str, str]] = {}
+    for group_id in group_ids:  # one call each: one missing group fails a batched call
+        try:
+            groups = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+        except ClientError as err:
+            if error_code(err) in {"InvalidGroup.NotFound", "InvalidGroupId.Malformed"}:
+                continue
+            raise translate(err, "DescribeSecurityGroups") from err
+        found.update({g["GroupId"]: tags_of(g) for g in groups})
+    return found

@@ -119,6 +119,8 @@ class BuildSpec:
     files: tuple[str, ...] = ()
     # An instance profile the stack's AllowedInstanceProfiles lists (None: the stack's).
     instance_profile: str | None = None
+    # Values for the build template's parameters (build.cloudformation only), as strings.
+    parameters: dict[str, str] = field(default_factory=dict, hash=False)
 
     def to_document(self, script: str) -> dict[str, Any]:
         # retry_failed only when not the default: recipes that do not set it keep the
@@ -144,6 +146,7 @@ class BuildSpec:
             "associate_public_ip": self.associate_public_ip,
             "files": list(self.files) or None,
             "instance_profile": self.instance_profile,
+            "parameters": dict(self.parameters) or None,
         }
 
 

@@ -46,6 +46,7 @@ from amiforge.core.parse_sections import (
     tags_section,
 )
 from amiforge.core.schema import Fields, describe
+from amiforge.core.template_parameters import parameters_section
 from amiforge.core.test_spec import parse_test
 from amiforge.core.userdata import ASSETS_URL_ROOM, USER_DATA_LIMIT, user_data_size
 from amiforge.errors import Problem, RecipeInvalid
@@ -57,7 +58,7 @@ FILTER_KEYS = ("owners", "name", "architecture")
 BUILD_KEYS = ("platform", "user_data", "script", "cloudformation", "instance_types",
               "subnet_id", "security_group_ids", "timeout_minutes", "retries",
               "retry_failed", "volume_size_gb", "tags", "associate_public_ip", "files",
-              "instance_profile")
+              "instance_profile", "parameters")
 SCRIPT_KEYS = ("user_data", "script", "cloudformation")
 DOCUMENT_KEYS = (*TOP_KEYS, "format", "files", "source", "hash", "assets")
 
@@ -224,6 +225,7 @@ def _build(fields: Fields, raw: dict[str, Any], read_file: FileReader
                                       default=None),
         tags=tags,
         associate_public_ip=fields.boolean(build, "associate_public_ip", "build"),
+        parameters=parameters_section(fields, build),
     )
     return spec, script, files
 

@@ -20,10 +20,11 @@ import yaml
 
 from amiforge.core import rules
 from amiforge.core.assets import walk_assets
-from amiforge.core.build_template import template_problems
+from amiforge.core.build_template import declared_parameters, template_problems
 from amiforge.core.files import UnsafeFile, read_bounded
 from amiforge.core.model import Recipe
 from amiforge.core.parse import FileReader, parse_recipe
+from amiforge.core.template_parameters import recipe_problems
 from amiforge.core.yamlsafe import load_yaml
 from amiforge.errors import Problem, RecipeInvalid
 
@@ -33,12 +34,13 @@ ITEM_LIMIT = 400 * 1024  # DynamoDB's item size limit
 # timestamps and the build claim (last_build_key, last_build_id, last_base_ami...).
 ITEM_OVERHEAD = 2048
 # Fields of a user-data build that a CloudFormation build template decides for itself.
-CFN_CHOOSES = ("instance_types", "subnet_id", "security_group_ids", "volume_size_gb", "retries",
-               "associate_public_ip")
+# (subnet_id and security_group_ids are passed to the template as SubnetId and
+# SecurityGroupIds: core/template_parameters.py.)
+CFN_CHOOSES = ("instance_types", "volume_size_gb", "retries", "associate_public_ip")
 CFN_CHOOSES_MESSAGE = ("does not apply to a build.cloudformation recipe: the build template "
-                       "makes the instance and chooses its type, network and volumes, and a "
-                       "failed build stack is not relaunched; set it in the template, or "
-                       "remove it here")
+                       "makes the instance and chooses its type, volumes and addressing, "
+                       "and a failed build stack is not relaunched; set it in the template "
+                       "(or pass it with build.parameters), or remove it here")
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -128,8 +130,16 @@ def _load(path: Path, problems: list[Problem]) -> tuple[str | None, Recipe | Non
                  for name in CFN_CHOOSES if name in raw["build"]]
         found += [Problem(str(path), "build.cloudformation", message) for message in
                   template_problems(template, recipe.cloudformation_template(), kms_key=shared)]
+        if not found:  # the template reads as one: check what the recipe passes it
+            declared = declared_parameters(recipe.cloudformation_template())
+            found += [Problem(str(path), field, message)
+                      for field, message in recipe_problems(recipe, declared)]
         problems.extend(found)
         recipe = None if found else recipe
+    elif recipe is not None and (found := [Problem(str(path), field, message) for
+                                           field, message in recipe_problems(recipe, {})]):
+        problems.extend(found)
+        recipe = None
     return (claimed if isinstance(claimed, str) else None), recipe
 
 

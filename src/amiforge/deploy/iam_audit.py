@@ -111,6 +111,15 @@ EXPLAINED: dict[tuple[str, str], str] = {
         "so that instances (IMDSv2, tagged), volumes (encrypted) and new groups (tagged) "
         "have their own conditions; ssm:GetParameters names AWS's public parameters, "
         "whose ARNs have no account (parliament expects one)",
+    ("BuildStackRole/build-stack", "PERMISSIONS_MANAGEMENT_ACTIONS"):
+        "only with BuildTemplateIam=enabled: roles named amiforge-build-* created with and "
+        "kept under BuildRoleBoundary, their policies changed and the roles removed only "
+        "when tagged with this stack, instance profiles of that name, PassRole of those "
+        "roles to EC2 only",
+    ("BuildStackRole/build-stack", "PRIVILEGE_ESCALATION"):
+        "a build template's role can never exceed BuildRoleBoundary (CreateRole and every "
+        "policy change require it, and removing a boundary is not granted); absent unless "
+        "BuildTemplateIam=enabled",
     ("CreateBuildStackRole/createBuildStack", "PERMISSIONS_MANAGEMENT_ACTIONS"):
         "iam:PassRole of BuildStackRole only, to CloudFormation only",
     ("CreateBuildStackRole/createBuildStack", "PRIVILEGE_ESCALATION"):
@@ -122,7 +131,8 @@ EXPLAINED: dict[tuple[str, str], str] = {
 SAMPLE_PARAMETERS = {"BaseParameterPrefixes": "/golden/amis/,/vendor/",
                      "GitTriggerRepository": "recipes",
                      "GitTriggerConnectionArn": "arn:aws:codeconnections:us-east-1:"
-                     "123456789012:connection/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"}
+                     "123456789012:connection/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+                     "BundleBucket": "amiforge-artifacts-123456789012-us-east-1"}
 # Actions AWS does not let a policy scope to a resource: "*" is the only correct value.
 UNSCOPABLE = frozenset({"ec2:describeinstances", "ec2:describeimages",
                         "states:sendtasksuccess", "states:sendtaskfailure",
@@ -131,6 +141,13 @@ UNSCOPABLE = frozenset({"ec2:describeinstances", "ec2:describeimages",
                         "autoscaling:describeautoscalinggroups",
                         "autoscaling:describelaunchconfigurations", "ssm:describeparameters",
                         "ec2:describesecuritygroups", "cloudformation:validatetemplate",
+                        "ec2:describesubnets", "ec2:describekeypairs",
+                        # The SSM agent's channels (BuildRoleBoundary) have no resource type.
+                        "ssmmessages:createcontrolchannel", "ssmmessages:createdatachannel",
+                        "ssmmessages:opencontrolchannel", "ssmmessages:opendatachannel",
+                        "ec2messages:acknowledgemessage", "ec2messages:deletemessage",
+                        "ec2messages:failmessage", "ec2messages:getendpoint",
+                        "ec2messages:getmessages", "ec2messages:sendreply",
                         # Listing every fleet: the reference (and parliament) require "*".
                         "ec2:describespotfleetrequests", "ec2:describefleets",
                         # ListStacks has no resource type in the service authorization
@@ -297,7 +314,10 @@ def tag_rules(owner: str, policy: dict[str, Any], stack: str = PSEUDO["AWS::Stac
                     _conditions(statement, "Bool").get("ec2:encrypted") != ["true"]:
                 findings.append(Finding(owner, "LAUNCH_WITHOUT_ENCRYPTION",
                                         f"{sid}: RunInstances without ec2:Encrypted = true"))
-        if "iam:passrole" in actions and any("*" in r for r in resources):
+        # A pattern of roles is as narrow as a named one when only roles carrying this
+        # stack's tag match (build-template roles have generated names).
+        if "iam:passrole" in actions and any("*" in r for r in resources) \
+                and not _tag_condition(statement, "ResourceTag", stack):
             findings.append(Finding(owner, "WILDCARD_PASSROLE",
                                     f"{sid}: iam:PassRole on {resources}: name the role"))
     return findings

@@ -51,14 +51,18 @@ class StepEnv:
     builder_subnet_id: str | None = None
     # The DetectSchedule expression: failed builds are retried after 1, 2, 4 ... periods.
     detect_schedule: str | None = None
-    # The artifact bucket (BundleBucket), which holds recipes' build.files, and the
-    # account that owns it (ExpectedBucketOwner).
+    # The artifact bucket (BundleBucket), which holds recipes' build.files and build
+    # templates over CloudFormation's inline limit, and the account that owns it
+    # (ExpectedBucketOwner).
     artifact_bucket: str | None = None
     account_id: str | None = None
     # The stack's DefaultSecurityGroupIds: builders' groups unless the recipe names some.
     default_security_group_ids: tuple[str, ...] = ()
     # The stack's AllowedInstanceProfiles: what build.instance_profile may name.
     allowed_instance_profiles: tuple[str, ...] = ()
+    # The permissions boundary of build-template roles; set only when the stack lets
+    # build templates create IAM (BuildTemplateIam=enabled).
+    build_role_boundary_arn: str | None = None
     aws: AwsContext = field(default_factory=AwsContext)
 
     @classmethod
@@ -92,6 +96,7 @@ class StepEnv:
                 e.get("AMIFORGE_DEFAULT_SECURITY_GROUPS")),
             allowed_instance_profiles=comma_list(
                 e.get("AMIFORGE_ALLOWED_INSTANCE_PROFILES")),
+            build_role_boundary_arn=e.get("AMIFORGE_BUILD_ROLE_BOUNDARY") or None,
         )
 
     @property

@@ -1,5 +1,6 @@
 """aws/cloudformation.py on the local cloud: a missing stack is None, an update with
-nothing to change is False, stacks are found by name prefix and by parameter."""
+nothing to change is False, stacks are found by name prefix and by parameter; a template
+is summarised (defaults, capabilities) and one over the inline limit goes by URL."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from amiforge.aws import artifacts
 from amiforge.aws import cloudformation as cfn_api
 from amiforge.aws.session import AwsContext
 from amiforge.errors import AwsCallFailed
@@ -50,3 +52,41 @@ def test_a_bad_template_is_an_error_naming_the_operation(aws: AwsContext) -> Non
     with pytest.raises(AwsCallFailed) as caught:
         cfn_api.declared_parameters(aws.client("cloudformation"), "{not json")
     assert caught.value.operation == "ValidateTemplate"
+
+
+def test_the_template_summary_has_defaults_and_the_capabilities_iam_needs(
+        aws: AwsContext) -> None:
+    cfn = aws.client("cloudformation")
+    body = json.loads(TEMPLATE)
+    body["Parameters"]["Size"] = {"Type": "String", "Default": "small"}
+    body["Outputs"]["Size"] = {"Value": {"Ref": "Size"}}
+    assert cfn_api.template_summary(cfn, json.dumps(body)) == (
+        {"Colour": {}, "Size": {"Default": "small"}}, ())
+    body["Resources"]["Role"] = {"Type": "AWS::IAM::Role", "Properties": {
+        "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []}}}
+    assert cfn_api.template_summary(cfn, json.dumps(body))[1] == ("CAPABILITY_IAM",)
+    body["Resources"]["Role"]["Properties"]["RoleName"] = "amiforge-build-x"
+    assert cfn_api.template_summary(cfn, json.dumps(body))[1] == ("CAPABILITY_NAMED_IAM",)
+
+
+def test_a_template_over_the_inline_limit_is_taken_only_by_url(
+        aws: AwsContext, unique: Callable[[str], str]) -> None:
+    """As on AWS: 51,200 bytes of TemplateBody at most; the same template from S3 works."""
+    cfn, s3 = aws.client("cloudformation"), aws.client("s3")
+    body = json.loads(TEMPLATE)
+    body["Metadata"] = {"Notes": "x" * 60_000}
+    text = json.dumps(body)
+    with pytest.raises(AwsCallFailed, match="less than or equal to 51200"):
+        cfn_api.template_summary(cfn, text)
+    bucket = unique("templates")
+    s3.create_bucket(Bucket=bucket)
+    account = aws.client("sts").get_caller_identity()["Account"]
+    artifacts.put_object(s3, bucket=bucket, owner=account, key="t.json", data=text.encode())
+    url = artifacts.object_url(bucket, aws.resolved_region, "t.json")
+    assert url == f"https://{bucket}.s3.{aws.resolved_region}.amazonaws.com/t.json"
+    assert cfn_api.template_summary(cfn, template_url=url) == ({"Colour": {}}, ())
+    name = unique("amiforge-cfn-url")
+    cfn_api.create(cfn, name=name, template_url=url, parameters={"Colour": "red"}, tags={},
+                   role_arn=None, client_token=name)
+    assert cfn_api.describe(cfn, name)["StackStatus"] == "CREATE_COMPLETE"
+    assert cfn_api.delete(cfn, name) is True

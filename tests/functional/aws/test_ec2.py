@@ -120,3 +120,16 @@ def test_newest_images_refuses_a_name_among_the_other_filters(aws: AwsContext) -
     with pytest.raises(ValueError, match="name patterns go in names="):
         ec2_api.newest_images(aws.client("ec2"), owners=["amazon"], names=["x-*"],
                               filters=[{"Name": "name", "Values": ["y-*"]}])
+
+
+def test_security_group_tags_leave_out_groups_that_do_not_exist(
+        aws: AwsContext, unique: Callable[[str], str]) -> None:
+    ec2 = aws.client("ec2")
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    group = ec2.create_security_group(GroupName=unique("sg"), Description="t", VpcId=vpc,
+                                      TagSpecifications=[{
+                                          "ResourceType": "security-group",
+                                          "Tags": [{"Key": "amiforge:stack", "Value": "s"}]}]
+                                      )["GroupId"]
+    assert ec2_api.security_group_tags(ec2, [group, "sg-0123456789abcdef0"]) == {
+        group: {"amiforge:stack": "s"}}

@@ -161,3 +161,51 @@ def test_a_build_template_s_instance_joins_only_this_stack_s_groups() -> None:
     for statement in reaching_groups:
         assert statement["Condition"]["StringEquals"][
             "aws:ResourceTag/amiforge:stack"] == "amiforge"
+
+
+def test_a_role_pattern_passes_only_when_held_to_this_stack_s_tag() -> None:
+    # Build-template roles have generated names: a pattern is as narrow as a name when
+    # only roles carrying this stack's tag match.
+    pattern = "arn:aws:iam::1:role/amiforge-build-*"
+    assert issues({"Action": "iam:PassRole", "Resource": pattern, "Condition": {
+        "StringEquals": {"aws:ResourceTag/amiforge:stack": "other"}}}) == ["WILDCARD_PASSROLE"]
+    assert issues({"Action": "iam:PassRole", "Resource": pattern,
+                   "Condition": STACK_TAGGED}) == []
+
+
+def build_template_iam() -> list[dict]:
+    """BuildStackRole's IAM statements (BuildTemplateIam=enabled)."""
+    return [s for s in dict(stack_policies())["BuildStackRole/build-stack"]["Statement"]
+            if any(a.startswith("iam:") for a in (s["Action"] if isinstance(s["Action"], list)
+                                                  else [s["Action"]]))]
+
+
+def test_build_template_roles_are_created_and_changed_only_under_the_boundary() -> None:
+    template = loads(template_text())
+    boundary = template["Resources"]["BuildRoleBoundary"]
+    assert boundary["Condition"] == "BuildTemplateIamEnabled"
+    statements = build_template_iam()
+    granted = {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list)
+                                                else [s["Action"]])}
+    # Never a way to drop or replace the boundary, nor to make users, keys or policies.
+    assert not granted & {"iam:DeleteRolePermissionsBoundary", "iam:PutRolePermissionsBoundary",
+                          "iam:CreateUser", "iam:CreateAccessKey", "iam:CreatePolicy",
+                          "iam:CreatePolicyVersion", "iam:UpdateAssumeRolePolicy"}
+    for statement in statements:
+        actions = set(statement["Action"] if isinstance(statement["Action"], list)
+                      else [statement["Action"]])
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) \
+            else [statement["Resource"]]
+        assert all(r.split(":")[-1].split("/", 1)[1].startswith("amiforge-build-")
+                   for r in resources), statement
+        if actions & {"iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy",
+                      "iam:DeleteRolePolicy", "iam:DetachRolePolicy"}:
+            assert statement["Condition"]["ArnEquals"]["iam:PermissionsBoundary"] == \
+                "arn:aws:iam::123456789012:policy/BuildRoleBoundary", statement
+        if actions & {"iam:DeleteRole", "iam:PassRole", "iam:PutRolePolicy",
+                      "iam:AttachRolePolicy", "iam:UntagRole"}:
+            assert statement["Condition"]["StringEquals"][
+                "aws:ResourceTag/amiforge:stack"] == "amiforge", statement
+        if "iam:PassRole" in actions:
+            assert statement["Condition"]["StringEquals"]["iam:PassedToService"] == \
+                "ec2.amazonaws.com"

@@ -67,12 +67,14 @@ CALLS: dict[str, set[str]] = {
         # stage_assets (build.files): AssetBucket.holds and put_text.
         "s3:HeadObject", "s3:PutObject",
     },
-    # steps.build_stack.create_build_stack: describe, load_recipe, declared_parameters
-    # (ValidateTemplate), Pacer.take, create.
+    # steps.build_stack.create_build_stack: describe, load_recipe, put_object (a template
+    # over the inline limit), declared_parameters (ValidateTemplate), security_group_tags
+    # (the recipe's groups), Pacer.take, create.
     "CreateBuildStackFunction": {
         "cloudformation:DescribeStacks", "dynamodb:GetItem on RecipesTable",
-        "cloudformation:ValidateTemplate", "dynamodb:GetItem on CatalogTable",
-        "dynamodb:UpdateItem on CatalogTable", "cloudformation:CreateStack",
+        "s3:PutObject", "cloudformation:ValidateTemplate", "ec2:DescribeSecurityGroups",
+        "dynamodb:GetItem on CatalogTable", "dynamodb:UpdateItem on CatalogTable",
+        "cloudformation:CreateStack",
     },
     # steps.build_stack.await_build_stack: describe, failure_reasons.
     "AwaitBuildStackFunction": {
@@ -291,8 +293,12 @@ IMPLIED: dict[str, list[tuple[str, str]]] = {
     # aws/ec2.copy_image: TagSpecifications, Encrypted=True (+ KmsKeyId of the region).
     "ec2:CopyImage": [("ec2:CreateTags", "TagSpecifications"),
                       *[(a, "encrypted copy with a customer key") for a in _EBS_CMK]],
-    # aws/cloudformation.create: RoleARN (BuildStackRole) needs iam:PassRole.
-    "cloudformation:CreateStack": [("iam:PassRole", "RoleARN")],
+    # aws/cloudformation.create: RoleARN (BuildStackRole) needs iam:PassRole; a TemplateURL
+    # (a build template over 51,200 bytes) is read from S3 with the caller's credentials,
+    # for ValidateTemplate too.
+    "cloudformation:CreateStack": [("iam:PassRole", "RoleARN"),
+                                   ("s3:GetObject", "TemplateURL")],
+    "cloudformation:ValidateTemplate": [("s3:GetObject", "TemplateURL")],
     # Deleting a stack created with a service role acts as that role: iam:PassRole.
     "cloudformation:DeleteStack": [("iam:PassRole", "the stack's service role")],
     # aws/ssm.put_latest: DataType aws:ec2:image, which SSM validates as the caller.

@@ -1,6 +1,7 @@
 """``AWS::EC2::Instance`` in a stack, updated and replaced as AWS does.
 
-moto ignores ``MetadataOptions`` (so ``HttpTokens: required`` does not hold) and cannot
+moto ignores ``MetadataOptions`` (so ``HttpTokens: required`` does not hold) and
+``SecurityGroupIds`` (it joins only ``SecurityGroups``, read as ids), and cannot
 update an instance at all (the stack loses track of it). Here a change to a create-only
 property (``ImageId``, ``SubnetId``, ``KeyName``... as the resource's schema lists them)
 replaces the instance as AWS does: a new instance, tagged like the old, then the old one
@@ -42,9 +43,12 @@ def wrap_instance_create(original: Callable[..., Any]) -> Any:
     def create_from_cloudformation_json(cls: Any, /, resource_name: str,
                                         cloudformation_json: dict[str, Any], account_id: str,
                                         region_name: str, **kwargs: Any) -> Any:
+        properties = cloudformation_json.get("Properties") or {}
+        if properties.get("SecurityGroupIds") and not properties.get("SecurityGroups"):
+            cloudformation_json = {**cloudformation_json, "Properties": {
+                **properties, "SecurityGroups": properties["SecurityGroupIds"]}}
         instance = original(cls, resource_name, cloudformation_json, account_id, region_name,
                             **kwargs)
-        properties = cloudformation_json.get("Properties") or {}
         _apply_in_place(instance, {}, {"MetadataOptions": properties.get("MetadataOptions")})
         instance.cfn_properties = copy.deepcopy(properties)
         return instance

@@ -9,7 +9,9 @@
   and calls an update whose only change is a newer SSM value "No updates are to be
   performed" (AWS updates: the resolved value changed).
 * ``ValidateTemplate`` answers ``Parameters: []`` whatever the template declares; AWS
-  lists each declared parameter (key, default, description, NoEcho).
+  lists each declared parameter (key, default if it has one, description, NoEcho), and
+  the capabilities IAM resources need; and it takes any size of TemplateBody, where AWS
+  refuses one over 51,200 bytes.
 """
 
 from __future__ import annotations
@@ -127,21 +129,52 @@ def wrap_resolve_update_parameters(original: Callable[..., dict[str, Any]]) -> C
 
 
 
+# AWS refuses a TemplateBody over this many bytes (a larger template goes by TemplateURL).
+TEMPLATE_BODY_MAX = 51_200
+
+
 def wrap_validate_template(original: Callable[..., Any]) -> Callable[..., Any]:
     def validate_template(self: Any) -> Any:
-        result = original(self)
+        from moto.cloudformation.exceptions import ValidationError
+
         body = self._get_param("TemplateBody")
+        if body is not None and len(body.encode("utf-8")) > TEMPLATE_BODY_MAX:
+            raise ValidationError(message=(
+                "1 validation error detected: Value at 'templateBody' failed to satisfy "
+                f"constraint: Member must have length less than or equal to {TEMPLATE_BODY_MAX}"))
+        result = original(self)
         if self._get_param("TemplateURL"):
             body = self._get_stack_from_s3_url(self._get_param("TemplateURL"))
-        declared = (_parse_template(body) or {}).get("Parameters") or {}
+        template = _parse_template(body) or {}
+        declared = template.get("Parameters") or {}
+        # AWS lists DefaultValue only for a parameter that has a Default.
         result.result["Parameters"] = [
-            {"ParameterKey": key, "DefaultValue": str(spec.get("Default", "")),
-             "NoEcho": bool(spec.get("NoEcho", False)),
-             "Description": spec.get("Description", "")}
+            {"ParameterKey": key, "NoEcho": bool(spec.get("NoEcho", False)),
+             "Description": spec.get("Description", ""),
+             **({"DefaultValue": str(spec["Default"])} if "Default" in spec else {})}
             for key, spec in declared.items() if isinstance(spec, dict)]
+        capabilities = _capabilities(template)
+        if capabilities:
+            result.result["Capabilities"] = capabilities
+            result.result["CapabilitiesReason"] = ("The following resource(s) require "
+                                                   "capabilities: [AWS::IAM::Role]")
         return result
 
     return validate_template
+
+
+def _capabilities(template: dict[str, Any]) -> list[str]:
+    """What AWS's ValidateTemplate says CreateStack needs: CAPABILITY_IAM for IAM resources,
+    CAPABILITY_NAMED_IAM when one of them is given a name."""
+    resources = template.get("Resources")
+    iam = [r for r in (resources.values() if isinstance(resources, dict) else [])
+           if isinstance(r, dict) and str(r.get("Type", "")).startswith("AWS::IAM::")]
+    if not iam:
+        return []
+    named = any(isinstance(r.get("Properties"), dict) and
+                {"RoleName", "InstanceProfileName", "UserName", "GroupName",
+                 "ManagedPolicyName"} & set(r["Properties"]) for r in iam)
+    return ["CAPABILITY_NAMED_IAM"] if named else ["CAPABILITY_IAM"]
 
 
 def _parse_template(body: str) -> dict[str, Any] | None:
