@@ -15,7 +15,8 @@ lambda_invoke.py 5    ``cold_invoke_speedup``
 detect.py             ``detect_calls_ratio_n1000``
 lookup.py 5           ``lookup_ratio_10k_amiforge_part`` (and its two times), ``..._end_to_end``
 catalog_reads.py      ``status_items_read_10``, ``status_items_read_10000``
-pipeline.py 1 2       ``lambda_invocations_per_build``, ``transitions_per_build_no_image_wait``,
+pipeline.py 1 2       ``lambda_invocations_per_build``, ``invocations_stop_to_create_image``,
+                      ``transitions_per_build_no_image_wait``,
                       ``stop_to_create_image_warm_s``, ``stop_to_create_image_cold_s``
 ====================  ==========================================================
 
@@ -87,6 +88,7 @@ def _pipeline(r: dict[str, Any]) -> dict[str, Any]:
     per_build = r["per_build"]
     stop = r["stop_to_create_image_s"]
     return {"lambda_invocations_per_build": per_build["lambda_invocations_runtime"],
+            "invocations_stop_to_create_image": per_build["invocations_stop_to_create_image"],
             "transitions_per_build_no_image_wait": per_build["state_transitions"],
             "stop_to_create_image_warm_s": stop["1_build_warm_median"],
             "stop_to_create_image_cold_s": stop["1_build_cold_median"]}

@@ -12,8 +12,10 @@ So the instance-state function also runs on a schedule (stack parameter
    AwaitStop now, each with its instance and task token;
 2. one DescribeInstances of amiforge's builders and testers (by tag);
 3. for each marker whose instance is stopped (or terminated, or gone for longer than
-   :data:`MISSING_GRACE_SECONDS`): claim the token on the record, SendTaskSuccess with
-   the state (the Verify state then judges the builder), then remove the marker. A token
+   :data:`MISSING_GRACE_SECONDS`): claim the token on the record, judge a stopped
+   builder and create its image as the stop event would have
+   (:mod:`amiforge.steps.stop_verdict`), SendTaskSuccess with the state (and verdict
+   and image), then remove the marker. A token
    already answered (the event did arrive), timed out or no longer on the record is just
    removed; one another resumer claimed less than :data:`CLAIM_LEASE_SECONDS` ago is left
    to it. A builder still running is left alone.
@@ -41,6 +43,7 @@ from amiforge.aws import stepfunctions as sfn_api
 from amiforge.aws.waits import Waiting, WaitingList
 from amiforge.core.tags import BUILDER, ROLE, TESTER
 from amiforge.steps.env import StepEnv
+from amiforge.steps.stop_verdict import stop_context, verdict_at_stop
 
 DONE_STATES = frozenset({"stopped", "terminated", "shutting-down"})
 # EC2 is eventually consistent: a builder launched a moment ago may not be described
@@ -94,8 +97,16 @@ def check_waiting(env: StepEnv) -> dict[str, Any]:
 
 def _resume(env: StepEnv, waits: WaitingList, wait: Waiting, state: str,
             report: dict[str, Any]) -> None:
-    resumed = resume_claimed(env, waits, wait, {"state": state, "source": "schedule"},
-                             clear_unanswered=True)
+    def output() -> dict[str, Any]:
+        # The builder's verdict and image here too, from what AwaitStop left on the
+        # record (a tester's wait has none: it is only resumed).
+        record = env.catalog.get(wait.recipe, wait.build_id)
+        context = (stop_context(record, wait.instance_id)
+                   if record and not record.get("tester_instance_id") else None)
+        verdict = verdict_at_stop(env, context, state) if context else {}
+        return {"state": state, "source": "schedule", **verdict}
+
+    resumed = resume_claimed(env, waits, wait, output, clear_unanswered=True)
     if resumed:
         report["resumed"].append(wait.build_id)
     elif resumed is None:

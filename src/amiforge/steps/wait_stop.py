@@ -58,7 +58,16 @@ def register_wait(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     state = (instance or {}).get("State", {}).get("Name", "terminated")
     resumed = False
     if state in DONE_STATES:
-        resumed = resume_claimed(env, waits, wait, {"state": state, "source": "poll"}) is True
+        # Stopped already (a short script, a slow start of this task): the verdict is
+        # reached here, as the stop event's invocation would have.
+        builder = ({"build": event["build"], "launch": event["launch"]}
+                   if context else None)
+
+        def output() -> dict[str, Any]:
+            verdict = verdict_at_stop(env, builder, state) if builder else {}
+            return {"state": state, "source": "poll", **verdict}
+
+        resumed = resume_claimed(env, waits, wait, output) is True
     return {"state": state, "resumed": resumed}
 
 

@@ -25,6 +25,7 @@ from amiforge.aws.session import AwsContext
 from amiforge.core.tags import BUILD_ID
 from amiforge.steps.env import StepEnv
 from amiforge.steps.image import create_image
+from amiforge.steps.stop_check import check_waiting
 from amiforge.steps.verify import ConsoleNotReady, verify
 from amiforge.steps.wait_stop import on_instance_state, register_wait
 
@@ -225,3 +226,40 @@ def test_a_create_image_refused_at_the_stop_event_is_left_to_the_create_image_st
     made = create_image(state, env)
     assert images(env, build["build_id"]) == [made["image_id"]]
     assert create_image(state, env)["image_id"] == made["image_id"]  # a retry: no second
+
+
+def test_a_builder_stopped_before_await_stop_is_judged_and_imaged_by_await_stop(
+        env: StepEnv, tokens: TaskTokens, published: Publish) -> None:
+    execution, token = tokens.wait()
+    state = launched(env, published())
+    build, launch = state["build"], state["launch"]
+    wait_state(env, launch["instance_id"], "stopped")  # its stop event came first
+
+    parked = register_wait({"token": token, "recipe": build["recipe"],
+                            "build_id": build["build_id"],
+                            "instance_id": launch["instance_id"], "build": build,
+                            "launch": launch}, env)
+
+    assert parked == {"state": "stopped", "resumed": True}
+    status, output = tokens.outcome(execution)
+    assert (status, output["source"], output["verdict"]) == ("SUCCEEDED", "poll", "success")
+    assert images(env, build["build_id"]) == [output["image"]["image_id"]]
+
+
+def test_the_stop_check_judges_and_images_a_builder_whose_event_was_lost(
+        env: StepEnv, tokens: TaskTokens, published: Publish) -> None:
+    state, execution = waiting_build(env, tokens, published)
+    build = state["build"]
+    wait_state(env, state["launch"]["instance_id"], "stopped")  # and no event handled
+
+    report = check_waiting(env)
+
+    assert build["build_id"] in report["resumed"]
+    status, output = tokens.outcome(execution)
+    assert (status, output["source"], output["verdict"]) == ("SUCCEEDED", "schedule",
+                                                             "success")
+    assert images(env, build["build_id"]) == [output["image"]["image_id"]]
+    # The event, late: nothing more.
+    assert on_instance_state(stop_event(state["launch"]["instance_id"]), env) == {
+        "ignored": "no waiting task"}
+    assert len(images(env, build["build_id"])) == 1

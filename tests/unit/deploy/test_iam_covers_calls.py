@@ -83,10 +83,14 @@ CALLS: dict[str, set[str]] = {
     # steps.wait_stop.register_wait: catalog.update, WaitingList.add/remove,
     # describe_instance, stop_check.resume_claimed (catalog.claim_task_token: UpdateItem,
     # GetItem when refused; resume = SendTaskSuccess; release_task_token).
+    # A builder already stopped: stop_verdict.verdict_at_stop (console_output,
+    # catalog.add_attempt, steps.image.create_image) before the resume.
     "AwaitStopFunction": {
         "dynamodb:UpdateItem on CatalogTable", "dynamodb:PutItem on CatalogTable",
         "dynamodb:DeleteItem on CatalogTable", "ec2:DescribeInstances",
         "states:SendTaskSuccess", "dynamodb:GetItem on CatalogTable",
+        "ec2:GetConsoleOutput", "ec2:DescribeImages", "dynamodb:GetItem on RecipesTable",
+        "ec2:CreateImage",
     },
     # steps.approval.request_approval: catalog.update (conditional), catalog.get,
     # retire_builders (instances_tagged, terminate), messaging.notify.
