@@ -38,7 +38,6 @@ from amiforge.core.records import BuildRecord
 from amiforge.core.userdata import parse_console
 from amiforge.errors import InvalidEvent
 from amiforge.steps.env import StepEnv
-from amiforge.steps.image import create_image
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +75,10 @@ def verdict_at_stop(env: StepEnv, context: dict[str, Any], state: str) -> dict[s
         env.catalog.add_attempt(build["recipe"], build["build_id"], {
             "attempt": int(launch["attempt"]), "instance_id": instance_id,
             "outcome": "succeeded", "reason": "AMIFORGE-RESULT: success"})
+    # Imported here, not with the module: the recipe model and its parser are CreateImage's
+    # (the stop check's every-minute tick and a tester's stop never need them).
+    from amiforge.steps.image import create_image
+
     try:
         image = create_image({"build": build, "launch": launch}, env)
     except Exception as err:  # the CreateImage state retries and judges it
