@@ -50,9 +50,11 @@ DONE_STATES = frozenset({"stopped", "terminated", "shutting-down"})
 # yet. Only a marker older than this whose instance is unknown counts as "gone".
 MISSING_GRACE_SECONDS = 600
 
-# A resumer that claimed a token and died (its function timed out) leaves the claim: after
-# this long another resumer may take it (the instance-state function's Timeout is 60 s).
-CLAIM_LEASE_SECONDS = 180
+# A resumer that claimed a token and died (killed, or timed out) leaves the claim: after
+# this long another resumer (the next stop check) may take it. Longer than the Timeout of
+# the functions that claim (instance-state and await-stop: 60 s), so a live holder is
+# never overtaken.
+CLAIM_LEASE_SECONDS = 90
 
 log = logging.getLogger(__name__)
 
