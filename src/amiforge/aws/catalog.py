@@ -317,17 +317,19 @@ class Catalog:
     def release_task_token(self, recipe: str, build_id: str, token: str, *,
                            answered: bool = True) -> None:
         """Remove the token a claim answered (only that token: a newer attempt's stays), so
-        a late or repeated stop event finds nothing to resume; ``answered=False`` (the
-        resume failed) only drops the claim, for the next resumer to try at once."""
+        a late or repeated stop event finds nothing to resume, with the ``stop_context``
+        AwaitStop left for it; ``answered=False`` (the resume failed) only drops the
+        claim, for the next resumer to try at once."""
         try:
             with aws_call("UpdateItem"):
                 self.db.update_item(
                     TableName=self.table,
                     Key={"recipe": value(recipe), "build_id": value(build_id)},
-                    UpdateExpression="REMOVE #t, #c" if answered else "REMOVE #c",
+                    UpdateExpression="REMOVE #t, #c, #s" if answered else "REMOVE #c",
                     ConditionExpression="#t = :token",
                     ExpressionAttributeNames={"#t": "task_token",
-                                              "#c": "task_token_claimed_at"},
+                                              "#c": "task_token_claimed_at",
+                                              **({"#s": "stop_context"} if answered else {})},
                     ExpressionAttributeValues={":token": value(token)})
         except AwsCallFailed as err:
             if err.code != "ConditionalCheckFailedException":
