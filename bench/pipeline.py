@@ -10,12 +10,15 @@ does (``SecondsPerMinute=1``, ``PollSeconds=1``), recipes published and builds s
 
 Per build it measures (all clocks are this process's wall clock, in seconds):
 
+* ``invocations_stop_to_create_image`` (target: <= 1): this build's Lambda invocations
+  that started between the builder's stop and the CreateImage call;
 * ``stop_to_create_image`` (target: < 2 s at 1 build, < 5 s at 20): from the moment the
   simulated builder is stopped (the simulator's ``stopped`` emit, wrapped) to the
   CreateImage call reaching EC2 (the image's ``creation_date`` in moto's backend, set
-  inside the CreateImage call). Also to the ``CreateImage`` state being entered (the
-  execution history, ms resolution), with the steps in between: the EventBridge event
-  reaching the ``instance_state`` Lambda, SendTaskSuccess resuming AwaitStop, Verify;
+  inside the CreateImage call). Also to the image's state being entered (``ImageCreated``
+  when the stop event's invocation made it, else ``CreateImage``; the execution history,
+  ms resolution), with the steps in between: the EventBridge event reaching the
+  ``instance_state`` Lambda, SendTaskSuccess resuming AwaitStop, Verify if it ran;
 * ``overhead``: the execution's run time (startDate to stopDate) minus ``builder_seconds``
   (the simulated script's run time), and minus the builder's whole simulated life
   (``pending`` to ``stopped``, which adds its boot and stopping delays);
@@ -100,12 +103,16 @@ class Probe:
                 event = event if isinstance(event, dict) else {}
                 detail = event.get("detail", {})
                 bodies = " ".join(str(r.get("body")) for r in event.get("Records", []))
+                build = event.get("build")
+                build_id = (build.get("build_id") if isinstance(build, dict)
+                            else event.get("build_id"))
                 with self._lock:
                     self.inflight -= 1
                     self.invocations.append({
                         "handler": (fn.handler or "").rsplit(".", 1)[-1],
                         "started": started, "ms": (time.time() - started) * 1000,
                         "instance_id": detail.get("instance-id"), "state": detail.get("state"),
+                        "build_id": build_id,
                         "sqs_bodies": bodies, "trigger": trigger_of(event)})
 
         spawn = runtime._spawn
@@ -122,14 +129,15 @@ class Probe:
 
     def settle(self, since: float, quiet: float = 1.5, limit: float = 60.0) -> None:
         """Wait for the asynchronous invocations the builds started at ``since`` leave
-        behind: every builder's ``terminated`` event handled (EventBridge), then quiet."""
+        behind: every instance's ``stopped`` event handled (EventBridge), then quiet.
+        (The rule delivers no ``terminated`` event: Finish's needs no work.)"""
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             with self._lock:
                 launched = {i for (i, state), t in self.emits.items()
                             if state == "pending" and t >= since}
                 handled = {i["instance_id"] for i in self.invocations
-                           if i["state"] == "terminated"}
+                           if i["state"] == "stopped"}
                 last = max((i["started"] for i in self.invocations), default=0.0)
                 idle = self.inflight == 0 and time.time() - last > quiet
             if idle and launched <= handled:
@@ -204,6 +212,16 @@ def analyse(env: StepEnv, cloud: LocalCloud, probe: Probe, build: dict[str, Any]
     create_call = ami.creation_date.replace(tzinfo=UTC).timestamp()
     event_lambda = min(i["started"] for i in invocations
                        if i["instance_id"] == instance_id and i["state"] == "stopped")
+    # The invocations of this build from the stop to the CreateImage call: the stop
+    # event's, and any state's in between (Verify, CreateImage before they merged).
+    stop_to_image = sum(1 for i in invocations
+                        if (i["instance_id"] == instance_id
+                            or i["build_id"] == build["build_id"])
+                        and stopped <= i["started"] <= create_call)
+    # The image was made at the stop event (ImageCreated) or by the CreateImage state.
+    image_state = entered.get("CreateImage", entered.get("ImageCreated"))
+    if image_state is None:
+        raise SystemExit(f"{build['build_id']}: neither CreateImage nor ImageCreated ran")
     total = (described["stopDate"] - described["startDate"]).total_seconds()
     from_history = kinds["LambdaFunctionScheduled"] + kinds["TaskScheduled"]
     from_events = sum(1 for i in invocations if i["instance_id"] == instance_id)
@@ -212,11 +230,13 @@ def analyse(env: StepEnv, cloud: LocalCloud, probe: Probe, build: dict[str, Any]
     return {
         "status": build["status"],
         "stop_to_create_image_call_s": create_call - stopped,
-        "stop_to_create_image_state_s": entered["CreateImage"] - stopped,
+        "stop_to_create_image_state_s": image_state - stopped,
+        "invocations_stop_to_create_image": stop_to_image,
+        "image_made_at_stop_event": int("ImageCreated" in entered),
         "stop_to_instance_state_lambda_s": event_lambda - stopped,
         "stop_to_await_stop_resumed_s": stamp(resumed) - stopped,
         "resumed_by": json.loads(resumed["taskSucceededEventDetails"]["output"])["source"],
-        "verify_s": exited["Verify"] - entered["Verify"],
+        "verify_s": exited.get("Verify", 0.0) - entered.get("Verify", 0.0),
         "total_s": total,
         "overhead_minus_builder_seconds_s": total - BUILDER_SECONDS,
         "overhead_minus_instance_life_s": total - (stopped - pending),
@@ -256,6 +276,9 @@ def runtime_counts(every: list[dict[str, Any]], builds: int) -> dict[str, Any]:
     per_build = len(invocations) / builds
     gb_s = total_ms / 1000 * LAMBDA_GB / builds
     return {"invocations_per_build": round(per_build, 2),
+            "invocations_by_trigger_per_build": {
+                t: round(n / builds, 2)
+                for t, n in Counter(i["trigger"] for i in invocations).items()},
             "by_handler": dict(sorted(by_handler.items())),
             "median_ms_by_handler": {h: round(statistics.median(
                 i["ms"] for i in invocations if i["handler"] == h), 1) for h in sorted(by_handler)},
@@ -382,6 +405,10 @@ def main(single_runs: int, concurrent: int) -> dict[str, Any]:
                       "lambda_invocations_history_events_sqs":
                           per_build["lambda_invocations"]["median"],
                       "lambda_invocations_runtime": invocations,
+                      "invocations_stop_to_create_image":
+                          per_build["invocations_stop_to_create_image"]["median"],
+                      "lambda_invocations_by_handler": per_build["lambda_runtime"][
+                          "by_handler"],
                       "aws_cost_estimate_no_image_polls": cost(
                           transitions, invocations,
                           statistics.median(r["lambda_runtime"]["gb_seconds_per_build"]

@@ -16,7 +16,8 @@ detect.py             ``detect_calls_ratio_n1000``, ``detect_calls_per_day_n1`` 
                       ``detect_crossover_recipes_vs_daily_check``, ``..._vs_hourly_check``
 lookup.py 5           ``lookup_ratio_10k_amiforge_part`` (and its two times), ``..._end_to_end``
 catalog_reads.py      ``status_items_read_10``, ``status_items_read_10000``
-pipeline.py 1 2       ``lambda_invocations_per_build``, ``transitions_per_build_no_image_wait``,
+pipeline.py 1 2       ``lambda_invocations_per_build``, ``invocations_stop_to_create_image``,
+                      ``transitions_per_build_no_image_wait``,
                       ``stop_to_create_image_warm_s``, ``stop_to_create_image_cold_s``,
                       ``lambda_ms_per_build_warm``, ``lambda_ms_image_poll_warm``
 image_wait.py 10      ``transitions_per_build_10min_snapshot``,
@@ -106,6 +107,7 @@ def _pipeline(r: dict[str, Any]) -> dict[str, Any]:
     polls = [w["median_ms_by_handler"]["await_image"] for w in warm
              if "await_image" in w["median_ms_by_handler"]]
     return {"lambda_invocations_per_build": per_build["lambda_invocations_runtime"],
+            "invocations_stop_to_create_image": per_build["invocations_stop_to_create_image"],
             "transitions_per_build_no_image_wait": per_build["state_transitions"],
             "stop_to_create_image_warm_s": stop["1_build_warm_median"],
             "stop_to_create_image_cold_s": stop["1_build_cold_median"],

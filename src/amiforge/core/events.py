@@ -200,9 +200,12 @@ AWAIT_BUILD_STACK = obj({"build": BUILD_STATE, "timing": TIMING,
                                       {"polls": Int(0)})})
 STOP_BUILDER = obj({"build": BUILD_STATE,
                     "stack": obj({"instance_id": INSTANCE})})
+# AwaitStop also passes the build's state (``build``, ``launch``): the stop event's
+# invocation judges the builder and creates the image with it (steps/stop_verdict.py).
 AWAIT_STOP = obj({"token": Str(TOKEN_LIKE, "a task token", 4096), "recipe": RECIPE,
                   "build_id": BUILD, "instance_id": INSTANCE},
-                 {"role": Str(choices=("builder", "tester"))})
+                 {"role": Str(choices=("builder", "tester")), "build": BUILD_STATE,
+                  "launch": LAUNCHED})
 # The AwaitApproval task (release.approval: manual): its token and the AVAILABLE image.
 AWAIT_APPROVAL = obj({"token": Str(TOKEN_LIKE, "a task token", 4096), "build": BUILD_STATE,
                       "image": IMAGE, "timeout_seconds": Int(1)})

@@ -72,6 +72,12 @@ EXPLAINED: dict[tuple[str, str], str] = {
     ("CreateImageRole/createImage", "RESOURCE_MISMATCH"):
         "CreateImage is split likewise: the source instance must be this stack's builder, "
         "the new image and snapshots must carry this stack's amiforge:stack tag",
+    ("AwaitStopRole/awaitStop", "RESOURCE_MISMATCH"):
+        "the same split CreateImage: a builder already stopped when AwaitStop parks its "
+        "token is judged and imaged there (steps/stop_verdict.py), under the same conditions",
+    ("InstanceStateRole/instanceState", "RESOURCE_MISMATCH"):
+        "the same split CreateImage: the stop event's invocation creates the image of a "
+        "builder it judged (steps/stop_verdict.py) under the same conditions",
     ("LaunchRole/launch", "PERMISSIONS_MANAGEMENT_ACTIONS"):
         "iam:PassRole, present only when the operator gives BuilderInstanceProfileArn and "
         "BuilderRoleArn, of that one role and to EC2 only",

@@ -19,6 +19,7 @@ from tests.helpers import (
     TaskTokens,
     create_tables,
     raw_builder,
+    seed,
     stack_resources,
     wait_state,
 )
@@ -63,6 +64,9 @@ def env(stack: StepEnv) -> StepEnv:
 
 def wait_on(env: StepEnv, build: str, instance: str, token: str,
             age: timedelta = timedelta(0)) -> None:
+    """As AwaitStop leaves a build: the token on its record and a ``#waiting`` marker."""
+    seed(env, {"recipe": "web", "build_id": build, "status": "BUILDING",
+               "instance_id": instance, "task_token": token})
     WaitingList(env.client("dynamodb"), env.catalog_table).add(
         recipe="web", build_id=build, instance_id=instance, token=token)
     since = (datetime.now(UTC) - age).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -87,7 +91,7 @@ def test_nothing_waiting_costs_one_query(env: StepEnv) -> None:
     with CallCounter(env.client("dynamodb")) as dynamodb, CallCounter(env.client("ec2")) as ec2:
         report = check_waiting(env)
     assert report == {"check": "waiting", "waiting": 0, "resumed": [], "cleared": 0,
-                      "running": 0, "errors": 0}
+                      "running": 0, "errors": 0, "claimed_elsewhere": 0}
     assert dynamodb.calls == {"Query": 1}
     assert ec2.calls == {}
 

@@ -66,9 +66,10 @@ def test_the_stop_event_resumes_the_waiting_execution(env: StepEnv,
                                                             "resumed": True}
     assert tokens.outcome(execution) == ("SUCCEEDED", {"state": "stopped", "source": "event"})
     assert waiting(env, build_id) == []
-    # The event delivered twice (EventBridge is at least once): nothing more happens.
-    assert on_instance_state(stop_event(instance), env) == {"build_id": build_id,
-                                                            "resumed": False}
+    # The event delivered twice (EventBridge is at least once): the answered token left
+    # the record, so nothing more happens.
+    assert on_instance_state(stop_event(instance), env) == {"ignored": "no waiting task"}
+    assert "task_token" not in env.catalog.get(recipe, build_id)
 
 
 def test_a_builder_that_stopped_before_the_token_was_stored_is_resumed_at_once(

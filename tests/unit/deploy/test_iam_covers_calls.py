@@ -85,11 +85,16 @@ CALLS: dict[str, set[str]] = {
         "ec2:DescribeInstances", "ec2:StopInstances", "dynamodb:UpdateItem on CatalogTable",
     },
     # steps.wait_stop.register_wait: catalog.update, WaitingList.add/remove,
-    # describe_instance, stepfunctions.resume (SendTaskSuccess).
+    # describe_instance, stop_check.resume_claimed (catalog.claim_task_token: UpdateItem,
+    # GetItem when refused; resume = SendTaskSuccess; release_task_token).
+    # A builder already stopped: stop_verdict.verdict_at_stop (console_output,
+    # catalog.add_attempt, steps.image.create_image) before the resume.
     "AwaitStopFunction": {
         "dynamodb:UpdateItem on CatalogTable", "dynamodb:PutItem on CatalogTable",
         "dynamodb:DeleteItem on CatalogTable", "ec2:DescribeInstances",
-        "states:SendTaskSuccess",
+        "states:SendTaskSuccess", "dynamodb:GetItem on CatalogTable",
+        "ec2:GetConsoleOutput", "ec2:DescribeImages", "dynamodb:GetItem on RecipesTable",
+        "ec2:CreateImage",
     },
     # steps.approval.request_approval: catalog.update (conditional), catalog.get,
     # retire_builders (instances_tagged, terminate), messaging.notify.
@@ -100,10 +105,15 @@ CALLS: dict[str, set[str]] = {
     # steps.wait_stop.on_instance_state: describe_instance, catalog.get, resume,
     # WaitingList.remove; and stop_check.check_waiting (WaitingList.all = Query of the
     # #waiting partition of the table itself, instances_tagged, resume, remove).
+    # resume_claimed claims and releases the token (UpdateItem); stop_verdict.
+    # verdict_at_stop reads the console, records the attempt and runs
+    # steps.image.create_image (images_tagged, load_recipe, create_image, catalog.update).
     "InstanceStateFunction": {
         "ec2:DescribeInstances", "dynamodb:GetItem on CatalogTable",
         "dynamodb:Query on CatalogTable", "dynamodb:DeleteItem on CatalogTable",
-        "states:SendTaskSuccess",
+        "states:SendTaskSuccess", "dynamodb:UpdateItem on CatalogTable",
+        "ec2:GetConsoleOutput", "ec2:DescribeImages", "dynamodb:GetItem on RecipesTable",
+        "ec2:CreateImage",
     },
     # steps.verify.verify: describe_instance, console_output, terminate, catalog.update.
     "VerifyFunction": {

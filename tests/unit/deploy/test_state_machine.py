@@ -174,3 +174,68 @@ def test_the_template_holds_the_marker_once() -> None:
     assert machine.MARKER not in template_text()
     with pytest.raises(machine.MachineSourceError, match="exactly once"):
         machine.inline(raw.replace(machine.MARKER, "DefinitionString: '{}'"))
+
+
+def choose(choice: dict, state: dict) -> str:
+    """The Next of a Choice state for ``state``: enough of the ASL rules this machine uses
+    (IsPresent, StringEquals on ``$.a.b`` paths) to follow its routes."""
+    def value(path: str) -> object:
+        current: object = state
+        for part in path.removeprefix("$.").split("."):
+            if not isinstance(current, dict) or part not in current:
+                return KeyError
+            current = current[part]
+        return current
+
+    def holds(rule: dict) -> bool:
+        if "And" in rule:
+            return all(holds(r) for r in rule["And"])
+        found = value(rule["Variable"])
+        if "IsPresent" in rule:
+            return (found is not KeyError) == rule["IsPresent"]
+        return found == rule["StringEquals"]
+
+    return next((c["Next"] for c in choice["Choices"] if holds(c)), choice["Default"])
+
+
+BUILD = {"recipe": "web", "build_id": "web-1", "builder": "instance"}
+IMAGE = {"image_id": "ami-0123456789abcdef0", "name": "web-1", "polls": 0}
+
+
+@pytest.mark.parametrize("stopped, builder, route", [
+    # The stop event's invocation judged the builder and made the image.
+    ({"state": "stopped", "source": "event", "verdict": "success", "image": IMAGE},
+     "instance", "ImageCreated"),
+    # Judged, but CreateImage failed there: the CreateImage state retries it.
+    ({"state": "stopped", "source": "event", "verdict": "success",
+      "image_error": {"Error": "TransientAwsError", "Cause": "throttled"}},
+     "instance", "CreateImage"),
+    # Resumed without a verdict (stop check, no marker yet, a failure marker): Verify.
+    ({"state": "stopped", "source": "schedule"}, "instance", "Verify"),
+    ({"state": "stopped", "source": "event"}, "instance", "Verify"),
+    ({"state": "terminated", "source": "poll"}, "instance", "Verify"),
+    # A CloudFormation builder's verdict was CREATE_COMPLETE.
+    ({"state": "stopped", "source": "schedule"}, "cloudformation", "CreateImage"),
+    ({"state": "stopped", "source": "event", "verdict": "success", "image": IMAGE},
+     "cloudformation", "ImageCreated"),
+])
+def test_a_stopped_builder_goes_where_its_verdict_says(deployed: dict, stopped: dict,
+                                                       builder: str, route: str) -> None:
+    state = {"build": {**BUILD, "builder": builder}, "stopped": stopped}
+    assert choose(deployed["States"]["Verified?"], state) == route
+
+
+def test_an_image_made_at_the_stop_event_is_what_create_image_would_have_output(
+        deployed: dict) -> None:
+    states = deployed["States"]
+    made = states["ImageCreated"]
+    assert made == {"Type": "Pass", "InputPath": "$.stopped.image", "ResultPath": "$.image",
+                    "Next": "AwaitImage"}
+    assert states["CreateImage"]["ResultPath"] == "$.image"
+    assert states["CreateImage"]["Next"] == "AwaitImage"
+    # AwaitStop hands the stop event's invocation what Verify and CreateImage read.
+    payload = states["AwaitStop"]["Parameters"]["Payload"]
+    assert payload["build.$"] == "$.build" and payload["launch.$"] == "$.launch"
+    assert states["AwaitStop"]["Next"] == "Verified?"
+    # The test phase's wait passes no build: a tester's stop only resumes it.
+    assert "build.$" not in states["AwaitTest"]["Parameters"]["Payload"]

@@ -43,6 +43,15 @@ class FakeCatalog:
     def get(self, recipe: str, build_id: str) -> dict[str, Any] | None:
         return dict(self.record) if (recipe, build_id) == (RECIPE, BUILD) else None
 
+    def claim_task_token(self, recipe: str, build_id: str, token: str, *,
+                         lease_seconds: int) -> str:
+        return "claimed" if self.record.get("task_token") == token else "gone"
+
+    def release_task_token(self, recipe: str, build_id: str, token: str, *,
+                           answered: bool = True) -> None:
+        if answered and self.record.get("task_token") == token:
+            del self.record["task_token"]
+
 
 def env_with(record: dict[str, Any], sfn: FakeSfn) -> StepEnv:
     aws = AwsContext(region="us-east-1")
