@@ -23,7 +23,7 @@ from amiforge.ops.connect import connect
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-EVENT = ROOT / "tests" / "events" / "codecommit_push.json"
+EVENT = ROOT / "tests" / "events" / "aws" / "codecommit_push.json"
 STACK = "amiforge-gittrigger"
 REPOSITORY = "golden-recipes"
 CONNECTION = ("arn:aws:codeconnections:us-east-1:123456789012:connection/"
@@ -63,7 +63,7 @@ def role_of(aws: Any, role_arn: str) -> tuple[list[str], dict[str, dict]]:
 
 
 def put_event(local_cloud: Any, repository: str = REPOSITORY, **detail: str) -> None:
-    """CodeCommit's event for a push to ``repository`` (tests/events/codecommit_push.json,
+    """CodeCommit's event for a push to ``repository`` (tests/events/aws/codecommit_push.json,
     changed by ``detail``), emitted on the local cloud's default bus as CodeCommit would."""
     event = json.loads(EVENT.read_text().replace("REPOSITORY", repository)
                        .replace("us-east-1", local_cloud.region))
