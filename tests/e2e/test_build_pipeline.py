@@ -129,10 +129,17 @@ def test_hanging_builder_with_one_retry_is_launched_twice_and_history_shows_both
 
 
 def test_a_builder_that_never_reaches_running_counts_against_retries(
-        amiforge: Any, aws: Any, recipe_dir: Any, stack: Any) -> None:
+        amiforge: Any, aws: Any, recipe_dir: Any, stack: Any, local_cloud: Any) -> None:
     directory = recipe_dir("crashes", "# amiforge-sim: crash\necho never runs\n", retries=1)
     assert amiforge("publish", str(directory)).exit_code == 0
-    code, (build,) = build_and_wait(amiforge, "crashes")
+    # The rule delivers `stopped` only: a builder that terminates without stopping is
+    # found by AwaitStop's own look or by the stop check (rate(1 minute)), before the
+    # attempt's 30 s timeout. The clock runs 60x so that check ticks every second.
+    before, local_cloud.time_scale = local_cloud.time_scale, 60.0
+    try:
+        code, (build,) = build_and_wait(amiforge, "crashes")
+    finally:
+        local_cloud.time_scale = before
     assert code == 1
     assert build["status"] == "FAILED"
     assert "is terminated, not stopped" in build["reason"]
