@@ -6,8 +6,10 @@ listed launch template to the new image: a new version copied from the current d
 with only ``ImageId`` changed, made the default. Which templates it may move is decided
 here (:func:`decide_template`), from facts the step reads:
 
-* the template's current default version runs an image tagged ``amiforge:recipe`` =
-  this recipe: it is this recipe's template, and it moves;
+* the template is tagged ``amiforge:rollout`` = this stack's name (the consumer's
+  permission, and the condition IAM puts on the writes); without it, it is skipped;
+* its current default version runs an image tagged ``amiforge:recipe`` = this recipe,
+  or ``resolve:ssm:/amiforge/<recipe>/...``: it is this recipe's template, and it moves;
 * otherwise it moves only with ``adopt: true`` (the first rollout to a template that
   still runs a base image or another tool's image); else it is skipped, with the reason
   logged and recorded on the build;
@@ -35,6 +37,8 @@ LAUNCH_TEMPLATE_NAME = re.compile(r"[A-Za-z0-9().\-/_]{3,128}")
 # (a filter is built from it, so nothing pattern-like).
 GROUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+= -]{0,254}")
 DEFAULT_MIN_HEALTHY = 90
+# The tag a consumer puts on a launch template or group to let one stack roll it out.
+ROLLOUT_TAG = "amiforge:rollout"
 
 # Instance refresh statuses (DescribeInstanceRefreshes) and what they mean here.
 REFRESH_DONE = frozenset({"Successful"})
@@ -93,15 +97,26 @@ class TemplateDecision:
     reason: str
 
 
+def permits(resource_tags: Mapping[str, str], stack: str) -> bool:
+    """A consumer lets this stack roll a launch template or group out by tagging it
+    ``amiforge:rollout`` = the stack's name (IAM's condition on the writes too)."""
+    return bool(stack) and resource_tags.get(ROLLOUT_TAG) == stack
+
+
 def decide_template(target: TemplateTarget, *, recipe: str, new_image: str,
                     default_image: str | None,
-                    default_image_tags: Mapping[str, str] | None) -> TemplateDecision:
-    """Whether the rollout moves one template, from its default version's image and that
-    image's tags (None: the image could not be described, e.g. deregistered)."""
+                    default_image_tags: Mapping[str, str] | None,
+                    template_tags: Mapping[str, str], stack: str) -> TemplateDecision:
+    """Whether the rollout moves one template, from its own tags, its default version's
+    image (an AMI id or ``resolve:ssm:NAME``) and that image's tags (None: the image
+    could not be described, e.g. deregistered)."""
+    if not permits(template_tags, stack):
+        return TemplateDecision(False, f"it is not tagged {ROLLOUT_TAG}={stack}: tag it so to "
+                                       "let this stack roll it out")
     if default_image == new_image:
         return TemplateDecision(False, f"its default version already runs {new_image}")
     owner = (default_image_tags or {}).get(tag_keys.RECIPE)
-    if owner == recipe:
+    if owner == recipe or (default_image or "").startswith(f"resolve:ssm:/amiforge/{recipe}/"):
         return TemplateDecision(True, f"its default version runs {default_image}, an image "
                                       f"of recipe {recipe}")
     if target.adopt:

@@ -101,25 +101,39 @@ def test_bad_rollout_entries_are_refused_naming_the_field(
     assert [(f, m) for _w, f, m in recipe_dir.problems()] == expected
 
 
+OK = {"template_tags": {"amiforge:rollout": "st"}, "stack": "st"}
+
+
 def test_only_this_recipes_templates_move_unless_adopted() -> None:
     ours = {"amiforge:recipe": "web"}
     moved = decide_template(TemplateTarget("t"), recipe="web", new_image="ami-new",
-                            default_image="ami-old", default_image_tags=ours)
+                            default_image="ami-old", default_image_tags=ours, **OK)
     assert moved.move and "ami-old, an image of recipe web" in moved.reason
     other = decide_template(TemplateTarget("t"), recipe="web", new_image="ami-new",
-                            default_image="ami-x", default_image_tags={"amiforge:recipe": "db"})
+                            default_image="ami-x", default_image_tags={"amiforge:recipe": "db"}, **OK)
     assert not other.move and "an image of recipe db" in other.reason
     assert "set adopt: true" in other.reason
     foreign = decide_template(TemplateTarget("t"), recipe="web", new_image="ami-new",
-                              default_image="ami-base", default_image_tags=None)
+                              default_image="ami-base", default_image_tags=None, **OK)
     assert not foreign.move and "did not build for this recipe" in foreign.reason
     adopted = decide_template(TemplateTarget("t", adopt=True), recipe="web",
                               new_image="ami-new", default_image="ami-base",
-                              default_image_tags={})
+                              default_image_tags={}, **OK)
     assert adopted.move and adopted.reason.startswith("adopt: true")
     done = decide_template(TemplateTarget("t", adopt=True), recipe="web", new_image="ami-new",
-                           default_image="ami-new", default_image_tags=ours)
+                           default_image="ami-new", default_image_tags=ours, **OK)
     assert not done.move and "already runs ami-new" in done.reason
+    resolved = decide_template(TemplateTarget("t"), recipe="web", new_image="ami-new",
+                               default_image="resolve:ssm:/amiforge/web/latest",
+                               default_image_tags=None, **OK)
+    assert resolved.move
+    for tags in ({}, {"amiforge:rollout": "other-stack"}):
+        refused = decide_template(TemplateTarget("t", adopt=True), recipe="web",
+                                  new_image="ami-new", default_image="ami-old",
+                                  default_image_tags=ours, template_tags=tags, stack="st")
+        assert not refused.move
+        assert refused.reason == ("it is not tagged amiforge:rollout=st: tag it so to let "
+                                  "this stack roll it out")
 
 
 def test_a_refresh_request_pins_the_new_version_with_auto_rollback() -> None:
