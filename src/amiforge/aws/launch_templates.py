@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from amiforge.aws.errors import ClientError, aws_call, error_code, translate
+from amiforge.core.rollout import LAUNCH_TEMPLATE_ID
 
 GONE = frozenset({"InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplateName.NotFound",
                   "InvalidLaunchTemplateName.NotFoundException",
@@ -31,7 +32,7 @@ class DefaultVersion:
 
 
 def _by(template: str) -> dict[str, Any]:
-    return ({"LaunchTemplateIds": [template]} if template.startswith("lt-")
+    return ({"LaunchTemplateIds": [template]} if LAUNCH_TEMPLATE_ID.fullmatch(template)
             else {"LaunchTemplateNames": [template]})
 
 

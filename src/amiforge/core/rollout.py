@@ -30,7 +30,7 @@ from typing import Any
 
 from amiforge.core import tags as tag_keys
 
-LAUNCH_TEMPLATE_ID = re.compile(r"lt-[0-9a-f]{8,17}")
+LAUNCH_TEMPLATE_ID = re.compile(r"lt-[0-9a-f]{17}")  # AWS: always 17 hex digits
 # AWS: 3-128 characters of letters, digits and ( ) . - / _
 LAUNCH_TEMPLATE_NAME = re.compile(r"[A-Za-z0-9().\-/_]{3,128}")
 # AWS allows most printable characters in a group name; amiforge takes the usual ones
@@ -61,8 +61,12 @@ class TemplateTarget:
         return LAUNCH_TEMPLATE_ID.fullmatch(self.launch_template) is not None
 
     def to_document(self) -> dict[str, Any]:
-        return {"launch_template": self.launch_template, "region": self.region,
-                "adopt": self.adopt}
+        # Only what is set: the document is parsed again as a recipe is.
+        document: dict[str, Any] = {"launch_template": self.launch_template,
+                                    "adopt": self.adopt}
+        if self.region is not None:
+            document["region"] = self.region
+        return document
 
 
 @dataclass(frozen=True)
@@ -76,10 +80,15 @@ class RefreshTarget:
     checkpoints: tuple[int, ...] = ()
 
     def to_document(self) -> dict[str, Any]:
-        return {"auto_scaling_group": self.auto_scaling_group, "region": self.region,
-                "min_healthy_percentage": self.min_healthy_percentage,
-                "instance_warmup_seconds": self.instance_warmup_seconds,
-                "checkpoints": list(self.checkpoints)}
+        document: dict[str, Any] = {"auto_scaling_group": self.auto_scaling_group,
+                                    "min_healthy_percentage": self.min_healthy_percentage}
+        if self.region is not None:
+            document["region"] = self.region
+        if self.instance_warmup_seconds is not None:
+            document["instance_warmup_seconds"] = self.instance_warmup_seconds
+        if self.checkpoints:
+            document["checkpoints"] = list(self.checkpoints)
+        return document
 
 
 def regions_of(target_region: str | None, images: Mapping[str, str]) -> list[str]:

@@ -48,6 +48,9 @@ def test_a_group_name_alone_takes_aws_defaults(recipe_dir: RecipeDir) -> None:
                                                 "instance_refresh": ["web-asg"]}))
     (recipe,) = recipe_dir.load()
     assert recipe.release.instance_refresh == (RefreshTarget("web-asg"),)
+    # Defaults survive publishing: the document parses back to the same recipe.
+    again = recipe_from_document(recipe.to_document())
+    assert again.release == recipe.release and again.hash == recipe.hash
 
 
 P = "release.launch_templates[0]"

@@ -20,6 +20,7 @@ group's tag ``amiforge-sim:refresh``:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -65,10 +66,8 @@ def directive(group: Any) -> tuple[bool, float]:
     seconds = STEP_SECONDS
     if "slow" in words:
         at = words.index("slow")
-        try:
+        with contextlib.suppress(IndexError, ValueError):
             seconds = float(words[at + 1])
-        except (IndexError, ValueError):
-            pass
     return "fail" in words, seconds
 
 
