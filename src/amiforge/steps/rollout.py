@@ -14,7 +14,8 @@ RollOut runs after Register (the image is AVAILABLE and `latest`), for a recipe 
    before the error reaches the state machine (which then rolls the release back);
 3. each listed Auto Scaling group whose launch template was moved starts an instance
    refresh onto the new version, with automatic rollback
-   (:func:`amiforge.core.rollout.refresh_request`).
+   (:func:`amiforge.core.rollout.refresh_request`). A start that fails rolls back the
+   refreshes started and puts the templates back, as in 2.
 
 A build that does not name `latest` (a newer build won meanwhile) rolls nothing out.
 
@@ -44,6 +45,7 @@ from amiforge.core.rollout import (
 )
 from amiforge.steps.build_inputs import load_recipe
 from amiforge.steps.env import StepEnv
+from amiforge.steps.rollout_back import revert_templates
 
 log = logging.getLogger(__name__)
 # How long a refresh may run before amiforge rolls it back (recipe minutes: the local
@@ -72,13 +74,18 @@ def roll_out(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         for target in release.launch_templates:
             for region in _regions(target.region, images):
                 _move_template(env, target, recipe_name, build_id, region, images, rollout)
+        for refresh in release.instance_refresh:
+            for region in _regions(refresh.region, images):
+                _start_refresh(env, refresh, region, moved, rollout)
     except Exception:
-        from amiforge.steps.rollout_back import revert_templates
+        # Nothing half done is left for RollBackRelease to guess at: the refreshes
+        # started are rolled back and the templates moved put back, then the error goes
+        # on (the state machine rolls the release back).
+        for started in rollout["refreshes"]:
+            asg_api.roll_back(env.client("autoscaling", started["region"]),
+                              started["auto_scaling_group"])
         revert_templates(env, moved)
         raise
-    for refresh in release.instance_refresh:
-        for region in _regions(refresh.region, images):
-            _start_refresh(env, refresh, region, moved, rollout)
     rollout["outcome"] = "running" if rollout["refreshes"] else "succeeded"
     _record(env, recipe_name, build_id, rollout)
     return rollout

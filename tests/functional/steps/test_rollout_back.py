@@ -110,3 +110,32 @@ def test_with_no_earlier_build_latest_is_kept_and_the_templates_go_back(
     assert default_of(env, template_id) == (1, base)
     record = env.catalog.get(recipe.name, state["build"]["build_id"])
     assert record["status"] == "AVAILABLE" and record["rollout"]["outcome"] == "rolled_back"
+
+
+def test_a_refresh_that_cannot_start_rolls_back_the_ones_started_and_the_templates(
+        env: StepEnv, published: Publish, monkeypatch: pytest.MonkeyPatch) -> None:
+    from amiforge.aws import autoscaling as asg_api
+
+    template, one, two = unique("web-lt"), unique("asg"), unique("asg")
+    recipe = published(extra=f"release:\n  launch_templates: [{template}]\n"
+                             f"  instance_refresh: [{one}, {two}]\n")
+    old = registered(env, recipe)["result"]["image_id"]
+    _, template_id = consumer_template(env, old, name=template)
+    consumer_group(env, template_id, "slow 30", name=one)
+    consumer_group(env, template_id, name=two)
+    second = registered(env, recipe)
+    real = asg_api.start_refresh
+
+    def refuse_two(autoscaling: object, request: dict) -> str:
+        if request["AutoScalingGroupName"] == two:
+            raise AwsCallFailed("StartInstanceRefresh", "AccessDenied", "denied")
+        return real(autoscaling, request)
+
+    monkeypatch.setattr(asg_api, "start_refresh", refuse_two)
+    with pytest.raises(AwsCallFailed):
+        roll_out(second, env)
+    monkeypatch.undo()
+    (first,) = asg_api.refreshes(env.client("autoscaling"), one)
+    assert first.status == "RollbackSuccessful"
+    assert default_of(env, template_id) == (1, old)
+    assert group_images(env, one) == {old}

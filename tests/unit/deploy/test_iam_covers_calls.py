@@ -146,14 +146,14 @@ CALLS: dict[str, set[str]] = {
     },
     # steps.rollout.roll_out: load_recipe, launch_templates.default_version/add_version/
     # set_default, ec2.describe_image, autoscaling.group/start_refresh (refreshes when one
-    # runs already), catalog.update; on failure revert_templates (default_version,
-    # set_default).
+    # runs already), catalog.update; on failure roll_back of the refreshes started and
+    # revert_templates (default_version, set_default).
     "RollOutFunction": {
         "dynamodb:GetItem on RecipesTable", "dynamodb:UpdateItem on CatalogTable",
         "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions",
         "ec2:DescribeImages", "ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate",
         "autoscaling:DescribeAutoScalingGroups", "autoscaling:StartInstanceRefresh",
-        "autoscaling:DescribeInstanceRefreshes",
+        "autoscaling:DescribeInstanceRefreshes", "autoscaling:RollbackInstanceRefresh",
     },
     # steps.rollout.await_refresh: autoscaling.refreshes, roll_back (past the bound),
     # catalog.update.
