@@ -3,7 +3,7 @@ launch template and an Auto Scaling group is rebuilt; the template's default ver
 the new image, the refresh replaced the group's instances, and `fleet` reports no
 instance or group behind (before the refresh finished it listed the old instances one
 release behind). A refresh made to fail rolls the template and `latest` back, records
-why and notifies. `fleet --older-than 30` exits 1 when an instance runs an image older
+why and notifies; `amiforge rollback` points the template back too. `fleet --older-than 30` exits 1 when an instance runs an image older
 than that, 0 when none does."""
 
 from __future__ import annotations
@@ -117,6 +117,16 @@ def test_a_rebuild_rolls_out_to_the_template_and_refreshes_the_group(
         ("launch_template_version", f"{template_id}:1")]
     history = as_json(amiforge("history", name, output="json"))["builds"][0]
     assert history["rollout"]["outcome"] == "succeeded"
+    assert f"launch template {template_id} (us-east-1): version 1 -> 2" in \
+        amiforge("history", name).stdout
+
+    # `amiforge rollback` takes the release back, the template included.
+    back = as_json(amiforge("rollback", name, "--reason", "bad", output="json"))
+    assert back["build_id"] == first["build_id"]
+    assert back["launch_templates"] == [{"template_id": template_id, "region": "us-east-1",
+                                         "version": 1, "reverted": True,
+                                         "reason": "default version put back"}]
+    assert default_image(aws, template_id) == (1, old)
 
 
 def test_a_failed_refresh_rolls_the_release_back_records_why_and_notifies(
