@@ -168,10 +168,13 @@ def test_fleet_older_than_30_gates_on_an_instance_running_an_older_image(
     instance = ec2.run_instances(ImageId=first["image_id"], MinCount=1, MaxCount=1,
                                  InstanceType="t3.micro")["Instances"][0]["InstanceId"]
     fleet(amiforge, "--older-than", "30", name)  # a new image: exit 0
-    # The instance's image is 40 days old: its record says so, and EC2 no longer does
-    # (a pruned image keeps running on the instances launched from it).
+    newer = built(amiforge, stack, recipe_dir(name, "echo v2\n"), name)
+    assert parameter(aws, name) == newer["image_id"]
+    # The first image was pruned 40 days after it was built (retention's end state: the
+    # record PRUNED, the image gone); the instance launched from it still runs it.
     forty = (datetime.now(UTC) - timedelta(days=40)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    stack.catalog.update(name, first["build_id"], created_at=forty)
+    stack.catalog.update(name, first["build_id"], created_at=forty, status="PRUNED",
+                         remove=("available_recipe",))
     ec2.deregister_image(ImageId=first["image_id"])
     gated = amiforge("fleet", "--older-than", "30", name)
     assert gated.exit_code == 1, gated.output

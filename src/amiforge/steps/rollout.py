@@ -1,7 +1,8 @@
 """Steps RollOut and AwaitRefresh: the released image goes to the fleet.
 
-RollOut runs after Register (the image is AVAILABLE and `latest`), for a recipe with
-``release.launch_templates`` (``build.rolls_out`` says so, set by Resolve):
+RollOut runs after Register and Finish (the image is AVAILABLE and `latest`, the builder
+gone), for a recipe with ``release.launch_templates`` (``build.rolls_out`` says so, set
+by Resolve):
 
 1. each listed launch template, in each region the entry names (every region the image
    is in, by default), gets a new version copied from its default with only ``ImageId``

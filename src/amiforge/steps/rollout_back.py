@@ -19,7 +19,8 @@ In the order that keeps `latest` right (design invariant 2, as ``amiforge rollba
 4. **Record and notify**: the build's ``rollout`` says ``rolled_back`` and why; SNS is
    told, as for a failed build.
 
-The execution then ends failed (RolloutFailed) with the reason, after Finish cleaned up.
+The execution then ends failed (RolloutFailed) with the reason (Finish cleaned up the
+builder before the rollout began).
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ EXCEPTIONS: dict[str, dict[str, list[str]]] = {
 }
 # Where each Task's catchers go, in order: the routes of the hand-written definition.
 ROUTES = {"Resolve": ["ResolveFailed"], "AwaitStop": ["AttemptFailed", "RecordFailure"],
-          "Verify": ["AttemptFailed", "RecordFailure"], "Finish": ["RolledBack?"],
+          "Verify": ["AttemptFailed", "RecordFailure"], "Finish": ["RollsOut?"],
           "RollOut": ["RollBackRelease"], "AwaitRefresh": ["RollBackRelease"],
           "RollBackRelease": ["RollbackNotFinished"],
           "AwaitApproval": ["ApprovalTimedOut", "RecordFailure"],
