@@ -33,7 +33,7 @@ def check_template(value: str) -> str | None:
     if LAUNCH_TEMPLATE_ID.fullmatch(value) or LAUNCH_TEMPLATE_NAME.fullmatch(value):
         return None
     return (f"{value!r} is not a launch template name (3-128 letters, digits and ( ) . - / _)"
-            " or id (lt- and hex digits)")
+            " or id (lt- and 17 hex digits)")
 
 
 def check_group(value: str) -> str | None:

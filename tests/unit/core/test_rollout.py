@@ -64,7 +64,7 @@ R = "release.instance_refresh[0]"
        "eu-west-1, adopt: true}]")]),
     ({"launch_templates": ["x"]},
      [(f"{P}.launch_template", "'x' is not a launch template name (3-128 letters, digits "
-       "and ( ) . - / _) or id (lt- and hex digits)")]),
+       "and ( ) . - / _) or id (lt- and 17 hex digits)")]),
     ({"launch_templates": [{"launch_template": "web-lt", "adopt": "yes"}]},
      [(f"{P}.adopt", "must be true or false (unquoted), got 'yes'")]),
     ({"launch_templates": [{"launch_template": "web-lt", "region": "mars"}]},
