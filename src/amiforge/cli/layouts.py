@@ -223,6 +223,23 @@ def attempt_lines(build: Record) -> list[str]:
     return lines
 
 
+def rollout_lines(b: Record) -> list[str]:
+    """What a build's rollout did: each template moved, group refreshed, and skip."""
+    rollout = b.get("rollout")
+    if not rollout:
+        return []
+    lines = [f"rollout of {b['build_id']}: {rollout.get('outcome')}"
+             + (f": {rollout['reason']}" if rollout.get("reason") else "")]
+    lines += [f"  launch template {t.get('template_id')} ({t.get('region')}): version "
+              f"{t.get('previous_version')} -> {t.get('version')}"
+              for t in rollout.get("templates") or []]
+    lines += [f"  group {r.get('auto_scaling_group')} ({r.get('region')}): refresh "
+              f"{r.get('refresh_id')} {r.get('status')}" for r in rollout.get("refreshes") or []]
+    lines += [f"  skipped {s.get('what')} ({s.get('region', '-')}): {s.get('reason')}"
+              for s in rollout.get("skipped") or []]
+    return lines
+
+
 def history(recipe: str, records: Sequence[Record]) -> Result:
     """Builds newest first, with each build's attempts and the console tail of a failure."""
     data = views.history(recipe, records)
@@ -235,6 +252,7 @@ def history(recipe: str, records: Sequence[Record]) -> Result:
             lines.append(f"test of {b['build_id']} ({test.get('instance_id') or '-'}): "
                          f"{test.get('outcome')}: {test.get('reason') or ''} "
                          f"({test.get('duration_seconds')} s)")
+        lines += rollout_lines(b)
         tail = views.failure_tail(b)
         if tail:
             lines += _console_tail(b["build_id"], tail)

@@ -52,7 +52,7 @@ class Bool:
 
 @dataclass(frozen=True)
 class List:
-    item: Str
+    item: Spec
     what: str = "a list"
     max_items: int = 1000
 
@@ -174,7 +174,7 @@ BUILD_STATE = obj(
      "regions": List(Str(REGION, "a region like eu-west-1", 32), "a list of regions"),
      "share_with": List(Str(re.compile(r"\d{12}"), "an account id (12 digits)", 12),
                         "a list of account ids"),
-     "approval": Str(choices=("none", "manual"))},
+     "approval": Str(choices=("none", "manual")), "rolls_out": Bool()},
     nullable=("git_commit",))
 LAUNCHED = obj({"instance_id": INSTANCE, "attempt": Int(1)})
 IMAGE = obj({"image_id": AMI}, {"polls": Int(0)})
@@ -221,6 +221,20 @@ AWAIT_IMAGE = obj({"token": Str(TOKEN_LIKE, "a task token", 4096),
 DISTRIBUTE = obj({"build": BUILD_STATE, "image": IMAGE})
 REGISTER = obj({"build": BUILD_STATE, "image": IMAGE})
 FINISH = obj({"build": BUILD_STATE}, {"image": obj({}, {"image_id": AMI})})
+# The rollout (steps/rollout.py, steps/rollout_back.py): after Register's result.
+_RESULT = obj({}, {"latest": Str(max_len=1024)})
+_REFRESH = obj({"auto_scaling_group": Str(max_len=255), "region": Str(REGION, "a region", 32),
+                "refresh_id": Str(max_len=64), "outcome": Str(
+                    choices=("running", "succeeded", "failed"))})
+ROLL_OUT = obj({"build": BUILD_STATE, "result": _RESULT})
+AWAIT_REFRESH = obj({"build": BUILD_STATE, "rollout": obj(
+    {"refreshes": List(_REFRESH, "a list of instance refreshes"), "polls": Int(0),
+     "max_polls": Int(1)})})
+ROLL_BACK_RELEASE = obj({"build": BUILD_STATE},
+                        {"rollout": obj({}, {"reason": Str(max_len=4096)}),
+                         "rollout_error": obj({}, {"Error": Str(max_len=1024),
+                                                   "Cause": Str(max_len=262_144)},
+                                              nullable=("Cause",))})
 # The test phase (steps/test_phase.py): LaunchTester, then VerifyTest (or TestNotPassed,
 # with the error AwaitTest or VerifyTest raised as ``failed_test``).
 TESTER = obj({"instance_id": INSTANCE, "timeout_seconds": Int(1)},

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from amiforge.core import hashing, userdata
 from amiforge.core.assets import Asset, manifest
 from amiforge.core.naming import DEFAULT_TEMPLATE
+from amiforge.core.rollout import RefreshTarget, TemplateTarget
 from amiforge.core.test_spec import TestSpec
 from amiforge.errors import InvalidInput
 
@@ -204,10 +205,17 @@ MAX_APPROVAL_TIMEOUT_HOURS = 720
 class ReleaseSpec:
     """How a built image is released. ``approval: manual`` holds it AWAITING_APPROVAL
     (before copies, sharing and `latest`) until ``amiforge approve`` or ``reject``, or
-    until ``approval_timeout_hours`` pass (then the build fails)."""
+    until ``approval_timeout_hours`` pass (then the build fails). ``launch_templates``
+    and ``instance_refresh`` roll the released image out (core/rollout.py)."""
 
     approval: str = "none"
     approval_timeout_hours: int = DEFAULT_APPROVAL_TIMEOUT_HOURS
+    launch_templates: tuple[TemplateTarget, ...] = ()
+    instance_refresh: tuple[RefreshTarget, ...] = ()
+
+    @property
+    def rolls_out(self) -> bool:
+        return bool(self.launch_templates or self.instance_refresh)
 
     @property
     def manual(self) -> bool:
@@ -217,10 +225,17 @@ class ReleaseSpec:
         # None when there is no gate: recipes without `release` keep the hash they always
         # had. With one, it is part of the hash: changing the release policy publishes a
         # new version (or the store would keep the old policy), which builds a new key.
-        if not self.manual:
+        # A rollout is part of it the same way, and only when there is one.
+        if not self.manual and not self.rolls_out:
             return None
-        return {"approval": self.approval,
-                "approval_timeout_hours": self.approval_timeout_hours}
+        document: dict[str, Any] = {"approval": self.approval}
+        if self.manual:
+            document["approval_timeout_hours"] = self.approval_timeout_hours
+        if self.launch_templates:
+            document["launch_templates"] = [t.to_document() for t in self.launch_templates]
+        if self.instance_refresh:
+            document["instance_refresh"] = [t.to_document() for t in self.instance_refresh]
+        return document
 
 
 @dataclass(frozen=True)

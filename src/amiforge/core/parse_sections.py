@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from amiforge.core import rules
+from amiforge.core import parse_rollout, rules
 from amiforge.core.model import (
     APPROVAL_MODES,
     DEFAULT_APPROVAL_TIMEOUT_HOURS,
@@ -22,7 +22,7 @@ from amiforge.core.schema import Fields
 IMAGE_KEYS = ("name", "description", "tags", "regions", "share_with", "kms_key_id",
               "region_kms_key_ids", "deprecate_after_days")
 RETENTION_KEYS = ("keep", "max_age_days")
-RELEASE_KEYS = ("approval", "approval_timeout_hours")
+RELEASE_KEYS = ("approval", "approval_timeout_hours", "launch_templates", "instance_refresh")
 
 
 def count(value: int | None) -> int:
@@ -134,5 +134,12 @@ def release_section(fields: Fields, raw: dict[str, Any]) -> ReleaseSpec:
         fields.add("release.approval_timeout_hours",
                    "applies only with approval: manual; set release.approval: manual or "
                    "remove approval_timeout_hours")
+    templates = parse_rollout.launch_templates(fields, release)
+    refresh = parse_rollout.instance_refresh(fields, release)
+    if refresh and not templates and "launch_templates" not in release:
+        fields.add("release.instance_refresh",
+                   "needs release.launch_templates: a refresh rolls a group onto the "
+                   "launch template version amiforge made; list the group's template there")
     return ReleaseSpec(approval=approval or "none",
-                       approval_timeout_hours=hours or DEFAULT_APPROVAL_TIMEOUT_HOURS)
+                       approval_timeout_hours=hours or DEFAULT_APPROVAL_TIMEOUT_HOURS,
+                       launch_templates=templates, instance_refresh=refresh)

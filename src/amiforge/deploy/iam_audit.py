@@ -37,7 +37,19 @@ DESTRUCTIVE = frozenset({
     "ec2:authorizesecuritygroupegress", "ec2:revokesecuritygroupingress",
     "ec2:revokesecuritygroupegress", "ec2:modifyinstanceattribute",
     "ec2:deletevolume", "ec2:detachvolume", "cloudformation:deletestack",
-    "cloudformation:updatestack",
+    "cloudformation:updatestack", "ec2:modifylaunchtemplate",
+    "autoscaling:startinstancerefresh", "autoscaling:rollbackinstancerefresh",
+    "autoscaling:cancelinstancerefresh",
+})
+# The rollout writes to the consumer's launch templates and groups, which this stack did
+# not make (so they must never carry amiforge:stack, which the deletion gate reads as
+# "ours to remove"): for these actions the consumer's consent tag amiforge:rollout =
+# <stack> is the condition instead.
+ROLLOUT_TAG = "amiforge:rollout"
+ROLLOUT_ACTIONS = frozenset({
+    "ec2:createlaunchtemplateversion", "ec2:modifylaunchtemplate",
+    "autoscaling:startinstancerefresh", "autoscaling:rollbackinstancerefresh",
+    "autoscaling:cancelinstancerefresh",
 })
 # Creations -> the ARN fragment of what they create: a statement granting one on that
 # type must require this stack's tag in the request (aws:RequestTag).
@@ -65,6 +77,11 @@ ARN_BY_TYPE = {
 
 # (policy owner, finding issue) -> why the finding is accepted. Anything else fails.
 EXPLAINED: dict[tuple[str, str], str] = {
+    **{(owner, "RESOURCE_STAR"):
+       "autoscaling:DescribeInstanceRefreshes takes no resource (AWS's service authorization "
+       "reference lists none; parliament contradicts itself with RESOURCE_MISMATCH when it "
+       "is scoped to a group)"
+       for owner in ("RollOutRole/rollOut", "AwaitRefreshRole/awaitRefresh")},
     ("LaunchRole/launch", "RESOURCE_MISMATCH"):
         "RunInstances touches several resource types; they are split over statements so "
         "that instances (IMDSv2, amiforge:role=builder), volumes (encrypted) and network "
@@ -270,11 +287,12 @@ def _conditions(statement: dict[str, Any], operator: str) -> dict[str, list[str]
     return {k.lower(): [str(v) for v in _as_list(value)] for k, value in block.items()}
 
 
-def _tag_condition(statement: dict[str, Any], kind: str, stack: str) -> bool:
-    """True if the statement requires ``amiforge:stack`` = ``stack`` on the resource
-    (``kind`` "ResourceTag") or in the request ("RequestTag")."""
+def _tag_condition(statement: dict[str, Any], kind: str, stack: str,
+                   tag: str = STACK_TAG) -> bool:
+    """True if the statement requires ``tag`` (``amiforge:stack``) = ``stack`` on the
+    resource (``kind`` "ResourceTag") or in the request ("RequestTag")."""
     equals = _conditions(statement, "StringEquals")
-    keys = {f"aws:{kind}/{STACK_TAG}".lower(), f"ec2:{kind}/{STACK_TAG}".lower()}
+    keys = {f"aws:{kind}/{tag}".lower(), f"ec2:{kind}/{tag}".lower()}
     return any(equals.get(key) == [stack] for key in keys)
 
 
@@ -293,6 +311,9 @@ def tag_rules(owner: str, policy: dict[str, Any], stack: str = PSEUDO["AWS::Stac
             return any(f in r or r == "*" for r in resources for f in fragments)
 
         for action in sorted(actions & DESTRUCTIVE):
+            if action in ROLLOUT_ACTIONS and _tag_condition(statement, "ResourceTag", stack,
+                                                            ROLLOUT_TAG):
+                continue
             if not _tag_condition(statement, "ResourceTag", stack):
                 findings.append(Finding(owner, "UNTAGGED_DESTRUCTIVE_ACTION",
                                         f"{sid}: {action} without aws:ResourceTag/"

@@ -62,6 +62,10 @@ launch_tester = Step("test_phase", "launch_tester", ev.LAUNCH_TESTER)   # state 
 verify_test = Step("test_phase", "verify_test", ev.VERIFY_TEST)         # VerifyTest, TestNotPassed
 distribute = Step("distribute", "distribute", ev.DISTRIBUTE)            # state Distribute
 register = Step("register", "register", ev.REGISTER)                    # state Register
+roll_out = Step("rollout", "roll_out", ev.ROLL_OUT)                      # state RollOut
+await_refresh = Step("rollout", "await_refresh", ev.AWAIT_REFRESH)      # state AwaitRefresh
+roll_back_release = Step("rollout_back", "roll_back_release",
+                         ev.ROLL_BACK_RELEASE)                          # RollBackRelease
 finish = Step("finish", "finish", ev.FINISH)                            # state Finish
 record_failure = Step("finish", "record_failure", ev.RECORD_FAILURE)    # failure path
 cleanup = Step("cleanup", "cleanup_messages")          # SQS: each message checked by the step

@@ -21,7 +21,10 @@ last, never naming a REVOKED image):
    region that build has an image in; in a region where a revoked build had a copy and
    the new `latest` has none, a parameter still naming the revoked image is deleted
    (consumers there fail loudly rather than launch a revoked image).
-4. **Notify** (SNS, as a release does) and report. A notification that fails does not
+4. **Launch templates**: each template a revoked build's rollout moved
+   (``release.launch_templates``) points back at the version that was default before,
+   unless someone moved it since (the report's ``launch_templates`` says which).
+5. **Notify** (SNS, as a release does) and report. A notification that fails does not
    undo a rollback that took effect; the report says ``notified: false``.
 
 If step 3 fails, the rollback is undone: the revoked builds become AVAILABLE again
@@ -55,6 +58,7 @@ from amiforge.errors import AmiforgeError, InvalidInput, OperationFailed
 from amiforge.ops.lookups import find_build, require_known
 from amiforge.steps.env import StepEnv
 from amiforge.steps.latest import published_hash
+from amiforge.steps.rollout_back import revert_templates
 
 log = logging.getLogger(__name__)
 EV_RELEASE_UNDONE = "release_undone"
@@ -253,6 +257,11 @@ def rollback(env: StepEnv, recipe: str, *, to: str | None = None, reason: str | 
             f"`latest` still names {decided.current.get('image_id')} "
             f"(build {decided.current['build_id']}){left}",
             hint="fix the cause (the region named) and run the rollback again") from err
+    # The launch templates a revoked build's rollout moved point back at the version that
+    # was default before (steps/rollout_back.py), where nobody moved them since.
+    templates = [entry for b in decided.revoke
+                 for entry in revert_templates(env, (b.get("rollout") or {}).get("templates")
+                                               or [])]
     image_id = images_of(decided.target, env.region).get(env.region)
     report = {
         "recipe": recipe, "build_id": target_id, "image_id": image_id,
@@ -261,7 +270,8 @@ def rollback(env: StepEnv, recipe: str, *, to: str | None = None, reason: str | 
         "revoked": [{"build_id": b["build_id"], "image_id": b.get("image_id"),
                      "status": REVOKED} for b in decided.revoke],
         "latest_build_id": (winner or {}).get("build_id"),
-        "reason": reason, "by": by, "at": at, "parameters": _parameters(moved)}
+        "reason": reason, "by": by, "at": at, "parameters": _parameters(moved),
+        "launch_templates": templates}
     report["notified"] = _notify(
         env, f"amiforge: {recipe} rolled back to {image_id}",
         {"status": REVOKED, "event": "rollback", **{k: v for k, v in report.items()

@@ -31,6 +31,8 @@ BUILD_FIELDS = ("recipe", "build_id", "status", "reason", "image_id", "image_nam
 ROLLBACK_FIELDS = ("event", "at", "by", "reason", "builds")
 ATTEMPT_FIELDS = ("attempt", "instance_id", "outcome", "reason", "console_tail")
 TEST_FIELDS = ("instance_id", "outcome", "duration_seconds", "reason")  # recipe's test:
+# release.launch_templates / instance_refresh (steps/rollout.py): what the rollout did.
+ROLLOUT_FIELDS = ("outcome", "reason", "templates", "refreshes", "skipped")
 STARTED_FIELDS = ("recipe", "build_id", "base_ami", "execution_arn", "started", "outcome",
                   "image_id", "summary")
 WAITED_FIELDS = ("recipe", "build_id", "base_ami", "execution_arn", "status", "reason",
@@ -61,6 +63,11 @@ def build_record(record: Mapping[str, Any]) -> dict[str, Any]:
     shown["rollbacks"] = [_pick(e, ROLLBACK_FIELDS) for e in record.get("rollbacks") or []]
     test = record.get("test")
     shown["test"] = _pick(test, TEST_FIELDS) if isinstance(test, Mapping) else None
+    rollout = record.get("rollout")
+    shown["rollout"] = _pick(rollout, ROLLOUT_FIELDS) if isinstance(rollout, Mapping) else None
+    if shown["rollout"] is not None:
+        for key in ("templates", "refreshes", "skipped"):
+            shown["rollout"][key] = list(shown["rollout"][key] or [])
     return shown
 
 

@@ -47,6 +47,8 @@ def resolve(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         "trigger": event.get("trigger", "manual"),
         # release.approval: the Approval? choice holds a manual one at AwaitApproval.
         "approval": recipe.release.approval,
+        # release.launch_templates: the RollsOut? choice runs RollOut after Register.
+        "rolls_out": recipe.release.rolls_out,
     }
     # A retried Resolve finds its own record already there: that is fine (idempotent).
     env.catalog.start({**{k: v for k, v in build.items()

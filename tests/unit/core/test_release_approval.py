@@ -74,7 +74,8 @@ HOURS = ("release.approval_timeout_hours", "is {value}; use a whole number from 
                  "remove approval_timeout_hours")]),
     ({"aproval": "manual"}, [("release.aproval", "unknown key; did you mean 'approval'?")]),
     ({"approval": "manual", "launch": 1},
-     [("release.launch", "unknown key; release takes: approval, approval_timeout_hours")]),
+     [("release.launch", "unknown key; release takes: approval, approval_timeout_hours, "
+                        "launch_templates, instance_refresh")]),
 ])
 def test_hostile_release_values_are_refused_naming_the_field(
         recipe_dir: RecipeDir, release: dict[str, Any],

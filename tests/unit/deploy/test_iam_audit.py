@@ -209,3 +209,23 @@ def test_build_template_roles_are_created_and_changed_only_under_the_boundary() 
         if "iam:PassRole" in actions:
             assert statement["Condition"]["StringEquals"]["iam:PassedToService"] == \
                 "ec2.amazonaws.com"
+
+
+def test_rollout_writes_need_the_consumers_consent_tag_or_the_stack_tag() -> None:
+    template = "arn:aws:ec2:*:123456789012:launch-template/*"
+    consent = {"StringEquals": {"aws:ResourceTag/amiforge:rollout": "amiforge"}}
+    for action in ("ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate"):
+        assert issues({"Action": action, "Resource": template}) == [
+            "UNTAGGED_DESTRUCTIVE_ACTION"]
+        assert issues({"Action": action, "Resource": template, "Condition": consent}) == []
+        assert issues({"Action": action, "Resource": template, "Condition": {
+            "StringEquals": {"aws:ResourceTag/amiforge:rollout": "other"}}}) == [
+            "UNTAGGED_DESTRUCTIVE_ACTION"]
+    group = "arn:aws:autoscaling:*:123456789012:autoScalingGroup:*:autoScalingGroupName/*"
+    assert issues({"Action": "autoscaling:StartInstanceRefresh", "Resource": group}) == [
+        "UNTAGGED_DESTRUCTIVE_ACTION"]
+    assert issues({"Action": "autoscaling:StartInstanceRefresh", "Resource": group,
+                   "Condition": consent}) == []
+    # The consent tag is for the rollout's writes only: it never lets anything be removed.
+    assert issues({"Action": "ec2:DeleteLaunchTemplate", "Resource": template,
+                   "Condition": consent}) == ["UNTAGGED_DESTRUCTIVE_ACTION"]

@@ -169,6 +169,33 @@ CALLS: dict[str, set[str]] = {
         "dynamodb:Query on CatalogTable/index/available", "dynamodb:GetItem on RecipesTable",
         "ssm:GetParameter", "ssm:DeleteParameter",
     },
+    # steps.rollout.roll_out: load_recipe, launch_templates.default_version/add_version/
+    # set_default, ec2.describe_image, autoscaling.group/start_refresh (refreshes when one
+    # runs already), catalog.update; on failure roll_back of the refreshes started and
+    # revert_templates (default_version, set_default).
+    "RollOutFunction": {
+        "dynamodb:GetItem on RecipesTable", "dynamodb:UpdateItem on CatalogTable",
+        "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions",
+        "ec2:DescribeImages", "ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate",
+        "autoscaling:DescribeAutoScalingGroups", "autoscaling:StartInstanceRefresh",
+        "autoscaling:DescribeInstanceRefreshes", "autoscaling:RollbackInstanceRefresh",
+    },
+    # steps.rollout.await_refresh: autoscaling.refreshes, roll_back (past the bound),
+    # catalog.update.
+    "AwaitRefreshFunction": {
+        "autoscaling:DescribeInstanceRefreshes", "autoscaling:RollbackInstanceRefresh",
+        "dynamodb:UpdateItem on CatalogTable",
+    },
+    # steps.rollout_back.roll_back_release: catalog.get/available/update, revert_templates,
+    # published_hash, rollbacks.revoke/note_rollback, sync_latest (GetParameter,
+    # PutParameter + tags), _drop_orphans (DeleteParameter), notify.
+    "RollBackReleaseFunction": {
+        "dynamodb:GetItem on CatalogTable", "dynamodb:UpdateItem on CatalogTable",
+        "dynamodb:Query on CatalogTable/index/available", "dynamodb:GetItem on RecipesTable",
+        "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions",
+        "ec2:ModifyLaunchTemplate", "ssm:GetParameter", "ssm:PutParameter",
+        "ssm:AddTagsToResource", "ssm:DeleteParameter", "sns:Publish",
+    },
     # steps.finish.finish: cleanup_build (delete_build_stack: DescribeStacks + DeleteStack;
     # instances_tagged, terminate, images_tagged, catalog.get; the deletion gate's facts
     # (steps/gate.py: the latest parameter, usage.images_in_use, build_images and

@@ -45,12 +45,19 @@ EXCEPTIONS: dict[str, dict[str, list[str]]] = {
                    "Catch": ["TestNoMarker", "RecordFailure"]},
     # The image is registered: retry anything, then leave the rest to the cleanup queue.
     "Finish": {"Retry": ["Anything"], "Catch": ["CleanupLeftToQueue"]},
+    # The rollout: a failure rolls the release back (never RecordFailure: the image is
+    # released and stays, REVOKED); the rollback retries anything, then says it could not.
+    "RollOut": {"Catch": ["RolloutFailedCatch"]},
+    "AwaitRefresh": {"Catch": ["RolloutFailedCatch"]},
+    "RollBackRelease": {"Retry": ["Anything"], "Catch": ["RollbackUnfinished"]},
     # The failure path itself: never retry a refused event, retry anything else.
     "RecordFailure": {"Retry": ["NeverInvalidEvent", "Anything"], "Catch": ["Unrecorded"]},
 }
 # Where each Task's catchers go, in order: the routes of the hand-written definition.
 ROUTES = {"Resolve": ["ResolveFailed"], "AwaitStop": ["AttemptFailed", "RecordFailure"],
-          "Verify": ["AttemptFailed", "RecordFailure"], "Finish": ["Built"],
+          "Verify": ["AttemptFailed", "RecordFailure"], "Finish": ["RollsOut?"],
+          "RollOut": ["RollBackRelease"], "AwaitRefresh": ["RollBackRelease"],
+          "RollBackRelease": ["RollbackNotFinished"],
           "AwaitApproval": ["ApprovalTimedOut", "RecordFailure"],
           "AwaitImage": ["ImageTimedOut", "RecordFailure"],
           "AwaitCopies": ["ImageTimedOut", "RecordFailure"],
@@ -60,7 +67,7 @@ ROUTES = {"Resolve": ["ResolveFailed"], "AwaitStop": ["AttemptFailed", "RecordFa
 PIPELINE = ["Resolve", "CreateBuildStack", "AwaitBuildStack", "StopBuilder", "Launch",
             "AwaitStop", "Verify", "AttemptFailed", "CreateImage", "AwaitImage", "LaunchTester",
             "AwaitTest", "VerifyTest", "TestNotPassed", "AwaitApproval", "Distribute",
-            "AwaitCopies", "Register"]
+            "AwaitCopies", "Register", "RollOut", "AwaitRefresh"]
 BACKOFF = {"IntervalSeconds": 2, "MaxAttempts": 6, "BackoffRate": 2, "MaxDelaySeconds": 60,
            "JitterStrategy": "FULL"}
 
@@ -104,7 +111,7 @@ def test_every_task_has_the_shared_policies_or_is_a_listed_exception(
 def test_every_lambda_task_from_resolve_to_register_retries_transient_errors_alike(
         deployed: dict, policies: dict) -> None:
     found = tasks(deployed)
-    assert set(PIPELINE) == set(found) - {"Finish", "RecordFailure"}
+    assert set(PIPELINE) == set(found) - {"Finish", "RecordFailure", "RollBackRelease"}
     for name in PIPELINE:
         assert found[name]["Retry"][-1] == policies["Retry"]["Transient"], name
     transient = policies["Retry"]["Transient"]

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from amiforge.localcloud.fills import (
     FillRegistry,
+    autoscaling,
     awslambda,
     cloudformation,
     dynamodb,
     ec2,
     ec2_images,
+    ec2_launch_templates,
     events,
     s3,
     ssm,
@@ -17,11 +19,13 @@ from amiforge.localcloud.fills import (
 )
 
 REGISTRY = FillRegistry([
+    *autoscaling.FILLS,
     *awslambda.FILLS,
     *cloudformation.FILLS,
     *dynamodb.FILLS,
     *ec2.FILLS,
     *ec2_images.FILLS,
+    *ec2_launch_templates.FILLS,
     *events.FILLS,
     *s3.FILLS,
     *ssm.FILLS,
