@@ -41,7 +41,9 @@ def test_nothing_loops_while_ec2_snapshots(template: dict) -> None:
     assert machine["AwaitCopies"]["Next"] == "Register"
     assert machine["CopiesReady?"]["Default"] == "AwaitCopies"
     waits = {name for name, state in machine.items() if state["Type"] == "Wait"}
-    assert waits == {"WaitForBuildStack"}  # a CloudFormation builder's stack, not images
+    # A CloudFormation builder's stack, and an instance refresh after the release (a
+    # recipe with release.instance_refresh only): never an image or a copy.
+    assert waits == {"WaitForBuildStack", "WaitForRefresh"}
 
 
 def test_ec2s_ami_events_and_the_check_reach_the_image_state_function(template: dict) -> None:
