@@ -120,10 +120,11 @@ class _Finder:
         self._parameters: dict[str, str | None] = {}
         self._names: dict[str, str] = {}  # launch template name -> id
 
-    def _found(self, image: str | None, where: str, kind: str, ident: str) -> None:
+    def _found(self, image: str | None, where: str, kind: str, ident: str, *,
+               standby: bool = False) -> None:
         if image and image in self.wanted:
             self.found.append(ImageUse(image_id=image, kind=kind, id=ident, region=self.region,
-                                       description=where + self.label))
+                                       description=where + self.label, standby=standby))
 
     # -- instances -------------------------------------------------------------------
     def instances(self) -> None:
@@ -184,7 +185,8 @@ class _Finder:
                 self._versions[(template_id, number)] = image
                 for label in version_labels(number, default, latest):
                     self._found(image, f"launch template {template_id} ({name}) {label}",
-                                LAUNCH_TEMPLATE_VERSION, f"{template_id}:{number}")
+                                LAUNCH_TEMPLATE_VERSION, f"{template_id}:{number}",
+                                standby=number not in (default, latest))
             self._versions[(template_id, "$Default")] = self._versions.get((template_id, default))
             self._versions[(template_id, "$Latest")] = self._versions.get((template_id, latest))
 

@@ -93,7 +93,8 @@ def rows(uses: Iterable[ImageUse], images: Mapping[str, BuiltImage],
 
     ``images``: image id -> the build image it is; ``histories``: recipe -> its builds;
     ``created``: image id (recipe images and base AMIs) -> creation date; ``skip``: (kind,
-    id) pairs that are not users (a recipe's own ``latest`` parameter)."""
+    id) pairs that are not users (a recipe's own ``latest`` parameter). Standby launch
+    template versions (``ImageUse.standby``) are not listed."""
     skipped = set(skip)
     builds = {(r, str(b["build_id"])): b for r, h in histories.items() for b in h}
     seen: set[tuple[str, str, str, str]] = set()
@@ -101,7 +102,7 @@ def rows(uses: Iterable[ImageUse], images: Mapping[str, BuiltImage],
     for use in uses:
         image = images.get(use.image_id)
         key = (use.kind, use.id, use.region, use.image_id)
-        if image is None or key in seen or (use.kind, use.id) in skipped:
+        if image is None or use.standby or key in seen or (use.kind, use.id) in skipped:
             continue
         seen.add(key)
         build = builds.get((image.recipe, image.build_id), {})

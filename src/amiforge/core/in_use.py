@@ -75,10 +75,15 @@ EC2_FLEET = "ec2_fleet"
 class ImageUse:
     """One use of one image, as the scan found it: ``kind`` (above), ``id`` (the instance
     id, group name, ``lt-…:VERSION``, configuration or parameter name, fleet id), its
-    ``region``, and ``description``: the sentence retention's reasons quote."""
+    ``region``, and ``description``: the sentence retention's reasons quote. ``standby``:
+    a launch template version that is neither ``$Default`` nor ``$Latest``. Retention
+    keeps its image (anything can launch it by number); ``amiforge fleet`` leaves it out,
+    since nothing launches it unless it names that number (a group that does is listed
+    as the group), and after a rollout it is the version a rollback returns to."""
 
     image_id: str
     kind: str
     id: str
     region: str
     description: str
+    standby: bool = False

@@ -113,3 +113,22 @@ def test_the_scan_names_each_use_by_kind_id_and_region(aws: AwsContext) -> None:
         ("ssm_parameter", parameter)}
     assert {(u.image_id, u.region) for u in uses} == {(ami, HOME)}
     assert uses_by_image(uses) == images_in_use(lambda service: aws.client(service), [ami])
+
+
+def test_a_version_neither_default_nor_latest_is_a_standby_use(aws: AwsContext) -> None:
+    """Retention sees every version; the standby flag is what ``fleet`` leaves out."""
+    ec2 = aws.client("ec2")
+    old, new, newest = (image(ec2, n) for n in ("old", "new", "newest"))
+    lt = ec2.create_launch_template(LaunchTemplateName=f"lt-sb-{uuid.uuid4().hex[:8]}",
+                                    LaunchTemplateData={"ImageId": old}
+                                    )["LaunchTemplate"]["LaunchTemplateId"]
+    for version in (new, newest):
+        ec2.create_launch_template_version(LaunchTemplateId=lt,
+                                           LaunchTemplateData={"ImageId": version})
+    ec2.modify_launch_template(LaunchTemplateId=lt, DefaultVersion="2")
+
+    uses = scan_uses(lambda service: aws.client(service), [old, new, newest], region=HOME)
+
+    assert {(u.id, u.image_id, u.standby) for u in uses} == {
+        (f"{lt}:1", old, True), (f"{lt}:2", new, False), (f"{lt}:3", newest, False)}
+    assert old in images_in_use(lambda service: aws.client(service), [old])

@@ -67,6 +67,16 @@ def test_rows_carry_image_and_base_ages_and_skip_what_is_no_user() -> None:
     assert set(found[0]) == set(fleet.FIELDS)
 
 
+def test_a_standby_launch_template_version_is_no_user_for_fleet() -> None:
+    # Version 1 after a rollout moved the default to 2: launchable only by its number
+    # (a group that names it is reported as the group), so fleet does not list it.
+    standby = ImageUse(image_id="ami-0001", kind=LAUNCH_TEMPLATE_VERSION, id="lt-1:1",
+                       region=HOME, description="launch template lt-1 version 1",
+                       standby=True)
+    found = rows([standby, use("ami-0004", LAUNCH_TEMPLATE_VERSION, "lt-1:2")])
+    assert [(r["id"], r["releases_behind"]) for r in found] == [("lt-1:2", 0)]
+
+
 def test_stale_only_and_older_than() -> None:
     found = rows([use("ami-0005", ident="i-new"), use("ami-0003", ident="i-old")])
     assert [r["id"] for r in fleet.stale(found)] == ["i-old"]
