@@ -12,6 +12,7 @@ from amiforge.localcloud.fills import (
     ec2_images,
     events,
     s3,
+    sfn_history,
     ssm,
     stepfunctions,
 )
@@ -24,6 +25,7 @@ REGISTRY = FillRegistry([
     *ec2_images.FILLS,
     *events.FILLS,
     *s3.FILLS,
+    *sfn_history.FILLS,
     *ssm.FILLS,
     *stepfunctions.FILLS,
 ])
