@@ -86,3 +86,25 @@ def test_the_last_state_of_a_missing_execution_names_the_operation(aws: AwsConte
     with pytest.raises(AwsCallFailed) as caught:
         sfn_api.last_entered_state(sfn, missing)
     assert caught.value.operation == "GetExecutionHistory"
+
+
+def test_the_last_entered_state_is_found_behind_a_page_of_retries(
+        aws: AwsContext, unique: Callable[[str], str]) -> None:
+    # A task on a missing function, retried 3 times: its attempts and the execution's end
+    # are more events than one page of the newest, all after the task's StateEntered.
+    missing = "arn:aws:lambda:us-east-1:123456789012:function:amiforge-none"
+    sfn = aws.client("stepfunctions")
+    machine = sfn.create_state_machine(name=unique("retries"), roleArn=ROLE, definition=json.dumps(
+        {"StartAt": "First", "States": {
+            "First": {"Type": "Pass", "Next": "Call"},
+            "Call": {"Type": "Task", "Resource": missing, "End": True, "Retry": [
+                {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 3,
+                 "BackoffRate": 1}]}}}))["stateMachineArn"]
+    arn = sfn_api.start_build(sfn, machine, unique("b"), {})
+    assert arn is not None
+    wait_for(lambda: sfn_api.status_of(sfn, arn) != "RUNNING", timeout=30,
+             what="the retries to run out")
+    events = sfn_api.history(sfn, arn)
+    entered = max(i for i, e in enumerate(events) if "stateEnteredEventDetails" in e)
+    assert len(events) - entered > sfn_api.LATEST_PAGE, events  # more than a page after it
+    assert sfn_api.last_entered_state(sfn, arn) == "Call"
