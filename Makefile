@@ -25,8 +25,11 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
+# Three workers on two cores: the end-to-end tests spend much of their time in the
+# stack's own waits (Step Functions Wait and Retry, approval timeouts, builder time),
+# which a third worker fills; each worker starts its own local cloud (~3 s of CPU).
 test: lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 3 --dist loadfile
 
 # A wheel and an sdist in dist/: what CI jobs install (see examples/ci/).
 dist: $(VENV)/.installed-dev

@@ -90,6 +90,16 @@ socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign]
 socket.getaddrinfo = _getaddrinfo
 
 
+# -- property tests ------------------------------------------------------------------------
+# No per-example deadline: on two cores shared by three workers (and whatever else runs),
+# an example's wall time measures the machine's load, not the code (a 0.05 ms example was
+# once timed at 414 ms). Every property is still checked on every example.
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("amiforge", deadline=None)
+settings.load_profile("amiforge")
+
+
 # -- the local cloud ---------------------------------------------------------------------
 
 @pytest.fixture(scope="session")

@@ -74,6 +74,26 @@ def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
     return events
 
 
+# Newest events per GetExecutionHistory page when only the latest state is wanted: a
+# Lambda task adds 3 events after its StateEntered (scheduled, started, ended) and each
+# retry 3 more, so one small page nearly always holds it; the next pages are read if not.
+LATEST_PAGE = 8
+
+
+def last_entered_state(sfn: Any, execution_arn: str) -> str | None:
+    """The name of the state the execution entered last (None before its first): read
+    newest first, one page at a time, so a poll costs a page however long the history."""
+    with aws_call("GetExecutionHistory"):
+        for page in sfn.get_paginator("get_execution_history").paginate(
+                executionArn=execution_arn, reverseOrder=True,
+                PaginationConfig={"PageSize": LATEST_PAGE}):
+            for event in page.get("events", []):
+                details = event.get("stateEnteredEventDetails")
+                if details:
+                    return str(details.get("name")) if details.get("name") else None
+    return None
+
+
 def running_executions(sfn: Any, state_machine_arn: str) -> list[dict[str, Any]]:
     """Every RUNNING execution of the machine: {name, executionArn, startDate, ...}."""
     found: list[dict[str, Any]] = []

@@ -192,13 +192,8 @@ def still_running(builds: Iterable[dict[str, Any]], why: str) -> str:
 def current_state(env: StepEnv, execution_arn: str) -> tuple[str, str | None]:
     """(execution status, name of the state it is in or last entered)."""
     described = sfn_api.describe(env.client("stepfunctions"), execution_arn)
-    state = None
-    for event in reversed(sfn_api.history(env.client("stepfunctions"), execution_arn)):
-        details = event.get("stateEnteredEventDetails")
-        if details:
-            state = details.get("name")
-            break
-    return described["status"], state
+    return described["status"], sfn_api.last_entered_state(env.client("stepfunctions"),
+                                                           execution_arn)
 
 
 def _awaiting_approval(env: StepEnv, build: dict[str, Any]) -> bool:

@@ -14,6 +14,7 @@ from amiforge.localcloud.fills import (
     ec2_launch_templates,
     events,
     s3,
+    sfn_history,
     ssm,
     stepfunctions,
 )
@@ -28,6 +29,7 @@ REGISTRY = FillRegistry([
     *ec2_launch_templates.FILLS,
     *events.FILLS,
     *s3.FILLS,
+    *sfn_history.FILLS,
     *ssm.FILLS,
     *stepfunctions.FILLS,
 ])
