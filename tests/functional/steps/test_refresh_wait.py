@@ -23,7 +23,7 @@ from tests.functional.steps.rollout_fixtures import (
 from tests.helpers import HOME, Publish, TaskTokens, unique
 
 from amiforge.aws import autoscaling as asg_api
-from amiforge.aws.refresh_waits import RefreshWaitList
+from amiforge.aws.refresh_waits import RefreshWait, RefreshWaitList
 from amiforge.aws.session import AwsContext
 from amiforge.localcloud.testing import wait_for
 from amiforge.steps.env import StepEnv
@@ -169,3 +169,20 @@ def test_past_the_timeout_a_running_refresh_is_rolled_back(
     assert "timed out: amiforge rolled it back" in rollout["reason"]
     ended(env, refresh)
     assert status(env, refresh) in ("RollbackSuccessful", "Cancelled")
+
+
+def test_the_check_drops_the_markers_of_a_wait_long_timed_out(env: StepEnv) -> None:
+    waits = RefreshWaitList(env.client("dynamodb"), env.catalog_table)
+    group, refresh_id = unique("asg"), unique("r")
+    rollout = {"outcome": "running", "timeout_seconds": 60, "refreshes": [
+        {"region": HOME, "auto_scaling_group": group, "refresh_id": refresh_id,
+         "outcome": "running"}]}
+    waits.add(RefreshWait(recipe="web", build_id=unique("web"), region=HOME,
+                          auto_scaling_group=group, refresh_id=refresh_id, token="gone",
+                          since="2026-01-01T10:00:00.000000Z", deadline_seconds=60,
+                          rollout=rollout))
+
+    report = check_refreshes(env)
+
+    assert report["dropped"] >= 1
+    assert waits.get(HOME, group, refresh_id) is None
