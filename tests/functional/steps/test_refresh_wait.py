@@ -20,7 +20,7 @@ from tests.functional.steps.rollout_fixtures import (
     registered,
     rollout_recipe,
 )
-from tests.helpers import HOME, Publish, TaskTokens, unique
+from tests.helpers import COPY, HOME, Publish, TaskTokens, unique
 
 from amiforge.aws import autoscaling as asg_api
 from amiforge.aws.refresh_waits import RefreshWait, RefreshWaitList
@@ -186,3 +186,42 @@ def test_the_check_drops_the_markers_of_a_wait_long_timed_out(env: StepEnv) -> N
 
     assert report["dropped"] >= 1
     assert waits.get(HOME, group, refresh_id) is None
+
+
+def test_a_group_in_another_region_is_followed_by_the_check(
+        env: StepEnv, published: Publish, tokens: TaskTokens) -> None:
+    """Its events arrive in its own region, where the stack has no rule: the check reads
+    the refresh there."""
+    template_name, group = unique("lt"), unique("asg")
+    recipe = published(image="regions: [eu-west-1]\n", extra=(
+        f"release:\n  launch_templates: [{{launch_template: {template_name}, "
+        f"region: {COPY}}}]\n  instance_refresh: [{{auto_scaling_group: {group}, "
+        f"region: {COPY}, min_healthy_percentage: 50, instance_warmup_seconds: 0}}]\n"))
+    old = registered(env, recipe)["result"]["images"][COPY]
+    ec2, autoscaling = env.client("ec2", COPY), env.client("autoscaling", COPY)
+    template_id = ec2.create_launch_template(
+        LaunchTemplateName=template_name, LaunchTemplateData={"ImageId": old},
+        TagSpecifications=[{"ResourceType": "launch-template", "Tags": [
+            {"Key": "amiforge:rollout", "Value": env.stack_name}]}],
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=group, MinSize=1, MaxSize=1, DesiredCapacity=1,
+        AvailabilityZones=[f"{COPY}a"],
+        LaunchTemplate={"LaunchTemplateId": template_id, "Version": "$Default"},
+        Tags=[{"Key": "amiforge:rollout", "Value": env.stack_name, "PropagateAtLaunch": False},
+              {"Key": "amiforge-sim:refresh", "Value": "slow 1", "PropagateAtLaunch": False}])
+    state = registered(env, recipe)
+    state["rollout"] = roll_out(state, env)
+    [refresh] = state["rollout"]["refreshes"]
+    assert refresh["region"] == COPY
+    execution, token = tokens.wait()
+    assert park(parked(state, token), env)["outcome"] == "running"
+    assert markers(env, state["build"]["build_id"]) == [
+        f"{COPY}#{group}#{refresh['refresh_id']}"]
+
+    wait_for(lambda: asg_api.refreshes(autoscaling, group, refresh["refresh_id"])[0].status
+             == "Successful", timeout=20, what="the refresh in eu-west-1 to end")
+    report = check_refreshes(env)
+
+    assert state["build"]["build_id"] in report["resumed"]
+    assert tokens.outcome(execution)[1]["outcome"] == "succeeded"
