@@ -16,6 +16,7 @@ import pytest
 from tests.e2e.test_approval import notifications, subscribe
 from tests.e2e.test_rollback import as_json, built, parameter, unique
 
+from amiforge.aws import stepfunctions as sfn_api
 from amiforge.localcloud.testing import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -76,6 +77,17 @@ def rollout_of(stack: Any, name: str, build_id: str, *outcomes: str) -> dict:
         timeout=120, what=f"the rollout of {build_id} to be {' or '.join(outcomes)}")
 
 
+def states_after_finish(aws: Any, record: dict) -> list[str]:
+    """The states the build's execution entered after Finish, once it ended."""
+    sfn = aws.client("stepfunctions")
+    arn = record["execution_arn"]
+    wait_for(lambda: sfn.describe_execution(executionArn=arn)["status"] != "RUNNING",
+             timeout=60, what=f"{arn} to end")
+    entered = [e["stateEnteredEventDetails"]["name"]
+               for e in sfn_api.history(sfn, arn) if "stateEnteredEventDetails" in e]
+    return entered[entered.index("Finish") + 1:]
+
+
 def fleet(amiforge: Any, *args: str, code: int = 0) -> list[dict]:
     result = amiforge("fleet", *args, output="json")
     assert result.exit_code == code, result.output
@@ -107,6 +119,10 @@ def test_a_rebuild_rolls_out_to_the_template_and_refreshes_the_group(
     assert [(t["template_id"], t["previous_version"], t["version"])
             for t in done["templates"]] == [(template_id, 1, 2)]
     assert [r["status"] for r in done["refreshes"]] == ["Successful"]
+    # Followed by event, not polled: after Finish, the same six states whatever the
+    # refresh's length (its two steps took 4 s each here).
+    assert states_after_finish(aws, stack.catalog.get(name, build_id)) == [
+        "RollsOut?", "RollOut", "Refreshed?", "AwaitRefresh", "Refreshed?", "Built"]
     assert default_image(aws, template_id) == (2, new)
     after = group_instances(aws, group)
     assert set(after.values()) == {new} and not set(after) & set(before)

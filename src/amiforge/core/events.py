@@ -227,9 +227,19 @@ _REFRESH = obj({"auto_scaling_group": Str(max_len=255), "region": Str(REGION, "a
                 "refresh_id": Str(max_len=64), "outcome": Str(
                     choices=("running", "succeeded", "failed"))})
 ROLL_OUT = obj({"build": BUILD_STATE, "result": _RESULT})
-AWAIT_REFRESH = obj({"build": BUILD_STATE, "rollout": obj(
-    {"refreshes": List(_REFRESH, "a list of instance refreshes"), "polls": Int(0),
-     "max_polls": Int(1)})})
+_ROLLOUT = obj({"refreshes": List(_REFRESH, "a list of instance refreshes"),
+                "timeout_seconds": Int(1)})
+# AwaitRefresh parks its token (steps/refresh_wait.py); RefreshTimedOut follows its timeout.
+AWAIT_REFRESH = obj({"token": Str(TOKEN_LIKE, "a task token", 4096),
+                     "build": obj({"recipe": RECIPE, "build_id": BUILD}), "rollout": _ROLLOUT})
+REFRESH_TIMED_OUT = obj({"timed_out": Bool(), "build": BUILD_STATE, "rollout": _ROLLOUT})
+# AWS's refresh events (only what the step reads; it reads the refresh again itself).
+REFRESH_STATE_CHANGE = obj({"region": REGION_NAME,
+                            "detail-type": Str(re.compile(r"[A-Za-z0-9 ]{1,128}"),
+                                               "an event detail-type"),
+                            "detail": obj({"AutoScalingGroupName": Str(max_len=255),
+                                           "InstanceRefreshId": Str(max_len=64)})})
+REFRESH_CHECK = obj({"check": Str(choices=("refreshes",))})
 ROLL_BACK_RELEASE = obj({"build": BUILD_STATE},
                         {"rollout": obj({}, {"reason": Str(max_len=4096)}),
                          "rollout_error": obj({}, {"Error": Str(max_len=1024),
@@ -295,6 +305,18 @@ def check_image_state(event: Any) -> None:
         check(event, IMAGE_CHECK, "image-state (image check)")
     else:
         check(event, IMAGE_STATE_CHANGE, "image-state")
+
+
+def check_refresh_wait(event: Any) -> None:
+    """The await-refresh function serves four callers: pick the schema by shape."""
+    if isinstance(event, Mapping) and "token" in event:
+        check(event, AWAIT_REFRESH, "await-refresh")
+    elif isinstance(event, Mapping) and "check" in event:
+        check(event, REFRESH_CHECK, "await-refresh (refresh check)")
+    elif isinstance(event, Mapping) and "timed_out" in event:
+        check(event, REFRESH_TIMED_OUT, "await-refresh (timed out)")
+    else:
+        check(event, REFRESH_STATE_CHANGE, "await-refresh (refresh event)")
 
 
 def check_instance_state(event: Any) -> None:

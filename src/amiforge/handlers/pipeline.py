@@ -63,7 +63,9 @@ verify_test = Step("test_phase", "verify_test", ev.VERIFY_TEST)         # Verify
 distribute = Step("distribute", "distribute", ev.DISTRIBUTE)            # state Distribute
 register = Step("register", "register", ev.REGISTER)                    # state Register
 roll_out = Step("rollout", "roll_out", ev.ROLL_OUT)                      # state RollOut
-await_refresh = Step("rollout", "await_refresh", ev.AWAIT_REFRESH)      # state AwaitRefresh
+await_refresh = Step("refresh_wait", "handle",
+                     ev.check_refresh_wait)                             # AwaitRefresh (token),
+#                                                      refresh events, check, RefreshTimedOut
 roll_back_release = Step("rollout_back", "roll_back_release",
                          ev.ROLL_BACK_RELEASE)                          # RollBackRelease
 finish = Step("finish", "finish", ev.FINISH)                            # state Finish

@@ -20,12 +20,11 @@ by Resolve):
 
 A build that does not name `latest` (a newer build won meanwhile) rolls nothing out.
 
-AwaitRefresh reads the refreshes' statuses; the state machine waits ``poll_seconds``
-between reads, at most ``max_polls`` times (a bounded poll: AWS's instance refresh
-events would need a rule per group, and a refresh's minutes are few enough polls).
-A refresh that fails, is cancelled or is rolled back by AWS, or runs past the bound
-(then amiforge rolls it back itself), makes the outcome ``failed``: the state machine
-goes on to RollBackRelease (``steps/rollout_back.py``).
+AwaitRefresh then waits for the refreshes by event, with a periodic check for lost events
+and other regions (``steps/refresh_wait.py``), for at most ``timeout_seconds``. A refresh
+that fails, is cancelled or is rolled back by AWS, or runs past the timeout (then
+amiforge rolls it back itself), makes the outcome ``failed``: the state machine goes on
+to RollBackRelease (``steps/rollout_back.py``).
 """
 
 from __future__ import annotations
@@ -38,9 +37,7 @@ from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import launch_templates as lt_api
 from amiforge.core.rollout import (
     decide_template,
-    overall,
     permits,
-    refresh_outcome,
     refresh_request,
     regions_of,
 )
@@ -59,11 +56,9 @@ def roll_out(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     recipe_name, build_id = build["recipe"], build["build_id"]
     result = state.get("result") or {}
     images: dict[str, str] = dict(result.get("images") or {})
-    poll = max(1, env.poll_seconds)
     rollout: dict[str, Any] = {
         "outcome": "succeeded", "templates": [], "skipped": [], "refreshes": [],
-        "polls": 0,
-        "max_polls": max(1, REFRESH_TIMEOUT_MINUTES * env.seconds_per_minute // poll)}
+        "timeout_seconds": max(1, REFRESH_TIMEOUT_MINUTES * env.seconds_per_minute)}
     if result.get("latest") != "latest":
         rollout["skipped"].append({"what": "rollout", "reason": f"this build does not name "
                                    f"latest ({result.get('latest')})"})
@@ -161,40 +156,6 @@ def _start_refresh(env: StepEnv, target: Any, region: str, moved: list[dict[str,
                                  "reason": "", "outcome": "running"})
 
 
-def await_refresh(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
-    """The refreshes' statuses read again; ``outcome`` running, succeeded or failed."""
-    build = state["build"]
-    rollout = dict(state["rollout"])
-    rollout["polls"] = int(rollout.get("polls", 0)) + 1
-    refreshes = [dict(r) for r in rollout.get("refreshes", [])]
-    for refresh in refreshes:
-        if refresh["outcome"] != "running":
-            continue
-        found = asg_api.refreshes(env.client("autoscaling", refresh["region"]),
-                                  refresh["auto_scaling_group"], refresh["refresh_id"])
-        status = found[0].status if found else "Missing"
-        refresh["status"] = status
-        refresh["reason"] = found[0].reason if found else "the refresh is gone"
-        refresh["outcome"] = refresh_outcome(status) if found else "failed"
-    rollout["refreshes"] = refreshes
-    rollout["outcome"] = overall([r["outcome"] for r in refreshes])
-    if rollout["outcome"] == "running" and rollout["polls"] >= int(rollout.get("max_polls", 1)):
-        for refresh in refreshes:
-            if refresh["outcome"] == "running":
-                asg_api.roll_back(env.client("autoscaling", refresh["region"]),
-                                  refresh["auto_scaling_group"])
-                refresh.update(outcome="failed", reason="timed out: amiforge rolled it back")
-        rollout["outcome"] = "failed"
-    if rollout["outcome"] == "failed":
-        bad = next(r for r in refreshes if r["outcome"] == "failed")
-        rollout["reason"] = (f"instance refresh {bad['refresh_id']} of Auto Scaling group "
-                             f"{bad['auto_scaling_group']} in {bad['region']} ended "
-                             f"{bad['status']}: {bad['reason'] or 'no reason given'}")
-    if rollout["outcome"] != "running":
-        _record(env, build["recipe"], build["build_id"], rollout)
-    return rollout
-
-
 def _record(env: StepEnv, recipe: str, build_id: str, rollout: dict[str, Any]) -> None:
     env.catalog.update(recipe, build_id, rollout={
-        k: v for k, v in rollout.items() if k not in {"polls", "max_polls"}})
+        k: v for k, v in rollout.items() if k != "timeout_seconds"})

@@ -1,5 +1,5 @@
 """The local cloud's instance refresh sends AWS's refresh events to the default bus: a
-rule on ``aws.autoscaling`` delivers "Started" and "Succeeded" (or "Rollback Completed"
+rule on ``aws.autoscaling`` delivers "Started" and "Succeeded" (or "Rollback Succeeded"
 for the ``fail`` directive), naming the refresh and the group."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def group(region: str, tag: str | None) -> tuple[str, str]:
 
 @pytest.mark.parametrize("tag, last", [(None, "EC2 Auto Scaling Instance Refresh Succeeded"),
                                        ("fail", "EC2 Auto Scaling Instance Refresh "
-                                                "Rollback Completed")])
+                                                "Rollback Succeeded")])
 def test_refresh_events_reach_the_default_bus(local_cloud: Any, tag: str | None,
                                               last: str) -> None:
     events, sqs = boto3.client("events"), boto3.client("sqs")

@@ -12,8 +12,8 @@ from tests.helpers import HOME, Publish, imaged, unique
 from amiforge.core.model import Recipe
 from amiforge.steps.distribute import distribute
 from amiforge.steps.env import StepEnv
+from amiforge.steps.refresh_wait import judge, record
 from amiforge.steps.register import register
-from amiforge.steps.rollout import await_refresh
 
 
 def rollout_recipe(published: Publish, template: str, group: str | None = None,
@@ -76,12 +76,17 @@ def group_images(env: StepEnv, group: str) -> set[str]:
 
 
 def awaited(env: StepEnv, state: dict[str, Any]) -> dict[str, Any]:
-    """AwaitRefresh until the outcome is not running (the machine's Wait loop, shortened)."""
+    """The refreshes read until none runs, and the outcome recorded (what the refresh
+    wait does once an event or the check settles it; steps/refresh_wait.py has its own
+    tests)."""
     rollout = state["rollout"]
     for _ in range(200):
         if rollout["outcome"] != "running":
-            return rollout
+            break
         time.sleep(0.05)
-        rollout = await_refresh({**state, "rollout": rollout}, env)
-        state["rollout"] = rollout
-    raise AssertionError(f"the refresh never ended: {rollout}")
+        rollout = judge(env, rollout)
+    else:
+        raise AssertionError(f"the refresh never ended: {rollout}")
+    record(env, state["build"]["recipe"], state["build"]["build_id"], rollout)
+    state["rollout"] = rollout
+    return rollout

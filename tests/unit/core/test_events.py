@@ -26,7 +26,9 @@ SCHEMAS: dict[str, ev.Obj] = {
     "distribute": ev.DISTRIBUTE, "register": ev.REGISTER,
     "finish": ev.FINISH, "record_failure": ev.RECORD_FAILURE, "detect": ev.DETECT,
     "prune": ev.PRUNE, "sweep": ev.SWEEP, "launch_tester": ev.LAUNCH_TESTER,
-    "verify_test": ev.VERIFY_TEST,
+    "verify_test": ev.VERIFY_TEST, "await_refresh": ev.AWAIT_REFRESH,
+    "refresh_state": ev.REFRESH_STATE_CHANGE, "refresh_check": ev.REFRESH_CHECK,
+    "refresh_timed_out": ev.REFRESH_TIMED_OUT,
 }
 
 
@@ -180,3 +182,19 @@ def test_the_image_state_function_picks_the_schema_by_shape() -> None:
     forged["detail"]["ImageId"] = "ami-../../x"
     with pytest.raises(InvalidEvent, match="detail.ImageId must be an AMI id"):
         ev.check_image_state(forged)
+
+
+def test_the_await_refresh_function_picks_the_schema_by_shape() -> None:
+    for name in ("await_refresh", "refresh_state", "refresh_check", "refresh_timed_out"):
+        ev.check_refresh_wait(sample(name))
+    with pytest.raises(InvalidEvent, match="await-refresh \\(refresh check\\) event refused: "
+                                           "check must be one of refreshes"):
+        ev.check_refresh_wait({"check": "images"})
+    forged = sample("refresh_state")
+    forged["region"] = "../x"
+    with pytest.raises(InvalidEvent, match="region must be a region"):
+        ev.check_refresh_wait(forged)
+    parked = sample("await_refresh")
+    parked["rollout"]["refreshes"][0]["outcome"] = "maybe"
+    with pytest.raises(InvalidEvent, match="outcome must be one of"):
+        ev.check_refresh_wait(parked)

@@ -180,11 +180,14 @@ CALLS: dict[str, set[str]] = {
         "autoscaling:DescribeAutoScalingGroups", "autoscaling:StartInstanceRefresh",
         "autoscaling:DescribeInstanceRefreshes", "autoscaling:RollbackInstanceRefresh",
     },
-    # steps.rollout.await_refresh: autoscaling.refreshes, roll_back (past the bound),
-    # catalog.update.
+    # steps.refresh_wait.handle: park (RefreshWaitList.add: PutItem), the event (.get:
+    # GetItem), the check (.all: Query); settle (autoscaling.refreshes, catalog.update,
+    # resume, RefreshWaitList.remove: a conditional DeleteItem); time_out (roll_back).
     "AwaitRefreshFunction": {
         "autoscaling:DescribeInstanceRefreshes", "autoscaling:RollbackInstanceRefresh",
-        "dynamodb:UpdateItem on CatalogTable",
+        "dynamodb:UpdateItem on CatalogTable", "dynamodb:PutItem on CatalogTable",
+        "dynamodb:GetItem on CatalogTable", "dynamodb:Query on CatalogTable",
+        "dynamodb:DeleteItem on CatalogTable", "states:SendTaskSuccess",
     },
     # steps.rollout_back.roll_back_release: catalog.get/available/update, revert_templates,
     # published_hash, rollbacks.revoke/note_rollback, sync_latest (GetParameter,

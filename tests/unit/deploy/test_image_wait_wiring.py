@@ -41,9 +41,9 @@ def test_nothing_loops_while_ec2_snapshots(template: dict) -> None:
     assert machine["AwaitCopies"]["Next"] == "Register"
     assert machine["CopiesReady?"]["Default"] == "AwaitCopies"
     waits = {name for name, state in machine.items() if state["Type"] == "Wait"}
-    # A CloudFormation builder's stack, and an instance refresh after the release (a
-    # recipe with release.instance_refresh only): never an image or a copy.
-    assert waits == {"WaitForBuildStack", "WaitForRefresh"}
+    # A CloudFormation builder's stack only: never an image, a copy or an instance
+    # refresh (followed by event too, steps/refresh_wait.py).
+    assert waits == {"WaitForBuildStack"}
 
 
 def test_ec2s_ami_events_and_the_check_reach_the_image_state_function(template: dict) -> None:

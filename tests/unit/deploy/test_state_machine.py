@@ -48,7 +48,9 @@ EXCEPTIONS: dict[str, dict[str, list[str]]] = {
     # The rollout: a failure rolls the release back (never RecordFailure: the image is
     # released and stays, REVOKED); the rollback retries anything, then says it could not.
     "RollOut": {"Catch": ["RolloutFailedCatch"]},
-    "AwaitRefresh": {"Catch": ["RolloutFailedCatch"]},
+    # ... a refresh still running past the refresh timeout is rolled back by amiforge.
+    "AwaitRefresh": {"Catch": ["RefreshTimeout", "RolloutFailedCatch"]},
+    "RefreshTimedOut": {"Catch": ["RolloutFailedCatch"]},
     "RollBackRelease": {"Retry": ["Anything"], "Catch": ["RollbackUnfinished"]},
     # The failure path itself: never retry a refused event, retry anything else.
     "RecordFailure": {"Retry": ["NeverInvalidEvent", "Anything"], "Catch": ["Unrecorded"]},
@@ -56,7 +58,8 @@ EXCEPTIONS: dict[str, dict[str, list[str]]] = {
 # Where each Task's catchers go, in order: the routes of the hand-written definition.
 ROUTES = {"Resolve": ["ResolveFailed"], "AwaitStop": ["AttemptFailed", "RecordFailure"],
           "Verify": ["AttemptFailed", "RecordFailure"], "Finish": ["RollsOut?"],
-          "RollOut": ["RollBackRelease"], "AwaitRefresh": ["RollBackRelease"],
+          "RollOut": ["RollBackRelease"], "AwaitRefresh": ["RefreshTimedOut", "RollBackRelease"],
+          "RefreshTimedOut": ["RollBackRelease"],
           "RollBackRelease": ["RollbackNotFinished"],
           "AwaitApproval": ["ApprovalTimedOut", "RecordFailure"],
           "AwaitImage": ["ImageTimedOut", "RecordFailure"],
@@ -67,7 +70,7 @@ ROUTES = {"Resolve": ["ResolveFailed"], "AwaitStop": ["AttemptFailed", "RecordFa
 PIPELINE = ["Resolve", "CreateBuildStack", "AwaitBuildStack", "StopBuilder", "Launch",
             "AwaitStop", "Verify", "AttemptFailed", "CreateImage", "AwaitImage", "LaunchTester",
             "AwaitTest", "VerifyTest", "TestNotPassed", "AwaitApproval", "Distribute",
-            "AwaitCopies", "Register", "RollOut", "AwaitRefresh"]
+            "AwaitCopies", "Register", "RollOut", "AwaitRefresh", "RefreshTimedOut"]
 BACKOFF = {"IntervalSeconds": 2, "MaxAttempts": 6, "BackoffRate": 2, "MaxDelaySeconds": 60,
            "JitterStrategy": "FULL"}
 

@@ -27,7 +27,7 @@ SCHEMAS: dict[str, ev.Obj] = {
     "distribute": ev.DISTRIBUTE, "register": ev.REGISTER, "finish": ev.FINISH,
     "record_failure": ev.RECORD_FAILURE, "detect": ev.DETECT, "prune": ev.PRUNE,
     "sweep": ev.SWEEP, "launch_tester": ev.LAUNCH_TESTER, "verify_test": ev.VERIFY_TEST,
-    "image_state": ev.IMAGE_STATE_CHANGE}
+    "image_state": ev.IMAGE_STATE_CHANGE, "await_refresh": ev.AWAIT_REFRESH}
 HANDLERS = {name: name for name in SCHEMAS}
 
 

@@ -6,7 +6,7 @@ A refresh runs in a thread, as AWS runs it in the background: ``Pending``, then
 instances are replaced (the old ones terminated, new ones launched from the desired
 configuration: the launch template version the refresh names, which the group then
 references) and the refresh is ``Successful``. AWS's refresh events ("EC2 Auto Scaling
-Instance Refresh Started/Succeeded/Failed/Cancelled/Rollback Completed", source
+Instance Refresh Started/Succeeded/Failed/Cancelled/Rollback Succeeded/Rollback Failed", source
 ``aws.autoscaling``) go to the region's default bus.
 
 Directives, as the builder simulator reads ``# amiforge-sim:`` lines, are read from the
@@ -39,7 +39,7 @@ DETAIL = {"InProgress": "EC2 Auto Scaling Instance Refresh Started",
           "Successful": "EC2 Auto Scaling Instance Refresh Succeeded",
           "Failed": "EC2 Auto Scaling Instance Refresh Failed",
           "Cancelled": "EC2 Auto Scaling Instance Refresh Cancelled",
-          "RollbackSuccessful": "EC2 Auto Scaling Instance Refresh Rollback Completed",
+          "RollbackSuccessful": "EC2 Auto Scaling Instance Refresh Rollback Succeeded",
           "RollbackFailed": "EC2 Auto Scaling Instance Refresh Rollback Failed"}
 _lock = threading.RLock()
 
