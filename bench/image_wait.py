@@ -93,7 +93,7 @@ def measure(env: StepEnv, recipe: str) -> dict[str, Any]:
     return {"state_transitions": sum(states.values()), "states": dict(states),
             "lambda_invocations_by_state_machine":
                 kinds["LambdaFunctionScheduled"] + kinds["TaskScheduled"],
-            "await_image_s": round(entered["LaunchTester"] - entered["AwaitImage"], 2),
+            "await_image_s": round(entered["Test?"] - entered["AwaitImage"], 2),
             "build_s": round(time.monotonic() - started, 1)}
 
 

@@ -57,7 +57,10 @@ def test_transitions_do_not_grow_while_the_image_is_pending(
     slow_states, when = entered(stack, slow)
     assert slow_states == quick_states
     assert slow_states["AwaitImage"] == 1 and "WaitForImage" not in slow_states
-    waited = (when["LaunchTester"] - when["AwaitImage"]).total_seconds()
+    # No test: and no other region: neither LaunchTester nor Distribute is invoked.
+    assert "LaunchTester" not in slow_states and "Distribute" not in slow_states
+    assert slow_states["Test?"] == 1 and slow_states["Copies?"] == 1
+    waited = (when["Test?"] - when["AwaitImage"]).total_seconds()
     assert waited >= PENDING_SECONDS - 0.5, f"AwaitImage lasted only {waited:.2f} s"
 
 

@@ -241,12 +241,19 @@ def test_a_windows_test_runs_in_the_windows_wrapper_and_can_fail(
     assert images_of_build(aws.client("ec2"), failed["build_id"]) == []
 
 
-def test_a_tester_that_never_runs_fails_the_test(amiforge: Any, aws: Any,
-                                                 recipe_dir: Any) -> None:
+def test_a_tester_that_never_runs_fails_the_test(amiforge: Any, aws: Any, recipe_dir: Any,
+                                                 local_cloud: Any) -> None:
     directory = with_test(recipe_dir("tested-crash", "echo installing\n"), "tested-crash",
                           "# amiforge-sim: crash\ncurl -fsS localhost\n")
     assert amiforge("publish", str(directory)).exit_code == 0
-    code, failed = build(amiforge, "tested-crash")
+    # The rule delivers `stopped` only: a tester that terminates without stopping is found
+    # by AwaitTest's own look or by the stop check (rate(1 minute)), before the test's
+    # 15 s timeout. The clock runs 60x so that check ticks every second.
+    before, local_cloud.time_scale = local_cloud.time_scale, 60.0
+    try:
+        code, failed = build(amiforge, "tested-crash")
+    finally:
+        local_cloud.time_scale = before
     assert code == 1
     assert failed["status"] == "FAILED"
     assert "test failed: tester" in failed["reason"]

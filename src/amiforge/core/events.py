@@ -174,7 +174,8 @@ BUILD_STATE = obj(
      "regions": List(Str(REGION, "a region like eu-west-1", 32), "a list of regions"),
      "share_with": List(Str(re.compile(r"\d{12}"), "an account id (12 digits)", 12),
                         "a list of account ids"),
-     "approval": Str(choices=("none", "manual")), "rolls_out": Bool()},
+     "approval": Str(choices=("none", "manual")), "rolls_out": Bool(),
+     "tests": Bool(), "copies": Bool()},
     nullable=("git_commit",))
 LAUNCHED = obj({"instance_id": INSTANCE, "attempt": Int(1)})
 IMAGE = obj({"image_id": AMI}, {"polls": Int(0)})

@@ -2,9 +2,10 @@
 
 ``finish`` runs after a good build: the builder is terminated. ``record_failure`` runs on
 every failure path: builders terminated, any image this build made deregistered with its
-snapshots, the catalog record FAILED with the reason and the console tail. Both also send
-a cleanup message (SABS's queue): the cleanup function (:mod:`amiforge.steps.cleanup`)
-re-checks later, so a crash here still leaves nothing behind.
+snapshots, the catalog record FAILED with the reason and the console tail. Both send a
+cleanup message (SABS's queue): the cleanup function (:mod:`amiforge.steps.cleanup`)
+re-checks later. RecordFailure always does; Finish only when its own cleanup did not end
+clean (:func:`needs_recheck`), so a good build usually costs no consumer invocation.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from amiforge.steps.cleanup import cleanup_build
 from amiforge.steps.env import StepEnv
 from amiforge.steps.latest import sync_latest
 
-__all__ = ["finish", "record_failure"]
+__all__ = ["finish", "needs_recheck", "record_failure"]
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +37,28 @@ def finish(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     done = cleanup_build(env, build["recipe"], build["build_id"], keep_image=image_id,
                          regions=build.get("regions", []),
                          reason=f"a stray image of build {build['build_id']}")
-    messaging.send_cleanup(env.client("sqs"), env.cleanup_queue_url,
-                           {"recipe": build["recipe"], "build_id": build["build_id"],
-                            "status": "AVAILABLE", "keep_image": image_id,
-                            "regions": build.get("regions", [])})
-    return {"status": "AVAILABLE", "image_id": image_id, **done}
+    recheck = needs_recheck(done)
+    if recheck:
+        messaging.send_cleanup(env.client("sqs"), env.cleanup_queue_url,
+                               {"recipe": build["recipe"], "build_id": build["build_id"],
+                                "status": "AVAILABLE", "keep_image": image_id,
+                                "regions": build.get("regions", [])})
+    return {"status": "AVAILABLE", "image_id": image_id, "recheck": recheck, **done}
+
+
+def needs_recheck(done: Mapping[str, Any]) -> bool:
+    """Whether a good build's cleanup asks the cleanup queue for a second look.
+
+    Not when Finish saw a clean end: every region answered, the build stack (if any) is
+    gone, and there was nothing but builders to remove (no stray image deregistered, none
+    kept). Its TerminateInstances calls were accepted, and EC2 finishes those on its own;
+    everything it listed was made minutes before (the builder, the tester, the copies),
+    long past the lag of a tag-filtered listing. Anything else (a region that failed, a
+    build stack not deleted, a stray image, which means a CreateImage raced this build,
+    an image kept) is looked at again. A Finish that fails for good is the sweeper's.
+    """
+    return bool(done.get("errors") or isinstance(done.get("stack_deleted"), str)
+                or done.get("deregistered") or done.get("kept"))
 
 
 def record_failure(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:

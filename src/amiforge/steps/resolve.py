@@ -11,6 +11,9 @@ from amiforge.errors import NotFound
 from amiforge.steps.base import resolve_one
 from amiforge.steps.env import StepEnv
 
+# Keys of $.build the state machine reads but the catalog record does not keep.
+_ROUTING_ONLY = frozenset({"root_device", "root_volume_gb", "tests", "copies"})
+
 
 def resolve(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     """Input: {input: {recipe, trigger?, recipe_hash?, base_ami?}, build_id, execution_arn}.
@@ -49,10 +52,15 @@ def resolve(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         "approval": recipe.release.approval,
         # release.launch_templates: the RollsOut? choice runs RollOut after Register.
         "rolls_out": recipe.release.rolls_out,
+        # The Test? and Copies? choices: LaunchTester runs only for a recipe with `test:`,
+        # Distribute (and AwaitCopies) only when image.regions names another region.
+        # Execution routing only; the catalog record does not keep them.
+        "tests": recipe.test is not None,
+        "copies": any(region != env.region for region in recipe.image.regions),
     }
     # A retried Resolve finds its own record already there: that is fine (idempotent).
     env.catalog.start({**{k: v for k, v in build.items()
-                          if k not in {"root_device", "root_volume_gb"}},
+                          if k not in _ROUTING_ONLY},
                        "execution_arn": event.get("execution_arn"), "launches": 0})
     poll = max(1, env.poll_seconds)
     return {

@@ -31,7 +31,7 @@ from tests.helpers import (
 
 from amiforge.localcloud.testing import images_of_build
 from amiforge.steps.env import StepEnv
-from amiforge.steps.finish import finish, record_failure
+from amiforge.steps.finish import finish, needs_recheck, record_failure
 from amiforge.steps.register import register
 
 
@@ -41,6 +41,22 @@ def env(env_with_queues: StepEnv) -> StepEnv:
 
 
 # -- finish: after a good build ------------------------------------------------------------
+
+def test_a_clean_finish_terminates_the_builder_and_queues_no_recheck(
+        env: StepEnv, published: Publish) -> None:
+    state = imaged(env, published())
+    register(state, env)
+    image_id = state["image"]["image_id"]
+
+    done = finish(state, env)
+
+    assert done["status"] == "AVAILABLE" and done["errors"] == {}
+    assert done["terminated"] == [state["launch"]["instance_id"]]
+    assert instance_state(env, state["launch"]["instance_id"]) in ("shutting-down",
+                                                                   "terminated")
+    assert image_listed(env, image_id) and done["deregistered"] == {}
+    assert done["recheck"] is False and queued(env) == []
+
 
 def test_finish_terminates_the_builder_keeps_the_image_and_queues_a_recheck(
         env: StepEnv, published: Publish) -> None:
@@ -57,9 +73,38 @@ def test_finish_terminates_the_builder_keeps_the_image_and_queues_a_recheck(
     assert state["launch"]["instance_id"] in done["terminated"]
     assert image_listed(env, image_id) and not image_listed(env, stray)
     assert done["deregistered"] == {stray: HOME}
+    # A stray image means a CreateImage raced this build: the queue looks again.
+    assert done["recheck"] is True
     assert queued(env) == [{"recipe": build["recipe"], "build_id": build["build_id"],
                             "status": "AVAILABLE", "keep_image": image_id,
                             "regions": []}]
+
+
+def test_a_finish_that_could_not_reach_a_region_queues_a_recheck(
+        env: StepEnv, published: Publish) -> None:
+    state = imaged(env, published())
+    register(state, env)
+    build = state["build"]
+    state = {**state, "build": {**build, "regions": ["zz-fake-9"]}}
+
+    done = finish(state, env)
+
+    assert set(done["errors"]) == {"zz-fake-9"} and done["recheck"] is True
+    assert [m["build_id"] for m in queued(env)] == [build["build_id"]]
+
+
+@pytest.mark.parametrize("done, recheck", [
+    ({"terminated": ["i-0123456789abcdef0"], "deregistered": {}, "kept": {},
+      "stack_deleted": True, "errors": {}}, False),
+    ({"terminated": [], "deregistered": {}, "kept": {}, "stack_deleted": False,
+      "errors": {}}, False),
+    ({"deregistered": {}, "kept": {}, "stack_deleted": "error: throttled", "errors": {}},
+     True),
+    ({"deregistered": {}, "kept": {"ami-0123456789abcdef0": "in use"}, "errors": {}}, True),
+    ({"deregistered": {}, "kept": {}, "errors": {"us-east-1 builders": "denied"}}, True),
+])
+def test_only_a_clean_finish_goes_without_a_recheck(done: dict, recheck: bool) -> None:
+    assert needs_recheck(done) is recheck
 
 
 # -- record_failure ------------------------------------------------------------------------

@@ -8,7 +8,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.helpers import AL2023, Publish, build_id_of, publish_recipe, resolved, write_recipe
+from tests.helpers import (
+    AL2023,
+    COPY,
+    HOME,
+    Publish,
+    build_id_of,
+    publish_recipe,
+    resolved,
+    write_recipe,
+)
 
 from amiforge.core.hashing import build_key
 from amiforge.errors import NotFound
@@ -85,3 +94,20 @@ def test_an_unknown_pinned_version_is_not_found(env: StepEnv, published: Publish
     with pytest.raises(NotFound, match="is not published"):
         resolve({"input": {"recipe": recipe.name, "recipe_hash": "ab" * 32},
                  "build_id": build_id_of(recipe.name)}, env)
+
+
+def test_resolve_tells_the_choices_whether_a_test_and_copies_follow(
+        env: StepEnv, published: Publish) -> None:
+    """The Test? and Copies? choices skip LaunchTester and Distribute on these flags:
+    each is true exactly when that step would have something to do."""
+    plain = resolved(env, published())["build"]
+    assert (plain["tests"], plain["copies"]) == (False, False)
+    home_only = resolved(env, published(image=f"regions: [{HOME}]\n"))["build"]
+    assert (home_only["tests"], home_only["copies"]) == (False, False)
+    both = published(image=f"regions: [{HOME}, {COPY}]\n",
+                     extra="test:\n  script: |\n    echo ok\n")
+    build = resolved(env, both)["build"]
+    assert (build["tests"], build["copies"]) == (True, True)
+    # Routing only: the catalog record does not keep them.
+    record = env.catalog.get(both.name, build["build_id"])
+    assert record is not None and "tests" not in record and "copies" not in record

@@ -37,7 +37,7 @@ def test_the_image_waits_are_task_token_waits(template: dict, name: str, kind: s
 
 def test_nothing_loops_while_ec2_snapshots(template: dict) -> None:
     machine = states(template)
-    assert machine["AwaitImage"]["Next"] == "LaunchTester"
+    assert machine["AwaitImage"]["Next"] == "Test?"
     assert machine["AwaitCopies"]["Next"] == "Register"
     assert machine["CopiesReady?"]["Default"] == "AwaitCopies"
     waits = {name for name, state in machine.items() if state["Type"] == "Wait"}

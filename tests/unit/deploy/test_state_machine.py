@@ -188,7 +188,7 @@ def test_the_template_holds_the_marker_once() -> None:
 
 def choose(choice: dict, state: dict) -> str:
     """The Next of a Choice state for ``state``: enough of the ASL rules this machine uses
-    (IsPresent, StringEquals on ``$.a.b`` paths) to follow its routes."""
+    (IsPresent, StringEquals, BooleanEquals on ``$.a.b`` paths) to follow its routes."""
     def value(path: str) -> object:
         current: object = state
         for part in path.removeprefix("$.").split("."):
@@ -203,6 +203,8 @@ def choose(choice: dict, state: dict) -> str:
         found = value(rule["Variable"])
         if "IsPresent" in rule:
             return (found is not KeyError) == rule["IsPresent"]
+        if "BooleanEquals" in rule:
+            return found is rule["BooleanEquals"]
         return found == rule["StringEquals"]
 
     return next((c["Next"] for c in choice["Choices"] if holds(c)), choice["Default"])
@@ -249,3 +251,44 @@ def test_an_image_made_at_the_stop_event_is_what_create_image_would_have_output(
     assert states["AwaitStop"]["Next"] == "Verified?"
     # The test phase's wait passes no build: a tester's stop only resumes it.
     assert "build.$" not in states["AwaitTest"]["Parameters"]["Payload"]
+
+
+@pytest.mark.parametrize("build, route", [
+    ({"tests": False}, "Approval?"),
+    ({"tests": True}, "LaunchTester"),
+    # An execution Resolve started before it set the flag: LaunchTester reads the recipe.
+    ({}, "LaunchTester"),
+])
+def test_a_recipe_without_a_test_invokes_no_launch_tester(deployed: dict, build: dict,
+                                                          route: str) -> None:
+    states = deployed["States"]
+    assert states["AwaitImage"]["Next"] == "Test?"
+    assert choose(states["Test?"], {"build": {**BUILD, **build}}) == route
+
+
+@pytest.mark.parametrize("build, route", [
+    ({"copies": False}, "Register"),
+    ({"copies": True}, "Distribute"),
+    ({}, "Distribute"),
+])
+def test_a_recipe_without_copies_invokes_no_distribute(deployed: dict, build: dict,
+                                                       route: str) -> None:
+    states = deployed["States"]
+    # Every way past the test phase and the approval gate goes through Copies?.
+    assert states["Approval?"]["Default"] == "Copies?"
+    assert states["AwaitApproval"]["Next"] == "Copies?"
+    assert choose(states["Copies?"], {"build": {**BUILD, **build}}) == route
+    # Skipping Distribute leaves $.distribution unset: Register then registers the home
+    # image alone, which is all Distribute answered without another region.
+    assert states["Distribute"]["ResultPath"] == "$.distribution"
+
+
+def test_the_test_phase_and_the_gate_lead_on_to_copies(deployed: dict) -> None:
+    states = deployed["States"]
+    assert states["Tested?"]["Default"] == "Approval?"
+    assert states["VerifyTest"]["Next"] == "Approval?"
+    assert states["TestNotPassed"]["Next"] == "Approval?"
+    targets = {name for name, state in states.items()
+               if state.get("Next") == "Distribute" or state.get("Default") == "Distribute"
+               or any(c.get("Next") == "Distribute" for c in state.get("Choices", []))}
+    assert targets == {"Copies?"}
