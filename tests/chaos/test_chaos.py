@@ -82,7 +82,13 @@ def test_builds_survive_throttling_lost_events_and_crashes(local_cloud: Any, sta
     # Every injected fault was answered by a retry (botocore's, or the state machine's
     # when a function gave up or was killed): nothing surfaced as a failed build.
     assert report["retries"]["sdk"] >= injected["faults"]["total"] * 0.9
-    assert report["retries"]["state_machine"] > 0
+    # A killed task function is retried by the state machine. A killed function that
+    # events start (the stop, an AMI event, the checks, the cleanup queue) is answered by
+    # the next check or delivery instead; which functions a crash hits varies by run.
+    crashed = set(injected["crashes"]["by_function"])
+    event_driven = {f"{STACK}-{name}" for name in (
+        "instance-state", "image-state", "await-refresh", "cleanup")}
+    assert report["retries"]["state_machine"] > 0 or crashed <= event_driven, crashed
 
 
 def test_lost_stop_events_are_caught_by_the_stop_check(local_cloud: Any, stack: StepEnv,
