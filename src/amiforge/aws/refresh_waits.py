@@ -25,7 +25,7 @@ from typing import Any
 from amiforge.aws.catalog import now_iso
 from amiforge.aws.dynamo import deserialize, serialize, value
 from amiforge.aws.errors import aws_call
-from amiforge.errors import AwsCallFailed
+from amiforge.aws.markers import partition_items, remove_if_token
 
 REFRESH_WAITS_PARTITION = "#refresh-waits"
 
@@ -95,23 +95,8 @@ class RefreshWaitList:
     def remove(self, key: str, token: str) -> bool:
         """Remove the marker if it still holds ``token`` (a retried task may have parked
         a new token under the same key, and that one still waits). False if it did not."""
-        try:
-            with aws_call("DeleteItem"):
-                self.db.delete_item(
-                    TableName=self.table,
-                    Key={"recipe": value(REFRESH_WAITS_PARTITION), "build_id": value(key)},
-                    ConditionExpression="attribute_not_exists(build_id) OR task_token = :t",
-                    ExpressionAttributeValues={":t": value(token)})
-        except AwsCallFailed as err:
-            if err.code == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return remove_if_token(self.db, self.table, REFRESH_WAITS_PARTITION, key, token)
 
     def all(self) -> Iterator[RefreshWait]:
-        with aws_call("Query"):
-            for page in self.db.get_paginator("query").paginate(
-                    TableName=self.table, KeyConditionExpression="recipe = :w",
-                    ExpressionAttributeValues={":w": value(REFRESH_WAITS_PARTITION)}):
-                for item in page.get("Items", []):
-                    yield _wait_of(item)
+        for item in partition_items(self.db, self.table, REFRESH_WAITS_PARTITION):
+            yield _wait_of(item)

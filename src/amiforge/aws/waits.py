@@ -23,6 +23,7 @@ from typing import Any
 from amiforge.aws.catalog import now_iso
 from amiforge.aws.dynamo import deserialize, serialize, value
 from amiforge.aws.errors import aws_call
+from amiforge.aws.markers import partition_items
 
 WAITING_PARTITION = "#waiting"
 
@@ -65,14 +66,9 @@ class WaitingList:
                 "build_id": value(marker_key(build_id, instance_id))})
 
     def all(self) -> Iterator[Waiting]:
-        with aws_call("Query"):
-            for page in self.db.get_paginator("query").paginate(
-                    TableName=self.table, KeyConditionExpression="recipe = :w",
-                    ExpressionAttributeValues={":w": value(WAITING_PARTITION)}):
-                for item in page.get("Items", []):
-                    record = deserialize(item)
-                    yield Waiting(recipe=record.get("build_recipe", ""),
-                                  build_id=record.get("build", ""),
-                                  instance_id=record.get("instance_id", ""),
-                                  token=record.get("task_token", ""),
-                                  since=record.get("since", ""))
+        for item in partition_items(self.db, self.table, WAITING_PARTITION):
+            record = deserialize(item)
+            yield Waiting(recipe=record.get("build_recipe", ""),
+                          build_id=record.get("build", ""),
+                          instance_id=record.get("instance_id", ""),
+                          token=record.get("task_token", ""), since=record.get("since", ""))
