@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from amiforge.localcloud.fills.cloudformation.arn_resource import ArnResource
+
 RESOURCE_TYPE = "AWS::CodeBuild::Project"
 # CloudFormation property -> API member, where lower-casing the first letter is not it.
 _RENAMED = {"BuildSpec": "buildspec"}
@@ -39,8 +41,11 @@ def _backend(account_id: str, region_name: str) -> Any:
     return codebuild_backends[account_id][region_name]
 
 
-class CodeBuildProject:
+class CodeBuildProject(ArnResource):
     """One stack's CodeBuild project, as moto's resource map handles its resources."""
+
+    RESOURCE_TYPE = RESOURCE_TYPE
+    NAME_TYPE = "Name"
 
     def __init__(self, name: str, arn: str, account_id: str, region_name: str) -> None:
         self.name = name
@@ -48,31 +53,9 @@ class CodeBuildProject:
         self.account_id = account_id
         self.region_name = region_name
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return RESOURCE_TYPE
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
-
     @property
     def physical_resource_id(self) -> str:
         return self.name
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "Arn"
-
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
-
-        if attribute_name == "Arn":
-            return self.arn
-        raise UnformattedGetAttTemplateException()
-
-    def is_created(self) -> bool:
-        return True
 
     @classmethod
     def create_from_cloudformation_json(cls, resource_name: str,

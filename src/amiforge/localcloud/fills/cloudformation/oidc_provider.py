@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from amiforge.localcloud.fills.cloudformation.arn_resource import ArnResource
+
 RESOURCE_TYPE = "AWS::IAM::OIDCProvider"
 
 
@@ -21,37 +23,17 @@ def _backend(account_id: str, region_name: str) -> Any:
     return iam_backends[account_id][get_partition(region_name)]
 
 
-class OidcProvider:
+class OidcProvider(ArnResource):
     """One stack's OIDC provider, as moto's resource map handles its resources."""
+
+    RESOURCE_TYPE = RESOURCE_TYPE
 
     def __init__(self, arn: str) -> None:
         self.arn = arn
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return RESOURCE_TYPE
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
     @property
     def physical_resource_id(self) -> str:
         return self.arn
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "Arn"
-
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
-
-        if attribute_name == "Arn":
-            return self.arn
-        raise UnformattedGetAttTemplateException()
-
-    def is_created(self) -> bool:
-        return True
 
     @classmethod
     def create_from_cloudformation_json(cls, resource_name: str,
