@@ -49,7 +49,7 @@ class BuildRecord(TypedDict, total=False):
     built_at: str
     # progress
     task_token: str  # the AwaitStop task's token, while the build waits for its builder
-    task_token_claimed_at: str  # when a resumer took the token (claim_task_token)
+    task_token_claimed_at: str  # when a resumer took the token (aws/task_claims.py)
     stop_context: str  # JSON {build, launch} AwaitStop left for the stop event's verdict
     instance_id: str
     instance_type: str

@@ -40,6 +40,7 @@ from typing import Any
 
 from amiforge.aws import ec2 as ec2_api
 from amiforge.aws import stepfunctions as sfn_api
+from amiforge.aws.task_claims import TaskClaims
 from amiforge.aws.waits import Waiting, WaitingList
 from amiforge.core.tags import BUILDER, ROLE, TESTER
 from amiforge.steps.env import StepEnv
@@ -128,8 +129,9 @@ def resume_claimed(env: StepEnv, waits: WaitingList, wait: Waiting,
     answer, only with ``clear_unanswered``: a retried AwaitStop may be writing the same
     marker with its newer token, and the check is the one to sort it out). None: another
     resumer holds the claim (marker left to it)."""
-    claim = env.catalog.claim_task_token(wait.recipe, wait.build_id, wait.token,
-                                         lease_seconds=CLAIM_LEASE_SECONDS)
+    claims = TaskClaims(env.catalog)
+    claim = claims.claim(wait.recipe, wait.build_id, wait.token,
+                         lease_seconds=CLAIM_LEASE_SECONDS)
     if claim == "held":
         return None
     if claim == "gone":
@@ -141,10 +143,9 @@ def resume_claimed(env: StepEnv, waits: WaitingList, wait: Waiting,
     except Exception:
         # Not answered: give the claim back so the next resumer (a retried event, the
         # next check) tries at once rather than after the lease.
-        env.catalog.release_task_token(wait.recipe, wait.build_id, wait.token,
-                                       answered=False)
+        claims.release(wait.recipe, wait.build_id, wait.token, answered=False)
         raise
-    env.catalog.release_task_token(wait.recipe, wait.build_id, wait.token)
+    claims.release(wait.recipe, wait.build_id, wait.token)
     if resumed or clear_unanswered:
         waits.remove(wait.build_id, wait.instance_id)
     return resumed

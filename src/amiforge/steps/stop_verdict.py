@@ -2,7 +2,7 @@
 
 Before, a stop cost three invocations before CreateImage: the instance-state function
 (resume AwaitStop), Verify (read the console marker), CreateImage. Now the instance-state
-function, once it has claimed the build's task token (:meth:`Catalog.claim_task_token`:
+function, once it has claimed the build's task token (:meth:`TaskClaims.claim <amiforge.aws.task_claims.TaskClaims.claim>`:
 one resumer per token, so a duplicated event cannot create a second image), does the
 happy path itself and hands AwaitStop its result::
 

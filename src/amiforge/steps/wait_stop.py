@@ -9,7 +9,7 @@ reaches the verdict and creates the image in the same invocation
 (:mod:`amiforge.steps.stop_verdict`), and resumes the execution with them.
 
 Every resumer (the event, a duplicate of it, the stop check, register_wait's own look)
-first claims the token on the record (:meth:`Catalog.claim_task_token`): one acts, and
+first claims the token on the record (:meth:`TaskClaims.claim <amiforge.aws.task_claims.TaskClaims.claim>`): one acts, and
 it removes the token once answered, so a repeated or late event finds nothing to do and
 never makes a second image. The rule delivers ``stopped`` only: the ``terminated`` event
 Finish causes needs no work, and a builder terminated before it stopped is found by the

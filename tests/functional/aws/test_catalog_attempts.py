@@ -1,6 +1,6 @@
-"""The catalog's attempt list, CANCELLED and the AwaitStop token's claim, against the local
-cloud's DynamoDB: the conditions are the point (a retried Verify lists a launch once; a
-build that finished keeps its result when someone cancels it; one resumer per token)."""
+"""The catalog's attempt list and CANCELLED, against the local cloud's DynamoDB: the
+conditions are the point (a retried Verify lists a launch once; a build that finished
+keeps its result when someone cancels it)."""
 
 from __future__ import annotations
 
@@ -54,36 +54,3 @@ def test_cancel_moves_only_a_live_build_and_drops_its_task_token(catalog: Catalo
     assert catalog.mark_cancelled("web", "done", reason="too late") is False
     assert catalog.get("web", "done")["status"] == AVAILABLE
     assert catalog.mark_cancelled("web", "missing", reason="x") is False
-
-
-# -- the AwaitStop token's claim: one resumer per token ----------------------------------
-
-def test_one_resumer_claims_a_token_and_the_answered_token_leaves_the_record(
-        catalog: Catalog) -> None:
-    assert catalog.start({"recipe": "web", "build_id": "b1"})
-    catalog.update("web", "b1", task_token="t-1", stop_context='{"build": {}}')
-    assert catalog.claim_task_token("web", "b1", "t-1", lease_seconds=90) == "claimed"
-    assert catalog.claim_task_token("web", "b1", "t-1", lease_seconds=90) == "held"
-    assert catalog.claim_task_token("web", "b1", "t-0", lease_seconds=90) == "gone"
-    catalog.release_task_token("web", "b1", "t-0")  # not the record's token: kept
-    assert catalog.get("web", "b1")["task_token"] == "t-1"
-    catalog.release_task_token("web", "b1", "t-1")
-    record = catalog.get("web", "b1")
-    assert not {"task_token", "task_token_claimed_at", "stop_context"} & set(record)
-    assert catalog.claim_task_token("web", "b1", "t-1", lease_seconds=90) == "gone"
-
-
-def test_a_claim_whose_holder_died_is_taken_again_after_the_lease(catalog: Catalog) -> None:
-    assert catalog.start({"recipe": "web", "build_id": "b2"})
-    catalog.update("web", "b2", task_token="t-2")
-    assert catalog.claim_task_token("web", "b2", "t-2", lease_seconds=90) == "claimed"
-    # The holder never answered: with the lease run out (0 s here), the next one takes it.
-    assert catalog.claim_task_token("web", "b2", "t-2", lease_seconds=0) == "claimed"
-    # A resume that failed gives the claim back at once, and keeps the token.
-    catalog.release_task_token("web", "b2", "t-2", answered=False)
-    assert catalog.get("web", "b2")["task_token"] == "t-2"
-    assert catalog.claim_task_token("web", "b2", "t-2", lease_seconds=90) == "claimed"
-
-
-def test_a_claim_on_an_unknown_build_is_gone(catalog: Catalog) -> None:
-    assert catalog.claim_task_token("web", "nope", "t", lease_seconds=90) == "gone"
