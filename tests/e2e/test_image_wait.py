@@ -75,7 +75,9 @@ def test_lost_ami_events_and_copies_are_caught_by_the_image_check(
     assert amiforge("publish", "--no-detect", str(directory)).exit_code == 0
     before = (local_cloud.image_pending_seconds, local_cloud.time_scale,
               local_cloud.faults.knobs())
-    local_cloud.image_pending_seconds = 2.0
+    # Long enough that the copy is still pending when Distribute looks, even when that
+    # invocation runs slowly on a loaded machine (at 2 s it sometimes was not).
+    local_cloud.image_pending_seconds = 5.0
     local_cloud.time_scale = 60.0  # rate(1 minute) checks tick every second
     local_cloud.faults.configure(event_drop_rate=1.0, event_drop_sources=["aws.ec2"])
     dropped_before = local_cloud.faults.stats()["events"]["dropped_by_source"].get("aws.ec2", 0)
