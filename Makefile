@@ -29,7 +29,7 @@ lint: $(VENV)/.installed-dev
 # stack's own waits (Step Functions Wait and Retry, approval timeouts, builder time),
 # which a third worker fills; each worker starts its own local cloud (~3 s of CPU).
 test: lint
-	$(BIN)/python -m pytest -n 3 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # A wheel and an sdist in dist/: what CI jobs install (see examples/ci/).
 dist: $(VENV)/.installed-dev

@@ -25,8 +25,7 @@ class TaskClaims:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
 
-    def claim(self, recipe: str, build_id: str, token: str, *,
-                         lease_seconds: int) -> str:
+    def claim(self, recipe: str, build_id: str, token: str, *, lease_seconds: int) -> str:
         """Take the record's AwaitStop ``task_token`` for one resumer (the stop event, a
         duplicate of it, the stop check, AwaitStop's own look): the one that gets
         ``"claimed"`` may act on the stopped instance and answer the token; the others
@@ -56,7 +55,7 @@ class TaskClaims:
         return "claimed"
 
     def release(self, recipe: str, build_id: str, token: str, *,
-                           answered: bool = True) -> None:
+                answered: bool = True) -> None:
         """Remove the token a claim answered (only that token: a newer attempt's stays), so
         a late or repeated stop event finds nothing to resume, with the ``stop_context``
         AwaitStop left for it; ``answered=False`` (the resume failed) only drops the

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from amiforge.aws.session import AwsContext
+from amiforge.steps import stop_check
 from amiforge.steps.env import StepEnv
 from amiforge.steps.wait_stop import on_instance_state
 
@@ -43,14 +46,26 @@ class FakeCatalog:
     def get(self, recipe: str, build_id: str) -> dict[str, Any] | None:
         return dict(self.record) if (recipe, build_id) == (RECIPE, BUILD) else None
 
-    def claim_task_token(self, recipe: str, build_id: str, token: str, *,
-                         lease_seconds: int) -> str:
+
+
+class FakeClaims:
+    """aws/task_claims.TaskClaims over a FakeCatalog's one record."""
+
+    def __init__(self, catalog: FakeCatalog) -> None:
+        self.record = catalog.record
+
+    def claim(self, recipe: str, build_id: str, token: str, *, lease_seconds: int) -> str:
         return "claimed" if self.record.get("task_token") == token else "gone"
 
-    def release_task_token(self, recipe: str, build_id: str, token: str, *,
-                           answered: bool = True) -> None:
+    def release(self, recipe: str, build_id: str, token: str, *,
+                answered: bool = True) -> None:
         if answered and self.record.get("task_token") == token:
             del self.record["task_token"]
+
+
+@pytest.fixture(autouse=True)
+def fake_claims(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stop_check, "TaskClaims", FakeClaims)
 
 
 def env_with(record: dict[str, Any], sfn: FakeSfn) -> StepEnv:
