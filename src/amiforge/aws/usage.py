@@ -186,7 +186,8 @@ class _Finder:
                 for label in version_labels(number, default, latest):
                     self._found(image, f"launch template {template_id} ({name}) {label}",
                                 LAUNCH_TEMPLATE_VERSION, f"{template_id}:{number}",
-                                standby=number not in (default, latest))
+                                standby=bool(default and latest)
+                                and number not in (default, latest))
             self._versions[(template_id, "$Default")] = self._versions.get((template_id, default))
             self._versions[(template_id, "$Latest")] = self._versions.get((template_id, latest))
 
