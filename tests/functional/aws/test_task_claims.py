@@ -3,28 +3,18 @@ the answered token leaves the record, a dead holder's claim is taken again."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-import boto3
 import pytest
+from tests.functional.aws.dynamo_tables import new_table
 
 from amiforge.aws.catalog import Catalog
 from amiforge.aws.task_claims import TaskClaims
 
 
 @pytest.fixture()
-def catalog(local_cloud: Any) -> Catalog:
-    db = boto3.client("dynamodb", region_name=local_cloud.region,
-                      endpoint_url=local_cloud.endpoint)
-    table = f"catalog-{uuid.uuid4().hex[:8]}"
-    db.create_table(
-        TableName=table, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"}
-                              for n in ("recipe", "build_id")],
-        KeySchema=[{"AttributeName": "recipe", "KeyType": "HASH"},
-                   {"AttributeName": "build_id", "KeyType": "RANGE"}])
-    return Catalog(db, table)
+def catalog(dynamodb: Any) -> Catalog:
+    return Catalog(dynamodb, new_table(dynamodb, "CatalogTable", indexes=False))
 
 
 def test_one_resumer_claims_a_token_and_the_answered_token_leaves_the_record(
