@@ -132,3 +132,17 @@ def test_a_version_neither_default_nor_latest_is_a_standby_use(aws: AwsContext) 
     assert {(u.id, u.image_id, u.standby) for u in uses} == {
         (f"{lt}:1", old, True), (f"{lt}:2", new, False), (f"{lt}:3", newest, False)}
     assert old in images_in_use(lambda service: aws.client(service), [old])
+
+
+def test_a_template_past_the_first_page_is_still_a_use(aws: AwsContext) -> None:
+    """The gate reads every page of templates: the one made last, past the first 15, counts."""
+    ec2 = aws.client("ec2")
+    filler = image(ec2, "filler")
+    for _ in range(16):
+        ec2.create_launch_template(LaunchTemplateName=f"lt-fill-{uuid.uuid4().hex[:8]}",
+                                   LaunchTemplateData={"ImageId": filler})
+    last = image(ec2, "last")
+    ec2.create_launch_template(LaunchTemplateName=f"lt-last-{uuid.uuid4().hex[:8]}",
+                               LaunchTemplateData={"ImageId": last})
+
+    assert last in images_in_use(lambda service: aws.client(service), [last])
