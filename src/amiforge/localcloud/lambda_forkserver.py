@@ -3,7 +3,9 @@ execution environment, and treat that child like a ``Popen`` of our own.
 
 A forked environment is the server's child, not ours: its exit status comes from the
 status file the server writes when it reaps it (``Runtime.ExitError`` reports it), and
-its death from ``/proc``. Its stdin and stdout are pipes this process made and handed over
+its death from a pidfd opened when it was made: a pid names a process only until it is
+reaped, and pids wrap (at 32,768 on many machines), so a check by pid of a process that
+ended long ago may find another. Its stdin and stdout are pipes this process made and handed over
 with ``SCM_RIGHTS``, so reading and writing it is the same as for a ``Popen``.
 """
 
@@ -13,6 +15,7 @@ import ast
 import contextlib
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -25,6 +28,11 @@ ZYGOTE = Path(__file__).with_name("lambda_zygote.py")
 
 
 def kill_group(proc: Any) -> None:
+    """SIGKILL the process group of a process that has not ended. Nothing for one that
+    has: once reaped, its pid (and so its group id) may be another process's, and a
+    kill by number would end that one, another function's environment, say."""
+    if proc.poll() is not None:
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
 
@@ -49,14 +57,38 @@ class ForkedProcess:
         self.stdout = stdout
         self._status = status_dir / str(pid)
         self.returncode: int | None = None
+        try:  # names this process, not whichever has its pid later
+            self._pidfd: int | None = os.pidfd_open(pid)
+        except (AttributeError, OSError):  # not Linux 5.3+, or already gone
+            self._pidfd = None
+
+    def _ended(self) -> bool:
+        if self._pidfd is None:
+            return not Path(f"/proc/{self.pid}").exists()
+        ready, _, _ = select.select([self._pidfd], [], [], 0)  # readable once it exits
+        return bool(ready)
+
+    def _status_soon(self) -> int:
+        """The status of an ended child, written by the server as it reaps it; -SIGKILL
+        if the server is gone and never writes it."""
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            try:
+                return int(self._status.read_text())
+            except (OSError, ValueError):
+                time.sleep(0.01)
+        return -signal.SIGKILL
 
     def poll(self) -> int | None:
         if self.returncode is None:
             try:
                 self.returncode = int(self._status.read_text())
             except (OSError, ValueError):
-                if not Path(f"/proc/{self.pid}").exists():  # gone, status not yet written
-                    self.returncode = -signal.SIGKILL
+                if self._ended():
+                    self.returncode = self._status_soon()
+            if self.returncode is not None and self._pidfd is not None:
+                os.close(self._pidfd)
+                self._pidfd = None
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
