@@ -269,7 +269,8 @@ def resumed_by(histories: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
 
 
 def launch_pacing(histories: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """How the launch budget held launches back: waits in Launch, and LaunchThrottled."""
+    """How the launch budget held launches back: waits in Resolve's and Launch's
+    launches, and LaunchThrottled."""
     waited, seconds, throttled = 0, 0.0, 0
     for history in histories.values():
         for event in history:
@@ -280,7 +281,10 @@ def launch_pacing(histories: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
                 continue
             output = event.get("lambdaFunctionSucceededEventDetails", {}).get("output") or "{}"
             with contextlib.suppress(ValueError, AttributeError, TypeError):
-                paced = float(json.loads(output).get("paced_seconds") or 0)
+                answer = json.loads(output)
+                # Launch answers its launch; Resolve, which launches the first, the state.
+                launched = answer.get("launch") if "build" in answer else answer
+                paced = float((launched or {}).get("paced_seconds") or 0)
                 if paced > 0:
                     waited, seconds = waited + 1, seconds + paced
     return {"launches_that_waited": waited, "seconds_waited": round(seconds, 1),

@@ -60,6 +60,9 @@ def test_transitions_do_not_grow_while_the_image_is_pending(
     # No test: and no other region: neither LaunchTester nor Distribute is invoked.
     assert "LaunchTester" not in slow_states and "Distribute" not in slow_states
     assert slow_states["Test?"] == 1 and slow_states["Copies?"] == 1
+    # Resolve launched the builder and Register cleaned up: no Launch, no Finish.
+    assert "Launch" not in slow_states and "Finish" not in slow_states
+    assert slow_states["Builder?"] == 1 and slow_states["Finished?"] == 1
     waited = (when["Test?"] - when["AwaitImage"]).total_seconds()
     assert waited >= PENDING_SECONDS - 0.5, f"AwaitImage lasted only {waited:.2f} s"
 

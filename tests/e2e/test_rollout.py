@@ -78,14 +78,16 @@ def rollout_of(stack: Any, name: str, build_id: str, *outcomes: str) -> dict:
 
 
 def states_after_finish(aws: Any, record: dict) -> list[str]:
-    """The states the build's execution entered after Finish, once it ended."""
+    """The states the build's execution entered after its cleanup (Register's own, then
+    Finished?; or the Finish state), once it ended."""
     sfn = aws.client("stepfunctions")
     arn = record["execution_arn"]
     wait_for(lambda: sfn.describe_execution(executionArn=arn)["status"] != "RUNNING",
              timeout=60, what=f"{arn} to end")
     entered = [e["stateEnteredEventDetails"]["name"]
                for e in sfn_api.history(sfn, arn) if "stateEnteredEventDetails" in e]
-    return entered[entered.index("Finish") + 1:]
+    cleaned = max(i for i, state in enumerate(entered) if state in ("Finished?", "Finish"))
+    return entered[cleaned + 1:]
 
 
 def fleet(amiforge: Any, *args: str, code: int = 0) -> list[dict]:

@@ -82,7 +82,7 @@ EXPLAINED: dict[tuple[str, str], str] = {
        "reference lists none; parliament contradicts itself with RESOURCE_MISMATCH when it "
        "is scoped to a group)"
        for owner in ("RollOutRole/rollOut", "AwaitRefreshRole/awaitRefresh")},
-    ("LaunchRole/launch", "RESOURCE_MISMATCH"):
+    ("BuilderLaunchPolicy", "RESOURCE_MISMATCH"):
         "RunInstances touches several resource types; they are split over statements so "
         "that instances (IMDSv2, amiforge:role=builder), volumes (encrypted) and network "
         "interfaces carry this stack's tag (parliament wants every type in each statement)",
@@ -95,10 +95,10 @@ EXPLAINED: dict[tuple[str, str], str] = {
     ("InstanceStateRole/instanceState", "RESOURCE_MISMATCH"):
         "the same split CreateImage: the stop event's invocation creates the image of a "
         "builder it judged (steps/stop_verdict.py) under the same conditions",
-    ("LaunchRole/launch", "PERMISSIONS_MANAGEMENT_ACTIONS"):
+    ("BuilderLaunchPolicy", "PERMISSIONS_MANAGEMENT_ACTIONS"):
         "iam:PassRole, present only when the operator gives BuilderInstanceProfileArn and "
         "BuilderRoleArn, of that one role and to EC2 only",
-    ("LaunchRole/launch", "PRIVILEGE_ESCALATION"):
+    ("BuilderLaunchPolicy", "PRIVILEGE_ESCALATION"):
         "PassRole + RunInstances is how a builder gets the operator's chosen instance "
         "profile; absent unless BuilderInstanceProfileArn is set",
     ("LaunchTesterRole/launchTester", "RESOURCE_MISMATCH"):

@@ -41,7 +41,7 @@ class Step:
         return f"Step(amiforge.steps.{self.module}.{self.function})"
 
 
-resolve = Step("resolve", "resolve", ev.RESOLVE)                        # state Resolve
+resolve = Step("resolve", "resolve_and_launch", ev.RESOLVE)             # Resolve (+ Launch)
 launch = Step("launch", "launch", ev.LAUNCH)                            # state Launch
 create_build_stack = Step("build_stack", "create_build_stack",
                           ev.CREATE_BUILD_STACK)                        # CFN builder
@@ -61,7 +61,7 @@ await_approval = Step("approval", "request_approval",
 launch_tester = Step("test_phase", "launch_tester", ev.LAUNCH_TESTER)   # state LaunchTester
 verify_test = Step("test_phase", "verify_test", ev.VERIFY_TEST)         # VerifyTest, TestNotPassed
 distribute = Step("distribute", "distribute", ev.DISTRIBUTE)            # state Distribute
-register = Step("register", "register", ev.REGISTER)                    # state Register
+register = Step("register", "register_and_finish", ev.REGISTER)        # Register (+ Finish)
 roll_out = Step("rollout", "roll_out", ev.ROLL_OUT)                      # state RollOut
 await_refresh = Step("refresh_wait", "handle",
                      ev.check_refresh_wait)                             # AwaitRefresh (token),

@@ -14,6 +14,14 @@ The order is what keeps `latest` right (design invariant 2):
    image back instead of leaving its own;
 4. SNS is told.
 
+:func:`register_and_finish` (the Register state's function) then runs Finish in the same
+invocation for a build with no copies in other regions: one Lambda invocation fewer per
+build. Its cleanup result rides in ``$.result.cleanup``, and the Finished? choice skips
+the Finish state. A cleanup that fails there is only logged: the image is registered, and
+the Finish state then runs the same idempotent cleanup with its own retries and queue. A
+build with copies keeps the Finish state (its cleanup reaches other regions, whose time
+Register's timeout should not carry).
+
 If anything after step 2 fails, every parameter this run moved is put back (when it
 still holds this build's image) and the record returns to BUILDING, so the failure path
 records FAILED and removes an image that nothing names. A superseded build that finishes
@@ -22,6 +30,7 @@ late is AVAILABLE but never takes `latest`; its result says why.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,7 +40,23 @@ from amiforge.aws import ssm as ssm_api
 from amiforge.core.latest import latest_reason
 from amiforge.errors import BuildFailed
 from amiforge.steps.env import StepEnv
+from amiforge.steps.finish import finish
 from amiforge.steps.latest import Moved, published_hash, sync_latest
+
+log = logging.getLogger(__name__)
+
+
+def register_and_finish(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+    """Register; then, for a build without copies, Finish's cleanup as well."""
+    summary = register(state, env)
+    if state["build"].get("copies", True):
+        return summary
+    try:
+        return {**summary, "cleanup": finish(state, env)}
+    except Exception as err:  # registered all the same: the Finish state cleans up
+        log.warning("cleanup after register failed; the Finish state runs it: %s: %s",
+                    type(err).__name__, err)
+        return summary
 
 
 def register(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:

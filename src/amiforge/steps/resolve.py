@@ -1,7 +1,15 @@
-"""Step Resolve: pin the recipe version and base image, and open the catalog record."""
+"""Step Resolve: pin the recipe version and base image, and open the catalog record.
+
+:func:`resolve_and_launch` (the Resolve state's function) then launches the first
+attempt's builder (unless a CloudFormation template makes it) in the same invocation: one
+Lambda invocation fewer per build. A launch that fails there is only logged: the Builder? choice sends a state
+without ``launch`` to the Launch state, which runs the same launch (idempotent per build
+and attempt: an instance already tagged for them is reused) with its own Retry and Catch.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from amiforge.aws import ec2 as ec2_api
@@ -10,6 +18,9 @@ from amiforge.core.parse import recipe_from_document
 from amiforge.errors import NotFound
 from amiforge.steps.base import resolve_one
 from amiforge.steps.env import StepEnv
+from amiforge.steps.launch import launch
+
+log = logging.getLogger(__name__)
 
 # Keys of $.build the state machine reads but the catalog record does not keep.
 _ROUTING_ONLY = frozenset({"root_device", "root_volume_gb", "tests", "copies"})
@@ -75,6 +86,19 @@ def resolve(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
                                          * env.seconds_per_minute),
         },
     }
+
+
+def resolve_and_launch(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+    """Resolve; then, unless a CloudFormation template makes the builder, launch the first attempt's builder too."""
+    state = resolve(event, env)
+    if state["build"]["builder"] == "cloudformation":
+        return state
+    try:
+        return {**state, "launch": launch(state, env)}
+    except Exception as err:  # the Launch state launches it, with its Retry and Catch
+        log.warning("launch after resolve failed; the Launch state runs it: %s: %s",
+                    type(err).__name__, err)
+        return state
 
 
 def _root_volume_gb(image: dict[str, Any], platform: str) -> int:

@@ -99,3 +99,45 @@ def test_an_update_deletes_what_its_conditions_turn_off_and_creates_the_rest(
     assert create_or_update(cfn.update_stack, "CODECOMMIT") == "UPDATE_COMPLETE"
     assert {f"{name}-only-codecommit", f"{name}-only-codecommit-CODECOMMIT"} <= set(topics())
     cfn.delete_stack(StackName=name)
+
+
+NO_VALUE_TEMPLATE = """
+Parameters:
+  ExtraRole: {Type: String, Default: ""}
+Conditions:
+  HasExtraRole: !Not [!Equals [!Ref ExtraRole, ""]]
+Resources:
+  Policy:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - {Effect: Allow, Action: ec2:DescribeImages, Resource: "*"}
+          - !If
+            - HasExtraRole
+            - {Effect: Allow, Action: iam:PassRole, Resource: !Ref ExtraRole}
+            - !Ref AWS::NoValue
+"""
+
+
+def test_no_value_in_a_list_leaves_the_list(local_cloud: Any) -> None:
+    """A managed policy with a statement present only under a condition: IAM checks its
+    document, and a null in place of the statement would be refused."""
+    cfn, iam = boto3.client("cloudformation"), boto3.client("iam")
+    name = f"novalue-{uuid.uuid4().hex[:8]}"
+    cfn.create_stack(StackName=name, TemplateBody=NO_VALUE_TEMPLATE)
+
+    def settled() -> dict | None:
+        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+        return None if stack["StackStatus"].endswith("IN_PROGRESS") else stack
+
+    stack = wait_for(settled, timeout=30, interval=0.1, what=name)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    arn = cfn.describe_stack_resource(StackName=name, LogicalResourceId="Policy")[
+        "StackResourceDetail"]["PhysicalResourceId"]
+    policy = iam.get_policy(PolicyArn=arn)["Policy"]
+    document = iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])[
+        "PolicyVersion"]["Document"]
+    assert [s["Action"] for s in document["Statement"]] == ["ec2:DescribeImages"]
+    cfn.delete_stack(StackName=name)

@@ -10,12 +10,12 @@ import dataclasses
 from typing import Any
 
 import pytest
-from tests.helpers import COPY, HOME, Publish, imaged, latest_value
+from tests.helpers import COPY, HOME, Publish, imaged, instance_state, latest_value
 
 from amiforge.errors import AwsCallFailed, BuildFailed
 from amiforge.steps.distribute import distribute
 from amiforge.steps.env import StepEnv
-from amiforge.steps.register import register
+from amiforge.steps.register import register, register_and_finish
 
 ACCOUNT = "111122223333"
 
@@ -92,3 +92,46 @@ def test_an_image_gone_before_registering_fails_and_moves_nothing(
     assert latest_value(env, state["build"]["recipe"]) is None
     assert env.catalog.get(state["build"]["recipe"],
                            state["build"]["build_id"])["status"] == "BUILDING"
+
+
+def test_a_build_without_copies_is_cleaned_up_in_the_register_invocation(
+        env: StepEnv, published: Publish) -> None:
+    state = imaged(env, published())
+    assert state["build"]["copies"] is False
+    builder = state["launch"]["instance_id"]
+
+    summary = register_and_finish(state, env)
+
+    assert summary["status"] == "AVAILABLE"
+    assert summary["cleanup"]["image_id"] == state["image"]["image_id"]
+    assert instance_state(env, builder) in ("shutting-down", "terminated")
+    assert latest_value(env, state["build"]["recipe"]) == state["image"]["image_id"]
+
+
+def test_a_build_with_copies_leaves_the_cleanup_to_the_finish_state(
+        env: StepEnv, published: Publish) -> None:
+    state = distributed(env, published, f"regions: [{COPY}]\n")
+    assert state["build"]["copies"] is True
+
+    summary = register_and_finish(state, env)
+
+    assert "cleanup" not in summary
+    assert instance_state(env, state["launch"]["instance_id"]) == "stopped"
+
+
+def test_a_cleanup_that_fails_after_registering_is_left_to_the_finish_state(
+        env: StepEnv, published: Publish, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The image is registered all the same: never a failed build for a cleanup."""
+    from amiforge.steps import register as register_step
+
+    def unreachable(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+        raise AwsCallFailed("TerminateInstances", "RequestLimitExceeded", "slow down")
+
+    monkeypatch.setattr(register_step, "finish", unreachable)
+    state = imaged(env, published())
+
+    summary = register_and_finish(state, env)
+
+    assert summary["status"] == "AVAILABLE" and "cleanup" not in summary
+    record = env.catalog.get(state["build"]["recipe"], state["build"]["build_id"])
+    assert record["status"] == "AVAILABLE"

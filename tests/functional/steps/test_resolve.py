@@ -22,7 +22,7 @@ from tests.helpers import (
 from amiforge.core.hashing import build_key
 from amiforge.errors import NotFound
 from amiforge.steps.env import StepEnv
-from amiforge.steps.resolve import resolve
+from amiforge.steps.resolve import resolve, resolve_and_launch
 
 
 def test_resolve_pins_the_published_hash_and_the_current_base(env: StepEnv,
@@ -111,3 +111,54 @@ def test_resolve_tells_the_choices_whether_a_test_and_copies_follow(
     # Routing only: the catalog record does not keep them.
     record = env.catalog.get(both.name, build["build_id"])
     assert record is not None and "tests" not in record and "copies" not in record
+
+
+def _start(recipe: Any) -> dict[str, Any]:
+    build_id = build_id_of(recipe.name)
+    return {"input": {"recipe": recipe.name, "trigger": "manual"}, "build_id": build_id,
+            "execution_arn": f"arn:aws:states:{HOME}:123456789012:execution:m:{build_id}"}
+
+
+def test_resolve_launches_the_first_builder_in_the_same_invocation(
+        env: StepEnv, published: Publish) -> None:
+    recipe = published()
+
+    state = resolve_and_launch(_start(recipe), env)
+
+    launch = state["launch"]
+    assert launch["attempt"] == 1
+    tags = {t["Key"]: t["Value"] for t in env.client("ec2").describe_instances(
+        InstanceIds=[launch["instance_id"]])["Reservations"][0]["Instances"][0]["Tags"]}
+    assert tags["amiforge:build-id"] == state["build"]["build_id"]
+    record = env.catalog.get(recipe.name, state["build"]["build_id"])
+    assert record is not None and record["instance_id"] == launch["instance_id"]
+
+
+def test_a_launch_that_fails_in_resolve_is_left_to_the_launch_state(
+        env: StepEnv, published: Publish, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resolve's own work stands; the Launch state (its Retry, its Catch) launches."""
+    from amiforge.errors import LaunchThrottled
+    from amiforge.steps import resolve as resolve_step
+
+    def throttled(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+        raise LaunchThrottled("the launch budget is empty")
+
+    monkeypatch.setattr(resolve_step, "launch", throttled)
+    recipe = published()
+
+    state = resolve_and_launch(_start(recipe), env)
+
+    assert "launch" not in state
+    assert env.catalog.get(recipe.name, state["build"]["build_id"])["status"] == "BUILDING"
+
+
+def test_a_cloudformation_builder_is_not_launched_by_resolve(
+        env: StepEnv, published: Publish, monkeypatch: pytest.MonkeyPatch) -> None:
+    from amiforge.steps import resolve as resolve_step
+
+    recipe = published()
+    monkeypatch.setattr(resolve_step, "resolve", lambda event, env: {
+        "build": {"builder": "cloudformation"}, "timing": {}})
+    monkeypatch.setattr(resolve_step, "launch", lambda state, env: pytest.fail("launched"))
+
+    assert "launch" not in resolve_and_launch(_start(recipe), env)

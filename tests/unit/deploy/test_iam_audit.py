@@ -138,7 +138,7 @@ def test_the_builder_group_has_no_inbound_rule_and_passrole_needs_a_named_role()
     assert "SecurityGroupIngress" not in group
     assert not [r for r in template["Resources"].values()
                 if r["Type"] == "AWS::EC2::SecurityGroupIngress"]
-    launch = template["Resources"]["LaunchRole"]["Properties"]["Policies"][0]
+    launch = template["Resources"]["BuilderLaunchPolicy"]["Properties"]
     passrole = [s for s in launch["PolicyDocument"]["Statement"] if "Fn::If" in s]
     assert [s["Fn::If"][0] for s in passrole] == ["HasBuilderRole", "HasAllowedBuilderRoles"]
     assert passrole[0]["Fn::If"][1]["Resource"] == {"Ref": "BuilderRoleArn"}

@@ -57,6 +57,10 @@ CALLS: dict[str, set[str]] = {
     "ResolveFunction": {
         "dynamodb:GetItem on RecipesTable", "dynamodb:PutItem on CatalogTable",
         "ssm:GetParameters", "ec2:DescribeImages",
+        # resolve_and_launch: then steps.launch.launch, as LaunchFunction below.
+        "ec2:DescribeInstances", "dynamodb:GetItem on CatalogTable",
+        "dynamodb:UpdateItem on CatalogTable", "ec2:RunInstances", "s3:HeadObject",
+        "s3:PutObject",
     },
     # steps.launch.launch: instances_tagged, load_recipe, Pacer (hooked on RunInstances:
     # GetItem + conditional UpdateItem of the #limits item), run_builder, catalog.update.
@@ -157,8 +161,8 @@ CALLS: dict[str, set[str]] = {
         "dynamodb:GetItem on RecipesTable", "ec2:DescribeImages", "ec2:CopyImage",
         "dynamodb:UpdateItem on CatalogTable",
     },
-    # steps.register.register: describe_image, share_image, ssm.put_latest, catalog.get,
-    # catalog.mark_available (UpdateItem), messaging.notify.
+    # steps.register.register_and_finish: describe_image, share_image, ssm.put_latest,
+    # catalog.get, catalog.mark_available (UpdateItem), messaging.notify; then Finish.
     "RegisterFunction": {
         "ec2:DescribeImages", "ec2:ModifyImageAttribute", "ec2:ModifySnapshotAttribute",
         "ssm:PutParameter", "ssm:AddTagsToResource", "dynamodb:GetItem on CatalogTable",
@@ -168,6 +172,14 @@ CALLS: dict[str, set[str]] = {
         # which build latest names (catalog.latest, published_hash), and the put-back.
         "dynamodb:Query on CatalogTable/index/available", "dynamodb:GetItem on RecipesTable",
         "ssm:GetParameter", "ssm:DeleteParameter",
+        # register_and_finish: then steps.finish.finish, as FinishFunction below.
+        "cloudformation:DescribeStacks", "cloudformation:DeleteStack",
+        "ec2:DescribeInstances", "ec2:TerminateInstances", "ec2:DeregisterImage",
+        "ec2:DeleteSnapshot", "sqs:SendMessage",
+        "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions",
+        "ec2:DescribeSpotFleetRequests", "ec2:DescribeFleets",
+        "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeAutoScalingGroups",
+        "ssm:DescribeParameters", "ssm:GetParameters", "ec2:DescribeSnapshots",
     },
     # steps.rollout.roll_out: load_recipe, launch_templates.default_version/add_version/
     # set_default, ec2.describe_image, autoscaling.group/start_refresh (refreshes when one

@@ -292,3 +292,32 @@ def test_the_test_phase_and_the_gate_lead_on_to_copies(deployed: dict) -> None:
                if state.get("Next") == "Distribute" or state.get("Default") == "Distribute"
                or any(c.get("Next") == "Distribute" for c in state.get("Choices", []))}
     assert targets == {"Copies?"}
+
+
+@pytest.mark.parametrize("state, route", [
+    # Resolve launched the first builder itself (steps/resolve.py).
+    ({"launch": {"instance_id": "i-0123456789abcdef0", "attempt": 1}}, "AwaitStop"),
+    # Its launch failed (only logged): the Launch state runs it with its Retry and Catch.
+    ({}, "Launch"),
+    ({"build": {**BUILD, "builder": "cloudformation"}}, "CreateBuildStack"),
+])
+def test_a_builder_resolve_launched_goes_straight_to_await_stop(deployed: dict, state: dict,
+                                                                route: str) -> None:
+    states = deployed["States"]
+    assert states["Resolve"]["Next"] == "Builder?"
+    assert states["Resolve"]["ResultPath"] == "$"
+    assert choose(states["Builder?"], {"build": BUILD, **state}) == route
+
+
+@pytest.mark.parametrize("result, route", [
+    # Register cleaned up in its own invocation (steps/register.py).
+    ({"status": "AVAILABLE", "cleanup": {"status": "AVAILABLE"}}, "RollsOut?"),
+    # A build with copies, or a cleanup that failed there: the Finish state runs it.
+    ({"status": "AVAILABLE"}, "Finish"),
+])
+def test_a_build_register_cleaned_up_skips_finish(deployed: dict, result: dict,
+                                                  route: str) -> None:
+    states = deployed["States"]
+    assert states["Register"]["Next"] == "Finished?"
+    assert states["Finish"]["Next"] == "RollsOut?"
+    assert choose(states["Finished?"], {"build": BUILD, "result": result}) == route

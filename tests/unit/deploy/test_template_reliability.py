@@ -31,9 +31,15 @@ def states(template: dict) -> dict:
 
 
 def statement_actions(template: dict, role: str) -> set[str]:
+    """Every action ``role`` allows: its own policies and its managed ones."""
+    resources = template["Resources"]
+    properties = resources[role]["Properties"]
+    documents = [p["PolicyDocument"] for p in properties.get("Policies", [])]
+    documents += [resources[m["Ref"]]["Properties"]["PolicyDocument"]
+                  for m in properties.get("ManagedPolicyArns", []) if "Ref" in m]
     actions: set[str] = set()
-    for policy in template["Resources"][role]["Properties"]["Policies"]:
-        for statement in policy["PolicyDocument"]["Statement"]:
+    for document in documents:
+        for statement in document["Statement"]:
             if isinstance(statement, dict) and "Action" in statement:
                 found = statement["Action"]
                 actions.update(found if isinstance(found, list) else [found])

@@ -13,7 +13,7 @@ resources and exports. moto departs from AWS there; each module says how:
 * :mod:`.missing_types` — types moto's CloudFormation lacks: ``AWS::CodeBuild::Project``
   (:mod:`.codebuild`) and ``AWS::IAM::OIDCProvider`` (:mod:`.oidc_provider`);
 * :mod:`.conditions` — ``!Condition NAME`` inside a condition; updates that change a
-  condition;
+  condition; ``AWS::NoValue`` in a list;
 * :mod:`.roles` — ``AWS::IAM::Role``'s managed policies, and its policies on update.
 
 And the ResponseURL moto gives a custom resource names this server on 127.0.0.1 (moto
@@ -110,6 +110,8 @@ FILLS = [
          conditions.wrap_parse_condition, "0f7792d19f9a"),
     Fill("cloudformation.update-skips-unwanted", _PARSING, "parse_and_update_resource",
          conditions.wrap_parse_and_update_resource, "2ef032cfb9ed"),
+    Fill("cloudformation.no-value-leaves-lists", _PARSING, "clean_json",
+         conditions.wrap_clean_json, "9fbe5dedab81"),
     # AWS::IAM::Role
     Fill("cloudformation.role-managed-policies", _ROLE, "create_from_cloudformation_json",
          lambda original: roles.wrap_role_create(original.__func__), "05f0a3ccfb31"),

@@ -15,6 +15,11 @@ AWS deletes the first and creates the second. Here
 :func:`wrap_parse_and_update_resource` leaves a resource whose condition is false alone,
 and :func:`follow_conditions`, after the update, deletes those that exist (dependants
 first) and creates those now wanted that do not (dependencies first).
+
+``!Ref AWS::NoValue`` in a list (``- !If [Cond, {...}, !Ref AWS::NoValue]``, a statement
+of a policy present only under a condition): AWS drops the element; moto keeps a null
+there. A role's inline policy is not checked, but a managed policy's document is, and
+IAM refuses it ("Syntax errors in policy"). Here :func:`wrap_clean_json` drops it.
 """
 
 from __future__ import annotations
@@ -71,3 +76,15 @@ def follow_conditions(resource_map: Any, order: list[str]) -> None:
         if _wanted(resource_map, bodies[name]) and bodies[name].get("Condition") \
                 and parsed.get(name) is None:
             _ = resource_map[name]  # moto's ResourceMap creates a resource on first access
+
+
+def wrap_clean_json(original: Callable[..., Any]) -> Callable[..., Any]:
+    """moto's ``clean_json`` (it calls itself by its module's name, so nested lists are
+    cleaned here too), with the elements that resolved to AWS::NoValue left out of lists."""
+    def clean_json(resource_json: Any, resources_map: Any) -> Any:
+        cleaned = original(resource_json, resources_map)
+        if isinstance(resource_json, list) and isinstance(cleaned, list):
+            return [value for value in cleaned if value is not None]
+        return cleaned
+
+    return clean_json
