@@ -165,13 +165,19 @@ def _as_payload(text: str) -> Any:
         return text
 
 
-def _to_lambda(arn: str, account: str, region: str, body: str) -> None:
+def _to_lambda(arn: str, account: str, region: str, body: str,
+               one_at_a_time: str | None = None) -> None:
     from moto.awslambda.utils import get_backend
 
     from amiforge.localcloud.lambda_runtime import invoke_async
 
     fn = get_backend(account, region).get_function(arn)
-    invoke_async(fn, _as_payload(body))
+    invoke_async(fn, _as_payload(body), one_at_a_time=one_at_a_time)
+
+
+def _scheduled(event: dict[str, Any]) -> bool:
+    return (event.get("source") == "aws.events"
+            and event.get("detail-type") == "Scheduled Event")
 
 
 def _to_state_machine(arn: str, account: str, region: str, body: str) -> None:
@@ -234,7 +240,9 @@ def deliver_to_target(rule: Any, target: dict[str, Any], event: dict[str, Any],
     else:
         body = json.dumps(shaped)
     if service == "lambda":
-        _to_lambda(target["Arn"], account, region, body)
+        # A schedule's ticks never overlap in one function (lambda_runtime.invoke_async).
+        _to_lambda(target["Arn"], account, region, body,
+                   f"{rule.arn} -> {target['Arn']}" if _scheduled(event) else None)
     elif service == "states":
         _to_state_machine(target["Arn"], account, region, body)
     elif service == "codebuild":

@@ -389,8 +389,28 @@ def attached() -> LambdaRuntime | None:
     return _active
 
 
-def invoke_async(fn: Any, event: Any) -> None:
-    """AWS's asynchronous invoke: run on a thread, log a failure, never raise."""
+_in_flight: set[str] = set()
+_in_flight_lock = threading.Lock()
+
+
+def invoke_async(fn: Any, event: Any, *, one_at_a_time: str | None = None) -> bool:
+    """AWS's asynchronous invoke: run on a thread, log a failure, never raise.
+
+    ``one_at_a_time`` (a schedule rule's target): while an invocation made under that key
+    is still waiting for an environment or running, another is dropped, and False is
+    returned. A scheduled check that ticks faster than this machine runs it (a fast
+    clock, many stacks on two cores) then skips ticks instead of piling up a thread per
+    tick, each waiting for the function's environments: thousands, once, and the whole
+    local cloud slowed to a stop. The checks are idempotent scans; a skipped tick only
+    delays the next look. On AWS each tick would run in its own environment.
+    """
+    if one_at_a_time is not None:
+        with _in_flight_lock:
+            if one_at_a_time in _in_flight:
+                log.info("async invoke of %s skipped: the last one for %s has not ended",
+                         fn.function_name, one_at_a_time)
+                return False
+            _in_flight.add(one_at_a_time)
 
     def run() -> None:
         try:
@@ -399,6 +419,11 @@ def invoke_async(fn: Any, event: Any) -> None:
                 log.warning("async invoke of %s failed: %s", fn.function_name, payload[:500])
         except Exception:
             log.exception("async invoke of %s crashed", fn.function_name)
+        finally:
+            if one_at_a_time is not None:
+                with _in_flight_lock:
+                    _in_flight.discard(one_at_a_time)
 
     threading.Thread(target=run, name=f"invoke-{fn.function_name}", daemon=True).start()
+    return True
 

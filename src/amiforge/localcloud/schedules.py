@@ -10,7 +10,9 @@ faster, so ``time_scale=3600`` makes ``rate(1 hour)`` fire about every real seco
 A rate rule first fires one period after the scheduler first sees it (as on AWS, roughly).
 A cron rule fires when the emulated clock crosses a matching minute. A rule fires at
 most once per tick: firings missed in between are coalesced rather than replayed
-in a burst. The event's ``time`` is the real wall time, so functions comparing it with
+in a burst. A tick that reaches a Lambda target while that target's last tick is still
+running is dropped (:func:`~amiforge.localcloud.lambda_runtime.invoke_async`), so a
+fast clock never piles up invocations. The event's ``time`` is the real wall time, so functions comparing it with
 ``now`` stay sane.
 
 Cron: AWS's six fields (minutes hours day-of-month month day-of-week year) with ``*``,
