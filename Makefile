@@ -25,9 +25,9 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-# Three workers on two cores: the end-to-end tests spend much of their time in the
-# stack's own waits (Step Functions Wait and Retry, approval timeouts, builder time),
-# which a third worker fills; each worker starts its own local cloud (~3 s of CPU).
+# Two workers on two cores, one local cloud each (~3 s of CPU to start). A third worker
+# filled the stack's own waits (Step Functions Wait and Retry, builder time) but made
+# the timing of the end-to-end tests flaky on a loaded machine.
 test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 

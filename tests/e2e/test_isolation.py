@@ -130,5 +130,5 @@ def test_a_malformed_execution_input_fails_recorded_naming_the_field(aws: Any,
                          default=str)
     # Resolve refused the event at its boundary; the Catch took it to RecordFailure.
     assert "InvalidEvent" in history
-    assert "resolve event refused: input.recipe must be a recipe name" in history
+    assert "resolve_and_launch event refused: input.recipe must be a recipe name" in history
     assert "RecordFailure" in history
