@@ -19,7 +19,10 @@ invocation for a build with no copies in other regions: one Lambda invocation fe
 build. Its cleanup result rides in ``$.result.cleanup``, and the Finished? choice skips
 the Finish state. A cleanup that fails there is only logged: the image is registered, and
 the Finish state then runs the same idempotent cleanup with its own retries and queue. A
-build with copies keeps the Finish state (its cleanup reaches other regions, whose time
+retried Register that finds the record AVAILABLE already (an earlier attempt died after
+marking it) leaves the cleanup to Finish too: had the cleanup killed that attempt, it
+would kill each retry, and the failure path would undo a good image. A build with copies
+keeps the Finish state (its cleanup reaches other regions, whose time
 Register's timeout should not carry).
 
 If anything after step 2 fails, every parameter this run moved is put back (when it
@@ -47,9 +50,13 @@ log = logging.getLogger(__name__)
 
 
 def register_and_finish(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
-    """Register; then, for a build without copies, Finish's cleanup as well."""
-    summary = register(state, env)
-    if state["build"].get("copies", True):
+    """Register; then, for a build without copies, Finish's cleanup as well.
+
+    Not when this is a retry of a Register that marked the record and died: had its
+    cleanup made it die (a crash, the function's timeout), every retry would die the same
+    way and the failure path would undo a good image. The Finish state cleans up then."""
+    summary, marked = _register(state, env)
+    if state["build"].get("copies", True) or not marked:
         return summary
     try:
         return {**summary, "cleanup": finish(state, env)}
@@ -60,6 +67,12 @@ def register_and_finish(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
 
 
 def register(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+    return _register(state, env)[0]
+
+
+def _register(state: dict[str, Any], env: StepEnv) -> tuple[dict[str, Any], bool]:
+    """Register's summary, and whether this call marked the record AVAILABLE (False: an
+    earlier attempt had, and this one is its retry)."""
     build, image = state["build"], state["image"]
     recipe, build_id = build["recipe"], build["build_id"]
     images: dict[str, str] = dict((state.get("distribution") or {}).get("images")
@@ -75,7 +88,7 @@ def register(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     parameters = [ssm_api.latest_parameter_name(recipe)] if images else []
     found = env.catalog.get(recipe, build_id)
     record: Mapping[str, Any] = found if found is not None else {}
-    env.catalog.mark_available(recipe, build_id, created_at=record.get("created_at", ""),
+    marked = env.catalog.mark_available(recipe, build_id, created_at=record.get("created_at", ""),
                                image_id=image["image_id"], image_name=image["name"],
                                images=images, snapshot_ids=image.get("snapshot_ids", []),
                                parameters=parameters, shared_with=build.get("share_with"))
@@ -102,7 +115,7 @@ def register(state: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         finally:
             env.catalog.unmark_available(recipe, build_id)
         raise
-    return summary
+    return summary, marked
 
 
 def _put_back(env: StepEnv, recipe: str, build_id: str, moved: list[Moved]) -> None:

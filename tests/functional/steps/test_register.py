@@ -135,3 +135,16 @@ def test_a_cleanup_that_fails_after_registering_is_left_to_the_finish_state(
     assert summary["status"] == "AVAILABLE" and "cleanup" not in summary
     record = env.catalog.get(state["build"]["recipe"], state["build"]["build_id"])
     assert record["status"] == "AVAILABLE"
+
+
+def test_a_retried_register_leaves_the_cleanup_to_the_finish_state(
+        env: StepEnv, published: Publish) -> None:
+    """An earlier attempt marked the record and died (its cleanup may be what killed it):
+    the retry registers all the same, and cleans up nothing itself."""
+    state = imaged(env, published())
+    register(state, env)  # the attempt that died after marking
+
+    summary = register_and_finish(state, env)
+
+    assert summary["status"] == "AVAILABLE" and "cleanup" not in summary
+    assert instance_state(env, state["launch"]["instance_id"]) == "stopped"
