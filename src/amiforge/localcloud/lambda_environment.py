@@ -55,8 +55,11 @@ class ExecutionEnvironment:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            ready, _, _ = select.select([fd], [], [], remaining)
-            if ready:
+            # poll, not select: select refuses descriptors past 1,023, and a busy local
+            # cloud holds more (ValueError read as a dead environment: "exit status -9").
+            waiting = select.poll()
+            waiting.register(fd, select.POLLIN)
+            if waiting.poll(remaining * 1000):
                 chunk = os.read(fd, 65536)
                 if not chunk:
                     raise EOFError("the execution environment exited")

@@ -56,6 +56,8 @@ class ForkedProcess:
         self.stdin = stdin
         self.stdout = stdout
         self._status = status_dir / str(pid)
+        # A status file of an earlier process with this pid (pids wrap) is not this one's.
+        self._status.unlink(missing_ok=True)
         self.returncode: int | None = None
         try:  # names this process, not whichever has its pid later
             self._pidfd: int | None = os.pidfd_open(pid)
@@ -65,8 +67,9 @@ class ForkedProcess:
     def _ended(self) -> bool:
         if self._pidfd is None:
             return not Path(f"/proc/{self.pid}").exists()
-        ready, _, _ = select.select([self._pidfd], [], [], 0)  # readable once it exits
-        return bool(ready)
+        ended = select.poll()  # not select: descriptors past 1,023 are refused there
+        ended.register(self._pidfd, select.POLLIN)  # readable once it exits
+        return bool(ended.poll(0))
 
     def _status_soon(self) -> int:
         """The status of an ended child, written by the server as it reaps it; -SIGKILL

@@ -424,6 +424,12 @@ def invoke_async(fn: Any, event: Any, *, one_at_a_time: str | None = None) -> bo
                 with _in_flight_lock:
                     _in_flight.discard(one_at_a_time)
 
-    threading.Thread(target=run, name=f"invoke-{fn.function_name}", daemon=True).start()
+    try:
+        threading.Thread(target=run, name=f"invoke-{fn.function_name}", daemon=True).start()
+    except BaseException:  # no thread: the key must not stay taken, or the rule never fires
+        if one_at_a_time is not None:
+            with _in_flight_lock:
+                _in_flight.discard(one_at_a_time)
+        raise
     return True
 

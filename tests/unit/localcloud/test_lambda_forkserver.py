@@ -85,3 +85,41 @@ def test_no_pidfd_is_left_open_once_the_end_is_read(tmp_path: Path) -> None:
         (tmp_path / str(child.pid)).write_text("0")
         assert forked.poll() == 0
     assert len(os.listdir("/proc/self/fd")) <= before
+
+
+def live_child() -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                            stdin=subprocess.PIPE, start_new_session=True)
+
+
+def end(child: subprocess.Popen[bytes]) -> None:
+    assert child.stdin is not None
+    child.stdin.close()
+    child.wait()
+
+
+def test_an_earlier_process_status_under_the_same_pid_is_not_this_ones(
+        tmp_path: Path) -> None:
+    child = live_child()
+    (tmp_path / str(child.pid)).write_text("0")  # left by a process that had this pid
+    try:
+        assert ForkedProcess(child.pid, None, None, tmp_path).poll() is None
+    finally:
+        end(child)
+
+
+def test_a_process_past_descriptor_1023_is_still_watched(tmp_path: Path) -> None:
+    """select() refuses descriptors past 1,023; a busy local cloud holds more."""
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    child = live_child()
+    try:
+        forked = ForkedProcess(child.pid, None, None, tmp_path)
+        assert forked.poll() is None
+        end(child)
+        (tmp_path / str(child.pid)).write_text("3")
+        assert forked.poll() == 3
+    finally:
+        for fd in held:
+            os.close(fd)
+        if child.poll() is None:
+            end(child)
