@@ -10,6 +10,7 @@ and attempt: an instance already tagged for them is reused) with its own Retry a
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from amiforge.aws import ec2 as ec2_api
@@ -69,10 +70,18 @@ def resolve(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         "tests": recipe.test is not None,
         "copies": any(region != env.region for region in recipe.image.regions),
     }
-    # A retried Resolve finds its own record already there: that is fine (idempotent).
-    env.catalog.start({**{k: v for k, v in build.items()
-                          if k not in _ROUTING_ONLY},
-                       "execution_arn": event.get("execution_arn"), "launches": 0})
+    # A retried Resolve finds its own record already there: the build stays what the
+    # first attempt pinned (its builder may be running it), even if the recipe or the
+    # base moved on in between.
+    if not env.catalog.start({**{k: v for k, v in build.items() if k not in _ROUTING_ONLY},
+                              "execution_arn": event.get("execution_arn"), "launches": 0}):
+        pinned: Mapping[str, Any] = env.catalog.get(name, event["build_id"]) or {}
+        if (pinned.get("recipe_hash"), pinned.get("base_ami")) != (recipe.hash, base_ami) \
+                and pinned.get("recipe_hash") and pinned.get("base_ami"):
+            return resolve({"input": {**event, "recipe_hash": pinned["recipe_hash"],
+                                      "base_ami": pinned["base_ami"]},
+                            "build_id": event["build_id"],
+                            "execution_arn": event.get("execution_arn")}, env)
     poll = max(1, env.poll_seconds)
     return {
         "build": build,

@@ -162,3 +162,19 @@ def test_a_cloudformation_builder_is_not_launched_by_resolve(
     monkeypatch.setattr(resolve_step, "launch", lambda state, env: pytest.fail("launched"))
 
     assert "launch" not in resolve_and_launch(_start(recipe), env)
+
+
+def test_a_retried_resolve_keeps_what_the_first_attempt_pinned(
+        env: StepEnv, published: Publish, recipe_dir: Any) -> None:
+    """The first attempt launched a builder of its recipe version and base, then died:
+    a newer version published in between must not be what the build says it built."""
+    first = published()
+    event = {"input": {"recipe": first.name}, "build_id": build_id_of(first.name)}
+    pinned = resolve(event, env)["build"]
+    second = write_recipe(recipe_dir / "v2", first.name, "echo changed\n")
+    publish_recipe(env, second)  # now the current version
+
+    again = resolve(event, env)["build"]
+
+    assert (again["recipe_hash"], again["base_ami"]) == (first.hash, pinned["base_ami"])
+    assert again == pinned
