@@ -88,10 +88,11 @@ def _register(state: dict[str, Any], env: StepEnv) -> tuple[dict[str, Any], bool
     parameters = [ssm_api.latest_parameter_name(recipe)] if images else []
     found = env.catalog.get(recipe, build_id)
     record: Mapping[str, Any] = found if found is not None else {}
-    marked = env.catalog.mark_available(recipe, build_id, created_at=record.get("created_at", ""),
-                               image_id=image["image_id"], image_name=image["name"],
-                               images=images, snapshot_ids=image.get("snapshot_ids", []),
-                               parameters=parameters, shared_with=build.get("share_with"))
+    marked = env.catalog.mark_available(
+        recipe, build_id, created_at=record.get("created_at", ""),
+        image_id=image["image_id"], image_name=image["name"], images=images,
+        snapshot_ids=image.get("snapshot_ids", []), parameters=parameters,
+        shared_with=build.get("share_with"))
     moved: list[Moved] = []
     try:
         published = published_hash(env, recipe)

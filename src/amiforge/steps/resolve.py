@@ -2,9 +2,10 @@
 
 :func:`resolve_and_launch` (the Resolve state's function) then launches the first
 attempt's builder (unless a CloudFormation template makes it) in the same invocation: one
-Lambda invocation fewer per build. A launch that fails there is only logged: the Builder? choice sends a state
-without ``launch`` to the Launch state, which runs the same launch (idempotent per build
-and attempt: an instance already tagged for them is reused) with its own Retry and Catch.
+Lambda invocation fewer per build. A launch that fails there is only logged: the Builder?
+choice sends a state without ``launch`` to the Launch state, which runs the same launch
+(idempotent per build and attempt: an instance already tagged for them is reused) with
+its own Retry and Catch.
 """
 
 from __future__ import annotations
