@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import boto3  # type: ignore[import-untyped]
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ProfileNotFound
 
@@ -38,6 +41,47 @@ RETRY_CONFIG = Config(
 # path-style.
 S3_CONFIG = Config(signature_version="s3v4", s3={"addressing_style": "virtual"})
 S3_CUSTOM_ENDPOINT_CONFIG = Config(signature_version="s3v4")
+
+
+class _PathList(list[str]):
+    """A loader's search paths: boto3 appends its own data directory each time a Session
+    is made over the loader, so a shared loader would gain one entry per Session."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+_LOADERS: dict[str | None, botocore.loaders.Loader] = {}
+_LOADERS_LOCK = threading.Lock()
+
+
+def shared_loader(data_path: str | None) -> botocore.loaders.Loader:
+    """This process's botocore data loader for ``AWS_DATA_PATH`` ``data_path``.
+
+    Each botocore Session otherwise has a loader of its own and parses the JSON service
+    models again: about 0.2 s for a first EC2 client, against 0.03 s with the models
+    parsed already. A command, a test or the local cloud making several contexts parses
+    each model once. The loader only caches what it read from botocore's data files,
+    which are the same for every Session of the process.
+    """
+    with _LOADERS_LOCK:
+        loader = _LOADERS.get(data_path)
+        if loader is None:
+            loader = botocore.loaders.create_loader(data_path)
+            # botocore keeps the list as _search_paths; search_paths returns it as is
+            setattr(loader, "_search_paths", _PathList(loader.search_paths))  # noqa: B010
+            _LOADERS[data_path] = loader
+        return loader
+
+
+def new_session(profile: str | None = None) -> boto3.session.Session:
+    """A boto3 Session for ``profile`` over this process's shared data loader.
+    Raises botocore's ProfileNotFound for a profile that is not configured."""
+    core = botocore.session.Session(profile=profile)
+    loader = shared_loader(core.get_config_variable("data_path"))
+    core.register_component("data_loader", loader)
+    return boto3.session.Session(botocore_session=core, profile_name=profile)
 
 
 # us-east-1, eu-west-1, ap-southeast-2, us-gov-west-1, cn-north-1, us-isob-east-1
@@ -84,7 +128,7 @@ class AwsContext:
     def _session(self) -> boto3.session.Session:
         if self.session is None:
             try:
-                self.session = boto3.session.Session(profile_name=self.profile)
+                self.session = new_session(self.profile)
             except ProfileNotFound:
                 raise InvalidInput(f"AWS profile {self.profile!r} is not configured: check "
                                    "--profile / AWS_PROFILE against `aws configure "

@@ -33,3 +33,22 @@ def test_an_unknown_region_or_profile_is_refused(local_cloud: Any) -> None:
         AwsContext(region="mars-1", endpoint_url=local_cloud.endpoint).client("sts")
     with pytest.raises(InvalidInput, match="profile 'amiforge-no-such-profile'"):
         AwsContext(profile="amiforge-no-such-profile").client("sts")
+
+
+def test_contexts_share_one_parsed_copy_of_the_service_models(local_cloud: Any) -> None:
+    first = AwsContext(region=local_cloud.region, endpoint_url=local_cloud.endpoint)
+    second = AwsContext(region=local_cloud.region, endpoint_url=local_cloud.endpoint)
+    first.client("ec2")
+    second.client("ec2")
+    loader = first._session()._loader
+    assert loader is second._session()._loader
+    # boto3 adds its data directory for every Session: the shared loader keeps one entry
+    assert len(loader.search_paths) == len(set(loader.search_paths))
+    assert (loader.load_service_model("ec2", "service-2")
+            is loader.load_service_model("ec2", "service-2"))
+    assert second.client("ec2").describe_regions()["Regions"]
+
+
+def test_a_missing_profile_is_still_refused_with_the_fix(monkeypatch: Any) -> None:
+    with pytest.raises(InvalidInput, match="aws configure list-profiles"):
+        AwsContext(region="us-east-1", profile="no-such-profile").client("sts")

@@ -12,9 +12,11 @@ from amiforge.localcloud.fills import (
     ec2,
     ec2_images,
     ec2_launch_templates,
+    ec2_tags,
     events,
     s3,
     sfn_history,
+    sfn_programs,
     ssm,
     stepfunctions,
 )
@@ -27,9 +29,11 @@ REGISTRY = FillRegistry([
     *ec2.FILLS,
     *ec2_images.FILLS,
     *ec2_launch_templates.FILLS,
+    *ec2_tags.FILLS,
     *events.FILLS,
     *s3.FILLS,
     *sfn_history.FILLS,
+    *sfn_programs.FILLS,
     *ssm.FILLS,
     *stepfunctions.FILLS,
 ])

@@ -7,7 +7,8 @@
 * **StartExecution** without a name gets a UUID, as on AWS (moto's parser uses "None"),
   and two concurrent calls with one name cannot both succeed (:mod:`.atomic`).
 * **Its own clients** (Lambda tasks, SDK integrations) call ``127.0.0.1:MOTO_PORT``;
-  moto builds them for ``localhost``. Modules that imported ``boto_client_for`` by name
+  moto builds them for ``localhost``, and a new one for every task; here one is kept per
+  region and service. Modules that imported ``boto_client_for`` by name
   hold their own reference, so each is a target of its own.
 * **StopExecution of a waiting execution.** moto marks the program stopped but leaves a
   task that waits for a callback (``.waitForTaskToken``) waiting until its own timeout,
@@ -24,6 +25,7 @@
 from __future__ import annotations
 
 import importlib
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -69,23 +71,41 @@ def _parser_backends(_original: Any) -> Any:
     return stepfunctions_parser_backends
 
 
+_CLIENTS: dict[tuple[str, str, str], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
 def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-    """moto's ``boto_client_for``, calling this server on 127.0.0.1."""
+    """moto's ``boto_client_for``, calling this server on 127.0.0.1.
+
+    moto makes a new client for every task a state runs (about 25 ms of CPU each); a
+    client is safe to share between threads, so one is kept per region, service and
+    port. moto's clients carry fixed keys, not the state's credentials, and so do these.
+    """
     from moto.settings import moto_server_port
     from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import (
         TimeoutSeconds,
     )
 
-    # boto3 and botocore by name: they have no type hints.
-    boto3: Any = importlib.import_module("boto3")
-    config: Any = importlib.import_module("botocore.config")
-    return boto3.client(
-        service_name=service, region_name=region, aws_access_key_id="ak",
-        aws_secret_access_key="sk", endpoint_url=f"http://127.0.0.1:{moto_server_port()}",
-        config=config.Config(parameter_validation=False,
-                      retries={"max_attempts": 0, "total_max_attempts": 1},
-                      connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
-                      read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS))
+    key = (region, service, moto_server_port())
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(key)
+        if client is None:
+            # boto3 and botocore by name: they have no type hints.
+            boto3: Any = importlib.import_module("boto3")
+            config: Any = importlib.import_module("botocore.config")
+            client = boto3.client(
+                service_name=service, region_name=region, aws_access_key_id="ak",
+                aws_secret_access_key="sk", endpoint_url=f"http://127.0.0.1:{key[2]}",
+                config=config.Config(
+                    parameter_validation=False,
+                    retries={"max_attempts": 0, "total_max_attempts": 1},
+                    connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                    read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                    # many executions' tasks at once share the client's connections
+                    max_pool_connections=64))
+            _CLIENTS[key] = client
+        return client
 
 
 def _stop(original: Callable[..., None]) -> Callable[..., None]:
