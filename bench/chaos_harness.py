@@ -145,9 +145,21 @@ def start_all(env: StepEnv, directory: Path) -> list[dict[str, Any]]:
     (the execution is named by the build key either way): it is followed too."""
     recipes = load_recipes(directory)
     publish(env, recipes, None)
-    report = detect({"recipes": [r.name for r in recipes], "trigger": "publish"}, env)
-    return [{"recipe": d["recipe"], "build_id": d["build_key"]}
-            for d in report["decisions"] if d.get("action") == "build"]
+    names = [r.name for r in recipes]
+    report = detect({"recipes": names, "trigger": "publish"}, env)
+    # A recipe the scheduled detection claimed between the publish and this detection is
+    # skipped here ("building now"): its claim names the build to follow.
+    claims = {r["name"]: r for r in env.store.named(names)}
+    builds = []
+    for decision in report["decisions"]:
+        claim = claims.get(decision["recipe"]) or {}
+        if decision.get("action") == "build":
+            builds.append({"recipe": decision["recipe"],
+                           "build_id": decision.get("build_id") or decision["build_key"]})
+        elif decision.get("build_key") and claim.get("last_build_key") == decision[
+                "build_key"] and claim.get("last_build_id"):
+            builds.append({"recipe": decision["recipe"], "build_id": claim["last_build_id"]})
+    return builds
 
 
 def wait_all(env: StepEnv, builds: Sequence[dict[str, Any]], *, timeout: float,
