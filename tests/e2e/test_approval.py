@@ -42,7 +42,7 @@ def notifications(stack: Any, queue: str, build_id: str, status: str) -> list[di
 
 def status_of(stack: Any, recipe: str, build_id: str, wanted: str, timeout: float = 120) -> dict:
     return wait_for(lambda: (r := stack.catalog.get(recipe, build_id)) and r["status"] == wanted
-                    and r, timeout=timeout, what=f"{build_id} to be {wanted}")
+                    and r, timeout=timeout, interval=0.5, what=f"{build_id} to be {wanted}")
 
 
 def awaiting_build(amiforge: Any, *args: str) -> dict:

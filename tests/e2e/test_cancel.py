@@ -92,7 +92,7 @@ def test_ctrl_c_during_a_wait_says_the_build_goes_on(
                                               timeout_minutes=600))).exit_code == 0
 
     polls: list[str] = []
-    real_state = builds_ops.current_state
+    real_state = builds_ops.polled_state
 
     def ctrl_c_on_second_poll(env: Any, arn: str) -> tuple[str, str | None]:
         # Ctrl-C arrives as KeyboardInterrupt wherever the main thread is: here, while
@@ -102,7 +102,7 @@ def test_ctrl_c_during_a_wait_says_the_build_goes_on(
             raise KeyboardInterrupt
         return real_state(env, arn)
 
-    monkeypatch.setattr(builds_ops, "current_state", ctrl_c_on_second_poll)
+    monkeypatch.setattr(builds_ops, "polled_state", ctrl_c_on_second_poll)
     waited = amiforge("build", "--wait", "interrupted")
     monkeypatch.undo()
     assert waited.exit_code == 1

@@ -143,7 +143,8 @@ def test_a_register_killed_on_every_attempt_leaves_latest_on_the_previous_image(
                                           crash_functions=[f"{STACK}-register"])
     try:
         second = publish(amiforge, recipe_dir(name, "echo two\n"), name)
-        (failed,) = wait_for_builds(stack, [{"recipe": name, "build_id": second}], poll=0.2,
+        # Register's retries back off for about a minute: one look a second is plenty.
+        (failed,) = wait_for_builds(stack, [{"recipe": name, "build_id": second}], poll=1.0,
                                     timeout=300)
     finally:
         local_cloud.faults.configure(crash_rate=before["crash_rate"],

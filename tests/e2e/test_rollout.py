@@ -74,7 +74,7 @@ def rebuild(amiforge: Any, name: str) -> str:
 def rollout_of(stack: Any, name: str, build_id: str, *outcomes: str) -> dict:
     return wait_for(lambda: (r := stack.catalog.get(name, build_id)) and isinstance(
         r.get("rollout"), dict) and r["rollout"].get("outcome") in outcomes and r["rollout"],
-        timeout=120, what=f"the rollout of {build_id} to be {' or '.join(outcomes)}")
+        timeout=120, interval=0.5, what=f"the rollout of {build_id} to be {' or '.join(outcomes)}")
 
 
 def states_after_finish(aws: Any, record: dict) -> list[str]:

@@ -80,18 +80,34 @@ def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
 LATEST_PAGE = 8
 
 
-def last_entered_state(sfn: Any, execution_arn: str) -> str | None:
-    """The name of the state the execution entered last (None before its first): read
-    newest first, one page at a time, so a poll costs a page however long the history."""
+# The event that ends an execution, and the status it ends in.
+ENDING_EVENTS = {"ExecutionSucceeded": "SUCCEEDED", "ExecutionFailed": "FAILED",
+                 "ExecutionAborted": "ABORTED", "ExecutionTimedOut": "TIMED_OUT"}
+
+
+def progress(sfn: Any, execution_arn: str) -> tuple[str, str | None]:
+    """(status, name of the state the execution entered last; None before its first),
+    both read from its newest events, one page at a time: a poll costs one call, where
+    DescribeExecution and the history would be two. The status is the one the newest
+    event ends the execution in, else RUNNING."""
+    status: str | None = None
     with aws_call("GetExecutionHistory"):
         for page in sfn.get_paginator("get_execution_history").paginate(
                 executionArn=execution_arn, reverseOrder=True,
                 PaginationConfig={"PageSize": LATEST_PAGE}):
             for event in page.get("events", []):
+                if status is None:
+                    status = ENDING_EVENTS.get(str(event.get("type")), "RUNNING")
                 details = event.get("stateEnteredEventDetails")
                 if details:
-                    return str(details.get("name")) if details.get("name") else None
-    return None
+                    return status, str(details["name"]) if details.get("name") else None
+    return status or "RUNNING", None
+
+
+def last_entered_state(sfn: Any, execution_arn: str) -> str | None:
+    """The name of the state the execution entered last (None before its first): read
+    newest first, one page at a time, so a poll costs a page however long the history."""
+    return progress(sfn, execution_arn)[1]
 
 
 def running_executions(sfn: Any, state_machine_arn: str) -> list[dict[str, Any]]:

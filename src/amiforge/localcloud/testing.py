@@ -51,7 +51,7 @@ def create_function(lam: Any, iam: Any, name: str, source: str | dict[str, str |
     return str(response["FunctionArn"])
 
 
-def wait_for(check: Callable[[], T | None], timeout: float = 15.0, interval: float = 0.05,
+def wait_for(check: Callable[[], T | None], timeout: float = 15.0, interval: float = 0.1,
              what: str = "condition") -> T:
     """Poll ``check`` until it returns something truthy; AssertionError after ``timeout``."""
     deadline = time.monotonic() + timeout

@@ -196,6 +196,13 @@ def current_state(env: StepEnv, execution_arn: str) -> tuple[str, str | None]:
                                                            execution_arn)
 
 
+def polled_state(env: StepEnv, execution_arn: str) -> tuple[str, str | None]:
+    """What a wait polls: (status, state entered last) from the execution's newest events
+    alone (one call; :func:`current_state` asks DescribeExecution too). An execution
+    stopped a moment ago may read RUNNING until its ExecutionAborted event is written."""
+    return sfn_api.progress(env.client("stepfunctions"), execution_arn)
+
+
 def _awaiting_approval(env: StepEnv, build: dict[str, Any]) -> bool:
     record = env.catalog.get(build["recipe"], build["build_id"])
     return record is not None and record.get("status") == AWAITING_APPROVAL
@@ -218,7 +225,7 @@ def wait_for_builds(env: StepEnv, builds: Sequence[dict[str, Any]], *,
         while pending:
             for build_id, build in list(pending.items()):
                 arn = build.get("execution_arn") or execution_arn_for(env, build_id)
-                status, state = current_state(env, arn)
+                status, state = polled_state(env, arn)
                 if last.get(build_id) != (status, state):
                     last[build_id] = (status, state)
                     on_update(build, status, state)

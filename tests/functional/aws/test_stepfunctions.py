@@ -75,8 +75,13 @@ def test_the_last_entered_state_is_read_newest_first(aws: AwsContext,
     wait_for(lambda: "Wait" in entered(), timeout=30, what="the execution to reach Wait")
     assert entered() == [*names, "Wait"]  # every page of the whole history, oldest first
     assert sfn_api.last_entered_state(sfn, arn) == "Wait"
+    assert sfn_api.progress(sfn, arn) == ("RUNNING", "Wait")
     sfn_api.stop(sfn, arn, cause="test")
     assert sfn_api.last_entered_state(sfn, arn) == "Wait"
+    # the status comes from the newest event: ExecutionAborted, once it is written
+    ended = wait_for(lambda: (p := sfn_api.progress(sfn, arn))[0] != "RUNNING" and p,
+                     timeout=30, what="the ExecutionAborted event")
+    assert ended == ("ABORTED", "Wait")
 
 
 def test_the_last_state_of_a_missing_execution_names_the_operation(aws: AwsContext,
@@ -108,3 +113,19 @@ def test_the_last_entered_state_is_found_behind_a_page_of_retries(
     entered = max(i for i, e in enumerate(events) if "stateEnteredEventDetails" in e)
     assert len(events) - entered > sfn_api.LATEST_PAGE, events  # more than a page after it
     assert sfn_api.last_entered_state(sfn, arn) == "Call"
+    assert sfn_api.progress(sfn, arn) == ("FAILED", "Call")
+
+
+def test_progress_reads_the_status_each_ending_event_gives(aws: AwsContext,
+                                                          unique: Callable[[str], str]) -> None:
+    sfn = aws.client("stepfunctions")
+    machine = sfn.create_state_machine(name=unique("ends"), roleArn=ROLE, definition=json.dumps(
+        {"StartAt": "Only", "States": {"Only": {"Type": "Pass", "End": True}}}))[
+        "stateMachineArn"]
+    arn = sfn_api.start_build(sfn, machine, unique("b"), {})
+    assert arn is not None
+    wait_for(lambda: sfn_api.status_of(sfn, arn) != "RUNNING", timeout=30, what="the end")
+    assert sfn_api.progress(sfn, arn) == ("SUCCEEDED", "Only")
+    assert sfn_api.progress(sfn, arn)[0] == sfn_api.status_of(sfn, arn)
+    assert set(sfn_api.ENDING_EVENTS.values()) == {"SUCCEEDED", "FAILED", "ABORTED",
+                                                   "TIMED_OUT"}
