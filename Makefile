@@ -25,12 +25,13 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-# Three workers on two cores, one local cloud each (~3 s of CPU to start): the end-to-end
+# Four workers on two cores, one local cloud each (~3 s of CPU to start): the end-to-end
 # tests spend much of their time in the stack's own waits (Step Functions Wait and Retry,
-# builder time), which the third worker fills. 2,040 tests: 16 min at -n 2, 11.5 min at
-# -n 3, 9.9 min at -n 4 (each test slower, the machine at a load of 4.8).
+# builder time), which the extra workers fill. 2,051 tests on this tree: 489 s of pytest
+# at -n 3, 459 s at -n 4 (before the polling changes; 401 s after). docs/performance.md,
+# "The test suite".
 test: lint
-	$(BIN)/python -m pytest -n 3 --dist loadfile
+	$(BIN)/python -m pytest -n 4 --dist loadfile
 
 # A wheel and an sdist in dist/: what CI jobs install (see examples/ci/).
 dist: $(VENV)/.installed-dev
