@@ -13,7 +13,9 @@ region at each change. Here, through the fills in :mod:`.fills.ec2_images`:
 * the fault injector's ``image_fail_rate`` (:mod:`.faults`; ``image_fail_kinds`` limits
   it to ``create`` or ``copy``) makes an image end ``failed`` instead, with a
   ``StateReason`` and the event's ``ErrorReason``;
-* an image deregistered while pending is forgotten (no late "available").
+* an image deregistered while pending is forgotten (no late "available");
+* :meth:`ImageSimulator.finish_now` ends one image's pending time at once, so a test can
+  hold an image pending for as long as it needs and no longer depend on the clock.
 
 The events go through :func:`amiforge.localcloud.events.put_event`, so every rule of the
 region's default bus sees them, as on AWS.
@@ -95,6 +97,18 @@ class ImageSimulator:
         """The ids of the images still pending."""
         with self._lock:
             return sorted(self._pending)
+
+    def finish_now(self, image_id: str) -> bool:
+        """End ``image_id``'s pending time now, as if its snapshots were done: it becomes
+        ``available`` (or ``failed``, as rolled) and its event is sent before this returns.
+        False if it is not pending. Lets a test hold an image pending for as long as it
+        needs, however slow the machine, then finish it at a moment it chooses."""
+        with self._lock:
+            entry = self._pending.pop(image_id, None)
+        if entry is None:
+            return False
+        self._finish(entry)
+        return True
 
     def created(self, backend: Any, ami: Any, kind: str) -> None:
         """CreateImage (``kind`` create) or CopyImage (copy) made ``ami`` in ``backend``."""

@@ -18,6 +18,7 @@ from amiforge.localcloud.image_sim import FAILURE_REASON
 from amiforge.localcloud.testing import wait_for
 
 OTHER = "eu-west-1"
+HELD = 600.0  # pending "for ever": the test finishes the image with ``finish_now``
 
 
 def unique(prefix: str) -> str:
@@ -78,7 +79,7 @@ def test_an_image_is_pending_for_the_configured_time_then_available(
         local_cloud: Any, pending_for: Any) -> None:
     ec2 = boto3.client("ec2")
     events = AmiEvents(local_cloud.region)
-    pending_for(1.0)
+    pending_for(3.0)  # long enough to be seen pending on a loaded machine
 
     image_id = ec2.create_image(InstanceId=an_instance(ec2), Name=unique("img"))["ImageId"]
 
@@ -113,14 +114,15 @@ def test_a_fail_directive_fails_copies_in_their_region_with_a_reason(
     events = AmiEvents(OTHER)
     source = ec2.create_image(InstanceId=an_instance(ec2), Name=unique("img"))["ImageId"]
     local_cloud.faults.configure(image_fail_rate=1.0, image_fail_kinds=["copy"])
-    pending_for(0.3)
+    pending_for(HELD)
 
     copy = there.copy_image(SourceImageId=source, SourceRegion=local_cloud.region,
                             Name=unique("copy"))["ImageId"]
 
     assert state_of(there, copy)["State"] == "pending"
-    failed = wait_for(lambda: (i if (i := state_of(there, copy))["State"] == "failed"
-                               else None), timeout=10, what="the copy to fail")
+    assert local_cloud.images.finish_now(copy)
+    failed = state_of(there, copy)
+    assert failed["State"] == "failed"
     assert failed["StateReason"]["Message"] == FAILURE_REASON
     assert state_of(ec2, source)["State"] == "available"  # only copies were told to fail
     last = events.states(copy, 2)[-1]
@@ -132,16 +134,35 @@ def test_a_fail_directive_fails_copies_in_their_region_with_a_reason(
 def test_an_image_deregistered_while_pending_never_becomes_available(
         local_cloud: Any, pending_for: Any) -> None:
     ec2 = boto3.client("ec2")
-    pending_for(0.3)
+    pending_for(HELD)
     from moto.ec2.models import ec2_backends
 
     image_id = ec2.create_image(InstanceId=an_instance(ec2), Name=unique("img"))["ImageId"]
     ami = ec2_backends[local_cloud.account][local_cloud.region].amis[image_id]
     ec2.deregister_image(ImageId=image_id)
 
-    wait_for(lambda: image_id not in local_cloud.images.pending(), timeout=10,
-             what="the simulator to let the image go")
-    assert ami.state == "pending"  # never finished: no late "available" for a gone image
+    assert local_cloud.images.finish_now(image_id)  # its snapshots are done ...
+    assert image_id not in local_cloud.images.pending()
+    assert ami.state == "pending"  # ... but no late "available" for a gone image
+
+
+def test_finish_now_ends_one_images_wait_and_announces_it(local_cloud: Any,
+                                                          pending_for: Any) -> None:
+    ec2 = boto3.client("ec2")
+    events = AmiEvents(local_cloud.region)
+    pending_for(HELD)
+    held, finished = (ec2.create_image(InstanceId=an_instance(ec2), Name=unique("img"))[
+        "ImageId"] for _ in range(2))
+
+    assert local_cloud.images.finish_now(finished)
+
+    assert state_of(ec2, finished)["State"] == "available"
+    assert [e["detail"]["State"] for e in events.states(finished, 2)] == ["pending",
+                                                                          "available"]
+    assert state_of(ec2, held)["State"] == "pending"  # only the one named
+    assert held in local_cloud.images.pending() and finished not in local_cloud.images.pending()
+    assert not local_cloud.images.finish_now(finished)  # no longer pending: nothing to do
+    assert not local_cloud.images.finish_now("ami-0000000000000000")
 
 
 def test_a_bad_fail_kind_is_refused_naming_it(local_cloud: Any) -> None:

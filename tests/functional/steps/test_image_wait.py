@@ -5,7 +5,7 @@ ready; EC2's "EC2 AMI State Change" event (``on_image_state``) or the image chec
 later. A failed image fails the task with EC2's reason. An event is never trusted: one
 for an image no build waits for, from another region, or claiming "available" for an
 image still pending resumes nothing. Real executions wait on the tokens; images stay
-pending for the local cloud's ``image_pending_seconds``."""
+pending for the local cloud's ``image_pending_seconds`` or until a test finishes them."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ from amiforge.steps.env import StepEnv
 from amiforge.steps.image import create_image
 from amiforge.steps.image_wait import await_image, check_images, on_image_state
 
-PENDING = 1.0  # seconds a new image stays pending in these tests
+PENDING = 60.0  # long enough that no image finishes by itself while a test looks at it:
+# a test ends the wait with ``cloud.images.finish_now`` when it chooses (a slow machine
+# could otherwise see the image available before the test parked its token)
 
 
 @pytest.fixture(scope="module")
@@ -74,11 +76,6 @@ def image_state(env: StepEnv, image_id: str, region: str | None = None) -> str:
         "State", "gone"))
 
 
-def wait_image(env: StepEnv, image_id: str, state: str, region: str | None = None) -> None:
-    wait_for(lambda: image_state(env, image_id, region) == state, timeout=15,
-             what=f"{image_id} to be {state}")
-
-
 def created(env: StepEnv, published: Publish, cloud: Any, pending: float,
             **recipe: Any) -> dict[str, Any]:
     """A build's state right after CreateImage, its image pending for ``pending`` s."""
@@ -106,7 +103,8 @@ def test_the_ami_event_resumes_the_waiting_execution(env: StepEnv, published: Pu
     assert markers(env, build_id) == [f"{HOME}#{image_id}"]
     assert tokens.status(execution) == "RUNNING"
 
-    wait_image(env, image_id, "available")
+    assert cloud.images.finish_now(image_id)
+    assert image_state(env, image_id) == "available"
     assert on_image_state(ami_event(image_id), env) == {
         "resumed": True, "state": "available", "source": "event"}
     status, output = tokens.outcome(execution)
@@ -135,11 +133,12 @@ def test_an_image_already_available_is_answered_at_once(env: StepEnv, published:
 def test_a_failed_image_fails_the_task_with_ec2s_reason(env: StepEnv, published: Publish,
                                                         cloud: Any, tokens: TaskTokens) -> None:
     cloud.faults.configure(image_fail_rate=1.0, image_fail_kinds=["create"])
-    state = created(env, published, cloud, 0.3)
+    state = created(env, published, cloud, PENDING)
     image_id = state["image"]["image_id"]
     execution, token = tokens.wait()
-    await_image(parked(state, token), env)
-    wait_image(env, image_id, "failed")
+    assert await_image(parked(state, token), env)["state"] == "pending"
+    assert cloud.images.finish_now(image_id)
+    assert image_state(env, image_id) == "failed"
 
     outcome = on_image_state(ami_event(image_id, "failed", reason=FAILURE_REASON), env)
 
@@ -159,7 +158,7 @@ def test_a_lost_event_is_caught_by_the_image_check(env: StepEnv, published: Publ
     early = check_images(env)  # still pending: nothing is answered, the marker stays
     assert build_id not in early["resumed"] and early["pending"] >= 1
     assert markers(env, build_id) == [f"{HOME}#{image_id}"]
-    wait_image(env, image_id, "available")  # ... and its event never arrives
+    assert cloud.images.finish_now(image_id)  # ... and its event never arrives
 
     report = check_images(env)
 
@@ -173,7 +172,7 @@ def test_a_lost_event_is_caught_by_the_image_check(env: StepEnv, published: Publ
 def test_events_no_build_waits_for_resume_nothing(env: StepEnv, published: Publish,
                                                   cloud: Any, tokens: TaskTokens,
                                                   case: str) -> None:
-    state = created(env, published, cloud, 30)  # pending throughout the test
+    state = created(env, published, cloud, PENDING)  # pending throughout the test
     image_id = state["image"]["image_id"]
     execution, token = tokens.wait()
     await_image(parked(state, token), env)
@@ -207,7 +206,8 @@ def test_awaitcopies_resumes_once_every_copy_is_available(env: StepEnv, publishe
 
     assert await_image(parked(state, token, "copies"), env)["state"] == "pending"
     assert markers(env, state["build"]["build_id"]) == [f"{COPY}#{copy}"]
-    wait_image(env, copy, "available", COPY)
+    assert cloud.images.finish_now(copy)
+    assert image_state(env, copy, COPY) == "available"
     # The copy's event went to the rules of its own region: the image check notices it.
     report = check_images(env)
 
@@ -222,12 +222,13 @@ def test_a_failed_copy_fails_awaitcopies(env: StepEnv, published: Publish, cloud
                                          tokens: TaskTokens) -> None:
     state = imaged(env, published(image=f"regions: [{COPY}]\n"))
     cloud.faults.configure(image_fail_rate=1.0, image_fail_kinds=["copy"])
-    cloud.image_pending_seconds = 0.3
+    cloud.image_pending_seconds = PENDING
     state["distribution"] = distribute(state, env)
     copy = state["distribution"]["images"][COPY]
     execution, token = tokens.wait()
-    await_image(parked(state, token, "copies"), env)
-    wait_image(env, copy, "failed", COPY)
+    assert await_image(parked(state, token, "copies"), env)["state"] == "pending"
+    assert cloud.images.finish_now(copy)
+    assert image_state(env, copy, COPY) == "failed"
 
     # A forwarded event from the copy's region works as well as the check.
     outcome = on_image_state(ami_event(copy, "failed", region=COPY), env)
