@@ -139,19 +139,25 @@ def test_a_register_killed_on_every_attempt_leaves_latest_on_the_previous_image(
         amiforge, recipe_dir(name, "echo one\n"), name)}], poll=0.2, timeout=120)
     assert done["status"] == "AVAILABLE", done
     previous = done["image_id"]
+    crashed = local_cloud.faults.stats()["crashes"]["by_function"].get(f"{STACK}-register", 0)
     before = local_cloud.faults.configure(crash_rate=1.0,
                                           crash_functions=[f"{STACK}-register"])
+    # Register's six Transient retries back off for about a minute on AWS; the local
+    # cloud makes every attempt with a twentieth of each wait.
+    local_cloud.retry_scale = 0.05
     try:
         second = publish(amiforge, recipe_dir(name, "echo two\n"), name)
-        # Register's retries back off for about a minute: one look a second is plenty.
-        (failed,) = wait_for_builds(stack, [{"recipe": name, "build_id": second}], poll=1.0,
+        (failed,) = wait_for_builds(stack, [{"recipe": name, "build_id": second}], poll=0.5,
                                     timeout=300)
     finally:
+        local_cloud.retry_scale = 1.0
         local_cloud.faults.configure(crash_rate=before["crash_rate"],
                                      crash_functions=before["crash_functions"])
     assert failed["status"] == "FAILED", failed
     assert "Runtime.ExitError" in failed["reason"]
-    assert local_cloud.faults.stats()["crashes"]["by_function"].get(f"{STACK}-register")
+    # every attempt was made: the first and its six retries
+    assert local_cloud.faults.stats()["crashes"]["by_function"][f"{STACK}-register"] \
+        - crashed == 7
     assert ssm_api.get_value(aws.client("ssm"), f"/amiforge/{name}/latest") == previous
     assert amiforge("latest", name).stdout.strip() == previous
     assert custom_resource_answer(aws, name)["ImageId"] == previous

@@ -7,7 +7,8 @@
   (:data:`~amiforge.localcloud.fills.MOTO_VERSION`), then installs the fills of moto
   (:data:`~amiforge.localcloud.fills.services.REGISTRY`: one module per service under
   :mod:`.fills`, each fill fingerprinted) — a mismatch refuses to start, in one line;
-* switches on Step Functions executing real ASL (moto's ``execute_state_machine``);
+* switches on Step Functions executing real ASL (moto's ``execute_state_machine``), its
+  Retry waits multiplied by ``retry_scale`` (1: real time; :mod:`.fills.sfn_retry`);
 * attaches the subprocess Lambda runtime (:mod:`.lambda_runtime`), with warm execution
   environments (``warm_lambdas=False``: a fresh process for every invocation), and the
   SQS poller (:mod:`.sqs_poller`);
@@ -44,7 +45,7 @@ from amiforge.localcloud import (
     images,
     lambda_runtime,
 )
-from amiforge.localcloud.fills import check_moto_version
+from amiforge.localcloud.fills import check_moto_version, sfn_retry
 from amiforge.localcloud.private_routes import PrivateRoutes
 from amiforge.localcloud.schedules import Scheduler
 from amiforge.localcloud.sqs_poller import Poller
@@ -151,6 +152,16 @@ class LocalCloud:
         self.faults.configure(fault_rate=rate)
 
     @property
+    def retry_scale(self) -> float:
+        """Multiplies Step Functions' Retry waits (settable; 1, the default, is as on AWS).
+        Every attempt is still made: only the sleeps between attempts shrink."""
+        return sfn_retry.retry_scale()
+
+    @retry_scale.setter
+    def retry_scale(self, scale: float) -> None:
+        sfn_retry.set_retry_scale(scale)
+
+    @property
     def builder_seconds(self) -> float:
         return self.simulator.builder_seconds
 
@@ -241,6 +252,7 @@ class LocalCloud:
         if self._server is None:
             return
         self.scheduler.stop()
+        sfn_retry.set_retry_scale(1.0)
         self.simulator.stop()
         self.images.stop()
         self._server.shutdown()

@@ -18,6 +18,7 @@ from amiforge.localcloud.fills import (
     s3,
     sfn_history,
     sfn_programs,
+    sfn_retry,
     ssm,
     stepfunctions,
 )
@@ -36,6 +37,7 @@ REGISTRY = FillRegistry([
     *s3.FILLS,
     *sfn_history.FILLS,
     *sfn_programs.FILLS,
+    *sfn_retry.FILLS,
     *ssm.FILLS,
     *stepfunctions.FILLS,
 ])
