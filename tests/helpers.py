@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import textwrap
 import threading
 import time
@@ -32,6 +33,20 @@ from amiforge.steps.resolve import resolve
 
 HOME, COPY = "us-east-1", "eu-west-1"
 AL2023 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64"
+
+
+def with_ctrl_c(argv: list[str]) -> list[str]:
+    """``argv``, started so that Ctrl-C (SIGINT) and SIGQUIT reach it as in a terminal.
+
+    A process a non-interactive shell starts in the background (``make test &``, some CI
+    runners) inherits both signals ignored, and so does everything it starts: a test that
+    plays a user pressing Ctrl-C would then wait on a process that cannot hear it. This
+    gives both signals back their default action and execs ``argv``."""
+    restore = ("import os, signal, sys\n"
+               "for number in (signal.SIGINT, signal.SIGQUIT):\n"
+               "    signal.signal(number, signal.SIG_DFL)\n"
+               "os.execvp(sys.argv[1], sys.argv[1:])")
+    return [sys.executable, "-c", restore, *argv]
 
 
 def unique(prefix: str) -> str:

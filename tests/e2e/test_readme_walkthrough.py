@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.helpers import with_ctrl_c
 
 from amiforge.localcloud.testing import wait_for
 
@@ -42,7 +43,8 @@ def test_the_readme_walkthrough_works_pasted_line_by_line() -> None:
     terminal_one, terminal_two = walkthrough_blocks()[:2]
     port = str(free_port())
     terminal_one, terminal_two = (b.replace("4566", port) for b in (terminal_one, terminal_two))
-    cloud = subprocess.Popen(["bash", "-e", "-c", terminal_one], cwd=ROOT, env=fresh_env(),
+    cloud = subprocess.Popen(with_ctrl_c(["bash", "-e", "-c", terminal_one]), cwd=ROOT,
+                             env=fresh_env(),
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                              start_new_session=True)
     try:

@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+from tests.helpers import with_ctrl_c
 
 AMAZON = "137112412989"
 AL2023 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64"
@@ -102,8 +103,7 @@ def amiforge(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str
 @pytest.fixture
 def local_up() -> Any:
     process = subprocess.Popen(
-        [*AMIFORGE, "local", "up", "--port", "0",
-         "--builder-seconds", "0.5"],
+        with_ctrl_c([*AMIFORGE, "local", "up", "--port", "0", "--builder-seconds", "0.5"]),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = process.stdout.readline() if process.stdout else ""
