@@ -27,6 +27,11 @@ client in a warm environment gets them from its loader's cache.
 Children are reaped here (SIGCHLD); each one's exit status is written to
 ``STATUS_DIR/<pid>`` so the runtime can report it (``Runtime.ExitError``).
 
+The server ends with the local cloud that started it: it looks every
+:data:`PARENT_CHECK_SECONDS` whether its parent is still the process that started it, and
+exits when it is not. A local cloud that was killed (``kill -9``, a test run's timeout)
+cannot stop its fork server itself, which otherwise waited on its socket for ever.
+
 A function whose bundle ships its own copy of a preloaded package would get the
 preloaded one here; the runtime starts such functions as fresh interpreters instead.
 
@@ -55,6 +60,7 @@ PRELOAD = ("boto3", "boto3.session", "botocore.session", "botocore.client",
 WARM_SERVICES = ("ec2", "dynamodb", "ssm", "sqs", "sns", "stepfunctions", "cloudformation",
                  "s3", "sts", "autoscaling", "events", "lambda", "logs", "iam")
 _MAX_REQUEST = 1 << 20
+PARENT_CHECK_SECONDS = 1.0
 
 
 def _warm_botocore() -> None:
@@ -141,10 +147,18 @@ def main() -> int:
     server.bind(socket_path)
     server.listen(64)
     signal.signal(signal.SIGCHLD, lambda *_: _reap(status_dir))
+    parent = os.getppid()
+    server.settimeout(PARENT_CHECK_SECONDS)
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     while True:
-        conn, _ = server.accept()
+        try:
+            conn, _ = server.accept()
+        except TimeoutError:
+            if os.getppid() != parent:  # the local cloud is gone, so is its fork server
+                return 0
+            continue
+        conn.settimeout(None)
         with conn:
             message, fds, _, _ = socket.recv_fds(conn, _MAX_REQUEST, 2)
             while message and not message.endswith(b"\n") and len(message) < _MAX_REQUEST:

@@ -5,6 +5,8 @@ Lambda environment mid-invocation ("Runtime exited with error: exit status -9").
 from __future__ import annotations
 
 import os
+import select
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -123,3 +125,39 @@ def test_a_process_past_descriptor_1023_is_still_watched(tmp_path: Path) -> None
             os.close(fd)
         if child.poll() is None:
             end(child)
+
+
+# A local cloud that starts a fork server, prints the server's pid, and waits to be killed.
+CLOUD = """
+import sys, time
+from pathlib import Path
+from amiforge.localcloud.lambda_code import build_runtime_dir
+from amiforge.localcloud.lambda_forkserver import ForkServer
+work = Path(sys.argv[1])
+build_runtime_dir(work / "runtime")
+server = ForkServer(work / "runtime", work)
+print(server.proc.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_fork_server_ends_when_the_local_cloud_that_started_it_is_killed(
+        tmp_path: Path) -> None:
+    # `kill -9` of `amiforge local up` (or a test run's timeout) cannot stop the fork
+    # server, which is in a session of its own: it must notice and exit by itself.
+    cloud = subprocess.Popen([sys.executable, "-c", CLOUD, str(tmp_path)],
+                             stdout=subprocess.PIPE, text=True)
+    assert cloud.stdout is not None
+    server = int(cloud.stdout.readline())
+    watch = os.pidfd_open(server)  # by pidfd: the pid may be another's once it is reaped
+    poller = select.poll()
+    poller.register(watch, select.POLLIN)
+    try:
+        assert poller.poll(0) == []  # serving
+        cloud.kill()
+        cloud.wait(timeout=10)
+        assert poller.poll(15_000) != [], "the fork server outlived its local cloud"
+    finally:
+        if poller.poll(0) == []:
+            signal.pidfd_send_signal(watch, signal.SIGKILL)
+        os.close(watch)
