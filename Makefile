@@ -27,7 +27,7 @@ lint: $(VENV)/.installed-dev
 
 # Four workers on two cores, one local cloud each (~3 s of CPU to start): the end-to-end
 # tests spend much of their time in the stack's own waits (Step Functions Wait and Retry,
-# builder time), which the extra workers fill. 2,055 tests: 253 to 285 s of pytest at
+# builder time), which the extra workers fill. 2,056 tests: 253 to 290 s of pytest at
 # -n 4, 288 s at -n 6. docs/performance.md, "The test suite".
 test: lint
 	$(BIN)/python -m pytest -n 4 --dist loadfile
