@@ -14,7 +14,8 @@ resources and exports. moto departs from AWS there; each module says how:
   (:mod:`.codebuild`) and ``AWS::IAM::OIDCProvider`` (:mod:`.oidc_provider`);
 * :mod:`.conditions` — ``!Condition NAME`` inside a condition; updates that change a
   condition; ``AWS::NoValue`` in a list;
-* :mod:`.roles` — ``AWS::IAM::Role``'s managed policies, and its policies on update.
+* :mod:`.roles` — ``AWS::IAM::Role``'s managed policies, and its policies on update;
+* :mod:`.lint_once` — ``ValidateTemplate`` lints a template's text once, not per call.
 
 And the ResponseURL moto gives a custom resource names this server on 127.0.0.1 (moto
 builds it from Docker's host name). Nothing here knows about amiforge.
@@ -28,6 +29,7 @@ from amiforge.localcloud.fills.cloudformation import (
     custom_resources,
     exports,
     instances,
+    lint_once,
     missing_types,
     parameters,
     resources,
@@ -64,6 +66,8 @@ FILLS = [
          parameters.wrap_parse_ssm_parameter, "154b9cabf087"),
     Fill("cloudformation.validate-template-parameters", _RESPONSE, "validate_template",
          parameters.wrap_validate_template, "911f8224c59f"),
+    Fill("cloudformation.lint-each-template-once", _BACKEND, "validate_template",
+         lint_once.wrap_validate_template, "150f2b09a259"),
     # resources
     Fill("cloudformation.update-follows-resolved-values", _RESOURCE_MAP, "update",
          resources.wrap_resource_map_update, "e34b0c357f3c"),
