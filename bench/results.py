@@ -12,6 +12,9 @@ prune.py              ``prune_calls_per_pruned_image`` (marginal, home region)
 bundle.py 3           ``pipeline_handler_import_ms``, ``boto3_import_ms``,
                       ``pipeline_function_init_max_ms``
 lambda_invoke.py 5    ``cold_invoke_speedup``
+local_requests.py     ``local_request_cpu_ms_kept_connection``,
+5 400                 ``local_request_cpu_ms_new_connection``,
+                      ``local_request_cpu_ratio_new_over_kept``
 detect.py             ``detect_calls_ratio_n1000``, ``detect_calls_per_day_n1`` ... ``_n1000``,
                       ``detect_crossover_recipes_vs_daily_check``, ``..._vs_hourly_check``
 lookup.py 5           ``lookup_ratio_10k_amiforge_part`` (and its two times), ``..._end_to_end``
@@ -67,6 +70,12 @@ def _bundle(r: dict[str, Any]) -> dict[str, Any]:
 
 def _lambda_invoke(r: dict[str, Any]) -> dict[str, Any]:
     return {"cold_invoke_speedup": r["cold_invoke_speedup"]}
+
+
+def _local_requests(r: dict[str, Any]) -> dict[str, Any]:
+    return {k: r[k] for k in ("local_request_cpu_ms_kept_connection",
+                              "local_request_cpu_ms_new_connection",
+                              "local_request_cpu_ratio_new_over_kept")}
 
 
 def _detect(r: dict[str, Any]) -> dict[str, Any]:
@@ -130,6 +139,7 @@ SCRIPTS: dict[str, tuple[list[str], Callable[[dict[str, Any]], dict[str, Any]]]]
     "prune.py": ([], _prune),
     "bundle.py": (["3"], _bundle),
     "lambda_invoke.py": (["5"], _lambda_invoke),
+    "local_requests.py": (["5", "400"], _local_requests),
     "detect.py": ([], _detect),
     "lookup.py": (["5"], _lookup),
     "catalog_reads.py": ([], _catalog_reads),

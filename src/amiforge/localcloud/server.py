@@ -1,7 +1,8 @@
 """The local cloud: moto's server on loopback, extended with what moto lacks.
 
-:class:`LocalCloud` starts moto's WSGI app (the one ``ThreadedMotoServer`` runs) on
-``127.0.0.1`` and, for as long as it runs, in this process:
+:class:`LocalCloud` serves moto's WSGI app (the one ``ThreadedMotoServer`` runs) on
+``127.0.0.1``, over connections that stay open (:mod:`.http_server`), and, for as long as
+it runs, in this process:
 
 * checks that moto is the version the local cloud was written for
   (:data:`~amiforge.localcloud.fills.MOTO_VERSION`), then installs the fills of moto
@@ -205,14 +206,12 @@ class LocalCloud:
     def _start(self) -> None:
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
-            MotoRequestHandler,
             create_backend_app,
         )
-        from werkzeug.serving import make_server
 
         from amiforge.localcloud.fills.services import REGISTRY
+        from amiforge.localcloud.http_server import Server
 
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         # moto's ASL interpreter logs every failed Task state at ERROR, with the repr of its
         # internal objects, even when a Catch handles it (every failed build, by design).
         # The execution history records the failure; the function's log says why.
@@ -223,9 +222,9 @@ class LocalCloud:
         self._moto_config = _set_moto_config(_MOTO_CONFIG)
         app = PrivateRoutes(
             self.faults.middleware(DomainDispatcherApplication(create_backend_app)), self)
-        self._server = make_server("127.0.0.1", self.requested_port, app, threaded=True,
-                                   request_handler=MotoRequestHandler)
-        self.port = int(self._server.server_address[1])
+        self._server = Server(self.requested_port, app)
+        self._server.prepare()
+        self.port = self._server.port
         self._previous_moto_port = os.environ.get("MOTO_PORT")
         os.environ["MOTO_PORT"] = str(self.port)
         reset_moto()
@@ -239,7 +238,7 @@ class LocalCloud:
         image_sim.attach(self.images)
         self._poller = Poller()
         self._poller.start()
-        self._thread = threading.Thread(target=self._server.serve_forever,
+        self._thread = threading.Thread(target=self._server.serve,
                                         name="amiforge-localcloud", daemon=True)
         self._thread.start()
         self.scheduler.start()
@@ -255,7 +254,7 @@ class LocalCloud:
         sfn_retry.set_retry_scale(1.0)
         self.simulator.stop()
         self.images.stop()
-        self._server.shutdown()
+        self._server.stop()
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._undo_start()
@@ -270,7 +269,7 @@ class LocalCloud:
             self._poller.stop()
             self._poller = None
         if self._server is not None:
-            self._server.server_close()
+            self._server.stop()  # nothing after a first stop
             self._server = None
         lambda_runtime.attach(None)
         events.set_drop_filter(None)
@@ -337,10 +336,10 @@ _MOTO_ASL_ERRORS = "moto.stepfunctions.parser.asl.component.eval_component"
 
 
 def _check_port_free(port: int) -> None:
-    """Raise OSError (EADDRINUSE) for a port another program holds: werkzeug's
-    ``make_server`` would print its own advice and ``sys.exit`` instead."""
+    """Raise OSError (EADDRINUSE) for a port another program holds, before anything is
+    started or patched."""
     if not port:
         return
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug binds
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
         probe.bind(("127.0.0.1", port))
