@@ -209,6 +209,7 @@ class LocalCloud:
             create_backend_app,
         )
 
+        from amiforge.localcloud.fills.dispatch import serialised
         from amiforge.localcloud.fills.services import REGISTRY
         from amiforge.localcloud.http_server import Server
 
@@ -221,7 +222,8 @@ class LocalCloud:
         self._fills_installed = True
         self._moto_config = _set_moto_config(_MOTO_CONFIG)
         app = PrivateRoutes(
-            self.faults.middleware(DomainDispatcherApplication(create_backend_app)), self)
+            self.faults.middleware(DomainDispatcherApplication(serialised(create_backend_app))),
+            self)
         self._server = Server(self.requested_port, app)
         self._server.prepare()
         self.port = self._server.port

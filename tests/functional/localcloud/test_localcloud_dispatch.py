@@ -1,6 +1,7 @@
-"""What moto lists on every request is listed once per install (localcloud/fills/dispatch.py):
-a response class's action names and moto's service packages, the same as moto lists,
-and requests still reach their actions."""
+"""moto's request dispatch as the local cloud runs it (localcloud/fills/dispatch.py): what
+moto lists on every request is listed once per install (a response class's action names,
+moto's service packages), the same as moto lists, requests still reach their actions, and
+URL rules are compiled one thread at a time."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from typing import Any
 import boto3
 import moto.backends as moto_backends
 import moto.core.responses as moto_responses
+import moto.core.routing as moto_routing
 from moto.core.utils import method_names_from_class as listed_by_moto
 from moto.ec2.responses import EC2Response
+
+from amiforge.localcloud.fills import dispatch
 
 
 def test_action_names_are_moto_s_and_listed_once(local_cloud: Any) -> None:
@@ -49,3 +53,29 @@ def test_service_packages_are_moto_s_and_listed_once(local_cloud: Any,
     assert s3.list_buckets()["Buckets"] is not None
     assert moto_backends.list_of_moto_modules() is packages
     assert listed == []
+
+
+def test_routers_and_apps_compile_their_rules_under_one_lock(local_cloud: Any,
+                                                             monkeypatch: Any) -> None:
+    # Rule compilation calls ast.parse, which CPython 3.11 cannot run in two threads at
+    # once (a SystemError, answered with a 500): each router is built holding the lock.
+    held: list[bool] = []
+    real_create_map = moto_routing._create_map
+
+    def create_map(rules: Any) -> Any:
+        held.append(dispatch.COMPILE_LOCK.locked())
+        return real_create_map(rules)
+
+    monkeypatch.setattr(moto_routing, "_create_map", create_map)
+    moto_routing.get_service_router.cache_clear()  # the next REST call builds a router
+    lam = boto3.client("lambda")
+    assert lam.list_functions()["Functions"] is not None
+    assert lam.list_functions()["Functions"] is not None  # built once, then reused
+    assert held == [True]
+
+    def create_app(service: str) -> str:
+        held.append(dispatch.COMPILE_LOCK.locked())
+        return f"app for {service}"
+
+    assert dispatch.serialised(create_app)("ec2") == "app for ec2"
+    assert held == [True, True] and not dispatch.COMPILE_LOCK.locked()
