@@ -6,7 +6,10 @@ custom resource's answer."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -271,3 +274,34 @@ def test_a_stack_whose_export_is_imported_cannot_be_deleted(clients: dict) -> No
     cfn.delete_stack(StackName=importer)  # once nothing imports it, it goes
     cfn.delete_stack(StackName=exporter)
     assert export not in {e["Name"] for e in cfn.list_exports()["Exports"]}
+
+
+def test_a_resource_looked_up_by_two_threads_at_once_is_created_once() -> None:
+    # moto creates a resource on its first lookup; creation resuming on a custom
+    # resource's answer and DescribeStacks reading the outputs can look it up together.
+    created: list[str] = []
+    both_in = threading.Barrier(2, timeout=5)
+
+    class Map:  # what the fill sees of moto's ResourceMap
+        _waiting: list[str] = []
+        _parsed_resources: dict[str, str] = {}
+
+    def moto_getitem(self: Map, key: str) -> str:  # moto's: create unless parsed already
+        if key in self._parsed_resources:
+            return self._parsed_resources[key]
+        time.sleep(0.2)  # creating: the other thread looks it up meanwhile
+        created.append(key)
+        self._parsed_resources[key] = f"i-{len(created)}"
+        return self._parsed_resources[key]
+
+    getitem = cfn_resources.wrap_getitem(moto_getitem)
+    resource_map = Map()
+
+    def look_up(_: int) -> str:
+        both_in.wait()
+        return str(getitem(resource_map, "Instance"))
+
+    with ThreadPoolExecutor(2) as pool:
+        found = list(pool.map(look_up, range(2)))
+    assert created == ["Instance"]
+    assert found == ["i-1", "i-1"]

@@ -174,10 +174,22 @@ def _resume(resource_map: Any) -> None:
 
 
 def wrap_getitem(original: Callable[..., Any]) -> Callable[..., Any]:
+    """moto creates a resource the first time it is looked up (``ResourceMap.__getitem__``),
+    and two threads looking it up at once (creation resuming on a custom resource's answer,
+    DescribeStacks reading the outputs) would both create it: two instances, the stack's
+    output naming one and its resource the other. A resource not created yet is looked up
+    under the creation lock; once created, without it."""
+
     def getitem(self: Any, key: str) -> Any:
         if key in getattr(self, "_waiting", ()):
             return None  # not created yet: it waits for a custom resource's answer
-        return original(self, key)
+        parsed = getattr(self, "_parsed_resources", None)
+        if parsed is not None and key in parsed:
+            return parsed[key]
+        with _CREATE_LOCK:
+            if key in getattr(self, "_waiting", ()):
+                return None
+            return original(self, key)
 
     return getitem
 
