@@ -14,7 +14,7 @@ Two things the local cloud needs beyond cheroot's defaults:
 * **A pool that grows.** A Lambda ``Invoke`` holds its thread for as long as the function
   runs, and the function's own calls need threads too. A fixed pool could have every
   thread waiting on a function whose calls wait in the queue behind them. :class:`_Pool`
-  starts one more thread whenever a connection arrives and no thread is free for it.
+  starts one more thread whenever a connection arrives and at most one thread is free.
 * **Headers as moto's own server hands them over.** werkzeug drops a header with an
   underscore in its name (``X_Foo`` would pass for ``X-Foo``), and moto's request handler
   puts back only S3's ``x-amz-meta-*`` ones, recording their spelling so an object's
@@ -47,9 +47,11 @@ class _Pool(threadpool.ThreadPool):
     """cheroot's thread pool, one thread larger whenever a connection would wait."""
 
     def put(self, obj: Any) -> None:
-        # put runs on the server's one accepting thread: nothing else adds work meanwhile
+        # put runs on the server's one accepting thread: nothing else adds work meanwhile.
+        # One spare thread more than the queue needs: a thread that has just taken a
+        # connection still counts as idle until it marks the connection its own.
         waiting = self._queue.qsize()  # type: ignore[attr-defined]  # cheroot's own queue
-        if self.idle <= waiting:
+        if self.idle - waiting <= 1:
             self.grow(1)
         super().put(obj)
 
