@@ -3,9 +3,10 @@
 moto serves itself with werkzeug's development server, which closes the connection after
 every response: each call of every client (the CLI, a test, a Lambda function, Step
 Functions' tasks) then pays a new TCP connection, a new server thread, and werkzeug's
-10 ms drain of the closed request. Measured side by side in one process (bench/, on this
-project's 2-core machine), an SSM GetParameter cost 2.8 ms of CPU, client and server
-together, over a new connection each time, and 1.9 ms over a kept one. cheroot (the
+10 ms drain of the closed request. Measured side by side in one process
+(``bench/local_requests.py``, on this project's 2-core machine), an SSM GetParameter cost
+2.7 ms of CPU, client and server together, over a new connection each time, and 2.05 ms
+over a kept one. cheroot (the
 server of CherryPy) keeps HTTP/1.1 connections open and hands an idle one back to a
 selector, so a thread is busy only while it answers a request.
 

@@ -1,16 +1,17 @@
 """moto's request dispatch: what it lists on every request, listed once.
 
-* **A response class's action names.** moto 5.2.5 finds the method for every request's action by listing the public functions
-of its response class with ``inspect.getmembers`` (``BaseResponse.call_action``): for
-EC2's class, hundreds of members sorted on every call; 3% of a test run's CPU. The
-  names of a class's functions do not change while the local cloud runs (its fills are
-  all in place before it serves a request), so each class's list is kept here, from this
-  install to the next uninstall: a new install starts with none.
+* **A response class's action names.** moto 5.2.5 finds the method for every request's
+  action by listing the public functions of its response class with
+  ``inspect.getmembers`` (``BaseResponse.call_action``): for EC2's class, hundreds of
+  members sorted on every call; 3% of a test run's CPU. The names of a class's functions
+  do not change while the local cloud runs (its fills are all in place before it serves
+  a request), so each class's list is kept here, from this install to the next
+  uninstall: a new install starts with none.
 * **moto's service packages.** To find the service a request is for, moto's server asks
   whether the request's host names one of its packages (``list_of_moto_modules``), which
   lists moto's directory and tests each of its 174 entries with a ``stat``, up to twice a
-  request: about 0.4 ms of a 3 ms request. Installed packages do not
-  change while the local cloud runs; the list is read once per install.
+  request: about 0.4 ms of a 3 ms request. Installed packages do not change while the
+  local cloud runs; the list is read once per install.
 * **werkzeug URL rules, compiled one thread at a time.** moto builds a service's Flask app
   on the service's first request, and its protocol router on its first REST request, on
   that request's thread; both compile werkzeug URL rules, which calls ``ast.parse``.
