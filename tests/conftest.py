@@ -115,3 +115,22 @@ def local_cloud() -> Iterator[Any]:
     finally:
         os.environ["AWS_ENDPOINT_URL"] = DEAD_ENDPOINT
         cloud.stop()
+
+
+@pytest.fixture()
+def short_client_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's standard-mode backoff between attempts at a hundredth, in this process.
+
+    For tests of what a step does once a region's calls have failed every attempt (the
+    local cloud answers a region it does not know with a 500, retried as AWS's errors
+    are): every attempt of ``RETRY_CONFIG`` is still made, with the same errors; only the
+    sleeps between them shrink, as ``LocalCloud.retry_scale`` does for Step Functions.
+    A Lambda's own clients (other processes) keep their real backoff."""
+    from botocore.retries import standard
+
+    real = standard.ExponentialBackoff.delay_amount
+
+    def shorter(self: Any, context: Any) -> float:
+        return float(real(self, context)) / 100
+
+    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", shorter)

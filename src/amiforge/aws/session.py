@@ -24,8 +24,9 @@ from botocore.exceptions import ProfileNotFound
 from amiforge.errors import InvalidInput
 
 # botocore's standard retry mode: exponential backoff with jitter, retries throttling
-# (RequestLimitExceeded, ThrottlingException) and 5xx. 8 attempts rides out EC2's
-# token-bucket refill without making a Lambda wait minutes.
+# (RequestLimitExceeded, ThrottlingException) and 5xx. 8 retries after the first attempt
+# (botocore's max_attempts counts retries) ride out EC2's token-bucket refill without
+# making a Lambda wait minutes.
 RETRY_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 8},
     connect_timeout=10,

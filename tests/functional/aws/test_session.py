@@ -3,9 +3,11 @@ endpoints, regions and profiles refused with one line before any call."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from amiforge.aws.session import AwsContext, check_endpoint_url
 from amiforge.errors import InvalidInput
@@ -52,3 +54,16 @@ def test_contexts_share_one_parsed_copy_of_the_service_models(local_cloud: Any) 
 def test_a_missing_profile_is_still_refused_with_the_fix(monkeypatch: Any) -> None:
     with pytest.raises(InvalidInput, match="aws configure list-profiles"):
         AwsContext(region="us-east-1", profile="no-such-profile").client("sts")
+
+
+def test_short_client_backoff_keeps_every_attempt(local_cloud: Any,
+                                                  short_client_backoff: None) -> None:
+    # The fixture the unreadable-region tests use: RETRY_CONFIG's retries all made.
+    client = AwsContext(region=local_cloud.region, endpoint_url=local_cloud.endpoint
+                        ).client("ssm", "zz-fake-9")
+    started = time.monotonic()
+    with pytest.raises(ClientError) as failed:
+        client.get_parameter(Name="/any")
+    metadata = failed.value.response["ResponseMetadata"]
+    assert metadata["MaxAttemptsReached"] and metadata["RetryAttempts"] == 8
+    assert time.monotonic() - started < 5  # real backoff: up to 20 s a wait

@@ -76,6 +76,7 @@ def test_every_kind_of_use_is_found_and_named(aws: AwsContext) -> None:
     assert ids["unused"] not in uses
 
 
+@pytest.mark.usefixtures("short_client_backoff")
 def test_a_region_that_cannot_be_read_keeps_its_images(aws: AwsContext) -> None:
     gate = Gate(StepEnv(catalog_table="", recipes_table="", aws=aws))
     usage = gate.usage("zz-fake-9", ["ami-0123456789abcdef0"])

@@ -102,6 +102,7 @@ def test_a_message_about_a_live_build_touches_nothing(env: StepEnv) -> None:
     assert instance_state(env, live_builder) not in ("shutting-down", "terminated")
 
 
+@pytest.mark.usefixtures("short_client_backoff")
 def test_a_good_message_whose_region_fails_is_retried_and_the_rest_is_cleaned(
         env: StepEnv) -> None:
     """A region that does not answer fails the message (SQS redelivers it, then its

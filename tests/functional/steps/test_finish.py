@@ -80,6 +80,7 @@ def test_finish_terminates_the_builder_keeps_the_image_and_queues_a_recheck(
                             "regions": []}]
 
 
+@pytest.mark.usefixtures("short_client_backoff")
 def test_a_finish_that_could_not_reach_a_region_queues_a_recheck(
         env: StepEnv, published: Publish) -> None:
     state = imaged(env, published())
@@ -129,6 +130,7 @@ def test_the_failure_path_keeps_the_image_latest_names_and_ends_failed(env: Step
     assert result["deregistered"] == {stray: HOME}
 
 
+@pytest.mark.usefixtures("short_client_backoff")
 def test_an_unreachable_region_fails_only_its_own_work(env: StepEnv) -> None:
     recipe, build_id = gate_names()
     image = build_image(env, recipe, build_id)

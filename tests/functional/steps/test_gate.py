@@ -92,6 +92,7 @@ def test_a_live_or_unknown_build_keeps_everything(env: StepEnv) -> None:
     assert image_exists(env, image)
 
 
+@pytest.mark.usefixtures("short_client_backoff")
 def test_a_region_whose_latest_cannot_be_read_keeps_its_images(env: StepEnv) -> None:
     recipe = unique("gate")
     build_id = build_id_of(recipe)

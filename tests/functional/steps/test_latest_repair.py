@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from tests.helpers import COPY, HOME, build_id_of, iso, latest_value, seed, tagged_image, unique
 
 from amiforge.steps.env import StepEnv
@@ -67,6 +68,7 @@ def test_a_right_or_absent_parameter_is_left_alone(env: StepEnv) -> None:
     assert latest_value(env, absent) is None
 
 
+@pytest.mark.usefixtures("short_client_backoff")
 def test_no_image_left_is_reported_and_an_unreadable_region_fails_alone(env: StepEnv) -> None:
     recipe = unique("lost")
     build = available(env, recipe, 0)
